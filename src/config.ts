@@ -1,0 +1,109 @@
+import { z } from 'zod';
+
+/** The development-only signing key: refused when NODE_ENV=production. */
+export const DEVELOPMENT_JWT_SECRET = 'reviews-api-development-secret-do-not-use-in-production';
+
+const onOff = z.enum(['on', 'off']).transform((value) => value === 'on');
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+/** Litestream-style durations ("500ms", "1s", "5m", "24h"), kept as text for litestream.yml. */
+const duration = z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration such as 500ms, 1s, 5m or 24h');
+
+const positiveInt = (min: number) => z.coerce.number().int().min(min);
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    PORT: port.default(4000),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    DATABASE_PATH: z.string().min(1).default('./data/reviews.db'),
+    REPLICA_URL: z
+      .string()
+      .min(1)
+      .refine((url) => !url.includes('://') || url.startsWith('s3://'), 'a directory path or s3://bucket/path')
+      .default('./data/replica'),
+    REPLICA_ENDPOINT: z.url().optional(),
+    REPLICATION: onOff.default(true),
+    REPLICA_SYNC_INTERVAL: duration.default('1s'),
+    JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+    LEASE_URL: z
+      .string()
+      .regex(/^(file:.+|etcd:\/\/[^/]+\/.+)$/, 'file:PATH or etcd://host:port/key')
+      .optional(),
+    HEARTBEAT_INTERVAL_MS: positiveInt(50).default(500),
+    HEARTBEAT_MISSES: positiveInt(1).default(3),
+    RATE_LIMIT: onOff.default(true),
+    RESPONSE_CACHE: onOff.default(false),
+    MAX_BODY_BYTES: positiveInt(1024).default(1_048_576),
+    DURABILITY: z.enum(['local', 'replicated']).default('local'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV === 'production' && !env.JWT_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'required when NODE_ENV=production' });
+    }
+  });
+
+type Env = z.output<typeof envSchema>;
+
+export interface Config {
+  env: Env['NODE_ENV'];
+  port: number;
+  host: string;
+  databasePath: string;
+  replicaUrl: string;
+  replicaEndpoint: string | undefined;
+  replication: boolean;
+  replicaSyncInterval: string;
+  jwtSecret: string;
+  leaseUrl: string | undefined;
+  heartbeatIntervalMs: number;
+  heartbeatMisses: number;
+  rateLimit: boolean;
+  responseCache: boolean;
+  maxBodyBytes: number;
+  durability: Env['DURABILITY'];
+  logLevel: Env['LOG_LEVEL'];
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+
+/**
+ * Reads the configuration from an environment. Pure: it never exits and never reads
+ * process.env itself, so every rule is unit tested and every bad variable is named at once.
+ */
+export function loadConfig(env: Record<string, string | undefined>): ConfigResult {
+  // An empty variable means "unset", as in most shells' `VAR= command`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      errors: parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`),
+    };
+  }
+  const e = parsed.data;
+  return {
+    ok: true,
+    config: {
+      env: e.NODE_ENV,
+      port: e.PORT,
+      host: e.HOST,
+      databasePath: e.DATABASE_PATH,
+      replicaUrl: e.REPLICA_URL,
+      replicaEndpoint: e.REPLICA_ENDPOINT,
+      replication: e.REPLICATION,
+      replicaSyncInterval: e.REPLICA_SYNC_INTERVAL,
+      jwtSecret: e.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,
+      leaseUrl: e.LEASE_URL,
+      heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
+      heartbeatMisses: e.HEARTBEAT_MISSES,
+      rateLimit: e.RATE_LIMIT,
+      responseCache: e.RESPONSE_CACHE,
+      maxBodyBytes: e.MAX_BODY_BYTES,
+      durability: e.DURABILITY,
+      logLevel: e.LOG_LEVEL,
+    },
+  };
+}

@@ -1,0 +1,26 @@
+import type { Authentication, Viewer } from './auth.ts';
+import type { Db } from './db/client.ts';
+
+/**
+ * What this node is now. The primary may lose the right to write (its lease, or the
+ * replication it depends on); a standby never has it.
+ */
+export interface NodeState {
+  /** Why writes are refused now, or null when this node may write. */
+  whyReadOnly(): string | null;
+  /** Role and replication figures for /ready and the logs. */
+  describe(): Record<string, unknown>;
+}
+
+/** A primary with nothing to lose its right to write: tests and REPLICATION=off. */
+export const standalonePrimary: NodeState = {
+  whyReadOnly: () => null,
+  describe: () => ({ role: 'primary', replication: 'off' }),
+};
+
+export interface Context {
+  db: Db;
+  auth: Authentication;
+  viewer: Viewer | null;
+  node: NodeState;
+}

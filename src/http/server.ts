@@ -1,0 +1,38 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../logger.ts';
+import type { App } from './yoga.ts';
+
+/** How long in-flight requests get to finish on shutdown before their sockets are cut. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+export interface RunningServer {
+  server: Server;
+  url: string;
+  /** Stops accepting, lets in-flight requests finish (up to the grace period), then resolves. */
+  close(): Promise<void>;
+}
+
+export async function listen(app: App, { port, host }: { port: number; host: string }, logger?: Logger) {
+  const server = createServer(app);
+  server.listen(port, host);
+  await once(server, 'listening');
+  const address = server.address() as AddressInfo;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  logger?.info({ url: `${url}/graphql` }, 'listening');
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= new Promise<void>((resolve) => {
+      const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+      server.close(() => {
+        clearTimeout(force);
+        resolve();
+      });
+      // Keep-alive sockets with no request in flight would hold close() open.
+      server.closeIdleConnections();
+    });
+    return closing;
+  };
+  return { server, url, close } satisfies RunningServer;
+}

@@ -1,0 +1,61 @@
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { createYoga, useReadinessCheck } from 'graphql-yoga';
+import { authenticate, signingKey } from '../auth.ts';
+import type { Config } from '../config.ts';
+import { type Context, type NodeState, standalonePrimary } from '../context.ts';
+import type { Db } from '../db/client.ts';
+import { pendingMigrations } from '../db/migrate.ts';
+import type { Logger } from '../logger.ts';
+import { schema } from '../schema/index.ts';
+import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
+
+export interface AppOptions {
+  db: Db;
+  config: Pick<Config, 'jwtSecret' | 'maxBodyBytes'>;
+  node?: NodeState;
+  logger?: Logger;
+}
+
+export type App = ReturnType<typeof createApp>;
+
+/** The whole HTTP surface: /graphql (GraphiQL on GET from a browser), /health, /ready. */
+export function createApp({ db, config, node = standalonePrimary, logger }: AppOptions) {
+  const key = signingKey(config.jwtSecret);
+  return createYoga<Record<string, unknown>, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    healthCheckEndpoint: '/health',
+    landingPage: false,
+    maxRequestBodySize: config.maxBodyBytes,
+    logging: logger ?? false,
+    graphiql: { title: 'Reviews API', defaultQuery: GRAPHIQL_DEFAULT_DOCUMENT },
+    // Served from the package: Yoga's default page loads its scripts from a CDN.
+    renderGraphiQL,
+    context: async ({ request }) => {
+      const auth = await authenticate(request.headers.get('authorization'), key);
+      return { db, auth, viewer: auth.kind === 'user' ? auth.viewer : null, node };
+    },
+    plugins: [
+      useReadinessCheck({
+        endpoint: '/ready',
+        check: () => readiness(db, node),
+      }),
+    ],
+  });
+}
+
+/** 200 when the database answers and its migrations are current; 503 otherwise. */
+function readiness(db: Db, node: NodeState): Response {
+  const body: Record<string, unknown> = { ...node.describe(), writable: node.whyReadOnly() === null };
+  let ready = false;
+  try {
+    const pending = pendingMigrations(db);
+    body.database = pending.length === 0 ? 'ok' : 'migrations pending';
+    body.pendingMigrations = pending;
+    ready = pending.length === 0;
+  } catch (error) {
+    body.database = `unusable: ${(error as Error).message}`;
+  }
+  if (!body.writable) body.readOnlyReason = node.whyReadOnly();
+  return Response.json({ status: ready ? 'ready' : 'not ready', ...body }, { status: ready ? 200 : 503 });
+}

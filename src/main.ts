@@ -1,0 +1,77 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { signingKey, signToken } from './auth.ts';
+import { serve } from './commands/serve.ts';
+import { type Config, loadConfig } from './config.ts';
+import { openDatabase } from './db/client.ts';
+import { applyMigrations } from './db/migrate.ts';
+import { createLogger } from './logger.ts';
+
+/** Only the entry point exits the process: everything below it returns or throws. */
+function configOrExit(): Config {
+  const result = loadConfig(process.env);
+  if (result.ok) return result.config;
+  for (const error of result.errors) process.stderr.write(`reviews-api: invalid configuration: ${error}\n`);
+  process.exit(2);
+}
+
+const program = new Command('reviews-api')
+  .description('Reviews API: GraphQL reviews and comments on SQLite, replicated by Litestream')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('serve the API (configuration from the environment: see README)')
+  .action(async () => {
+    const config = configOrExit();
+    await serve(config, createLogger(config));
+  });
+
+program
+  .command('migrate')
+  .description('apply pending database migrations to DATABASE_PATH')
+  .action(() => {
+    const config = configOrExit();
+    const db = openDatabase(config.databasePath);
+    applyMigrations(db);
+    db.$client.close();
+    process.stdout.write(`migrations applied to ${config.databasePath}\n`);
+  });
+
+program
+  .command('token')
+  .description('print a development bearer token signed with JWT_SECRET')
+  .argument('<userId>', 'the user id (the token subject)')
+  .option('--name <name>', 'display name (default: the user id)')
+  .option(
+    '--role <role>',
+    'a role to grant; only "moderator" exists',
+    (role: string, roles: string[]) => {
+      if (role !== 'moderator') throw new InvalidArgumentError('the only role is "moderator"');
+      return [...roles, role];
+    },
+    [] as string[],
+  )
+  .option('--expires-in <duration>', 'lifetime, e.g. 30m, 12h, 7d', '12h')
+  .action(async (userId: string, options: { name?: string; role: string[]; expiresIn: string }) => {
+    const config = configOrExit();
+    const token = await signToken(
+      { userId, name: options.name, roles: options.role, expiresIn: options.expiresIn },
+      signingKey(config.jwtSecret),
+    );
+    process.stdout.write(`${token}\n`);
+  });
+
+program
+  .command('print-schema')
+  .description('print the GraphQL schema (SDL, sorted) as committed in schema.graphql')
+  .action(async () => {
+    const { printSortedSchema } = await import('./schema/index.ts');
+    process.stdout.write(printSortedSchema());
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  process.stderr.write(`reviews-api: ${(error as Error).message}\n`);
+  process.exit(1);
+}

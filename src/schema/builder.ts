@@ -1,0 +1,72 @@
+import SchemaBuilder from '@pothos/core';
+import DrizzlePlugin from '@pothos/plugin-drizzle';
+import RelayPlugin from '@pothos/plugin-relay';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import ValidationPlugin from '@pothos/plugin-validation';
+import { getTableConfig } from 'drizzle-orm/sqlite-core';
+import type { Context } from '../context.ts';
+import { relations } from '../db/relations.ts';
+import { clientError, ErrorCode } from '../errors.ts';
+
+/** The largest page any connection serves, whatever a client asks for. */
+export const MAX_PAGE_SIZE = 100;
+
+export const builder = new SchemaBuilder<{
+  Context: Context;
+  DrizzleRelations: typeof relations;
+  AuthScopes: { signedIn: boolean; moderator: boolean };
+  Scalars: { DateTime: { Input: Date; Output: number } };
+  DefaultFieldNullability: false;
+}>({
+  plugins: [ScopeAuthPlugin, RelayPlugin, ValidationPlugin, DrizzlePlugin],
+  defaultFieldNullability: false,
+  drizzle: {
+    client: (ctx) => ctx.db,
+    getTableConfig,
+    relations,
+    defaultConnectionSize: 20,
+    maxConnectionSize: MAX_PAGE_SIZE,
+  },
+  relay: {
+    nodesOnConnection: true,
+    clientMutationId: 'omit',
+    cursorType: 'String',
+  },
+  scopeAuth: {
+    authScopes: (ctx) => ({
+      signedIn: ctx.viewer !== null,
+      moderator: ctx.viewer?.roles.includes('moderator') ?? false,
+    }),
+    unauthorizedError: (_parent, ctx) => {
+      if (ctx.viewer) return clientError(ErrorCode.FORBIDDEN, 'Not allowed');
+      const reason = ctx.auth.kind === 'invalid' ? ctx.auth.reason : 'a bearer token is required to write';
+      return clientError(ErrorCode.UNAUTHENTICATED, `Not signed in: ${reason}`);
+    },
+  },
+  validation: {
+    validationError: (result) =>
+      clientError(
+        ErrorCode.BAD_USER_INPUT,
+        result.issues
+          .map(
+            (issue) =>
+              `${issue.path?.map((p) => (typeof p === 'object' ? p.key : p)).join('.') ?? 'input'}: ${issue.message}`,
+          )
+          .join('; '),
+      ),
+  },
+});
+
+builder.scalarType('DateTime', {
+  description: 'An instant, as an ISO-8601 string in UTC with milliseconds.',
+  serialize: (epochMs) => new Date(epochMs).toISOString(),
+  parseValue: (value) => {
+    const date = typeof value === 'string' ? new Date(value) : new Date(Number.NaN);
+    if (Number.isNaN(date.getTime()))
+      throw clientError(ErrorCode.BAD_USER_INPUT, 'DateTime must be an ISO-8601 string');
+    return date;
+  },
+});
+
+builder.queryType({});
+builder.mutationType({});

@@ -1,0 +1,119 @@
+import { orNotFound } from '../errors.ts';
+import { addComment, deleteComment, updateComment } from '../services/comments.ts';
+import { runWrite } from '../services/write.ts';
+import { builder } from './builder.ts';
+import { sharedConnection } from './connections.ts';
+import { rowId } from './ids.ts';
+import { deletedPayload } from './payloads.ts';
+import { Review } from './review.ts';
+import { idempotencyKey, userText, version } from './validation.ts';
+
+export const Comment = builder.drizzleNode('comments', {
+  name: 'Comment',
+  id: { column: (comment) => comment.id },
+  fields: (t) => ({
+    review: t.relation('review'),
+    body: t.exposeString('body'),
+    author: t.relation('author'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    version: t.exposeInt('version'),
+  }),
+});
+
+const CommentConnection = sharedConnection(Comment, 'Comment');
+
+builder.drizzleObjectField('reviews', 'comments', (t) =>
+  t.relatedConnection(
+    'comments',
+    {
+      description: 'Comments in conversation order, oldest first.',
+      query: { orderBy: { createdAt: 'asc', id: 'asc' } },
+      totalCount: true,
+    },
+    CommentConnection,
+  ),
+);
+
+builder.queryField('comment', (t) =>
+  t.drizzleField({
+    type: 'comments',
+    nullable: true,
+    description: 'One comment of one review (REST: /reviews/:reviewId/comments/:id); null if it is not on that review.',
+    args: {
+      reviewId: t.arg.globalID({ for: Review, required: true }),
+      id: t.arg.globalID({ for: Comment, required: true }),
+    },
+    resolve: (query, _root, args, ctx) =>
+      ctx.db.query.comments.findFirst(query({ where: { id: rowId(args.id), reviewId: rowId(args.reviewId) } })),
+  }),
+);
+
+const AddCommentInput = builder.inputType('AddCommentInput', {
+  fields: (t) => ({
+    reviewId: t.globalID({ for: Review, required: true }),
+    body: t.string({ required: true }).validate(userText(5_000)),
+    idempotencyKey: t.string().validate(idempotencyKey.nullish()),
+  }),
+});
+
+const UpdateCommentInput = builder.inputType('UpdateCommentInput', {
+  fields: (t) => ({
+    id: t.globalID({ for: Comment, required: true }),
+    body: t.string({ required: true }).validate(userText(5_000)),
+    expectedVersion: t.int().validate(version.nullish()),
+  }),
+});
+
+const DeleteCommentInput = builder.inputType('DeleteCommentInput', {
+  fields: (t) => ({
+    id: t.globalID({ for: Comment, required: true }),
+    expectedVersion: t.int().validate(version.nullish()),
+  }),
+});
+
+/** A payload holding the written comment, re-read through the client's planned selection. */
+function commentPayload(name: string) {
+  return builder.objectRef<{ rowId: number }>(name).implement({
+    fields: (t) => ({
+      comment: t.drizzleField({
+        type: 'comments',
+        resolve: async (query, parent, _args, ctx) =>
+          orNotFound(await ctx.db.query.comments.findFirst(query({ where: { id: parent.rowId } })), 'Comment'),
+      }),
+    }),
+  });
+}
+
+const AddCommentPayload = commentPayload('AddCommentPayload');
+const UpdateCommentPayload = commentPayload('UpdateCommentPayload');
+const DeleteCommentPayload = deletedPayload('DeleteCommentPayload', 'Comment');
+
+builder.mutationFields((t) => ({
+  addComment: t.field({
+    type: AddCommentPayload,
+    authScopes: { signedIn: true },
+    args: { input: t.arg({ type: AddCommentInput, required: true }) },
+    resolve: (_root, { input }, ctx) => ({
+      rowId: runWrite(ctx, (tx, viewer, now) =>
+        addComment(tx, viewer, now, { ...input, reviewId: rowId(input.reviewId) }),
+      ),
+    }),
+  }),
+  updateComment: t.field({
+    type: UpdateCommentPayload,
+    authScopes: { signedIn: true },
+    args: { input: t.arg({ type: UpdateCommentInput, required: true }) },
+    resolve: (_root, { input }, ctx) => ({
+      rowId: runWrite(ctx, (tx, viewer, now) => updateComment(tx, viewer, now, { ...input, id: rowId(input.id) })),
+    }),
+  }),
+  deleteComment: t.field({
+    type: DeleteCommentPayload,
+    authScopes: { signedIn: true },
+    args: { input: t.arg({ type: DeleteCommentInput, required: true }) },
+    resolve: (_root, { input }, ctx) => ({
+      rowId: runWrite(ctx, (tx, viewer) => deleteComment(tx, viewer, { ...input, id: rowId(input.id) })),
+    }),
+  }),
+}));

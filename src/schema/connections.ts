@@ -1,0 +1,27 @@
+import { builder } from './builder.ts';
+
+/**
+ * A connection's `totalCount`: a value for related connections, a lazy function for root
+ * connections (the plugin calls it only when selected). The extension tells plugin-drizzle
+ * that a selection of only `totalCount` needs no rows.
+ */
+type TotalCount = number | (() => number | Promise<number>) | undefined;
+
+export function sharedConnection(type: Parameters<typeof builder.connectionObject>[0]['type'], name: string) {
+  return builder.connectionObject(
+    {
+      type,
+      name: `${name}Connection`,
+      fields: (t) => ({
+        totalCount: t.int({
+          extensions: { pothosDrizzleTotalCount: true },
+          resolve: async (connection) => {
+            const count = (connection as { totalCount?: TotalCount }).totalCount;
+            return (typeof count === 'function' ? await count() : count) ?? 0;
+          },
+        }),
+      }),
+    },
+    { name: `${name}Edge` },
+  );
+}

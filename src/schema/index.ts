@@ -1,0 +1,12 @@
+import { lexicographicSortSchema, printSchema } from 'graphql';
+import { builder } from './builder.ts';
+import './review.ts';
+import './comment.ts';
+import './user.ts';
+
+export const schema = builder.toSchema();
+
+/** The SDL committed as schema.graphql: sorted, so diffs show only real changes. */
+export function printSortedSchema(): string {
+  return `${printSchema(lexicographicSortSchema(schema))}\n`;
+}

@@ -1,0 +1,95 @@
+import { createHash } from 'node:crypto';
+import { and, eq, lt } from 'drizzle-orm';
+import type { Viewer } from '../auth.ts';
+import type { Context } from '../context.ts';
+import type { Db } from '../db/client.ts';
+import { idempotencyKeys, users } from '../db/schema.ts';
+import { clientError, ErrorCode } from '../errors.ts';
+
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+/** How long an idempotency key is remembered: longer than any client retries a request. */
+export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The one way a mutation writes: refused on a node that may not write, run in an IMMEDIATE
+ * transaction (so a check and the write it guards see the same rows), with the author's
+ * user row kept current from the token. Returns the id of the row written.
+ */
+export function runWrite(ctx: Context, write: (tx: Tx, viewer: Viewer, now: number) => number): number {
+  const viewer = ctx.viewer;
+  if (!viewer) throw clientError(ErrorCode.UNAUTHENTICATED, 'Not signed in');
+  const readOnly = ctx.node.whyReadOnly();
+  if (readOnly) throw clientError(ErrorCode.READ_ONLY, `This node does not accept writes now: ${readOnly}`);
+  return ctx.db.transaction(
+    (tx) => {
+      const now = Date.now();
+      tx.insert(users)
+        .values({ id: viewer.id, name: viewer.name, createdAt: now, updatedAt: now })
+        .onConflictDoUpdate({ target: users.id, set: { name: viewer.name, updatedAt: now } })
+        .run();
+      return write(tx, viewer, now);
+    },
+    { behavior: 'immediate' },
+  );
+}
+
+interface IdempotentWrite {
+  operation: string;
+  key: string | null | undefined;
+  /** The normalized request: a key reused with a different one is refused. */
+  request: unknown;
+  write: () => number;
+}
+
+/** Runs `write` once per (user, key); a repeat returns the first result's id. */
+export function idempotent(tx: Tx, viewer: Viewer, now: number, { operation, key, request, write }: IdempotentWrite) {
+  if (!key) return write();
+  const requestHash = createHash('sha256').update(JSON.stringify(request)).digest('hex');
+  const where = and(eq(idempotencyKeys.userId, viewer.id), eq(idempotencyKeys.key, key));
+  const prior = tx.select().from(idempotencyKeys).where(where).get();
+  if (prior && prior.createdAt > now - IDEMPOTENCY_TTL_MS) {
+    if (prior.operation !== operation || prior.requestHash !== requestHash) {
+      throw clientError(ErrorCode.CONFLICT, 'idempotencyKey was already used for a different request');
+    }
+    return prior.resultId;
+  }
+  const resultId = write();
+  tx.delete(idempotencyKeys)
+    .where(and(eq(idempotencyKeys.userId, viewer.id), lt(idempotencyKeys.createdAt, now - IDEMPOTENCY_TTL_MS)))
+    .run();
+  tx.insert(idempotencyKeys)
+    .values({ userId: viewer.id, key, operation, requestHash, resultId, createdAt: now })
+    .onConflictDoUpdate({
+      target: [idempotencyKeys.userId, idempotencyKeys.key],
+      set: { operation, requestHash, resultId, createdAt: now },
+    })
+    .run();
+  return resultId;
+}
+
+interface Owned {
+  authorId: string;
+  version: number;
+}
+
+/**
+ * The ownership and version rules every update and delete share. Only the author changes a
+ * row; a moderator may also delete it. A stale `expectedVersion` is a conflict.
+ */
+export function assertMayChange<T extends Owned>(
+  row: T | undefined,
+  viewer: Viewer,
+  { what, expectedVersion, moderatorMay }: { what: string; expectedVersion?: number | null; moderatorMay: boolean },
+): asserts row is T {
+  if (!row) throw clientError(ErrorCode.NOT_FOUND, `${what} not found`);
+  const isModerator = viewer.roles.includes('moderator');
+  if (row.authorId !== viewer.id && !(moderatorMay && isModerator)) {
+    throw clientError(ErrorCode.FORBIDDEN, `Only the author may change this ${what.toLowerCase()}`);
+  }
+  if (expectedVersion != null && expectedVersion !== row.version) {
+    throw clientError(ErrorCode.CONFLICT, `${what} is at version ${row.version}, not ${expectedVersion}`, {
+      currentVersion: row.version,
+    });
+  }
+}

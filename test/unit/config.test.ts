@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { DEVELOPMENT_JWT_SECRET, loadConfig } from '../../src/config.ts';
+
+describe('loadConfig', () => {
+  it('needs nothing in development and uses the documented defaults', () => {
+    const result = loadConfig({});
+    expect(result).toEqual({
+      ok: true,
+      config: {
+        env: 'development',
+        port: 4000,
+        host: '127.0.0.1',
+        databasePath: './data/reviews.db',
+        replicaUrl: './data/replica',
+        replicaEndpoint: undefined,
+        replication: true,
+        replicaSyncInterval: '1s',
+        jwtSecret: DEVELOPMENT_JWT_SECRET,
+        leaseUrl: undefined,
+        heartbeatIntervalMs: 500,
+        heartbeatMisses: 3,
+        rateLimit: true,
+        responseCache: false,
+        maxBodyBytes: 1_048_576,
+        durability: 'local',
+        logLevel: 'info',
+      },
+    });
+  });
+
+  it('reads every variable', () => {
+    const result = loadConfig({
+      PORT: '8080',
+      HOST: '::1',
+      DATABASE_PATH: '/srv/reviews.db',
+      REPLICA_URL: 's3://bucket/reviews',
+      REPLICA_ENDPOINT: 'http://127.0.0.1:9000',
+      REPLICATION: 'off',
+      REPLICA_SYNC_INTERVAL: '250ms',
+      JWT_SECRET: 'x'.repeat(32),
+      LEASE_URL: 'etcd://127.0.0.1:2379/reviews/lease',
+      HEARTBEAT_INTERVAL_MS: '200',
+      HEARTBEAT_MISSES: '5',
+      RATE_LIMIT: 'off',
+      RESPONSE_CACHE: 'on',
+      MAX_BODY_BYTES: '2048',
+      DURABILITY: 'replicated',
+    });
+    expect(result.ok && result.config).toMatchObject({
+      port: 8080,
+      host: '::1',
+      databasePath: '/srv/reviews.db',
+      replicaUrl: 's3://bucket/reviews',
+      replicaEndpoint: 'http://127.0.0.1:9000',
+      replication: false,
+      replicaSyncInterval: '250ms',
+      jwtSecret: 'x'.repeat(32),
+      leaseUrl: 'etcd://127.0.0.1:2379/reviews/lease',
+      heartbeatIntervalMs: 200,
+      heartbeatMisses: 5,
+      rateLimit: false,
+      responseCache: true,
+      maxBodyBytes: 2048,
+      durability: 'replicated',
+    });
+  });
+
+  it('names every bad variable at once', () => {
+    const result = loadConfig({
+      PORT: 'eighty',
+      REPLICATION: 'yes',
+      REPLICA_SYNC_INTERVAL: 'soon',
+      DURABILITY: 'eventually',
+      LEASE_URL: 'zookeeper://x',
+      REPLICA_URL: 'gs://bucket',
+    });
+    expect(result.ok).toBe(false);
+    const names = (result.ok ? [] : result.errors).map((error) => error.split(':')[0]);
+    expect(names.sort()).toEqual(
+      ['DURABILITY', 'LEASE_URL', 'PORT', 'REPLICATION', 'REPLICA_SYNC_INTERVAL', 'REPLICA_URL'].sort(),
+    );
+  });
+
+  it('requires a real JWT_SECRET in production', () => {
+    const missing = loadConfig({ NODE_ENV: 'production' });
+    expect(missing).toEqual({ ok: false, errors: ['JWT_SECRET: required when NODE_ENV=production'] });
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'short' }).ok).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(40) }).ok).toBe(true);
+  });
+
+  it('treats an empty variable as unset', () => {
+    const result = loadConfig({ PORT: '', REPLICATION: '' });
+    expect(result.ok && [result.config.port, result.config.replication]).toEqual([4000, true]);
+  });
+});
