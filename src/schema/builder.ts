@@ -1,12 +1,30 @@
 import SchemaBuilder from '@pothos/core';
 import DrizzlePlugin from '@pothos/plugin-drizzle';
-import RelayPlugin from '@pothos/plugin-relay';
+import RelayPlugin, { resolveNodes } from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
 import { getTableConfig } from 'drizzle-orm/sqlite-core';
+import type { GraphQLResolveInfo } from 'graphql';
 import type { Context } from '../context.ts';
 import { relations } from '../db/relations.ts';
 import { clientError, ErrorCode } from '../errors.ts';
+
+/** plugin-drizzle's node loader rejects a missing row with this message. */
+const MISSING_ROW = /^Model \w+\(.*\) not found$/;
+
+async function loadNode(
+  ctx: Context,
+  info: GraphQLResolveInfo,
+  id: { id: string; typename: string },
+): Promise<object | null> {
+  try {
+    const [node] = await resolveNodes(builder, ctx, info, [id]);
+    return node ?? null;
+  } catch (error) {
+    if (error instanceof Error && MISSING_ROW.test(error.message)) return null;
+    throw error;
+  }
+}
 
 /** The largest page any connection serves, whatever a client asks for. */
 export const MAX_PAGE_SIZE = 100;
@@ -31,6 +49,15 @@ export const builder = new SchemaBuilder<{
     nodesOnConnection: true,
     clientMutationId: 'omit',
     cursorType: 'String',
+    // A global id naming a row that does not exist is null, as Relay expects, not an error.
+    // Resolved id by id (still batched into one statement per type by plugin-drizzle's loader),
+    // so one missing row does not fail the others.
+    nodeQueryOptions: {
+      resolve: (_root, { id }, ctx, info) => loadNode(ctx, info, id),
+    },
+    nodesQueryOptions: {
+      resolve: (_root, { ids }, ctx, info) => ids.map((id) => loadNode(ctx, info, id)),
+    },
   },
   scopeAuth: {
     authScopes: (ctx) => ({

@@ -1,0 +1,22 @@
+import { PothosValidationError } from '@pothos/core';
+import { GraphQLError } from 'graphql';
+import { type MaskError, maskError as yogaMaskError } from 'graphql-yoga';
+import { ErrorCode } from '../errors.ts';
+
+/**
+ * Yoga's masking, plus one rule: Pothos refuses malformed input (a global id that does not
+ * decode, or names another type) with an error that has no code. That is the client's mistake,
+ * so it goes out as BAD_USER_INPUT. Everything unexpected is still masked and logged by Yoga.
+ */
+export const maskError: MaskError = (error, message, isDev) => {
+  const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
+  if (error instanceof GraphQLError && original instanceof PothosValidationError && !error.extensions.code) {
+    return new GraphQLError(error.message, {
+      nodes: error.nodes,
+      path: error.path,
+      originalError: original,
+      extensions: { ...error.extensions, code: ErrorCode.BAD_USER_INPUT },
+    });
+  }
+  return yogaMaskError(error, message, isDev);
+};
