@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { reviews as reviewsTable } from '../../src/db/schema.ts';
-import { createTestApp } from '../support/app.ts';
+import { createTestApp, dataOf } from '../support/app.ts';
 import { aComment, aReview, aUser } from '../support/fixtures.ts';
 
 const ROWS = 500;
@@ -30,8 +30,7 @@ async function pageForward(t: ReturnType<typeof createTestApp>, orderBy: string)
       'query($after: String, $orderBy: ReviewOrder) { reviews(first: 37, after: $after, orderBy: $orderBy) { nodes { id } pageInfo { hasNextPage endCursor } } }',
       { after, orderBy },
     );
-    expect(response.errors).toBeUndefined();
-    const { nodes, pageInfo } = response.data?.reviews;
+    const { nodes, pageInfo } = dataOf(response).reviews;
     ids.push(...nodes.map((n: { id: string }) => n.id));
     if (!pageInfo.hasNextPage) break;
     after = pageInfo.endCursor;
@@ -78,7 +77,7 @@ describe('cursor pagination over tied rows', () => {
         'query($before: String) { reviews(last: 37, before: $before) { nodes { id } pageInfo { hasPreviousPage startCursor } } }',
         { before },
       );
-      const { nodes, pageInfo } = response.data?.reviews;
+      const { nodes, pageInfo } = dataOf(response).reviews;
       backward.unshift(...nodes.map((n: { id: string }) => n.id));
       if (!pageInfo.hasPreviousPage) break;
       before = pageInfo.startCursor;
@@ -97,7 +96,7 @@ describe('cursor pagination over tied rows', () => {
         'query($id: ID!, $after: String) { review(id: $id) { comments(first: 50, after: $after) { nodes { id } pageInfo { hasNextPage endCursor } } } }',
         { id: review.globalId, after },
       );
-      const { nodes, pageInfo } = response.data?.review.comments;
+      const { nodes, pageInfo } = dataOf(response).review.comments;
       seen.push(...nodes.map((n: { id: string }) => n.id));
       if (!pageInfo.hasNextPage) break;
       after = pageInfo.endCursor;

@@ -6,7 +6,12 @@ import { applyMigrations } from '../../src/db/migrate.ts';
 import { createApp } from '../../src/http/yoga.ts';
 
 export const testConfig = (() => {
-  const result = loadConfig({ NODE_ENV: 'test', JWT_SECRET: 'test-secret-that-is-at-least-32-characters-long' });
+  const result = loadConfig({
+    NODE_ENV: 'test',
+    JWT_SECRET: 'test-secret-that-is-at-least-32-characters-long',
+    // Suites make many mutations; the limits have their own tests (test/security).
+    RATE_LIMIT: 'off',
+  });
   if (!result.ok) throw new Error(result.errors.join('\n'));
   return result.config;
 })();
@@ -61,4 +66,12 @@ export function tokenFor(userId: string, options: { name?: string; roles?: strin
 export function errorCode(response: GraphQLResponse): string | undefined {
   if (!response.errors?.length) throw new Error(`expected an error, got ${JSON.stringify(response.data)}`);
   return response.errors[0]?.extensions?.code;
+}
+
+/** The data of a response that must have succeeded. */
+export function dataOf<T>(response: GraphQLResponse<T>): T {
+  if (response.errors?.length || !response.data) {
+    throw new Error(`expected data, got ${JSON.stringify(response.errors)}`);
+  }
+  return response.data;
 }
