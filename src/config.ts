@@ -34,6 +34,16 @@ const envSchema = z
     HEARTBEAT_INTERVAL_MS: positiveInt(50).default(500),
     HEARTBEAT_MISSES: positiveInt(1).default(3),
     RATE_LIMIT: onOff.default(true),
+    RATE_LIMIT_USER_PER_MINUTE: positiveInt(1).default(60),
+    RATE_LIMIT_IP_PER_MINUTE: positiveInt(1).default(300),
+    MAX_DEPTH: positiveInt(1).default(8),
+    MAX_ALIASES: positiveInt(1).default(15),
+    MAX_TOKENS: positiveInt(100).default(2000),
+    MAX_DIRECTIVES: positiveInt(1).default(10),
+    MAX_COST: positiveInt(100).default(20_000),
+    REQUEST_TIMEOUT_MS: positiveInt(100).default(10_000),
+    // Unset: GraphiQL in development, none in production.
+    GRAPHIQL: onOff.optional(),
     RESPONSE_CACHE: onOff.default(false),
     MAX_BODY_BYTES: positiveInt(1024).default(1_048_576),
     DURABILITY: z.enum(['local', 'replicated']).default('local'),
@@ -61,6 +71,17 @@ export interface Config {
   heartbeatIntervalMs: number;
   heartbeatMisses: number;
   rateLimit: boolean;
+  /** Mutations (root mutation fields) a user / an IP address may run per minute. */
+  rateLimitUserPerMinute: number;
+  rateLimitIpPerMinute: number;
+  /** Abuse limits on every GraphQL document (src/http/limits.ts, SECURITY.md). */
+  maxDepth: number;
+  maxAliases: number;
+  maxTokens: number;
+  maxDirectives: number;
+  maxCost: number;
+  requestTimeoutMs: number;
+  graphiql: boolean;
   responseCache: boolean;
   maxBodyBytes: number;
   durability: Env['DURABILITY'];
@@ -100,6 +121,15 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
       heartbeatMisses: e.HEARTBEAT_MISSES,
       rateLimit: e.RATE_LIMIT,
+      rateLimitUserPerMinute: e.RATE_LIMIT_USER_PER_MINUTE,
+      rateLimitIpPerMinute: e.RATE_LIMIT_IP_PER_MINUTE,
+      maxDepth: e.MAX_DEPTH,
+      maxAliases: e.MAX_ALIASES,
+      maxTokens: e.MAX_TOKENS,
+      maxDirectives: e.MAX_DIRECTIVES,
+      maxCost: e.MAX_COST,
+      requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+      graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
       responseCache: e.RESPONSE_CACHE,
       maxBodyBytes: e.MAX_BODY_BYTES,
       durability: e.DURABILITY,

@@ -8,10 +8,11 @@ import { pendingMigrations } from '../db/migrate.ts';
 import type { Logger } from '../logger.ts';
 import { schema } from '../schema/index.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
+import { type SecurityConfig, securityPlugins } from './security.ts';
 
 export interface AppOptions {
   db: Db;
-  config: Pick<Config, 'jwtSecret' | 'maxBodyBytes'>;
+  config: Pick<Config, 'jwtSecret' | 'maxBodyBytes'> & SecurityConfig;
   node?: NodeState;
   logger?: Logger;
 }
@@ -27,8 +28,10 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     healthCheckEndpoint: '/health',
     landingPage: false,
     maxRequestBodySize: config.maxBodyBytes,
+    // One operation per request: a batch would multiply every per-document limit.
+    batching: false,
     logging: logger ?? false,
-    graphiql: { title: 'Reviews API', defaultQuery: GRAPHIQL_DEFAULT_DOCUMENT },
+    graphiql: config.graphiql && { title: 'Reviews API', defaultQuery: GRAPHIQL_DEFAULT_DOCUMENT },
     // Served from the package: Yoga's default page loads its scripts from a CDN.
     renderGraphiQL,
     context: async ({ request }) => {
@@ -36,6 +39,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       return { db, auth, viewer: auth.kind === 'user' ? auth.viewer : null, node };
     },
     plugins: [
+      ...securityPlugins(config),
       useReadinessCheck({
         endpoint: '/ready',
         check: () => readiness(db, node),

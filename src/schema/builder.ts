@@ -26,6 +26,9 @@ async function loadNode(
   }
 }
 
+/** The page a connection serves when the client names no size. */
+export const DEFAULT_PAGE_SIZE = 20;
+
 /** The largest page any connection serves, whatever a client asks for. */
 export const MAX_PAGE_SIZE = 100;
 
@@ -42,7 +45,7 @@ export const builder = new SchemaBuilder<{
     client: (ctx) => ctx.db,
     getTableConfig,
     relations,
-    defaultConnectionSize: 20,
+    defaultConnectionSize: DEFAULT_PAGE_SIZE,
     maxConnectionSize: MAX_PAGE_SIZE,
   },
   relay: {

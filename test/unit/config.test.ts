@@ -20,6 +20,15 @@ describe('loadConfig', () => {
         heartbeatIntervalMs: 500,
         heartbeatMisses: 3,
         rateLimit: true,
+        rateLimitUserPerMinute: 60,
+        rateLimitIpPerMinute: 300,
+        maxDepth: 8,
+        maxAliases: 15,
+        maxTokens: 2000,
+        maxDirectives: 10,
+        maxCost: 20_000,
+        requestTimeoutMs: 10_000,
+        graphiql: true,
         responseCache: false,
         maxBodyBytes: 1_048_576,
         durability: 'local',
@@ -86,6 +95,41 @@ describe('loadConfig', () => {
     expect(missing).toEqual({ ok: false, errors: ['JWT_SECRET: required when NODE_ENV=production'] });
     expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'short' }).ok).toBe(false);
     expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(40) }).ok).toBe(true);
+  });
+
+  it('reads the abuse limits and GRAPHIQL, which is off by default only in production', () => {
+    const result = loadConfig({
+      RATE_LIMIT_USER_PER_MINUTE: '5',
+      RATE_LIMIT_IP_PER_MINUTE: '50',
+      MAX_DEPTH: '6',
+      MAX_ALIASES: '3',
+      MAX_TOKENS: '500',
+      MAX_DIRECTIVES: '2',
+      MAX_COST: '1000',
+      REQUEST_TIMEOUT_MS: '2500',
+      GRAPHIQL: 'off',
+    });
+    expect(result.ok && result.config).toMatchObject({
+      rateLimitUserPerMinute: 5,
+      rateLimitIpPerMinute: 50,
+      maxDepth: 6,
+      maxAliases: 3,
+      maxTokens: 500,
+      maxDirectives: 2,
+      maxCost: 1000,
+      requestTimeoutMs: 2500,
+      graphiql: false,
+    });
+    const production = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(40) });
+    expect(production.ok && production.config.graphiql).toBe(false);
+    const opted = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(40), GRAPHIQL: 'on' });
+    expect(opted.ok && opted.config.graphiql).toBe(true);
+    const bad = loadConfig({ MAX_DEPTH: '0', REQUEST_TIMEOUT_MS: 'soon', GRAPHIQL: 'maybe' });
+    expect(bad.ok ? [] : bad.errors.map((error) => error.split(':')[0]).sort()).toEqual([
+      'GRAPHIQL',
+      'MAX_DEPTH',
+      'REQUEST_TIMEOUT_MS',
+    ]);
   });
 
   it('treats an empty variable as unset', () => {

@@ -1,0 +1,252 @@
+import { createSchema, createYoga } from 'graphql-yoga';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config.ts';
+import { openDatabase } from '../../src/db/client.ts';
+import { applyMigrations } from '../../src/db/migrate.ts';
+import { QUERY_LIMIT_CODE, queryLimitPlugins, TIMEOUT_CODE } from '../../src/http/limits.ts';
+import { CSRF_HEADER } from '../../src/http/security.ts';
+import { createApp } from '../../src/http/yoga.ts';
+import { createTestApp, errorCode, type TestApp, testConfig } from '../support/app.ts';
+import { aComment, aReview, aUser } from '../support/fixtures.ts';
+import { post, serveApp } from './served.ts';
+
+/** The benchmark's page query (bench/), with its page size as a variable. */
+const PAGE_QUERY = `query Page($first: Int) {
+  reviews(first: $first) { nodes { title author { name } commentCount comments(first: 5) { nodes { body author { name } } } } }
+}`;
+
+/** A query `levels` deep as Armor counts it: each field one level, the leaf included. */
+function nestedQuery(levels: number): string {
+  // reviews(1) nodes(2), then comments/nodes/review repeating, then a leaf.
+  const chain = ['reviews', 'nodes'];
+  const cycle = ['comments', 'nodes', 'review'];
+  while (chain.length < levels - 1) chain.push(cycle[(chain.length - 2) % 3] as string);
+  return `{ ${chain.join(' { ')} { id ${' }'.repeat(chain.length)} }`;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: tests read responses by shape; the schema is type-checked itself.
+type Data = Record<string, any>;
+
+let t: TestApp;
+beforeEach(() => {
+  t = createTestApp();
+});
+
+describe('the limits on a document', () => {
+  it('let the benchmark page query through at 20 and at 50 per page', async () => {
+    for (let i = 0; i < 60; i++) {
+      const review = aReview(t.db);
+      for (let j = 0; j < 6; j++) aComment(t.db, { reviewId: review.id });
+    }
+    for (const first of [20, 50]) {
+      const response = await t.gql(PAGE_QUERY, { first });
+      expect(response.errors).toBeUndefined();
+      expect(response.data?.reviews.nodes).toHaveLength(first);
+      expect(response.data?.reviews.nodes[0].comments.nodes).toHaveLength(5);
+    }
+  });
+
+  it('refuse a 10-level query before it runs, and take one at the depth limit', async () => {
+    aReview(t.db);
+    t.statements.length = 0;
+    const deep = await t.gql(nestedQuery(10));
+    expect(errorCode(deep)).toBe(QUERY_LIMIT_CODE);
+    expect(deep.status).toBe(400);
+    expect(deep.errors?.[0]?.message).toMatch(/depth limit of 8 exceeded, found 10/);
+    expect(t.statements).toEqual([]);
+    const atLimit = await t.gql(nestedQuery(testConfig.maxDepth));
+    expect(atLimit.errors).toBeUndefined();
+  });
+
+  it('refuse 1,000 aliases, and 16, before they run', async () => {
+    const aliases = (n: number) =>
+      `{ ${Array.from({ length: n }, (_, i) => `a${i}: reviews { totalCount }`).join(' ')} }`;
+    for (const n of [1000, 16]) {
+      const response = await t.gql(aliases(n));
+      expect(errorCode(response)).toBe(QUERY_LIMIT_CODE);
+      // 1,000 aliases already fail the token limit while parsing, which Yoga answers 200 to
+      // `application/json` clients, as the GraphQL-over-HTTP spec asks for unparsable documents.
+      expect([200, 400]).toContain(response.status);
+    }
+    expect((await t.gql(aliases(16))).errors?.[0]?.message).toMatch(/Aliases limit of 15 exceeded/);
+    expect(t.statements).toEqual([]);
+    expect((await t.gql(aliases(15))).errors).toBeUndefined();
+  });
+
+  it('refuse a document of too many tokens while parsing it', async () => {
+    const response = await t.gql(`{ ${'__typename '.repeat(testConfig.maxTokens)} }`);
+    expect(errorCode(response)).toBe(QUERY_LIMIT_CODE);
+    expect(response.errors?.[0]?.message).toMatch(/Token limit of 2000 exceeded/);
+  });
+
+  it('refuse too many directives', async () => {
+    const response = await t.gql(`{ reviews { totalCount ${'@include(if: true) '.repeat(11)} } }`);
+    expect(errorCode(response)).toBe(QUERY_LIMIT_CODE);
+    expect(response.errors?.[0]?.message).toMatch(/Directives limit of 10 exceeded/);
+  });
+
+  it('weigh page sizes into the cost, whether written in or passed as variables', async () => {
+    const fanOut = `query($n: Int) { reviews(first: $n) { nodes { comments(first: $n) { nodes {
+      review { comments(first: $n) { nodes { body } } } } } } } }`;
+    for (const response of [
+      await t.gql(fanOut, { n: 100 }),
+      await t.gql(fanOut.replace('($n: Int)', '').replaceAll('$n', '100')),
+    ]) {
+      expect(errorCode(response)).toBe(QUERY_LIMIT_CODE);
+      expect(response.errors?.[0]?.message).toMatch(/Cost limit of 20000 exceeded/);
+    }
+    expect(t.statements).toEqual([]);
+    expect((await t.gql(fanOut, { n: 2 })).errors).toBeUndefined();
+  });
+
+  it('are configurable: a stricter depth refuses what the default takes', async () => {
+    const db = openDatabase(':memory:');
+    applyMigrations(db);
+    const strict = createApp({ db, config: { ...testConfig, maxDepth: 4 } });
+    const response = await strict.fetch('http://localhost/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: PAGE_QUERY }),
+    });
+    expect(response.status).toBe(400);
+    expect(await response.text()).toMatch(/depth limit of 4 exceeded/);
+  });
+
+  it('refuse batches: one operation per request', async () => {
+    const response = await t.app.fetch('http://localhost/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([{ query: '{ __typename }' }, { query: '{ __typename }' }]),
+    });
+    expect(response.status).toBe(400);
+    expect(await response.text()).toMatch(/Batching is not supported/);
+  });
+});
+
+describe('page size', () => {
+  it('is clamped to 100 on every connection, with hasNextPage telling there is more', async () => {
+    const author = aUser(t.db, 'prolific');
+    const review = aReview(t.db, { authorId: author });
+    for (let i = 0; i < 119; i++) aReview(t.db, { authorId: author });
+    for (let i = 0; i < 120; i++) aComment(t.db, { reviewId: review.id });
+    const page = '(first: 1000) { nodes { id } pageInfo { hasNextPage } }';
+    const variables = { r: review.globalId, u: Buffer.from(`User:${author}`).toString('base64') };
+    const connections = [
+      ['{ reviews', '}', (data: Data) => data.reviews],
+      ['query($r: ID!) { review(id: $r) { comments', '} }', (data: Data) => data.review.comments],
+      ['query($u: ID!) { node(id: $u) { ... on User { reviews', '} } }', (data: Data) => data.node.reviews],
+    ] as const;
+    for (const [head, tail, connectionOf] of connections) {
+      const response = await t.gql(`${head}${page} ${tail}`, variables);
+      expect(response.errors).toBeUndefined();
+      const connection = connectionOf(response.data as Data);
+      expect(connection.nodes).toHaveLength(100);
+      expect(connection.pageInfo.hasNextPage).toBe(true);
+    }
+  });
+});
+
+describe('request body size', () => {
+  it('answers 413 to a body over MAX_BODY_BYTES, over real HTTP', async () => {
+    const served = await serveApp();
+    try {
+      const padding = 'x'.repeat(testConfig.maxBodyBytes);
+      const response = await post(served.url, { query: '{ __typename }', variables: { padding } });
+      expect(response.status).toBe(413);
+      const fits = await post(served.url, { query: '{ __typename }', variables: { padding: 'x'.repeat(1000) } });
+      expect(fits.status).toBe(200);
+    } finally {
+      await served.close();
+    }
+  });
+});
+
+describe('query timeout', () => {
+  let release: () => void = () => {};
+  afterEach(() => release());
+
+  it('answers TIMEOUT for a query still running after REQUEST_TIMEOUT_MS', async () => {
+    const stuck = new Promise<string>((resolve) => {
+      release = () => resolve('late');
+    });
+    const yoga = createYoga({
+      schema: createSchema({ typeDefs: 'type Query { slow: String }', resolvers: { Query: { slow: () => stuck } } }),
+      plugins: queryLimitPlugins({ ...testConfig, requestTimeoutMs: 100 }),
+    });
+    const response = await yoga.fetch('http://localhost/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ slow }' }),
+    });
+    const body = await response.json();
+    expect(response.status).toBe(503);
+    expect(body.errors[0].extensions.code).toBe(TIMEOUT_CODE);
+  });
+});
+
+function appFor(overrides: Partial<Config>) {
+  const db = openDatabase(':memory:');
+  applyMigrations(db);
+  return createApp({ db, config: { ...testConfig, ...overrides } });
+}
+
+async function query(app: ReturnType<typeof appFor>, document: string) {
+  const response = await app.fetch('http://localhost/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: document }),
+  });
+  return (await response.json()) as { data?: unknown; errors?: { message: string }[] };
+}
+
+describe('production', () => {
+  it('turns introspection and field suggestions off; development keeps both', async () => {
+    const production = appFor({ env: 'production' });
+    const development = appFor({ env: 'development' });
+    const introspection = '{ __schema { types { name } } }';
+    expect((await query(production, introspection)).errors?.[0]?.message).toMatch(/introspection/i);
+    expect((await query(development, introspection)).errors).toBeUndefined();
+    const typo = '{ reviews { nodes { titel } } }';
+    expect((await query(production, typo)).errors?.[0]?.message).not.toMatch(/Did you mean/);
+    expect((await query(development, typo)).errors?.[0]?.message).toMatch(/Did you mean "title"/);
+  });
+
+  it('serves GraphiQL only when GRAPHIQL says so', async () => {
+    const page = (app: ReturnType<typeof appFor>) =>
+      app.fetch('http://localhost/graphql', { headers: { accept: 'text/html' } });
+    const shown = await page(appFor({ graphiql: true }));
+    expect(shown.headers.get('content-type')).toMatch(/text\/html/);
+    const hidden = await page(appFor({ graphiql: false }));
+    expect(hidden.headers.get('content-type') ?? '').not.toMatch(/text\/html/);
+  });
+});
+
+describe('CSRF prevention', () => {
+  const graphql = (init: RequestInit, search = '') => t.app.fetch(`http://localhost/graphql${search}`, init);
+
+  it('refuses a GET or a form-encoded POST a browser could send cross-site without a preflight', async () => {
+    expect((await graphql({}, '?query={__typename}')).status).toBe(403);
+    const form = await graphql({
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'query={__typename}',
+    });
+    expect(form.status).toBe(403);
+    const text = await graphql({ method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' });
+    expect(text.status).toBe(403);
+  });
+
+  it('lets through JSON POSTs (as GraphiQL and API clients send them), GETs with the header, and the GraphiQL page', async () => {
+    const json = await graphql({
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    });
+    expect(await json.json()).toEqual({ data: { __typename: 'Query' } });
+    const get = await graphql({ headers: { [CSRF_HEADER]: '1' } }, '?query={__typename}');
+    expect(await get.json()).toEqual({ data: { __typename: 'Query' } });
+    const page = await graphql({ headers: { accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<html/i);
+  });
+});
