@@ -7,6 +7,14 @@ const timestamps = {
   updatedAt: integer('updated_at').notNull(),
 };
 
+/** Who wrote a row and how often it changed: the ownership and version rules act on these. */
+const authored = () => ({
+  authorId: text('author_id')
+    .notNull()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  version: integer('version').notNull().default(1),
+});
+
 export const users = sqliteTable('users', {
   // The JWT `sub`: users are created on their first write, named by their token.
   id: text('id').primaryKey(),
@@ -22,10 +30,7 @@ export const reviews = sqliteTable(
     rating: integer('rating').notNull(),
     title: text('title').notNull(),
     body: text('body').notNull(),
-    authorId: text('author_id')
-      .notNull()
-      .references(() => users.id, { onDelete: 'cascade' }),
-    version: integer('version').notNull().default(1),
+    ...authored(),
     ...timestamps,
   },
   (t) => [
@@ -48,10 +53,7 @@ export const comments = sqliteTable(
       .notNull()
       .references(() => reviews.id, { onDelete: 'cascade' }),
     body: text('body').notNull(),
-    authorId: text('author_id')
-      .notNull()
-      .references(() => users.id, { onDelete: 'cascade' }),
-    version: integer('version').notNull().default(1),
+    ...authored(),
     ...timestamps,
   },
   (t) => [

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { createTestApp, errorCode, type TestApp, tokenFor } from '../support/app.ts';
+import { createTestApp, errorCode, signedInUsers, type TestApp } from '../support/app.ts';
 import { aComment, aReview, snapshot } from '../support/fixtures.ts';
 
 const ADD = `mutation($input: AddCommentInput!) { addComment(input: $input) { comment { id body version author { name } review { id } } } }`;
@@ -14,9 +14,7 @@ let moderator: string;
 
 beforeEach(async () => {
   t = createTestApp();
-  alice = await tokenFor('alice', { name: 'Alice' });
-  bob = await tokenFor('bob', { name: 'Bob' });
-  moderator = await tokenFor('mod', { roles: ['moderator'] });
+  ({ alice, bob, moderator } = await signedInUsers());
 });
 
 describe('addComment', () => {

@@ -1,9 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { reviews as reviewsTable } from '../../src/db/schema.ts';
-import { createTestApp, dataOf } from '../support/app.ts';
+import { createTestApp, dataOf, type GraphQLResponse } from '../support/app.ts';
 import { aComment, aReview, aUser } from '../support/fixtures.ts';
 
 const ROWS = 500;
+
+interface Page {
+  nodes: { id: string }[];
+  pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; endCursor: string; startCursor: string };
+}
 
 /** 500 reviews sharing one createdAt, with only five distinct ratings: ties everywhere. */
 function seedTies() {
@@ -26,12 +31,12 @@ async function pageForward(t: ReturnType<typeof createTestApp>, orderBy: string)
   const ids: string[] = [];
   let after: string | null = null;
   for (let guard = 0; guard < ROWS; guard++) {
-    const response = await t.gql(
+    const response: GraphQLResponse<{ reviews: Page }> = await t.gql(
       'query($after: String, $orderBy: ReviewOrder) { reviews(first: 37, after: $after, orderBy: $orderBy) { nodes { id } pageInfo { hasNextPage endCursor } } }',
       { after, orderBy },
     );
     const { nodes, pageInfo } = dataOf(response).reviews;
-    ids.push(...nodes.map((n: { id: string }) => n.id));
+    ids.push(...nodes.map((n) => n.id));
     if (!pageInfo.hasNextPage) break;
     after = pageInfo.endCursor;
   }
@@ -73,12 +78,12 @@ describe('cursor pagination over tied rows', () => {
     const backward: string[] = [];
     let before: string | null = null;
     for (let guard = 0; guard < ROWS; guard++) {
-      const response = await t.gql(
+      const response: GraphQLResponse<{ reviews: Page }> = await t.gql(
         'query($before: String) { reviews(last: 37, before: $before) { nodes { id } pageInfo { hasPreviousPage startCursor } } }',
         { before },
       );
       const { nodes, pageInfo } = dataOf(response).reviews;
-      backward.unshift(...nodes.map((n: { id: string }) => n.id));
+      backward.unshift(...nodes.map((n) => n.id));
       if (!pageInfo.hasPreviousPage) break;
       before = pageInfo.startCursor;
     }
@@ -92,12 +97,12 @@ describe('cursor pagination over tied rows', () => {
     const seen: string[] = [];
     let after: string | null = null;
     for (let guard = 0; guard < 10; guard++) {
-      const response = await t.gql(
+      const response: GraphQLResponse<{ review: { comments: Page } }> = await t.gql(
         'query($id: ID!, $after: String) { review(id: $id) { comments(first: 50, after: $after) { nodes { id } pageInfo { hasNextPage endCursor } } } }',
         { id: review.globalId, after },
       );
       const { nodes, pageInfo } = dataOf(response).review.comments;
-      seen.push(...nodes.map((n: { id: string }) => n.id));
+      seen.push(...nodes.map((n) => n.id));
       if (!pageInfo.hasNextPage) break;
       after = pageInfo.endCursor;
     }

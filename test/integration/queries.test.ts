@@ -1,6 +1,6 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { createTestApp, errorCode, type TestApp, tokenFor } from '../support/app.ts';
+import { createTestApp, dataOf, errorCode, type GraphQLResponse, type TestApp, tokenFor } from '../support/app.ts';
 import { aComment, aReview, aUser } from '../support/fixtures.ts';
 
 let t: TestApp;
@@ -8,8 +8,8 @@ beforeEach(() => {
   t = createTestApp();
 });
 
-const titles = (response: { data?: Record<string, any> | null }) =>
-  response.data?.reviews.nodes.map((r: { title: string }) => r.title);
+type Listing = { reviews: { nodes: { title: string }[] } };
+const titles = (response: GraphQLResponse) => (dataOf(response) as Listing).reviews.nodes.map((r) => r.title);
 
 describe('reviews', () => {
   beforeEach(() => {

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { createTestApp, errorCode, type TestApp, tokenFor } from '../support/app.ts';
+import { createTestApp, errorCode, signedInUsers, type TestApp, tokenFor } from '../support/app.ts';
 import { aComment, aReview, snapshot } from '../support/fixtures.ts';
 
 const CREATE = `mutation($input: CreateReviewInput!) {
@@ -17,9 +17,7 @@ let moderator: string;
 
 beforeEach(async () => {
   t = createTestApp();
-  alice = await tokenFor('alice', { name: 'Alice' });
-  bob = await tokenFor('bob', { name: 'Bob' });
-  moderator = await tokenFor('mod', { name: 'Mo', roles: ['moderator'] });
+  ({ alice, bob, moderator } = await signedInUsers());
 });
 
 describe('createReview', () => {

@@ -75,3 +75,12 @@ export function dataOf<T>(response: GraphQLResponse<T>): T {
   }
   return response.data;
 }
+
+/** The cast most tests need: two ordinary users and a moderator, each with a token. */
+export async function signedInUsers() {
+  return {
+    alice: await tokenFor('alice', { name: 'Alice' }),
+    bob: await tokenFor('bob', { name: 'Bob' }),
+    moderator: await tokenFor('mod', { name: 'Mo', roles: ['moderator'] }),
+  };
+}
