@@ -26,6 +26,12 @@ const envSchema = z
     REPLICA_ENDPOINT: z.url().optional(),
     REPLICATION: onOff.default(true),
     REPLICA_SYNC_INTERVAL: duration.default('1s'),
+    REPLICA_SNAPSHOT_INTERVAL: duration.default('1h'),
+    REPLICA_RETENTION: duration.default('72h'),
+    LITESTREAM_METRICS_ADDR: z
+      .string()
+      .regex(/^[^\s:]*:\d{1,5}$/, 'HOST:PORT, e.g. 127.0.0.1:9090')
+      .optional(),
     JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
     LEASE_URL: z
       .string()
@@ -66,6 +72,10 @@ export interface Config {
   replicaEndpoint: string | undefined;
   replication: boolean;
   replicaSyncInterval: string;
+  replicaSnapshotInterval: string;
+  replicaRetention: string;
+  /** Where Litestream serves Prometheus metrics; unset: a free loopback port chosen at start. */
+  litestreamMetricsAddr: string | undefined;
   jwtSecret: string;
   leaseUrl: string | undefined;
   heartbeatIntervalMs: number;
@@ -116,6 +126,9 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       replicaEndpoint: e.REPLICA_ENDPOINT,
       replication: e.REPLICATION,
       replicaSyncInterval: e.REPLICA_SYNC_INTERVAL,
+      replicaSnapshotInterval: e.REPLICA_SNAPSHOT_INTERVAL,
+      replicaRetention: e.REPLICA_RETENTION,
+      litestreamMetricsAddr: e.LITESTREAM_METRICS_ADDR,
       jwtSecret: e.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,
       leaseUrl: e.LEASE_URL,
       heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { signingKey, signToken } from './auth.ts';
+import { parseTimestamp, restoreCommand } from './commands/restore.ts';
 import { serve } from './commands/serve.ts';
 import { type Config, loadConfig } from './config.ts';
 import { openDatabase } from './db/client.ts';
@@ -35,6 +36,18 @@ program
     applyMigrations(db);
     db.$client.close();
     process.stdout.write(`migrations applied to ${config.databasePath}\n`);
+  });
+
+program
+  .command('restore')
+  .description('restore the database from the replica (REPLICA_URL): the latest, or as it was at a time')
+  .option('--output <path>', 'where to write the restored database')
+  .option('--timestamp <iso>', 'restore as of this ISO-8601 time, e.g. 2026-11-25T10:30:00Z', parseTimestamp)
+  .option('--latest', 'restore the newest copy (the default)')
+  .option('--force', 'replace an existing file at --output')
+  .option('--list', 'list what can be restored: generations and their time ranges')
+  .action(async (options: { output?: string; timestamp?: Date; latest?: boolean; force?: boolean; list?: boolean }) => {
+    await restoreCommand(configOrExit(), options);
   });
 
 program

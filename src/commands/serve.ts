@@ -4,12 +4,27 @@ import { applyMigrations } from '../db/migrate.ts';
 import { listen } from '../http/server.ts';
 import { createApp } from '../http/yoga.ts';
 import type { Logger } from '../logger.ts';
+import { type Replication, startReplication } from '../replication/primary.ts';
+import { restoreIfMissing } from '../replication/restore.ts';
 
-/** Serves the API until SIGTERM or SIGINT, then shuts down in order: HTTP, then the database. */
+/**
+ * Serves the API until SIGTERM or SIGINT. With REPLICATION=on (the default) a missing database
+ * is first restored from the replica, and Litestream runs beside the server for as long as it
+ * does. Shutdown goes in order: HTTP (requests in flight finish), the database, then Litestream,
+ * which ships the last WAL frames before it exits.
+ */
 export async function serve(config: Config, logger: Logger): Promise<void> {
-  const db = openDatabase(config.databasePath);
-  applyMigrations(db);
-  const app = createApp({ db, config, logger });
+  if (config.replication) await restoreIfMissing(config, logger);
+  const db = openDatabase(config.databasePath, { replicating: config.replication });
+  let replication: Replication | undefined;
+  try {
+    applyMigrations(db);
+    if (config.replication) replication = await startReplication(config, logger);
+  } catch (error) {
+    db.$client.close();
+    throw error;
+  }
+  const app = createApp({ db, config, logger, ...(replication && { node: replication.node }) });
   const running = await listen(app, config, logger);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
@@ -21,5 +36,6 @@ export async function serve(config: Config, logger: Logger): Promise<void> {
   });
   await running.close();
   db.$client.close();
+  await replication?.stop();
   logger.info('stopped');
 }

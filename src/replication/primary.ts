@@ -1,0 +1,90 @@
+import type { Config } from '../config.ts';
+import type { NodeState } from '../context.ts';
+import type { Logger } from '../logger.ts';
+import { LitestreamSupervisor } from './litestream.ts';
+import { ReplicationMonitor } from './monitor.ts';
+import {
+  describeReplica,
+  LITESTREAM_CONFIG_PATH,
+  litestreamDatabasePath,
+  litestreamEnvironment,
+  metricsAddress,
+  metricsUrl,
+  type ReplicationSettings,
+  replicaTarget,
+} from './settings.ts';
+
+export interface Replication {
+  supervisor: LitestreamSupervisor;
+  monitor: ReplicationMonitor;
+  /** The primary's state: it may write only while Litestream replicates. */
+  node: NodeState;
+  /** Stops Litestream after it has shipped every committed WAL frame. Close the database first. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `litestream replicate` with litestream.yml beside the server and watches it. Resolves
+ * once Litestream serves; rejects if it cannot start (bad configuration, no binary).
+ */
+export async function startReplication(
+  config: ReplicationSettings & Pick<Config, 'litestreamMetricsAddr'>,
+  logger: Logger,
+  options: { restartDelayMs?: number } = {},
+): Promise<Replication> {
+  const addr = await metricsAddress(config.litestreamMetricsAddr);
+  const monitor = new ReplicationMonitor({
+    metricsUrl: metricsUrl(addr),
+    databasePath: litestreamDatabasePath(config.databasePath),
+  });
+  const supervisor = new LitestreamSupervisor({
+    args: ['replicate', '-config', LITESTREAM_CONFIG_PATH],
+    env: litestreamEnvironment(config, addr),
+    logger,
+    isServing: async () => {
+      await monitor.sample();
+      return true;
+    },
+    ...options,
+  });
+  await supervisor.start();
+  monitor.start();
+  const replica = describeReplica(replicaTarget(config));
+  logger.info({ replica, metrics: monitor.metricsUrl, pid: supervisor.state.pid }, 'replicating with Litestream');
+  return {
+    supervisor,
+    monitor,
+    node: replicatingPrimary(supervisor, monitor, replica),
+    async stop() {
+      monitor.stop();
+      await supervisor.stop();
+    },
+  };
+}
+
+/** A primary that writes only while Litestream copies its writes to the replica. */
+export function replicatingPrimary(
+  supervisor: LitestreamSupervisor,
+  monitor: ReplicationMonitor,
+  replica: string,
+): NodeState {
+  return {
+    whyReadOnly() {
+      const { status, reason } = supervisor.state;
+      if (status === 'up') return null;
+      return `Litestream is ${status}${reason ? ` (${reason})` : ''}, so no write would reach the replica`;
+    },
+    describe() {
+      const { status, pid, restarts, since, reason } = supervisor.state;
+      const { sample, error } = monitor.latest();
+      const litestream = { status, pid, restarts, since: new Date(since).toISOString(), reason };
+      const replication: Record<string, unknown> = { replica, litestream, metrics: monitor.metricsUrl };
+      if (sample) {
+        const { local, shadow, replica: replicaPosition, ...figures } = sample;
+        Object.assign(replication, { position: { local, shadow, replica: replicaPosition }, ...figures });
+      }
+      if (error) replication.metricsError = error;
+      return { role: 'primary', replication };
+    },
+  };
+}

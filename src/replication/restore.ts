@@ -1,0 +1,254 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { openDatabase } from '../db/client.ts';
+import { pendingMigrations } from '../db/migrate.ts';
+import type { Logger } from '../logger.ts';
+import { runLitestream } from './litestream.ts';
+import { litestreamFailure } from './litestream-log.ts';
+import {
+  describeReplica,
+  LITESTREAM_CONFIG_PATH,
+  litestreamEnvironment,
+  type ReplicationSettings,
+  replicaTarget,
+} from './settings.ts';
+
+/** A restore that must not go ahead; its message is one line, for the operator. */
+export class RestoreError extends Error {
+  override name = 'RestoreError';
+}
+
+/** One generation: an unbroken history of the database, from its first snapshot on. */
+export interface Generation {
+  generation: string;
+  /** Litestream prints whole seconds (truncated): the exact times are within the second after. */
+  start: Date;
+  end: Date;
+}
+
+const LIST_TIMEOUT_MS = 60_000;
+const RESTORE_TIMEOUT_MS = 30 * 60_000;
+const NOTHING_TO_RESTORE = 'no matching backups found';
+
+/**
+ * Litestream names the database to work on by its path in litestream.yml, and some commands
+ * insist that file exists; the replica's location does not depend on it. A placeholder in a
+ * directory of our own keeps commands away from the live database.
+ */
+async function withLitestreamWorkspace<T>(
+  settings: ReplicationSettings,
+  work: (args: { env: Record<string, string>; placeholder: string; directory: string }) => Promise<T>,
+  directory?: string,
+): Promise<T> {
+  const workspace = await mkdtemp(join(directory ?? tmpdir(), '.reviews-restore-'));
+  try {
+    const placeholder = join(workspace, 'placeholder.db');
+    await writeFile(placeholder, '');
+    const env = litestreamEnvironment({ ...settings, databasePath: placeholder });
+    return await work({ env, placeholder, directory: workspace });
+  } finally {
+    await rm(workspace, { recursive: true, force: true });
+  }
+}
+
+function parseGenerations(output: string): Generation[] {
+  return output
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((columns) => columns.length >= 5)
+    .map(([, generation = '', , start = '', end = '']) => ({
+      generation,
+      start: new Date(start),
+      end: new Date(end),
+    }))
+    .sort((a, b) => a.start.getTime() - b.start.getTime());
+}
+
+/** What the replica holds, oldest first. Throws RestoreError when the replica cannot be read. */
+export async function listGenerations(settings: ReplicationSettings): Promise<Generation[]> {
+  const replica = describeReplica(replicaTarget(settings));
+  return withLitestreamWorkspace(settings, async ({ env, placeholder }) => {
+    const result = await runLitestream(['generations', '-config', LITESTREAM_CONFIG_PATH, placeholder], env, {
+      timeoutMs: LIST_TIMEOUT_MS,
+    });
+    // Litestream logs a failed listing (an unreachable store, a missing bucket) and still exits 0.
+    const failure =
+      litestreamFailure(result.log) ?? (result.code === 0 ? null : `exit ${result.code ?? result.signal}`);
+    if (failure) throw new RestoreError(`cannot read the replica at ${replica}: ${failure}`);
+    return parseGenerations(result.output);
+  });
+}
+
+/** What to ask Litestream for: a generation (none: the newest) and a time (none: its end). */
+export interface RestoreStep {
+  generation?: string;
+  timestamp?: Date;
+}
+
+export interface RestorePlan {
+  attempt: RestoreStep;
+  /**
+   * Litestream restores to a time only within a generation's exact bounds, which it prints
+   * truncated to the second. When a time in a boundary second falls outside them, this is
+   * what the database looked like then, or null if it did not exist yet.
+   */
+  otherwise: RestoreStep | null;
+}
+
+const SECOND = 1000;
+const sameSecond = (a: Date, b: Date) => Math.floor(a.getTime() / SECOND) === Math.floor(b.getTime() / SECOND);
+
+/** Chooses what to restore for "the latest" or "as it was at `timestamp`". Pure. */
+export function planRestore(generations: Generation[], replica: string, timestamp?: Date): RestorePlan {
+  if (generations.length === 0) throw new RestoreError(`no backups found in the replica at ${replica}`);
+  if (!timestamp) return { attempt: {}, otherwise: null };
+  const first = generations[0] as Generation;
+  const startedBefore = generations.filter((g) => g.start.getTime() <= timestamp.getTime());
+  const current = startedBefore.at(-1);
+  if (!current) {
+    throw new RestoreError(
+      `${timestamp.toISOString()} is before the first snapshot in the replica (${first.start.toISOString()})`,
+    );
+  }
+  const previous = startedBefore.at(-2);
+  const latestOfPrevious = previous ? { generation: previous.generation } : null;
+  // After a generation's last change (and before the next one began), it looked as it ended.
+  if (timestamp.getTime() >= current.end.getTime() + SECOND) {
+    return { attempt: { generation: current.generation }, otherwise: null };
+  }
+  return {
+    attempt: { generation: current.generation, timestamp },
+    // Never newer than asked: within the first second, "before it began" wins.
+    otherwise: sameSecond(timestamp, current.start) ? latestOfPrevious : { generation: current.generation },
+  };
+}
+
+export interface RestoreOptions {
+  output: string;
+  /** Restore the database as it was at this moment; the latest when absent. */
+  timestamp?: Date;
+  /** Replace an existing output file. */
+  force?: boolean;
+  logger?: Logger;
+}
+
+export interface RestoreResult {
+  output: string;
+  generation: string | null;
+  timestamp: string | null;
+  bytes: number;
+  durationMs: number;
+  /** Migrations this code has that the restored database does not (serve applies them). */
+  pendingMigrations: string[];
+}
+
+/**
+ * Restores the replica into `output` through Litestream: into a temporary file beside it,
+ * checked (integrity_check, this service's migrations), then renamed into place, so a
+ * failure at any step leaves `output` as it was.
+ */
+export async function restoreReplica(settings: ReplicationSettings, options: RestoreOptions): Promise<RestoreResult> {
+  const startedAt = performance.now();
+  const output = resolve(options.output);
+  const replica = describeReplica(replicaTarget(settings));
+  if (existsSync(output) && !options.force) throw new RestoreError(`${output} exists; pass --force to replace it`);
+  const plan = planRestore(await listGenerations(settings), replica, options.timestamp);
+  await mkdir(dirname(output), { recursive: true });
+  return withLitestreamWorkspace(
+    settings,
+    async ({ env, placeholder, directory }) => {
+      const restored = join(directory, basename(output));
+      let step = plan.attempt;
+      let failure = await litestreamRestore(env, placeholder, restored, step);
+      if (failure?.includes(NOTHING_TO_RESTORE) && plan.otherwise) {
+        step = plan.otherwise;
+        failure = await litestreamRestore(env, placeholder, restored, step);
+      }
+      if (failure?.includes(NOTHING_TO_RESTORE) && options.timestamp) {
+        throw new RestoreError(`${options.timestamp.toISOString()} is before the first snapshot in the replica`);
+      }
+      if (failure) throw new RestoreError(`restore from ${replica} failed: ${failure}`);
+      const pending = verifyRestored(restored);
+      if (options.force) {
+        // A WAL left by the database being replaced would be replayed onto the restored one.
+        await rm(`${output}-wal`, { force: true });
+        await rm(`${output}-shm`, { force: true });
+      }
+      await rename(restored, output);
+      options.logger?.info({ output, replica, ...step }, 'restored the database from the replica');
+      return {
+        output,
+        generation: step.generation ?? null,
+        timestamp: options.timestamp?.toISOString() ?? null,
+        bytes: (await stat(output)).size,
+        durationMs: Math.round(performance.now() - startedAt),
+        pendingMigrations: pending,
+      };
+    },
+    // Beside the output: the final rename must not cross file systems.
+    dirname(output),
+  );
+}
+
+async function litestreamRestore(
+  env: Record<string, string>,
+  placeholder: string,
+  restored: string,
+  { generation, timestamp }: RestoreStep,
+): Promise<string | null> {
+  const args = ['restore', '-config', LITESTREAM_CONFIG_PATH, '-o', restored];
+  if (generation) args.push('-generation', generation);
+  if (timestamp) args.push('-timestamp', timestamp.toISOString());
+  const result = await runLitestream([...args, placeholder], env, { timeoutMs: RESTORE_TIMEOUT_MS });
+  if (result.code === 0 && existsSync(restored)) return null;
+  return litestreamFailure(result.log) ?? `litestream exited ${result.code ?? result.signal}`;
+}
+
+/** Every migration this code has: all of them are pending on an empty database. */
+function everyMigration(): string[] {
+  const empty = openDatabase(':memory:');
+  try {
+    return pendingMigrations(empty);
+  } finally {
+    empty.$client.close();
+  }
+}
+
+/** Refuses a restored file that is damaged or is not this service's database. */
+function verifyRestored(path: string): string[] {
+  const db = openDatabase(path);
+  try {
+    const problems = db.$client.pragma('integrity_check', { simple: false }) as { integrity_check: string }[];
+    const verdict = problems.map((row) => row.integrity_check).join('; ');
+    if (verdict !== 'ok') throw new RestoreError(`the restored database failed integrity_check: ${verdict}`);
+    const pending = pendingMigrations(db);
+    if (pending.length > 0 && pending.length === everyMigration().length) {
+      throw new RestoreError("the restored database has none of this service's migrations: not a Reviews API database");
+    }
+    return pending;
+  } finally {
+    db.$client.close();
+  }
+}
+
+export type StartingDatabase = 'present' | 'restored' | 'new';
+
+/**
+ * Before a replicating server opens its database: a missing file is restored from the newest
+ * copy in the replica when there is one, so a fresh machine comes back with its data. An
+ * unreadable replica stops the start rather than begin an empty database beside it.
+ */
+export async function restoreIfMissing(settings: ReplicationSettings, logger: Logger): Promise<StartingDatabase> {
+  if (existsSync(settings.databasePath)) return 'present';
+  const generations = await listGenerations(settings);
+  if (generations.length === 0) {
+    logger.info({ replica: describeReplica(replicaTarget(settings)) }, 'no database and no backups: starting empty');
+    return 'new';
+  }
+  const result = await restoreReplica(settings, { output: settings.databasePath, logger });
+  logger.info({ durationMs: result.durationMs, bytes: result.bytes }, 'database restored before start');
+  return 'restored';
+}

@@ -1,0 +1,62 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+
+const WAL_HEADER_BYTES = 32;
+const FRAME_HEADER_BYTES = 24;
+
+/**
+ * Where SQLite's WAL ends: the byte just past the last committed frame of the current WAL
+ * (https://www.sqlite.org/fileformat.html#the_write_ahead_log). Frames from an earlier cycle of
+ * the file carry other salts and do not count. Reads incrementally: each call only looks at
+ * frames written since the last one.
+ */
+export class WalReader {
+  readonly walPath: string;
+  #salts = '';
+  #scannedTo = WAL_HEADER_BYTES;
+  #committedEnd = 0;
+
+  constructor(databasePath: string) {
+    this.walPath = `${databasePath}-wal`;
+  }
+
+  /** Bytes of committed WAL (0 when there is no WAL). */
+  committedBytes(): number {
+    let fd: number;
+    try {
+      fd = openSync(this.walPath, 'r');
+    } catch {
+      return this.#reset('');
+    }
+    try {
+      const size = fstatSync(fd).size;
+      if (size < WAL_HEADER_BYTES) return this.#reset('');
+      const header = Buffer.alloc(WAL_HEADER_BYTES);
+      readSync(fd, header, 0, WAL_HEADER_BYTES, 0);
+      const pageSize = header.readUInt32BE(8) || 65536;
+      const salts = header.subarray(16, 24).toString('hex');
+      if (salts !== this.#salts) this.#reset(salts);
+      const frame = Buffer.alloc(FRAME_HEADER_BYTES);
+      const frameBytes = FRAME_HEADER_BYTES + pageSize;
+      let offset = this.#scannedTo;
+      while (offset + frameBytes <= size) {
+        readSync(fd, frame, 0, FRAME_HEADER_BYTES, offset);
+        if (frame.subarray(8, 16).toString('hex') !== salts) break;
+        offset += frameBytes;
+        // A commit frame records the database size after the commit; other frames record 0.
+        if (frame.readUInt32BE(4) !== 0) this.#committedEnd = offset;
+      }
+      // Frames past the last commit may be a transaction still being written: read them again.
+      this.#scannedTo = Math.max(this.#committedEnd, WAL_HEADER_BYTES);
+      return this.#committedEnd;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  #reset(salts: string): number {
+    this.#salts = salts;
+    this.#scannedTo = WAL_HEADER_BYTES;
+    this.#committedEnd = 0;
+    return 0;
+  }
+}

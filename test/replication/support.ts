@@ -1,0 +1,161 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import { signingKey, signToken } from '../../src/auth.ts';
+import type { Served } from '../support/process.ts';
+
+export const JWT_SECRET = 'replication-test-secret-of-32-characters-at-least';
+
+/**
+ * A real S3-compatible server in the test process: fauxqs 1.9.2 (2.x imports node:sqlite,
+ * which Node 20 lacks). Litestream 0.3.13 lists, writes and restores against it.
+ */
+export async function startS3(): Promise<FauxqsServer> {
+  return startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
+}
+
+export type ReplicaKind = 'directory' | 's3';
+
+export interface Sandbox {
+  dir: string;
+  /** The environment for serve / restore: database, replica, credentials. */
+  env: Record<string, string>;
+  cleanup(): void;
+}
+
+let buckets = 0;
+
+/** A temp directory and a fresh replica of the given kind (a new bucket on `s3`). */
+export function sandbox(kind: ReplicaKind, s3: FauxqsServer | undefined, extra: Record<string, string> = {}): Sandbox {
+  const dir = mkdtempSync(join(tmpdir(), 'reviews-replication-'));
+  const env: Record<string, string> = {
+    DATABASE_PATH: join(dir, 'primary', 'reviews.db'),
+    JWT_SECRET,
+    RATE_LIMIT: 'off',
+    REPLICATION: 'on',
+    LOG_LEVEL: 'info',
+    ...extra,
+  };
+  if (kind === 'directory') {
+    env.REPLICA_URL = join(dir, 'replica');
+  } else {
+    if (!s3) throw new Error('the s3 kind needs a server');
+    const bucket = `reviews-${process.pid}-${++buckets}`;
+    s3.createBucket(bucket);
+    Object.assign(env, {
+      REPLICA_URL: `s3://${bucket}/reviews`,
+      REPLICA_ENDPOINT: s3.address,
+      LITESTREAM_ACCESS_KEY_ID: 'test-key',
+      LITESTREAM_SECRET_ACCESS_KEY: 'test-secret',
+    });
+  }
+  return { dir, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export const tokenFor = (userId: string) => signToken({ userId, name: userId }, signingKey(JWT_SECRET));
+
+export interface Gql {
+  // biome-ignore lint/suspicious/noExplicitAny: tests read responses by shape.
+  data?: any;
+  errors?: { message: string; extensions?: { code?: string } }[];
+}
+
+export async function gql(url: string, query: string, variables: Record<string, unknown>, token?: string) {
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await response.json()) as Gql;
+}
+
+const CREATE_REVIEW = `mutation($input: CreateReviewInput!) { createReview(input: $input) { review { id } } }`;
+const ADD_COMMENT = `mutation($input: AddCommentInput!) { addComment(input: $input) { comment { id } } }`;
+
+/** Creates a review through GraphQL and returns its global id; throws on any error. */
+export async function createReview(url: string, token: string, subject: string): Promise<string> {
+  const result = await gql(
+    url,
+    CREATE_REVIEW,
+    { input: { subject, rating: 4, title: subject, body: `about ${subject}` } },
+    token,
+  );
+  if (!result.data?.createReview) throw new Error(JSON.stringify(result.errors));
+  return result.data.createReview.review.id;
+}
+
+export async function addComment(url: string, token: string, reviewId: string, body: string) {
+  return gql(url, ADD_COMMENT, { input: { reviewId, body } }, token);
+}
+
+export interface Ready {
+  status: string;
+  writable: boolean;
+  readOnlyReason?: string;
+  replication: {
+    replica: string;
+    litestream: { status: string; pid: number | null; restarts: number; reason: string | null };
+    metrics: string;
+    sampledAt?: string;
+    lagBytes?: number | null;
+    lagSeconds?: number | null;
+  };
+}
+
+export async function ready(url: string): Promise<Ready> {
+  return (await (await fetch(`${url}/ready`)).json()) as Ready;
+}
+
+/** Polls `check` until it returns a value (not undefined), at most `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((done) => setTimeout(done, 50));
+  }
+}
+
+/** Waits until /ready reports, in a sample taken after this call, that the replica has every write. */
+export async function replicated(url: string, timeoutMs = 15_000): Promise<Ready> {
+  const since = Date.now();
+  return eventually(
+    async () => {
+      const state = await ready(url);
+      const sampledAt = Date.parse(state.replication.sampledAt ?? '');
+      return sampledAt > since && state.replication.lagBytes === 0 ? state : undefined;
+    },
+    timeoutMs,
+    'the replica to catch up',
+  );
+}
+
+/** The rows users care about, in a stable order, from a database file. */
+export function rowsOf(path: string) {
+  const db = new Database(path, { readonly: true });
+  try {
+    return {
+      users: db.prepare('select id, name from users order by id').all(),
+      reviews: db.prepare('select * from reviews order by id').all(),
+      comments: db.prepare('select * from comments order by id').all(),
+      integrity: db.pragma('integrity_check', { simple: true }),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/** Stops a served process and whatever Litestream it still has, even when a test failed. */
+export async function stopAll(served: Served | undefined, litestreamPid?: number | null) {
+  await served?.stop('SIGKILL');
+  if (litestreamPid) {
+    try {
+      process.kill(litestreamPid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+}
