@@ -1,0 +1,93 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** How long a server gets to start (tsx compiles the sources on first load). */
+const START_TIMEOUT_MS = 60_000;
+
+export interface RunningChild {
+  name: string;
+  child: ChildProcess;
+  /** The GraphQL endpoint. */
+  url: string;
+  /** Resident memory now, in bytes (Linux /proc). */
+  rss(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a server process and resolves once it logs {"msg":"listening","url"}; on failure the
+ * process is killed and its stderr is in the error.
+ */
+export async function startChild(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+  nodeFlags: string[] = [],
+): Promise<RunningChild> {
+  const child = spawn(process.execPath, [...nodeFlags, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-4000);
+  });
+  const exited = once(child, 'exit');
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${name} did not listen within ${START_TIMEOUT_MS} ms`)),
+        START_TIMEOUT_MS,
+      );
+      let buffered = '';
+      child.stdout?.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString();
+        const lines = buffered.split('\n');
+        buffered = lines.pop() ?? '';
+        for (const line of lines) {
+          const entry = parseLine(line);
+          if (entry?.msg === 'listening') {
+            clearTimeout(timer);
+            resolve(String(entry.url));
+          }
+        }
+      });
+      exited.then(([code]) => reject(new Error(`${name} exited with ${code} before listening: ${stderr}`)));
+    });
+    return { name, child, url, rss: () => residentBytes(child.pid), stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function parseLine(line: string): Record<string, unknown> | null {
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+/** VmRSS of a process, from /proc; 0 once it is gone. */
+function residentBytes(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,137 @@
+import type { Database, Statement } from 'better-sqlite3';
+import type { Viewer } from '../../src/auth.ts';
+import { globalId } from '../scenarios.ts';
+
+/**
+ * The limit: what the bench's four requests cost when written by hand against the same
+ * database — prepared statements, no GraphQL, JSON built in the order the service answers.
+ * Its answers are byte-for-byte the service's (the bench checks that before measuring), so
+ * the ratio service / limit is what the GraphQL stack costs.
+ */
+export interface LimitHandlers {
+  page(first: number): string;
+  review(id: number): string;
+  ratingSummary(subject: string): string;
+  addComment(viewer: Viewer, reviewId: number, body: string, now: number): string | null;
+  /** The answer for a comment already written, as the service would render it. */
+  renderComment(commentId: number): string;
+}
+
+const iso = (epochMs: number) => new Date(epochMs).toISOString();
+
+interface PageRow {
+  id: number;
+  title: string;
+  authorName: string;
+  commentCount: number;
+}
+
+export function limitHandlers(db: Database): LimitHandlers {
+  const pageReviews: Statement<[number], PageRow> = db.prepare(
+    `select r.id, r.title, u.name as authorName,
+            (select count(*) from comments c where c.review_id = r.id) as commentCount
+       from reviews r join users u on u.id = r.author_id
+      order by r.created_at desc, r.id desc limit ?`,
+  );
+  const firstComments: Statement<[number], { body: string; authorName: string }> = db.prepare(
+    `select c.body, u.name as authorName from comments c join users u on u.id = c.author_id
+      where c.review_id = ? order by c.created_at asc, c.id asc limit 5`,
+  );
+  const oneReview = db.prepare<
+    [number],
+    {
+      id: number;
+      subject: string;
+      rating: number;
+      title: string;
+      body: string;
+      createdAt: number;
+      authorName: string;
+      commentCount: number;
+    }
+  >(
+    `select r.id, r.subject, r.rating, r.title, r.body, r.created_at as createdAt, u.name as authorName,
+            (select count(*) from comments c where c.review_id = r.id) as commentCount
+       from reviews r join users u on u.id = r.author_id where r.id = ?`,
+  );
+  const histogram = db.prepare<[string], { rating: number; count: number }>(
+    'select rating, count(*) as count from reviews where subject = ? group by rating',
+  );
+  const upsertUser = db.prepare(
+    `insert into users (id, name, created_at, updated_at) values (?, ?, ?, ?)
+     on conflict (id) do update set name = excluded.name, updated_at = excluded.updated_at`,
+  );
+  const reviewExists = db.prepare<[number], { id: number }>('select id from reviews where id = ?');
+  const insertComment = db.prepare<[number, string, string, number, number], { id: number }>(
+    'insert into comments (review_id, body, author_id, created_at, updated_at) values (?, ?, ?, ?, ?) returning id',
+  );
+  const commentById = db.prepare<[number], { id: number; body: string; createdAt: number; authorName: string }>(
+    `select c.id, c.body, c.created_at as createdAt, u.name as authorName
+       from comments c join users u on u.id = c.author_id where c.id = ?`,
+  );
+  const addCommentTx = db.transaction((viewer: Viewer, reviewId: number, body: string, now: number) => {
+    upsertUser.run(viewer.id, viewer.name, now, now);
+    if (!reviewExists.get(reviewId)) return null;
+    return insertComment.get(reviewId, body, viewer.id, now, now)?.id ?? null;
+  });
+
+  const renderComment = (commentId: number) => {
+    const row = commentById.get(commentId);
+    if (!row) throw new Error(`comment ${commentId} is not there`);
+    return JSON.stringify({
+      data: {
+        addComment: {
+          comment: {
+            id: globalId('Comment', row.id),
+            body: row.body,
+            createdAt: iso(row.createdAt),
+            author: { name: row.authorName },
+          },
+        },
+      },
+    });
+  };
+
+  return {
+    page(first) {
+      const nodes = pageReviews.all(first).map((row) => ({
+        title: row.title,
+        author: { name: row.authorName },
+        commentCount: row.commentCount,
+        comments: {
+          nodes: firstComments.all(row.id).map((c) => ({ body: c.body, author: { name: c.authorName } })),
+        },
+      }));
+      return JSON.stringify({ data: { reviews: { nodes } } });
+    },
+    review(id) {
+      const row = oneReview.get(id);
+      const review = row && {
+        id: globalId('Review', row.id),
+        subject: row.subject,
+        rating: row.rating,
+        title: row.title,
+        body: row.body,
+        createdAt: iso(row.createdAt),
+        author: { name: row.authorName },
+        commentCount: row.commentCount,
+      };
+      return JSON.stringify({ data: { review: review ?? null } });
+    },
+    ratingSummary(subject) {
+      const counts = [0, 0, 0, 0, 0];
+      for (const row of histogram.all(subject)) counts[row.rating - 1] = row.count;
+      const count = counts.reduce((sum, n) => sum + n, 0);
+      const total = counts.reduce((sum, n, i) => sum + n * (i + 1), 0);
+      return JSON.stringify({
+        data: { ratingSummary: { subject, count, average: count ? total / count : null, histogram: counts } },
+      });
+    },
+    addComment(viewer, reviewId, body, now) {
+      // IMMEDIATE, as the service's runWrite: the check and the insert see the same rows.
+      const id = addCommentTx.immediate(viewer, reviewId, body, now);
+      return id === null ? null : renderComment(id);
+    },
+    renderComment,
+  };
+}

@@ -1,0 +1,84 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { litestreamBinary } from '../src/replication/binary.ts';
+import { ROOT } from './child.ts';
+import { seedDatabaseOfSize } from './dataset.ts';
+import type { Progress } from './progress.ts';
+import { replicatedService } from './replication.ts';
+
+export interface RestoreFigure {
+  targetMb: number;
+  databaseBytes: number;
+  /** `reviews-api restore --output`: listing, Litestream's restore, integrity_check, rename. */
+  restoreCommandMs: number;
+  /** Litestream's own restore from the same replica, the part of the above that scales with size. */
+  litestreamRestoreMs: number;
+  /** `cp` of the same database file: the floor for getting those bytes onto this disk. */
+  copyMs: number;
+}
+
+/** How long the replica gets to take its first snapshot of a large database. */
+const SNAPSHOT_TIMEOUT_MS = 10 * 60_000;
+
+/** Runs a command to completion; its wall time in milliseconds. */
+async function timed(command: string, args: string[], env: Record<string, string> = {}): Promise<number> {
+  const startedAt = performance.now();
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-2000);
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr}`);
+  return Math.round(performance.now() - startedAt);
+}
+
+/**
+ * Seeds a database of about `sizeMb`, replicates it through `reviews-api serve` (REPLICATION=on,
+ * a directory replica) until the replica has all of it, then times a restore next to a copy.
+ */
+export async function measureRestore(dir: string, sizeMb: number, jwtSecret: string, progress: Progress) {
+  await mkdir(dir, { recursive: true });
+  try {
+    const databasePath = join(dir, 'reviews.db');
+    const replicaDir = join(dir, 'replica');
+    progress.step(`restore ${sizeMb} MB: seeding`);
+    seedDatabaseOfSize(databasePath, sizeMb * 1e6, (bytes) =>
+      progress.update(`restore ${sizeMb} MB: ${Math.round(bytes / 1e6)} MB seeded`),
+    );
+    const databaseBytes = (await stat(databasePath)).size;
+    progress.step(`restore ${sizeMb} MB: replicating ${Math.round(databaseBytes / 1e6)} MB`);
+    const replicated = await replicatedService(databasePath, replicaDir, '1s', jwtSecret);
+    try {
+      await replicated.monitor.waitUntilReplicated(SNAPSHOT_TIMEOUT_MS);
+    } finally {
+      await replicated.server.stop();
+    }
+    const env = { DATABASE_PATH: databasePath, REPLICA_URL: replicaDir, JWT_SECRET: jwtSecret, NODE_ENV: 'production' };
+    const restoreCommandMs = await timed(
+      process.execPath,
+      ['bin/reviews-api.js', 'restore', '--output', join(dir, 'restored.db')],
+      env,
+    );
+    const litestreamRestoreMs = await timed(litestreamBinary(), [
+      'restore',
+      '-o',
+      join(dir, 'raw.db'),
+      `file://${replicaDir}`,
+    ]);
+    const copyMs = await timed('cp', [databasePath, join(dir, 'copy.db')]);
+    const figure: RestoreFigure = { targetMb: sizeMb, databaseBytes, restoreCommandMs, litestreamRestoreMs, copyMs };
+    progress.step(
+      `restore ${sizeMb} MB: command ${restoreCommandMs} ms, litestream ${litestreamRestoreMs} ms, cp ${copyMs} ms`,
+    );
+    return figure;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

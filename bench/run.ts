@@ -1,0 +1,241 @@
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { signingKey, signToken } from '../src/auth.ts';
+import type { RunningChild } from './child.ts';
+import { type DatasetSize, seedDatabase } from './dataset.ts';
+import { assertEquivalent, post } from './equivalence.ts';
+import { type LoadResult, runLoad } from './load.ts';
+import type { Progress } from './progress.ts';
+import { measureReplicationLag, replicatedService } from './replication.ts';
+import { measureRestore, type RestoreFigure } from './restore.ts';
+import { type Scenario, type ScenarioName, scenarios } from './scenarios.ts';
+import { type ServerKind, startServer } from './servers.ts';
+import { countStatements, type StatementCount } from './statements.ts';
+
+/** Every server a throughput row can be about; replication on is the service with Litestream. */
+export type MeasuredServer = ServerKind | 'service (replication on)';
+
+export interface BenchOptions {
+  dataset: DatasetSize;
+  datasetName: string;
+  connections: number[];
+  durationSeconds: number;
+  scenarios: ScenarioName[];
+  servers: ServerKind[];
+  replication: boolean;
+  syncInterval: string;
+  lagSamples: number;
+  restoreSizesMb: number[];
+  /** Profile the service (not the cached one) with `node --cpu-prof` into this directory. */
+  cpuProfileDir?: string;
+}
+
+export interface ThroughputRow extends LoadResult {
+  scenario: ScenarioName;
+  server: MeasuredServer;
+  connections: number;
+  /** The largest resident set the server had during this run. */
+  peakRssBytes: number;
+  /** rps / the limit's rps at the same scenario and concurrency; null without a limit figure. */
+  ratioToLimit: number | null;
+}
+
+export interface BenchResult {
+  startedAt: string;
+  finishedAt: string;
+  machine: { node: string; platform: string; cpus: number; cpuModel: string };
+  options: Omit<BenchOptions, 'cpuProfileDir'>;
+  /** Bytes of each scenario's answer, identical from the service and the limit. */
+  responseBytes: Partial<Record<ScenarioName, number>>;
+  statements: StatementCount[];
+  throughput: ThroughputRow[];
+  /** Peak resident memory of each server over all its runs. */
+  peakRssBytes: Partial<Record<MeasuredServer, number>>;
+  replication: { syncInterval: string; lagMs: { p50: number; p99: number; max: number; samples: number } } | null;
+  restore: RestoreFigure[];
+}
+
+/** The JWT secret every server of a run shares: tokens are signed by the bench. */
+const JWT_SECRET = 'bench-secret-that-is-at-least-32-characters-long';
+
+/** Samples a server's resident memory while `work` runs; returns both. */
+async function withPeakRss<T>(server: RunningChild, work: () => Promise<T>): Promise<[T, number]> {
+  let peak = server.rss();
+  const timer = setInterval(() => {
+    peak = Math.max(peak, server.rss());
+  }, 200);
+  try {
+    const result = await work();
+    return [result, Math.max(peak, server.rss())];
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+export async function runBench(options: BenchOptions, progress: Progress): Promise<BenchResult> {
+  const startedAt = new Date().toISOString();
+  const dir = await mkdtemp(join(tmpdir(), 'reviews-bench-'));
+  const running: RunningChild[] = [];
+  try {
+    const databasePath = join(dir, 'reviews.db');
+    progress.step(`seeding ${JSON.stringify(options.dataset)} into ${databasePath}`);
+    seedDatabase(databasePath, options.dataset, (done, total) =>
+      progress.update(`seeding: ${Math.round((100 * done) / total)} %`),
+    );
+    progress.step('counting SQL statements per request (in-process, Drizzle logger)');
+    const statements = await countStatements(databasePath, options.dataset, JWT_SECRET);
+    const token = await signToken({ userId: 'bench-writer', name: 'Bench Writer' }, signingKey(JWT_SECRET));
+
+    const servers = new Map<ServerKind, RunningChild>();
+    for (const kind of options.servers) {
+      progress.step(`starting ${kind}`);
+      const server = await startServer(kind, {
+        databasePath,
+        jwtSecret: JWT_SECRET,
+        ...(kind === 'service' && options.cpuProfileDir && { cpuProfileDir: options.cpuProfileDir }),
+      });
+      running.push(server);
+      servers.set(kind, server);
+    }
+    const chosen = scenarios(options.dataset).filter((s) => options.scenarios.includes(s.name));
+    const responseBytes: BenchResult['responseBytes'] = {};
+    const service = servers.get('service');
+    const limit = servers.get('limit');
+    if (service && limit) {
+      for (const scenario of chosen) {
+        responseBytes[scenario.name] = await assertEquivalent(scenario, service.url, limit.url, databasePath, token);
+        progress.step(`${scenario.name}: the limit answers with the service's exact bytes`);
+      }
+    }
+    for (const [kind, server] of servers) {
+      if (kind === 'limit') continue;
+      await assertSameData(chosen, server, service, token);
+    }
+
+    const throughput: ThroughputRow[] = [];
+    const measure = async (scenario: Scenario, name: MeasuredServer, server: RunningChild, connections: number) => {
+      const label = `${scenario.name} · ${name} · ${connections} conn`;
+      progress.update(label);
+      const [load, peakRssBytes] = await withPeakRss(server, () =>
+        runLoad({
+          url: server.url,
+          scenario,
+          connections,
+          durationSeconds: options.durationSeconds,
+          token,
+          onTick: (requests) => progress.update(`${label}: ${requests} requests`),
+        }),
+      );
+      progress.step(
+        `${label}: ${Math.round(load.rps)} req/s, p99 ${load.latencyP99Ms} ms, ${Math.round(peakRssBytes / 2 ** 20)} MB RSS` +
+          (load.failures ? `, ${load.failures} FAILED` : ''),
+      );
+      throughput.push({
+        ...load,
+        scenario: scenario.name,
+        server: name,
+        connections,
+        peakRssBytes,
+        ratioToLimit: null,
+      });
+    };
+    for (const scenario of chosen) {
+      for (const connections of options.connections) {
+        // Servers take turns at each step, so a noisy minute hits them all alike.
+        for (const [kind, server] of servers) {
+          // The cache only serves queries; a mutation through it is the uncached figure again.
+          if (kind === 'service+cache' && scenario.write) continue;
+          await measure(scenario, kind, server, connections);
+        }
+      }
+    }
+
+    let replication: BenchResult['replication'] = null;
+    const addComment = chosen.find((s) => s.name === 'addComment');
+    if (options.replication && addComment) {
+      const replicatedPath = join(dir, 'replicated.db');
+      await copyFile(databasePath, replicatedPath);
+      progress.step(`starting the service with REPLICATION=on (sync interval ${options.syncInterval})`);
+      const replicated = await replicatedService(
+        replicatedPath,
+        join(dir, 'replica'),
+        options.syncInterval,
+        JWT_SECRET,
+      );
+      running.push(replicated.server);
+      for (const connections of options.connections) {
+        await measure(addComment, 'service (replication on)', replicated.server, connections);
+      }
+      progress.step(`replication lag: ${options.lagSamples} writes, each timed until the replica has it`);
+      const lagMs = await measureReplicationLag(
+        replicated,
+        addComment,
+        token,
+        options.lagSamples,
+        options.syncInterval,
+      );
+      replication = { syncInterval: options.syncInterval, lagMs };
+      progress.step(`replication lag p50 ${lagMs.p50} ms, p99 ${lagMs.p99} ms`);
+    }
+    for (const server of running.splice(0)) await server.stop();
+
+    const restore: RestoreFigure[] = [];
+    for (const sizeMb of options.restoreSizesMb) {
+      restore.push(await measureRestore(join(dir, `restore-${sizeMb}mb`), sizeMb, JWT_SECRET, progress));
+    }
+
+    for (const row of throughput) {
+      const limitRow = throughput.find(
+        (r) => r.server === 'limit' && r.scenario === row.scenario && r.connections === row.connections,
+      );
+      row.ratioToLimit = limitRow?.rps ? row.rps / limitRow.rps : null;
+    }
+    const peakRssBytes: BenchResult['peakRssBytes'] = {};
+    for (const row of throughput) peakRssBytes[row.server] = Math.max(peakRssBytes[row.server] ?? 0, row.peakRssBytes);
+    const { cpuProfileDir: _profileDir, ...recorded } = options;
+    return {
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      machine: {
+        node: process.version,
+        platform: `${process.platform}-${process.arch}`,
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model ?? 'unknown',
+      },
+      options: recorded,
+      responseBytes,
+      statements,
+      throughput,
+      peakRssBytes,
+      replication,
+      restore,
+    };
+  } finally {
+    await Promise.all(running.map((server) => server.stop()));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The peers (Apollo, the cached service) must answer the same data as the service: a faster
+ * wrong answer is no figure. Compared as parsed JSON: Apollo formats its bytes its own way.
+ */
+async function assertSameData(
+  chosen: Scenario[],
+  server: RunningChild,
+  service: RunningChild | undefined,
+  token: string,
+) {
+  if (!service || server === service) return;
+  for (const scenario of chosen) {
+    if (scenario.write) continue;
+    const [theirs, ours] = await Promise.all([
+      post(server.url, scenario.body(0), token),
+      post(service.url, scenario.body(0), token),
+    ]);
+    if (JSON.stringify(JSON.parse(theirs.text)) !== JSON.stringify(JSON.parse(ours.text))) {
+      throw new Error(`${server.name} answers ${scenario.name} differently:\n${theirs.text}\nservice: ${ours.text}`);
+    }
+  }
+}

@@ -1,0 +1,38 @@
+import { join } from 'node:path';
+import { type RunningChild, startChild } from './child.ts';
+
+/** The servers a run compares, each a process of its own over the same database file. */
+export type ServerKind = 'service' | 'service+cache' | 'limit' | 'apollo';
+
+export interface ServerOptions {
+  databasePath: string;
+  jwtSecret: string;
+  /** Extra environment (replication settings). */
+  env?: Record<string, string>;
+  /** Where `node --cpu-prof` writes the profile, if profiling. */
+  cpuProfileDir?: string;
+}
+
+const ENTRIES: Record<ServerKind, string[]> = {
+  service: ['bin/reviews-api.js', 'serve'],
+  'service+cache': ['bin/reviews-api.js', 'serve'],
+  limit: ['--import', 'tsx', join('bench', 'servers', 'limit.ts')],
+  apollo: ['--import', 'tsx', join('bench', 'servers', 'apollo.ts')],
+};
+
+export function startServer(kind: ServerKind, options: ServerOptions): Promise<RunningChild> {
+  const env: Record<string, string> = {
+    NODE_ENV: 'production',
+    DATABASE_PATH: options.databasePath,
+    JWT_SECRET: options.jwtSecret,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    REPLICATION: 'off',
+    RATE_LIMIT: 'off',
+    RESPONSE_CACHE: kind === 'service+cache' ? 'on' : 'off',
+    LOG_LEVEL: 'info',
+    ...options.env,
+  };
+  const flags = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
+  return startChild(kind, ENTRIES[kind], env, flags);
+}

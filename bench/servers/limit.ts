@@ -1,0 +1,60 @@
+/**
+ * The bare limit as a process of its own (so the load generator does not share its event
+ * loop): node:http and the hand-written handlers over DATABASE_PATH. Logs the same
+ * {"msg":"listening","url"} line as `reviews-api serve`.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { authenticate, signingKey } from '../../src/auth.ts';
+import { openDatabase } from '../../src/db/client.ts';
+import { limitHandlers } from '../limit/handlers.ts';
+import { type GraphQLBody, rowIdOf } from '../scenarios.ts';
+import { logListening, stopOnSignal } from './listening.ts';
+
+const databasePath = process.env.DATABASE_PATH;
+const jwtSecret = process.env.JWT_SECRET;
+if (!databasePath || !jwtSecret) throw new Error('DATABASE_PATH and JWT_SECRET are required');
+
+const db = openDatabase(databasePath, { replicating: process.env.REPLICATION === 'on' });
+const handlers = limitHandlers(db.$client);
+const key = signingKey(jwtSecret);
+
+function send(res: ServerResponse, status: number, body: string) {
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+async function answer(req: IncomingMessage): Promise<[number, string]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const { operationName, variables } = JSON.parse(Buffer.concat(chunks).toString()) as GraphQLBody;
+  switch (operationName) {
+    case 'Page':
+      return [200, handlers.page(Number(variables.first))];
+    case 'Review':
+      return [200, handlers.review(rowIdOf(String(variables.id)))];
+    case 'Summary':
+      return [200, handlers.ratingSummary(String(variables.subject))];
+    case 'AddComment': {
+      const auth = await authenticate(req.headers.authorization ?? null, key);
+      if (auth.kind !== 'user') return [401, '{"errors":[{"message":"Not signed in"}]}'];
+      const input = variables.input as { reviewId: string; body: string };
+      const written = handlers.addComment(auth.viewer, rowIdOf(input.reviewId), input.body.trim(), Date.now());
+      return written ? [200, written] : [200, '{"errors":[{"message":"Review not found"}]}'];
+    }
+    default:
+      return [400, '{"errors":[{"message":"unknown operation"}]}'];
+  }
+}
+
+const server = createServer((req, res) => {
+  answer(req).then(
+    ([status, body]) => send(res, status, body),
+    (error: Error) => send(res, 500, JSON.stringify({ errors: [{ message: error.message }] })),
+  );
+});
+server.listen(0, '127.0.0.1', () => logListening(server.address() as AddressInfo));
+stopOnSignal(server, () => db.$client.close());
