@@ -1,5 +1,6 @@
 import type { Authentication, Viewer } from './auth.ts';
 import type { Db } from './db/client.ts';
+import type { ReviewEvents } from './pubsub.ts';
 
 /**
  * What this node is now. The primary may lose the right to write (its lease, or the
@@ -23,4 +24,6 @@ export interface Context {
   auth: Authentication;
   viewer: Viewer | null;
   node: NodeState;
+  /** The live-update channel: mutations publish, subscriptions listen (src/pubsub.ts). */
+  events: ReviewEvents;
 }

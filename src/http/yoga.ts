@@ -6,8 +6,10 @@ import { type Context, type NodeState, standalonePrimary } from '../context.ts';
 import type { Db } from '../db/client.ts';
 import { pendingMigrations } from '../db/migrate.ts';
 import type { Logger } from '../logger.ts';
+import { createReviewEvents } from '../pubsub.ts';
 import { schema } from '../schema/index.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
+import { useRest } from './rest.ts';
 import { type SecurityConfig, securityPlugins } from './security.ts';
 
 export interface AppOptions {
@@ -22,6 +24,7 @@ export type App = ReturnType<typeof createApp>;
 /** The whole HTTP surface: /graphql (GraphiQL on GET from a browser), /health, /ready. */
 export function createApp({ db, config, node = standalonePrimary, logger }: AppOptions) {
   const key = signingKey(config.jwtSecret);
+  const events = createReviewEvents();
   return createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -36,7 +39,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     renderGraphiQL,
     context: async ({ request }) => {
       const auth = await authenticate(request.headers.get('authorization'), key);
-      return { db, auth, viewer: auth.kind === 'user' ? auth.viewer : null, node };
+      return { db, auth, viewer: auth.kind === 'user' ? auth.viewer : null, node, events };
     },
     plugins: [
       ...securityPlugins(config),
@@ -44,6 +47,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
         endpoint: '/ready',
         check: () => readiness(db, node),
       }),
+      useRest({ maxBodyBytes: config.maxBodyBytes }),
     ],
   });
 }

@@ -1,3 +1,5 @@
+import { eq } from 'drizzle-orm';
+import { comments, reviews } from '../db/schema.ts';
 import { orNotFound } from '../errors.ts';
 import { addComment, deleteComment, updateComment } from '../services/comments.ts';
 import { runWrite } from '../services/write.ts';
@@ -49,6 +51,24 @@ builder.queryField('comment', (t) =>
   }),
 );
 
+builder.queryField('reviewComments', (t) =>
+  t.drizzleConnection(
+    {
+      type: 'comments',
+      description:
+        'The comments of one review in conversation order (REST: /reviews/:reviewId/comments); NOT_FOUND if there is no such review.',
+      args: { reviewId: t.arg.globalID({ for: Review, required: true }) },
+      totalCount: (_root, args, ctx) => ctx.db.$count(comments, eq(comments.reviewId, rowId(args.reviewId))),
+      resolve: (query, _root, args, ctx) => {
+        const reviewId = rowId(args.reviewId);
+        orNotFound(ctx.db.select({ id: reviews.id }).from(reviews).where(eq(reviews.id, reviewId)).get(), 'Review');
+        return ctx.db.query.comments.findMany(query({ where: { reviewId }, orderBy: { createdAt: 'asc', id: 'asc' } }));
+      },
+    },
+    CommentConnection,
+  ),
+);
+
 const AddCommentInput = builder.inputType('AddCommentInput', {
   fields: (t) => ({
     reviewId: t.globalID({ for: Review, required: true }),
@@ -94,11 +114,12 @@ builder.mutationFields((t) => ({
     type: AddCommentPayload,
     authScopes: { signedIn: true },
     args: { input: t.arg({ type: AddCommentInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ({
-      rowId: runWrite(ctx, (tx, viewer, now) =>
-        addComment(tx, viewer, now, { ...input, reviewId: rowId(input.reviewId) }),
-      ),
-    }),
+    resolve: (_root, { input }, ctx) => {
+      const reviewId = rowId(input.reviewId);
+      const commentId = runWrite(ctx, (tx, viewer, now) => addComment(tx, viewer, now, { ...input, reviewId }));
+      ctx.events.publish('commentAdded', reviewId, { commentId });
+      return { rowId: commentId };
+    },
   }),
   updateComment: t.field({
     type: UpdateCommentPayload,

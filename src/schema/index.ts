@@ -3,6 +3,7 @@ import { builder } from './builder.ts';
 import './review.ts';
 import './comment.ts';
 import './user.ts';
+import './subscription.ts';
 
 export const schema = builder.toSchema();
 

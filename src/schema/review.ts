@@ -167,9 +167,11 @@ builder.mutationFields((t) => ({
     type: CreateReviewPayload,
     authScopes: { signedIn: true },
     args: { input: t.arg({ type: CreateReviewInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ({
-      rowId: runWrite(ctx, (tx, viewer, now) => createReview(tx, viewer, now, input)),
-    }),
+    resolve: (_root, { input }, ctx) => {
+      const reviewId = runWrite(ctx, (tx, viewer, now) => createReview(tx, viewer, now, input));
+      ctx.events.publish('reviewAdded', input.subject, { reviewId });
+      return { rowId: reviewId };
+    },
   }),
   updateReview: t.field({
     type: UpdateReviewPayload,

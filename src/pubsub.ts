@@ -1,0 +1,24 @@
+import { createPubSub } from 'graphql-yoga';
+
+/**
+ * What the subscriptions hear, published by the mutations once their transaction has
+ * committed: the key of the new row, never the row, so each subscriber reads it with its own
+ * selection. In memory, per process: a subscriber hears the writes of the node it is
+ * connected to, and a failover ends the stream (clients reconnect and refetch).
+ */
+export type ReviewEvents = ReturnType<typeof createReviewEvents>;
+
+export function createReviewEvents() {
+  return createPubSub<{
+    reviewAdded: [subject: string, event: ReviewAdded];
+    commentAdded: [reviewId: number, event: CommentAdded];
+  }>();
+}
+
+export interface ReviewAdded {
+  reviewId: number;
+}
+
+export interface CommentAdded {
+  commentId: number;
+}
