@@ -9,6 +9,8 @@ import type { Logger } from '../logger.ts';
 import { createReviewEvents } from '../pubsub.ts';
 import { schema } from '../schema/index.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
+import { createMetrics } from './metrics.ts';
+import { useRequestLog } from './request-log.ts';
 import { useRest } from './rest.ts';
 import { type SecurityConfig, securityPlugins } from './security.ts';
 
@@ -25,6 +27,7 @@ export type App = ReturnType<typeof createApp>;
 export function createApp({ db, config, node = standalonePrimary, logger }: AppOptions) {
   const key = signingKey(config.jwtSecret);
   const events = createReviewEvents();
+  const metrics = createMetrics(node);
   return createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -42,6 +45,9 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       return { db, auth, viewer: auth.kind === 'user' ? auth.viewer : null, node, events };
     },
     plugins: [
+      // First, so every request (REST and /metrics too) is timed, logged and given its id.
+      useRequestLog(logger, metrics.observeRequest),
+      metrics.plugin,
       ...securityPlugins(config),
       useReadinessCheck({
         endpoint: '/ready',

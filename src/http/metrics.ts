@@ -1,0 +1,142 @@
+import { createCounter, usePrometheus } from '@graphql-yoga/plugin-prometheus';
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { NodeState } from '../context.ts';
+
+export const METRICS_PATH = '/metrics';
+
+/** Strings longer than this (error reasons, paths) stay out of labels: they would not aggregate. */
+const MAX_LABEL_VALUE = 64;
+
+/** What the request log hands over once a response is out. */
+export interface FinishedRequest {
+  method: string;
+  status: number;
+  durationMs: number;
+  operationName: string | undefined;
+}
+
+/**
+ * /metrics in the Prometheus text format: requests and their latency by operation, errors by
+ * code, the process, and the node's own figures. Yoga's Prometheus plugin sees GraphQL
+ * requests only; `reviews_api_http_request_duration_seconds` counts every request, REST
+ * routes included (as SOFA's operations, e.g. `reviews_query`). Each app has its own registry,
+ * so a takeover's new app and the tests' many apps never register a metric twice.
+ */
+export function createMetrics(node: NodeState) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  registerNodeGauges(registry, node);
+  const requests = new Histogram({
+    name: 'reviews_api_http_request_duration_seconds',
+    help: 'Every HTTP request (GraphQL, REST, health), by method, GraphQL operation and status',
+    labelNames: ['method', 'operation', 'status'],
+    registers: [registry],
+  });
+  const plugin = usePrometheus({
+    endpoint: METRICS_PATH,
+    registry,
+    skipIntrospection: true,
+    // A URL label would make one series per review id.
+    labels: { url: false },
+    metrics: {
+      graphql_envelop_request: true,
+      graphql_envelop_request_duration: true,
+      graphql_yoga_http_duration: true,
+      graphql_envelop_phase_execute: true,
+      graphql_envelop_phase_parse: false,
+      graphql_envelop_phase_validate: false,
+      graphql_envelop_phase_context: false,
+      graphql_envelop_request_time_summary: false,
+      graphql_envelop_deprecated_field: false,
+      graphql_envelop_schema_change: false,
+      graphql_envelop_error_result: createCounter({
+        registry,
+        counter: {
+          name: 'graphql_envelop_error_result',
+          help: 'GraphQL errors by operation, phase and extensions.code',
+          labelNames: ['operationType', 'operationName', 'phase', 'code'],
+        },
+        fillLabelsFn: ({ operationType, operationName, errorPhase, error }) => ({
+          operationType: operationType ?? 'unknown',
+          operationName: operationName ?? 'Anonymous',
+          phase: errorPhase,
+          code: errorCode(error),
+        }),
+      }),
+    },
+  });
+  return {
+    plugin,
+    observeRequest({ method, status, durationMs, operationName }: FinishedRequest) {
+      requests.observe({ method, status, operation: operationName ?? 'none' }, durationMs / 1000);
+    },
+  };
+}
+
+function errorCode(error: unknown): string {
+  const code = (error as { extensions?: { code?: unknown } } | undefined)?.extensions?.code;
+  return typeof code === 'string' ? code : 'UNEXPECTED';
+}
+
+/**
+ * The node's state as gauges, read from NodeState.describe() at each scrape, whatever its
+ * shape: numbers as `reviews_api_node_figure{key}` (Litestream's lag, sync times, restarts…),
+ * booleans as 1/0 there too, ISO timestamps as Unix seconds there too, and short strings as
+ * `reviews_api_node_info{key,value} 1` (role, Litestream up or down). Keys are dotted paths.
+ */
+function registerNodeGauges(registry: Registry, node: NodeState) {
+  new Gauge({
+    name: 'reviews_api_node_writable',
+    help: '1 when this node accepts writes, 0 when it refuses them (READ_ONLY)',
+    registers: [registry],
+    collect() {
+      this.set(node.whyReadOnly() === null ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'reviews_api_node_figure',
+    help: 'Numeric figures of the node state (/ready), by dotted key; timestamps in Unix seconds',
+    labelNames: ['key'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [key, value] of flatten(node.describe())) {
+        const figure = asFigure(value);
+        if (figure !== null) this.set({ key }, figure);
+      }
+    },
+  });
+  new Gauge({
+    name: 'reviews_api_node_info',
+    help: 'Textual facts of the node state (/ready), by dotted key, with the value as a label',
+    labelNames: ['key', 'value'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [key, value] of flatten(node.describe())) {
+        if (typeof value === 'string' && asFigure(value) === null && value.length <= MAX_LABEL_VALUE) {
+          this.set({ key, value }, 1);
+        }
+      }
+    },
+  });
+}
+
+/** A number, a boolean as 1/0, an ISO timestamp as Unix seconds; null for anything else. */
+function asFigure(value: unknown): number | null {
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value)) {
+    const ms = Date.parse(value);
+    return Number.isNaN(ms) ? null : ms / 1000;
+  }
+  return null;
+}
+
+function* flatten(value: unknown, prefix = ''): Generator<[string, unknown]> {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [key, inner] of Object.entries(value)) yield* flatten(inner, prefix ? `${prefix}.${key}` : key);
+  } else if (prefix) {
+    yield [prefix, value];
+  }
+}
