@@ -1,6 +1,8 @@
 import { bytesBehind, type LitestreamDatabaseMetrics, readLitestreamMetrics, type WalPosition } from './metrics.ts';
 import { WalReader } from './wal.ts';
 
+const MAX_HISTORY = 10_000;
+
 export interface ReplicationSample {
   sampledAt: string;
   /** The end of the committed WAL on this machine, in Litestream's current WAL index. */
@@ -44,8 +46,11 @@ export class ReplicationMonitor {
   #intervalMs: number;
   #timer: NodeJS.Timeout | null = null;
   #reading: ReplicationReading = { sample: null, error: null };
-  /** The last moment the replica was known to hold every committed write. */
-  #caughtUpAt = Date.now();
+  /**
+   * Where the local WAL ended at each recent sample, oldest first: the replica's lag in time is
+   * the age of the newest of these it has reached, the moment after which it lacks something.
+   */
+  #history: { at: number; local: WalPosition }[] = [];
 
   constructor({ metricsUrl, databasePath, intervalMs = 250 }: ReplicationMonitorOptions) {
     this.metricsUrl = metricsUrl;
@@ -87,19 +92,33 @@ export class ReplicationMonitor {
     const local = { index: metrics.shadow.index, offset: walBytes };
     const replica = metrics.replicas[0]?.position ?? null;
     const lagBytes = replica ? bytesBehind(local, replica) : null;
-    if (lagBytes === 0) this.#caughtUpAt = startedAt;
+    const lagSeconds = replica ? this.#lagSeconds(startedAt, local, replica, now) : null;
     const sample: ReplicationSample = {
       sampledAt: new Date(now).toISOString(),
       local,
       shadow: metrics.shadow,
       replica,
       lagBytes,
-      lagSeconds: lagBytes === 0 ? 0 : (now - this.#caughtUpAt) / 1000,
+      lagSeconds,
       syncs: metrics.syncs,
       syncErrors: metrics.syncErrors,
     };
     this.#reading = { sample, error: null };
     return sample;
+  }
+
+  #lagSeconds(at: number, local: WalPosition, replica: WalPosition, now: number): number {
+    this.#history.push({ at, local });
+    const reached = this.#history.findLastIndex((entry) => bytesBehind(entry.local, replica) === 0);
+    // Older entries can never be the answer again: the replica only moves forward.
+    if (reached > 0) this.#history.splice(0, reached);
+    // A replica stuck for long (an unreachable store) must not grow this without bound; the
+    // oldest entry stays, so the lag it gives stays true.
+    if (this.#history.length > MAX_HISTORY) this.#history.splice(1, 1);
+    if (bytesBehind(local, replica) === 0) return 0;
+    // Whatever the replica lacks was written after the newest sample it has reached (an upper
+    // bound, as fine as the sampling interval).
+    return (now - (this.#history[0]?.at ?? at)) / 1000;
   }
 
   /**

@@ -5,6 +5,7 @@ import { LitestreamSupervisor } from './litestream.ts';
 import { ReplicationMonitor } from './monitor.ts';
 import {
   describeReplica,
+  durationMs,
   LITESTREAM_CONFIG_PATH,
   litestreamDatabasePath,
   litestreamEnvironment,
@@ -41,10 +42,10 @@ export async function startReplication(
     args: ['replicate', '-config', LITESTREAM_CONFIG_PATH],
     env: litestreamEnvironment(config, addr),
     logger,
-    isServing: async () => {
-      await monitor.sample();
-      return true;
-    },
+    // Litestream takes hold of the database at its first sync, one monitor interval after it
+    // starts; until then a SIGTERM would make it exit without shipping anything.
+    isServing: async () => (await monitor.sample()).syncs > 0,
+    startTimeoutMs: 30_000 + 2 * durationMs(config.replicaSyncInterval),
     ...options,
   });
   await supervisor.start();

@@ -104,7 +104,9 @@ const sameSecond = (a: Date, b: Date) => Math.floor(a.getTime() / SECOND) === Ma
 /** Chooses what to restore for "the latest" or "as it was at `timestamp`". Pure. */
 export function planRestore(generations: Generation[], replica: string, timestamp?: Date): RestorePlan {
   if (generations.length === 0) throw new RestoreError(`no backups found in the replica at ${replica}`);
-  if (!timestamp) return { attempt: {}, otherwise: null };
+  // The newest generation by start, named explicitly: Litestream's own choice is the one updated
+  // last, which a deposed primary still replicating would win (README, "High availability").
+  if (!timestamp) return { attempt: { generation: (generations.at(-1) as Generation).generation }, otherwise: null };
   const first = generations[0] as Generation;
   const startedBefore = generations.filter((g) => g.start.getTime() <= timestamp.getTime());
   const current = startedBefore.at(-1);

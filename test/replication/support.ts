@@ -119,19 +119,21 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
   }
 }
 
-/** Waits until /ready reports, in a sample taken after this call, that the replica has every write. */
-export async function replicated(url: string, timeoutMs = 15_000): Promise<Ready> {
-  const since = Date.now();
+/** The first /ready whose replication sample was taken after `since` and passes `accept`. */
+export async function readyAfter(url: string, since: number, accept: (state: Ready) => boolean, timeoutMs = 15_000) {
   return eventually(
     async () => {
       const state = await ready(url);
-      const sampledAt = Date.parse(state.replication.sampledAt ?? '');
-      return sampledAt > since && state.replication.lagBytes === 0 ? state : undefined;
+      return Date.parse(state.replication.sampledAt ?? '') > since && accept(state) ? state : undefined;
     },
     timeoutMs,
-    'the replica to catch up',
+    'a /ready sample',
   );
 }
+
+/** Waits until /ready reports, in a sample taken after this call, that the replica has every write. */
+export const replicated = (url: string, timeoutMs = 15_000) =>
+  readyAfter(url, Date.now(), (state) => state.replication.lagBytes === 0, timeoutMs);
 
 /** The rows users care about, in a stable order, from a database file. */
 export function rowsOf(path: string) {
@@ -150,7 +152,8 @@ export function rowsOf(path: string) {
 
 /** Stops a served process and whatever Litestream it still has, even when a test failed. */
 export async function stopAll(served: Served | undefined, litestreamPid?: number | null) {
-  await served?.stop('SIGKILL');
+  // A child killed by a signal has no exit code, only a signal code: it is gone all the same.
+  if (served && served.child.exitCode === null && served.child.signalCode === null) await served.stop('SIGKILL');
   if (litestreamPid) {
     try {
       process.kill(litestreamPid, 'SIGKILL');
