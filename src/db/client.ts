@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import type { Logger } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { relations } from './relations.ts';
+import { cachePreparedStatements } from './statement-cache.ts';
 
 export interface OpenDatabaseOptions {
   /**
@@ -25,6 +26,7 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}) {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   if (options.replicating) sqlite.pragma('wal_autocheckpoint = 0');
+  cachePreparedStatements(sqlite);
   const db = drizzle({ client: sqlite, relations, logger: options.logger ?? false });
   return db;
 }
