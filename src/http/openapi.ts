@@ -23,7 +23,7 @@ interface Operation {
 
 export interface OpenApiDocument {
   paths: Record<string, Record<string, Operation>>;
-  components: { schemas: Record<string, SchemaObject> };
+  components: { schemas: Record<string, SchemaObject>; securitySchemes?: Record<string, unknown> };
   [key: string]: unknown;
 }
 
@@ -64,6 +64,7 @@ const errorsResponse = (description: string) => ({
 export function restDocument(sofaDocument: OpenApiDocument, routes: Record<string, RestRoute>): OpenApiDocument {
   const document = structuredClone(sofaDocument);
   document.components.schemas.Errors = ERRORS_SCHEMA;
+  document.components.securitySchemes = { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } };
   for (const [field, route] of Object.entries(routes)) {
     const path = route.path.replace(/:(\w+)/g, '{$1}');
     const operation = document.paths[path]?.[route.method.toLowerCase()];
@@ -79,6 +80,8 @@ export function restDocument(sofaDocument: OpenApiDocument, routes: Record<strin
         .filter((name) => !declared.has(name))
         .map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' }, description: 'A global id' })),
     ];
+    // Writes need the token; reads take it when given (`/viewer`), so it is optional there.
+    operation.security = kind === 'Mutation' ? [{ bearer: [] }] : [{}, { bearer: [] }];
     if (kind === 'Mutation') {
       const inputName = `${name[0]?.toUpperCase()}${name.slice(1)}Input`;
       const input = document.components.schemas[inputName];

@@ -1,0 +1,66 @@
+import type { TadaDocumentNode } from 'gql.tada';
+import { print } from 'graphql';
+import { graphql, type ResultOf, type VariablesOf } from './graphql.ts';
+
+/** A typed client of the Reviews API in a few lines: fetch, and the types from the schema. */
+export class ReviewsClient {
+  constructor(
+    private readonly endpoint: string,
+    private readonly token?: string,
+  ) {}
+
+  async request<Result, Variables>(
+    document: TadaDocumentNode<Result, Variables>,
+    variables: Variables,
+  ): Promise<Result> {
+    const response = await fetch(this.endpoint, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(this.token && { authorization: `Bearer ${this.token}` }),
+      },
+      body: JSON.stringify({ query: print(document), variables }),
+    });
+    const body = (await response.json()) as {
+      data?: Result;
+      errors?: { message: string; extensions?: { code?: string } }[];
+    };
+    if (body.errors?.length || !body.data) {
+      const [first] = body.errors ?? [];
+      throw new Error(`${first?.extensions?.code ?? response.status}: ${first?.message ?? 'no data'}`);
+    }
+    return body.data;
+  }
+}
+
+export const LatestReviews = graphql(`
+  query LatestReviews($subject: String, $first: Int) {
+    reviews(subject: $subject, first: $first, orderBy: NEWEST) {
+      totalCount
+      nodes { id title rating author { name } commentCount createdAt }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`);
+
+export const CreateReview = graphql(`
+  mutation CreateReview($input: CreateReviewInput!) {
+    createReview(input: $input) { review { id version subject } }
+  }
+`);
+
+export type LatestReviewsResult = ResultOf<typeof LatestReviews>;
+export type CreateReviewInput = VariablesOf<typeof CreateReview>['input'];
+
+/** What a front end would do: write a review, then list the subject's reviews, fully typed. */
+export async function reviewAndList(client: ReviewsClient, input: CreateReviewInput) {
+  const { createReview } = await client.request(CreateReview, { input });
+  const { reviews } = await client.request(LatestReviews, { subject: input.subject, first: 10 });
+  // Typed all the way down: a field the schema lost, or whose type changed, fails here too.
+  const titles = reviews.nodes.map((review) => titleLine(review.title, review.rating, review.author.name));
+  return { created: createReview.review, total: reviews.totalCount, titles };
+}
+
+function titleLine(title: string, rating: number, author: string): string {
+  return `${title} (${rating}/5) by ${author}`;
+}
