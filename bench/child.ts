@@ -15,6 +15,8 @@ export interface RunningChild {
   url: string;
   /** Resident memory now, in bytes (Linux /proc). */
   rss(): number;
+  /** CPU time the process has used so far (user + system), in milliseconds (Linux /proc). */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -66,7 +68,7 @@ export async function startChild(
       });
       exited.then(([code]) => reject(new Error(`${name} exited with ${code} before listening: ${stderr}`)));
     });
-    return { name, child, url, rss: () => residentBytes(child.pid), stop };
+    return { name, child, url, rss: () => residentBytes(child.pid), cpuMs: () => cpuMilliseconds(child.pid), stop };
   } catch (error) {
     await stop();
     throw error;
@@ -87,6 +89,24 @@ function residentBytes(pid: number | undefined): number {
   try {
     const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Clock ticks per second in /proc/PID/stat: 100 on Linux (USER_HZ). */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * utime + stime of a process, from /proc: CPU time is what a request costs whatever else the
+ * machine runs, so it steadies figures that wall-clock throughput cannot on a shared machine.
+ */
+function cpuMilliseconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    // Fields after the command name (which may hold spaces), from field 3 on.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
   } catch {
     return 0;
   }

@@ -26,7 +26,7 @@ export function formatReport(result: BenchResult): string {
     const of = (server: MeasuredServer) => rows.find((r) => r.server === server);
     const cells = compared.flatMap((server) => {
       const row = of(server);
-      return row ? [Math.round(row.rps), pct(row.ratioToLimit)] : ['', ''];
+      return row ? [Math.round(row.rps), pct(row.ratioToLimit), pct(row.cpuRatioToLimit)] : ['', '', ''];
     });
     throughput.push([
       scenario ?? '',

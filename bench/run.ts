@@ -37,8 +37,12 @@ export interface ThroughputRow extends LoadResult {
   connections: number;
   /** The largest resident set the server had during this run. */
   peakRssBytes: number;
+  /** The server's CPU time per answered request (user + system): steadier than req/s on a busy machine. */
+  cpuMsPerRequest: number;
   /** rps / the limit's rps at the same scenario and concurrency; null without a limit figure. */
   ratioToLimit: number | null;
+  /** The limit's CPU time per request / this server's: the same ratio, measured in CPU time. */
+  cpuRatioToLimit: number | null;
 }
 
 export interface BenchResult {
@@ -117,6 +121,7 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
     const measure = async (scenario: Scenario, name: MeasuredServer, server: RunningChild, connections: number) => {
       const label = `${scenario.name} · ${name} · ${connections} conn`;
       progress.update(label);
+      const cpuBefore = server.cpuMs();
       const [load, peakRssBytes] = await withPeakRss(server, () =>
         runLoad({
           url: server.url,
@@ -127,8 +132,9 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
           onTick: (requests) => progress.update(`${label}: ${requests} requests`),
         }),
       );
+      const cpuMsPerRequest = (server.cpuMs() - cpuBefore) / Math.max(1, load.requests);
       progress.step(
-        `${label}: ${Math.round(load.rps)} req/s, p99 ${load.latencyP99Ms} ms, ${Math.round(peakRssBytes / 2 ** 20)} MB RSS` +
+        `${label}: ${Math.round(load.rps)} req/s, ${cpuMsPerRequest.toFixed(2)} CPU ms/req, p99 ${load.latencyP99Ms} ms, ${Math.round(peakRssBytes / 2 ** 20)} MB RSS` +
           (load.failures ? `, ${load.failures} FAILED` : ''),
       );
       throughput.push({
@@ -137,7 +143,9 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
         server: name,
         connections,
         peakRssBytes,
+        cpuMsPerRequest,
         ratioToLimit: null,
+        cpuRatioToLimit: null,
       });
     };
     for (const scenario of chosen) {
@@ -190,6 +198,7 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
         (r) => r.server === 'limit' && r.scenario === row.scenario && r.connections === row.connections,
       );
       row.ratioToLimit = limitRow?.rps ? row.rps / limitRow.rps : null;
+      row.cpuRatioToLimit = limitRow && row.cpuMsPerRequest ? limitRow.cpuMsPerRequest / row.cpuMsPerRequest : null;
     }
     const peakRssBytes: BenchResult['peakRssBytes'] = {};
     for (const row of throughput) peakRssBytes[row.server] = Math.max(peakRssBytes[row.server] ?? 0, row.peakRssBytes);
