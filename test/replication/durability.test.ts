@@ -9,6 +9,7 @@ import { type Served, startServe } from '../support/process.ts';
 import {
   addComment,
   createReview,
+  PROCESS_TEST_TIMEOUT_MS,
   type ReplicaKind,
   ready,
   readyAfter,
@@ -54,75 +55,77 @@ describe.each<ReplicaKind>(['directory', 's3'])('durability with a %s replica at
     box?.cleanup();
   });
 
-  it('reports replication lag, and after kill -9 of server and Litestream mid-burst keeps every write acknowledged two sync intervals before', async ({
-    annotate,
-  }) => {
-    box = sandbox(kind, s3);
-    served = await startServe(box.env);
-    const { url } = served;
-    litestreamPid = (await ready(url)).replication.litestream.pid;
-    const token = await tokenFor('alice');
-    const review = await createReview(url, token, 'burst');
-    await replicated(url);
+  it(
+    'reports replication lag, and after kill -9 of server and Litestream mid-burst keeps every write acknowledged two sync intervals before',
+    async ({ annotate }) => {
+      box = sandbox(kind, s3);
+      served = await startServe(box.env);
+      const { url } = served;
+      litestreamPid = (await ready(url)).replication.litestream.pid;
+      const token = await tokenFor('alice');
+      const review = await createReview(url, token, 'burst');
+      await replicated(url);
 
-    // Lag at rest: from a write's acknowledgement to the first /ready sample showing it replicated.
-    const lags: number[] = [];
-    for (let n = 0; n < 8; n++) {
-      await addComment(url, token, review, `lag-${n}`);
-      const acked = Date.now();
-      const behind = await readyAfter(url, acked, () => true);
-      expect(behind.replication.lagBytes).toBeGreaterThan(0);
-      const caughtUp = await readyAfter(url, acked, (state) => state.replication.lagBytes === 0);
-      lags.push(Date.parse(caughtUp.replication.sampledAt as string) - acked);
-      await sleep(137 * (n % 3));
-    }
-    lags.sort((a, b) => a - b);
-
-    // The burst: writers go on until the kill; each acknowledgement is timed.
-    const acked: { body: string; at: number }[] = [];
-    let killed = false;
-    let maxLagSeconds = 0;
-    const writer = async (id: number) => {
-      for (let n = 0; n < MAX_WRITES_PER_WRITER && !killed; n++) {
-        const body = `burst-${id}-${n}`;
-        const result = await addComment(url, token, review, body).catch(() => null);
-        if (result?.data?.addComment && !killed) acked.push({ body, at: Date.now() });
+      // Lag at rest: from a write's acknowledgement to the first /ready sample showing it replicated.
+      const lags: number[] = [];
+      for (let n = 0; n < 8; n++) {
+        await addComment(url, token, review, `lag-${n}`);
+        const acked = Date.now();
+        const behind = await readyAfter(url, acked, () => true);
+        expect(behind.replication.lagBytes).toBeGreaterThan(0);
+        const caughtUp = await readyAfter(url, acked, (state) => state.replication.lagBytes === 0);
+        lags.push(Date.parse(caughtUp.replication.sampledAt as string) - acked);
+        await sleep(137 * (n % 3));
       }
-    };
-    const watcher = async () => {
-      while (!killed) {
-        const state = await ready(url).catch(() => null);
-        maxLagSeconds = Math.max(maxLagSeconds, state?.replication.lagSeconds ?? 0);
-        await sleep(100);
-      }
-    };
-    const writers = [...Array.from({ length: WRITERS }, (_, id) => writer(id)), watcher()];
-    await sleep(BURST_MS);
-    process.kill(litestreamPid as number, 'SIGKILL');
-    served.child.kill('SIGKILL');
-    const killedAt = Date.now();
-    killed = true;
-    await Promise.all(writers);
+      lags.sort((a, b) => a - b);
 
-    const output = join(box.dir, 'after-kill.db');
-    await restoreReplica(settingsOf(box.env), { output });
-    const restored = rowsOf(output);
-    expect(restored.integrity).toBe('ok');
-    const bodies = new Set(restored.comments.map((comment) => (comment as { body: string }).body));
-    const mustSurvive = acked.filter((write) => write.at < killedAt - 2 * SYNC_INTERVAL_MS);
-    expect(mustSurvive.length).toBeGreaterThan(0);
-    expect(mustSurvive.filter((write) => !bodies.has(write.body))).toEqual([]);
+      // The burst: writers go on until the kill; each acknowledgement is timed.
+      const acked: { body: string; at: number }[] = [];
+      let killed = false;
+      let maxLagSeconds = 0;
+      const writer = async (id: number) => {
+        for (let n = 0; n < MAX_WRITES_PER_WRITER && !killed; n++) {
+          const body = `burst-${id}-${n}`;
+          const result = await addComment(url, token, review, body).catch(() => null);
+          if (result?.data?.addComment && !killed) acked.push({ body, at: Date.now() });
+        }
+      };
+      const watcher = async () => {
+        while (!killed) {
+          const state = await ready(url).catch(() => null);
+          maxLagSeconds = Math.max(maxLagSeconds, state?.replication.lagSeconds ?? 0);
+          await sleep(100);
+        }
+      };
+      const writers = [...Array.from({ length: WRITERS }, (_, id) => writer(id)), watcher()];
+      await sleep(BURST_MS);
+      process.kill(litestreamPid as number, 'SIGKILL');
+      served.child.kill('SIGKILL');
+      const killedAt = Date.now();
+      killed = true;
+      await Promise.all(writers);
 
-    const lost = acked.filter((write) => !bodies.has(write.body));
-    const lostAge = lost.length
-      ? `, acknowledged ${killedAt - Math.min(...lost.map((w) => w.at))} ms or less before the kill`
-      : '';
-    await annotate(
-      `${kind}: lag at rest (ack -> replicated, ${lags.length} writes): median ${lags[lags.length >> 1]} ms, max ${lags.at(-1)} ms; ` +
-        `max lagSeconds under the burst ${maxLagSeconds.toFixed(2)} s; kill -9 after ${acked.length} acknowledged writes: ` +
-        `${lost.length} lost${lostAge}`,
-    );
-  });
+      const output = join(box.dir, 'after-kill.db');
+      await restoreReplica(settingsOf(box.env), { output });
+      const restored = rowsOf(output);
+      expect(restored.integrity).toBe('ok');
+      const bodies = new Set(restored.comments.map((comment) => (comment as { body: string }).body));
+      const mustSurvive = acked.filter((write) => write.at < killedAt - 2 * SYNC_INTERVAL_MS);
+      expect(mustSurvive.length).toBeGreaterThan(0);
+      expect(mustSurvive.filter((write) => !bodies.has(write.body))).toEqual([]);
+
+      const lost = acked.filter((write) => !bodies.has(write.body));
+      const lostAge = lost.length
+        ? `, acknowledged ${killedAt - Math.min(...lost.map((w) => w.at))} ms or less before the kill`
+        : '';
+      await annotate(
+        `${kind}: lag at rest (ack -> replicated, ${lags.length} writes): median ${lags[lags.length >> 1]} ms, max ${lags.at(-1)} ms; ` +
+          `max lagSeconds under the burst ${maxLagSeconds.toFixed(2)} s; kill -9 after ${acked.length} acknowledged writes: ` +
+          `${lost.length} lost${lostAge}`,
+      );
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
 });
 
 describe('a large database', () => {

@@ -6,6 +6,7 @@ import { runCli, type Served, startServe } from '../support/process.ts';
 import {
   addComment,
   createReview,
+  PROCESS_TEST_TIMEOUT_MS,
   type ReplicaKind,
   ready,
   replicated,
@@ -42,127 +43,143 @@ describe.each<ReplicaKind>(['directory', 's3'])('replication to a %s replica', (
     box?.cleanup();
   });
 
-  it('restores what was written through GraphQL, row for row, on another path', async () => {
-    box = sandbox(kind, s3);
-    const { url } = await serve();
-    const alice = await tokenFor('alice');
-    for (let n = 0; n < 5; n++) {
-      const review = await createReview(url, alice, `subject-${n}`);
-      for (let c = 0; c < 4; c++) await addComment(url, alice, review, `comment ${c} on ${n}`);
-    }
-    const state = await replicated(url);
-    expect(state.replication.litestream.status).toBe('up');
-    // Litestream's own Prometheus endpoint is there for scrapers too.
-    const metrics = await (await fetch(state.replication.metrics)).text();
-    expect(metrics).toMatch(/^litestream_replica_wal_offset\{/m);
+  it(
+    'restores what was written through GraphQL, row for row, on another path',
+    async () => {
+      box = sandbox(kind, s3);
+      const { url } = await serve();
+      const alice = await tokenFor('alice');
+      for (let n = 0; n < 5; n++) {
+        const review = await createReview(url, alice, `subject-${n}`);
+        for (let c = 0; c < 4; c++) await addComment(url, alice, review, `comment ${c} on ${n}`);
+      }
+      const state = await replicated(url);
+      expect(state.replication.litestream.status).toBe('up');
+      // Litestream's own Prometheus endpoint is there for scrapers too.
+      const metrics = await (await fetch(state.replication.metrics)).text();
+      expect(metrics).toMatch(/^litestream_replica_wal_offset\{/m);
 
-    const output = join(box.dir, 'elsewhere', 'restored.db');
-    const restore = await runCli(['restore', '--output', output], box.env);
-    expect(restore.stderr).toBe('');
-    expect(restore.code).toBe(0);
-    const restored = rowsOf(output);
-    expect(restored.integrity).toBe('ok');
-    expect(restored.comments).toHaveLength(20);
-    const { integrity: _, ...live } = rowsOf(box.env.DATABASE_PATH as string);
-    expect({ users: restored.users, reviews: restored.reviews, comments: restored.comments }).toEqual(live);
-  });
+      const output = join(box.dir, 'elsewhere', 'restored.db');
+      const restore = await runCli(['restore', '--output', output], box.env);
+      expect(restore.stderr).toBe('');
+      expect(restore.code).toBe(0);
+      const restored = rowsOf(output);
+      expect(restored.integrity).toBe('ok');
+      expect(restored.comments).toHaveLength(20);
+      const { integrity: _, ...live } = rowsOf(box.env.DATABASE_PATH as string);
+      expect({ users: restored.users, reviews: restored.reviews, comments: restored.comments }).toEqual(live);
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
 
-  it('restores to a point in time: every write before it, none after', async () => {
-    box = sandbox(kind, s3);
-    const { url } = await serve();
-    const alice = await tokenFor('alice');
-    for (let n = 0; n < 3; n++) await createReview(url, alice, `before-${n}`);
-    await replicated(url);
-    // Replica objects are stamped to the second on some stores: keep a clear second either side.
-    await sleep(1100);
-    const pointInTime = new Date().toISOString();
-    await sleep(1100);
-    for (let n = 0; n < 3; n++) await createReview(url, alice, `after-${n}`);
-    await replicated(url);
+  it(
+    'restores to a point in time: every write before it, none after',
+    async () => {
+      box = sandbox(kind, s3);
+      const { url } = await serve();
+      const alice = await tokenFor('alice');
+      for (let n = 0; n < 3; n++) await createReview(url, alice, `before-${n}`);
+      await replicated(url);
+      // Replica objects are stamped to the second on some stores: keep a clear second either side.
+      await sleep(1100);
+      const pointInTime = new Date().toISOString();
+      await sleep(1100);
+      for (let n = 0; n < 3; n++) await createReview(url, alice, `after-${n}`);
+      await replicated(url);
 
-    const output = join(box.dir, 'pitr.db');
-    const restore = await runCli(['restore', '--output', output, '--timestamp', pointInTime], box.env);
-    expect(restore.stderr).toBe('');
-    expect(restore.code).toBe(0);
-    const { reviews, integrity } = rowsOf(output);
-    expect(integrity).toBe('ok');
-    expect(reviews.map((review) => (review as { subject: string }).subject).sort()).toEqual([
-      'before-0',
-      'before-1',
-      'before-2',
-    ]);
+      const output = join(box.dir, 'pitr.db');
+      const restore = await runCli(['restore', '--output', output, '--timestamp', pointInTime], box.env);
+      expect(restore.stderr).toBe('');
+      expect(restore.code).toBe(0);
+      const { reviews, integrity } = rowsOf(output);
+      expect(integrity).toBe('ok');
+      expect(reviews.map((review) => (review as { subject: string }).subject).sort()).toEqual([
+        'before-0',
+        'before-1',
+        'before-2',
+      ]);
 
-    const latest = join(box.dir, 'latest.db');
-    expect((await runCli(['restore', '--output', latest, '--latest'], box.env)).code).toBe(0);
-    expect(rowsOf(latest).reviews).toHaveLength(6);
-  });
+      const latest = join(box.dir, 'latest.db');
+      expect((await runCli(['restore', '--output', latest, '--latest'], box.env)).code).toBe(0);
+      expect(rowsOf(latest).reviews).toHaveLength(6);
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
 
-  it('refuses, in one line and with a failing exit code, what it cannot do, and overwrites nothing', async () => {
-    box = sandbox(kind, s3);
-    const output = join(box.dir, 'out.db');
+  it(
+    'refuses, in one line and with a failing exit code, what it cannot do, and overwrites nothing',
+    async () => {
+      box = sandbox(kind, s3);
+      const output = join(box.dir, 'out.db');
 
-    const nothing = await runCli(['restore', '--output', output], box.env);
-    expect(nothing.code).not.toBe(0);
-    expect(nothing.stderr).toMatch(/^reviews-api: no backups found in the replica at .+\n$/);
-    expect(existsSync(output)).toBe(false);
-    expect((await runCli(['restore', '--list'], box.env)).code).not.toBe(0);
+      const nothing = await runCli(['restore', '--output', output], box.env);
+      expect(nothing.code).not.toBe(0);
+      expect(nothing.stderr).toMatch(/^reviews-api: no backups found in the replica at .+\n$/);
+      expect(existsSync(output)).toBe(false);
+      expect((await runCli(['restore', '--list'], box.env)).code).not.toBe(0);
 
-    const { url } = await serve();
-    await createReview(url, await tokenFor('alice'), 'kept');
-    await replicated(url);
+      const { url } = await serve();
+      await createReview(url, await tokenFor('alice'), 'kept');
+      await replicated(url);
 
-    writeFileSync(output, 'not to be overwritten');
-    const existing = await runCli(['restore', '--output', output], box.env);
-    expect(existing.code).not.toBe(0);
-    expect(existing.stderr).toMatch(/^reviews-api: .*out\.db exists; pass --force to replace it\n$/);
-    expect(readFileSync(output, 'utf8')).toBe('not to be overwritten');
+      writeFileSync(output, 'not to be overwritten');
+      const existing = await runCli(['restore', '--output', output], box.env);
+      expect(existing.code).not.toBe(0);
+      expect(existing.stderr).toMatch(/^reviews-api: .*out\.db exists; pass --force to replace it\n$/);
+      expect(readFileSync(output, 'utf8')).toBe('not to be overwritten');
 
-    const early = join(box.dir, 'early.db');
-    const beforeFirst = await runCli(['restore', '--output', early, '--timestamp', '2001-02-03T04:05:06Z'], box.env);
-    expect(beforeFirst.code).not.toBe(0);
-    expect(beforeFirst.stderr).toMatch(/^reviews-api: 2001-02-03T04:05:06\.000Z is before the first snapshot.*\n$/);
-    expect(existsSync(early)).toBe(false);
+      const early = join(box.dir, 'early.db');
+      const beforeFirst = await runCli(['restore', '--output', early, '--timestamp', '2001-02-03T04:05:06Z'], box.env);
+      expect(beforeFirst.code).not.toBe(0);
+      expect(beforeFirst.stderr).toMatch(/^reviews-api: 2001-02-03T04:05:06\.000Z is before the first snapshot.*\n$/);
+      expect(existsSync(early)).toBe(false);
 
-    const badTime = await runCli(['restore', '--output', early, '--timestamp', 'last tuesday'], box.env);
-    expect(badTime.code).not.toBe(0);
-    expect(badTime.stderr.trim().split('\n')).toHaveLength(1);
+      const badTime = await runCli(['restore', '--output', early, '--timestamp', 'last tuesday'], box.env);
+      expect(badTime.code).not.toBe(0);
+      expect(badTime.stderr.trim().split('\n')).toHaveLength(1);
 
-    const listed = await runCli(['restore', '--list'], box.env);
-    expect(listed.code).toBe(0);
-    expect(listed.stdout).toMatch(
-      /^[0-9a-f]{16} {2}\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ {2}\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m,
-    );
+      const listed = await runCli(['restore', '--list'], box.env);
+      expect(listed.code).toBe(0);
+      expect(listed.stdout).toMatch(
+        /^[0-9a-f]{16} {2}\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ {2}\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m,
+      );
 
-    const forced = await runCli(['restore', '--output', output, '--force'], box.env);
-    expect(forced.code).toBe(0);
-    expect(rowsOf(output).reviews).toHaveLength(1);
-  });
+      const forced = await runCli(['restore', '--output', output, '--force'], box.env);
+      expect(forced.code).toBe(0);
+      expect(rowsOf(output).reviews).toHaveLength(1);
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
 });
 
 describe('an unreachable S3 store', () => {
-  it('is a one-line error for restore and list, and serve will not start an empty database beside it', async () => {
-    const closed = await startS3();
-    const endpoint = closed.address;
-    await closed.stop();
-    const box = sandbox('s3', s3, {});
-    try {
-      const env: Record<string, string> = { ...box.env, REPLICA_ENDPOINT: endpoint };
-      const output = join(box.dir, 'out.db');
-      for (const args of [
-        ['restore', '--output', output],
-        ['restore', '--list'],
-      ]) {
-        const result = await runCli(args, env);
-        expect(result.code).not.toBe(0);
-        expect(result.stderr).toMatch(
-          /^reviews-api: cannot read the replica at s3:\/\/\S+ at http:\/\/127\.0\.0\.1:\d+: .+\n$/,
-        );
+  it(
+    'is a one-line error for restore and list, and serve will not start an empty database beside it',
+    async () => {
+      const closed = await startS3();
+      const endpoint = closed.address;
+      await closed.stop();
+      const box = sandbox('s3', s3, {});
+      try {
+        const env: Record<string, string> = { ...box.env, REPLICA_ENDPOINT: endpoint };
+        const output = join(box.dir, 'out.db');
+        for (const args of [
+          ['restore', '--output', output],
+          ['restore', '--list'],
+        ]) {
+          const result = await runCli(args, env);
+          expect(result.code).not.toBe(0);
+          expect(result.stderr).toMatch(
+            /^reviews-api: cannot read the replica at s3:\/\/\S+ at http:\/\/127\.0\.0\.1:\d+: .+\n$/,
+          );
+        }
+        expect(existsSync(output)).toBe(false);
+        await expect(startServe(env)).rejects.toThrow(/cannot read the replica/);
+        expect(existsSync(env.DATABASE_PATH as string)).toBe(false);
+      } finally {
+        box.cleanup();
       }
-      expect(existsSync(output)).toBe(false);
-      await expect(startServe(env)).rejects.toThrow(/cannot read the replica/);
-      expect(existsSync(env.DATABASE_PATH as string)).toBe(false);
-    } finally {
-      box.cleanup();
-    }
-  });
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
 });

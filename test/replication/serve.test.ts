@@ -13,6 +13,7 @@ import {
   createReview,
   eventually,
   gql,
+  PROCESS_TEST_TIMEOUT_MS,
   type Ready,
   ready,
   readyAfter,
@@ -77,95 +78,111 @@ describe('serving under Litestream', () => {
     box?.cleanup();
   });
 
-  it('refuses writes while Litestream is down, says why in /ready and the log, and writes again once it is back', async () => {
-    box = sandbox('directory', undefined);
-    // A restart delay longer than the test: Litestream stays down until the test says otherwise.
-    const node = await replicatingApp(box, 600_000);
-    inProcess = node;
-    replication = node.replication;
-    expect((await node.write('before')).data).toBeTruthy();
+  it(
+    'refuses writes while Litestream is down, says why in /ready and the log, and writes again once it is back',
+    async () => {
+      box = sandbox('directory', undefined);
+      // A restart delay longer than the test: Litestream stays down until the test says otherwise.
+      const node = await replicatingApp(box, 600_000);
+      inProcess = node;
+      replication = node.replication;
+      expect((await node.write('before')).data).toBeTruthy();
 
-    process.kill(node.replication.supervisor.state.pid as number, 'SIGKILL');
-    await eventually(
-      async () => (node.replication.supervisor.state.status === 'down' ? true : undefined),
-      10_000,
-      'the supervisor to notice',
-    );
-    const refused = await node.write('during');
-    expect(refused.errors?.[0]?.extensions?.code).toBe('READ_ONLY');
-    const state = await node.readiness();
-    expect(state.writable).toBe(false);
-    expect(state.readOnlyReason).toMatch(/Litestream is down \(killed by SIGKILL\)/);
-    expect(state.replication.litestream.status).toBe('down');
-    expect(node.lines).toContainEqual(
-      expect.objectContaining({
-        level: 50,
-        reason: 'killed by SIGKILL',
-        msg: 'Litestream stopped replicating: writes are refused until it replicates again',
-      }),
-    );
-    await node.close();
-    inProcess = undefined;
+      process.kill(node.replication.supervisor.state.pid as number, 'SIGKILL');
+      await eventually(
+        async () => (node.replication.supervisor.state.status === 'down' ? true : undefined),
+        10_000,
+        'the supervisor to notice',
+      );
+      const refused = await node.write('during');
+      expect(refused.errors?.[0]?.extensions?.code).toBe('READ_ONLY');
+      const state = await node.readiness();
+      expect(state.writable).toBe(false);
+      expect(state.readOnlyReason).toMatch(/Litestream is down \(killed by SIGKILL\)/);
+      expect(state.replication.litestream.status).toBe('down');
+      expect(node.lines).toContainEqual(
+        expect.objectContaining({
+          level: 50,
+          reason: 'killed by SIGKILL',
+          msg: 'Litestream stopped replicating: writes are refused until it replicates again',
+        }),
+      );
+      await node.close();
+      inProcess = undefined;
 
-    // With a short delay, the supervisor starts it again by itself and writes resume.
-    const again = await replicatingApp(box, 100);
-    inProcess = again;
-    replication = again.replication;
-    process.kill(again.replication.supervisor.state.pid as number, 'SIGKILL');
-    await eventually(
-      async () =>
-        again.replication.supervisor.state.restarts === 1 && (await again.readiness()).writable ? true : undefined,
-      20_000,
-      'Litestream to be started again',
-    );
-    expect((await again.write('after')).data).toBeTruthy();
-    expect(again.lines.map((line) => line.msg)).toContain('Litestream is replicating again: writes accepted');
-  });
+      // With a short delay, the supervisor starts it again by itself and writes resume.
+      const again = await replicatingApp(box, 100);
+      inProcess = again;
+      replication = again.replication;
+      process.kill(again.replication.supervisor.state.pid as number, 'SIGKILL');
+      await eventually(
+        async () =>
+          again.replication.supervisor.state.restarts === 1 && (await again.readiness()).writable ? true : undefined,
+        20_000,
+        'Litestream to be started again',
+      );
+      expect((await again.write('after')).data).toBeTruthy();
+      expect(again.lines.map((line) => line.msg)).toContain('Litestream is replicating again: writes accepted');
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
 
-  it('ships the last writes on SIGTERM, before the sync interval comes round', async () => {
-    // Serve is writable after Litestream's first sync; the next is 10 s later. Writes made
-    // in between reach the replica only through the final sync at shutdown.
-    box = sandbox('directory', undefined, { REPLICA_SYNC_INTERVAL: '10s' });
-    served = await startServe(box.env);
-    litestreamPid = (await ready(served.url)).replication.litestream.pid;
-    const token = await tokenFor('alice');
-    for (let n = 0; n < 5; n++) await createReview(served.url, token, `last-${n}`);
-    const written = Date.now();
-    const before = await readyAfter(served.url, written, () => true);
-    expect(before.replication.lagBytes).toBeGreaterThan(0);
-    expect(await served.stop('SIGTERM')).toBe(0);
-    expect(() => process.kill(litestreamPid as number, 0)).toThrow();
+  it(
+    'ships the last writes on SIGTERM, before the sync interval comes round',
+    async () => {
+      // Serve is writable after Litestream's first sync; the next is 10 s later. Writes made
+      // in between reach the replica only through the final sync at shutdown.
+      box = sandbox('directory', undefined, { REPLICA_SYNC_INTERVAL: '10s' });
+      served = await startServe(box.env);
+      litestreamPid = (await ready(served.url)).replication.litestream.pid;
+      const token = await tokenFor('alice');
+      for (let n = 0; n < 5; n++) await createReview(served.url, token, `last-${n}`);
+      const written = Date.now();
+      const before = await readyAfter(served.url, written, () => true);
+      expect(before.replication.lagBytes).toBeGreaterThan(0);
+      expect(await served.stop('SIGTERM')).toBe(0);
+      expect(() => process.kill(litestreamPid as number, 0)).toThrow();
 
-    const output = join(box.dir, 'restored.db');
-    expect((await runCli(['restore', '--output', output], box.env)).code).toBe(0);
-    expect(rowsOf(output).reviews).toHaveLength(5);
-  });
+      const output = join(box.dir, 'restored.db');
+      expect((await runCli(['restore', '--output', output], box.env)).code).toBe(0);
+      expect(rowsOf(output).reviews).toHaveLength(5);
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
 
-  it('restores a missing database from the replica before it starts', async () => {
-    box = sandbox('directory', undefined);
-    served = await startServe(box.env);
-    const token = await tokenFor('alice');
-    for (let n = 0; n < 3; n++) await createReview(served.url, token, `kept-${n}`);
-    await replicated(served.url);
-    await served.stop('SIGTERM');
+  it(
+    'restores a missing database from the replica before it starts',
+    async () => {
+      box = sandbox('directory', undefined);
+      served = await startServe(box.env);
+      const token = await tokenFor('alice');
+      for (let n = 0; n < 3; n++) await createReview(served.url, token, `kept-${n}`);
+      await replicated(served.url);
+      await served.stop('SIGTERM');
 
-    // A fresh machine: no database file, the same replica.
-    const fresh = { ...box.env, DATABASE_PATH: join(box.dir, 'fresh', 'reviews.db') };
-    served = await startServe(fresh);
-    litestreamPid = (await ready(served.url)).replication.litestream.pid;
-    expect(served.logs.map((line) => line.msg)).toContain('database restored before start');
-    const { data } = await gql(served.url, '{ reviews { totalCount } }', {});
-    expect(data.reviews.totalCount).toBe(3);
-    expect(existsSync(fresh.DATABASE_PATH)).toBe(true);
-  });
+      // A fresh machine: no database file, the same replica.
+      const fresh = { ...box.env, DATABASE_PATH: join(box.dir, 'fresh', 'reviews.db') };
+      served = await startServe(fresh);
+      litestreamPid = (await ready(served.url)).replication.litestream.pid;
+      const { data } = await gql(served.url, '{ reviews { totalCount } }', {});
+      expect(data.reviews.totalCount).toBe(3);
+      expect(existsSync(fresh.DATABASE_PATH)).toBe(true);
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
 
-  it('starts empty, and says so, when there is neither a database nor a replica', async () => {
-    box = sandbox('directory', undefined);
-    served = await startServe(box.env);
-    litestreamPid = (await ready(served.url)).replication.litestream.pid;
-    expect(served.logs.map((line) => line.msg)).toContain('no database and no backups: starting empty');
-    const state = await ready(served.url);
-    expect(state).toMatchObject({ status: 'ready', writable: true, role: 'primary' });
-    expect(state.replication.replica).toBe(box.env.REPLICA_URL);
-  });
+  it(
+    'starts empty when there is neither a database nor a replica',
+    async () => {
+      box = sandbox('directory', undefined);
+      served = await startServe(box.env);
+      litestreamPid = (await ready(served.url)).replication.litestream.pid;
+      const { data } = await gql(served.url, '{ reviews { totalCount } }', {});
+      expect(data.reviews.totalCount).toBe(0);
+      const state = await ready(served.url);
+      expect(state).toMatchObject({ status: 'ready', writable: true, role: 'primary' });
+      expect(state.replication.replica).toBe(box.env.REPLICA_URL);
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
 });

@@ -9,6 +9,7 @@ import {
   createReview,
   eventually,
   gql,
+  PROCESS_TEST_TIMEOUT_MS,
   ready,
   replicated,
   rowsOf,
@@ -63,55 +64,63 @@ describe('scripts/restore-to-standby.sh', () => {
     box?.cleanup();
   });
 
-  it('restores the replica onto a standby data directory, as of a time or the latest, and serves it there', async () => {
-    box = sandbox('directory', undefined);
-    served = await startServe(box.env);
-    const token = await tokenFor('alice');
-    for (let n = 0; n < 2; n++) await createReview(served.url, token, `early-${n}`);
-    await replicated(served.url);
-    await new Promise((done) => setTimeout(done, 1100));
-    const pointInTime = new Date().toISOString();
-    await new Promise((done) => setTimeout(done, 1100));
-    await createReview(served.url, token, 'late');
-    await replicated(served.url);
-    await served.stop('SIGTERM');
+  it(
+    'restores the replica onto a standby data directory, as of a time or the latest, and serves it there',
+    async () => {
+      box = sandbox('directory', undefined);
+      served = await startServe(box.env);
+      const token = await tokenFor('alice');
+      for (let n = 0; n < 2; n++) await createReview(served.url, token, `early-${n}`);
+      await replicated(served.url);
+      await new Promise((done) => setTimeout(done, 1100));
+      const pointInTime = new Date().toISOString();
+      await new Promise((done) => setTimeout(done, 1100));
+      await createReview(served.url, token, 'late');
+      await replicated(served.url);
+      await served.stop('SIGTERM');
 
-    const asOf = runScript(['--data-dir', join(box.dir, 'as-of'), '--timestamp', pointInTime, '--no-start'], box.env);
-    script = asOf.child;
-    expect((await asOf.exited)[0]).toBe(0);
-    expect(asOf.output().stderr).toContain(`restored as of ${pointInTime}`);
-    const subjects = rowsOf(join(box.dir, 'as-of', 'reviews.db')).reviews.map(
-      (row) => (row as { subject: string }).subject,
-    );
-    expect(subjects.sort()).toEqual(['early-0', 'early-1']);
+      const asOf = runScript(['--data-dir', join(box.dir, 'as-of'), '--timestamp', pointInTime, '--no-start'], box.env);
+      script = asOf.child;
+      expect((await asOf.exited)[0]).toBe(0);
+      expect(asOf.output().stderr).toContain(`restored as of ${pointInTime}`);
+      const subjects = rowsOf(join(box.dir, 'as-of', 'reviews.db')).reviews.map(
+        (row) => (row as { subject: string }).subject,
+      );
+      expect(subjects.sort()).toEqual(['early-0', 'early-1']);
 
-    const standbyDir = join(box.dir, 'standby-host');
-    const run = runScript(['--data-dir', standbyDir], box.env);
-    script = run.child;
-    const url = await run.listening();
-    litestreamPid = (await ready(url)).replication.litestream.pid;
-    const { data } = await gql(url, '{ reviews(orderBy: OLDEST) { nodes { subject } } }', {});
-    expect(data.reviews.nodes.map((review: { subject: string }) => review.subject)).toEqual([
-      'early-0',
-      'early-1',
-      'late',
-    ]);
-    expect(existsSync(join(standbyDir, 'reviews.db'))).toBe(true);
+      const standbyDir = join(box.dir, 'standby-host');
+      const run = runScript(['--data-dir', standbyDir], box.env);
+      script = run.child;
+      const url = await run.listening();
+      litestreamPid = (await ready(url)).replication.litestream.pid;
+      const { data } = await gql(url, '{ reviews(orderBy: OLDEST) { nodes { subject } } }', {});
+      expect(data.reviews.nodes.map((review: { subject: string }) => review.subject)).toEqual([
+        'early-0',
+        'early-1',
+        'late',
+      ]);
+      expect(existsSync(join(standbyDir, 'reviews.db'))).toBe(true);
 
-    // The server is the script's own process (exec): SIGTERM stops it cleanly.
-    run.child.kill('SIGTERM');
-    expect((await run.exited)[0]).toBe(0);
-  });
+      // The server is the script's own process (exec): SIGTERM stops it cleanly.
+      run.child.kill('SIGTERM');
+      expect((await run.exited)[0]).toBe(0);
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
 
-  it('starts nothing and fails when there is nothing to restore', async () => {
-    box = sandbox('directory', undefined);
-    const run = runScript(['--data-dir', join(box.dir, 'standby-host')], box.env);
-    script = run.child;
-    const [code] = await run.exited;
-    expect(code).not.toBe(0);
-    expect(run.output().stderr).toMatch(/reviews-api: no backups found in the replica/);
-    expect(run.output().stdout).not.toContain('listening');
-  });
+  it(
+    'starts nothing and fails when there is nothing to restore',
+    async () => {
+      box = sandbox('directory', undefined);
+      const run = runScript(['--data-dir', join(box.dir, 'standby-host')], box.env);
+      script = run.child;
+      const [code] = await run.exited;
+      expect(code).not.toBe(0);
+      expect(run.output().stderr).toMatch(/reviews-api: no backups found in the replica/);
+      expect(run.output().stdout).not.toContain('listening');
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
 
   it('prints its usage', async () => {
     const run = runScript(['--help'], {});

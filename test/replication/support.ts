@@ -9,6 +9,12 @@ import type { Served } from '../support/process.ts';
 export const JWT_SECRET = 'replication-test-secret-of-32-characters-at-least';
 
 /**
+ * A bound for tests that start servers, Litestream and CLI processes: each CLI run compiles
+ * the sources with tsx, which takes seconds when the shared machine is busy.
+ */
+export const PROCESS_TEST_TIMEOUT_MS = 180_000;
+
+/**
  * A real S3-compatible server in the test process: fauxqs 1.9.2 (2.x imports node:sqlite,
  * which Node 20 lacks). Litestream 0.3.13 lists, writes and restores against it.
  */
