@@ -12,6 +12,8 @@ import { idempotencyKey, userText, version } from './validation.ts';
 
 export const Comment = builder.drizzleNode('comments', {
   name: 'Comment',
+  // Load only the columns the query selects (plus ids and cursor columns), not every column.
+  select: {},
   id: { column: (comment) => comment.id },
   fields: (t) => ({
     review: t.relation('review'),

@@ -11,6 +11,8 @@ import { idempotencyKey, rating, userText, version } from './validation.ts';
 
 export const Review = builder.drizzleNode('reviews', {
   name: 'Review',
+  // Load only the columns the query selects (plus ids and cursor columns), not every column.
+  select: {},
   id: { column: (review) => review.id },
   fields: (t) => ({
     subject: t.exposeString('subject'),

@@ -3,6 +3,8 @@ import { ReviewConnection } from './review.ts';
 
 export const User = builder.drizzleNode('users', {
   name: 'User',
+  // Load only the columns the query selects (plus ids and cursor columns), not every column.
+  select: {},
   id: { column: (user) => user.id },
   fields: (t) => ({
     name: t.exposeString('name'),
