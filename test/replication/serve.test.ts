@@ -150,6 +150,29 @@ describe('serving under Litestream', () => {
     PROCESS_TEST_TIMEOUT_MS,
   );
 
+  it.skipIf(!existsSync('/usr/bin/setpriv'))(
+    'takes Litestream down with it when the server is killed, so no orphan replicates beside the next one',
+    async () => {
+      box = sandbox('directory', undefined);
+      served = await startServe(box.env);
+      litestreamPid = (await ready(served.url)).replication.litestream.pid;
+      served.child.kill('SIGKILL');
+      await eventually(
+        async () => {
+          try {
+            process.kill(litestreamPid as number, 0);
+            return undefined;
+          } catch {
+            return true;
+          }
+        },
+        15_000,
+        'Litestream to exit',
+      );
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
+
   it(
     'restores a missing database from the replica before it starts',
     async () => {
