@@ -80,6 +80,22 @@ describe('mutation rate limits, over real HTTP', () => {
     expect((await post(url, { query: PAGE })).status).toBe(200);
   });
 
+  it('apply to REST writes too: SOFA runs each route as a GraphQL operation through the same server', async () => {
+    const { url } = await serve({ rateLimitUserPerMinute: 1, rateLimitIpPerMinute: 100 });
+    const alice = await tokenFor('alice');
+    const postReview = (subject: string) =>
+      fetch(url.replace(/\/graphql$/, '/api/reviews'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${alice}` },
+        body: JSON.stringify(review(subject)),
+      });
+    expect((await postReview('a')).status).toBe(201);
+    const refused = await postReview('b');
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(await rowCount()).toBe(1);
+  });
+
   it('are off with RATE_LIMIT=off', async () => {
     const { url } = await serve({ rateLimit: false, rateLimitUserPerMinute: 1, rateLimitIpPerMinute: 1 });
     const alice = await tokenFor('alice');
