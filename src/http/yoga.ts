@@ -11,12 +11,13 @@ import { schema } from '../schema/index.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
 import { createMetrics } from './metrics.ts';
 import { useRequestLog } from './request-log.ts';
+import { responseCachePlugins } from './response-cache.ts';
 import { useRest } from './rest.ts';
 import { type SecurityConfig, securityPlugins } from './security.ts';
 
 export interface AppOptions {
   db: Db;
-  config: Pick<Config, 'jwtSecret' | 'maxBodyBytes'> & SecurityConfig;
+  config: Pick<Config, 'jwtSecret' | 'maxBodyBytes' | 'responseCache'> & SecurityConfig;
   node?: NodeState;
   logger?: Logger;
 }
@@ -49,6 +50,8 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       useRequestLog(logger, metrics.observeRequest),
       metrics.plugin,
       ...securityPlugins(config),
+      // After the limits: an answer is cached only once its document has passed them.
+      ...responseCachePlugins(config),
       useReadinessCheck({
         endpoint: '/ready',
         check: () => readiness(db, node),
