@@ -100,7 +100,7 @@ describe.each<ReplicaKind>(['directory', 's3'])('replication to a %s replica', (
       ]);
 
       const latest = join(box.dir, 'latest.db');
-      expect((await runCli(['restore', '--output', latest, '--latest'], box.env)).code).toBe(0);
+      expect(await runCli(['restore', '--output', latest, '--latest'], box.env)).toMatchObject({ code: 0, stderr: '' });
       expect(rowsOf(latest).reviews).toHaveLength(6);
     },
     PROCESS_TEST_TIMEOUT_MS,
@@ -139,13 +139,13 @@ describe.each<ReplicaKind>(['directory', 's3'])('replication to a %s replica', (
       expect(badTime.stderr.trim().split('\n')).toHaveLength(1);
 
       const listed = await runCli(['restore', '--list'], box.env);
-      expect(listed.code).toBe(0);
+      expect(listed).toMatchObject({ code: 0, stderr: '' });
       expect(listed.stdout).toMatch(
         /^[0-9a-f]{16} {2}\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ {2}\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m,
       );
 
       const forced = await runCli(['restore', '--output', output, '--force'], box.env);
-      expect(forced.code).toBe(0);
+      expect(forced).toMatchObject({ code: 0, stderr: '' });
       expect(rowsOf(output).reviews).toHaveLength(1);
     },
     PROCESS_TEST_TIMEOUT_MS,

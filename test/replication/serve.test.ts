@@ -144,7 +144,7 @@ describe('serving under Litestream', () => {
       expect(() => process.kill(litestreamPid as number, 0)).toThrow();
 
       const output = join(box.dir, 'restored.db');
-      expect((await runCli(['restore', '--output', output], box.env)).code).toBe(0);
+      expect(await runCli(['restore', '--output', output], box.env)).toMatchObject({ code: 0, stderr: '' });
       expect(rowsOf(output).reviews).toHaveLength(5);
     },
     PROCESS_TEST_TIMEOUT_MS,
