@@ -8,6 +8,7 @@ import type { Logger } from '../logger.ts';
 import { createReviewEvents } from '../pubsub.ts';
 import { schema } from '../schema/index.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
+import { maskError } from './mask-error.ts';
 import { createMetrics } from './metrics.ts';
 import { useRequestLog } from './request-log.ts';
 import { responseCachePlugins } from './response-cache.ts';
@@ -37,6 +38,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     // One operation per request: a batch would multiply every per-document limit.
     batching: false,
     logging: logger ?? false,
+    maskedErrors: { maskError },
     graphiql: config.graphiql && { title: 'Reviews API', defaultQuery: GRAPHIQL_DEFAULT_DOCUMENT },
     // Served from the package: Yoga's default page loads its scripts from a CDN. Imported on the
     // first page only: the bundle costs about 80 MB of resident memory, and production serves none.
