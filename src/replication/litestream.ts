@@ -174,14 +174,14 @@ export class LitestreamSupervisor {
       });
     }
     let exited = false;
-    child.once('error', (error) => {
+    // A process that could not be spawned may report both 'error' and 'exit': count one end.
+    const ended = (reason: string) => {
+      if (exited) return;
       exited = true;
-      this.#onExit(`could not run: ${error.message}`);
-    });
-    child.once('exit', (code, signal) => {
-      exited = true;
-      this.#onExit(signal ? `killed by ${signal}` : `exited with code ${code}`);
-    });
+      this.#onExit(reason);
+    };
+    child.once('error', (error) => ended(`could not run: ${error.message}`));
+    child.once('exit', (code, signal) => ended(signal ? `killed by ${signal}` : `exited with code ${code}`));
     const deadline = Date.now() + startTimeoutMs;
     while (!exited && !this.#stopping && Date.now() < deadline) {
       if (await isServing().catch(() => false)) {

@@ -3,9 +3,11 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { litestreamBinary } from '../../src/replication/binary.ts';
+import { LitestreamSupervisor } from '../../src/replication/litestream.ts';
 import { litestreamFailure, parseLitestreamLogLine } from '../../src/replication/litestream-log.ts';
 import { bytesBehind, databaseMetrics, parsePrometheusText } from '../../src/replication/metrics.ts';
 import { type Generation, planRestore, RestoreError } from '../../src/replication/restore.ts';
@@ -17,6 +19,22 @@ describe('the Litestream binary', () => {
     const binary = litestreamBinary();
     expect(binary).toMatch(/@flydotio\/litestream-[a-z0-9]+-[a-z0-9]+\/litestream$/);
     expect(execFileSync(binary, ['version']).toString().trim()).toBe('v0.3.13');
+  });
+});
+
+describe('the supervisor', () => {
+  it('reports a Litestream that cannot start instead of retrying behind the caller', async () => {
+    const supervisor = new LitestreamSupervisor({
+      args: ['replicate', '-config', '/nonexistent/litestream.yml'],
+      env: {},
+      logger: pino({ level: 'silent' }),
+      isServing: async () => false,
+      restartDelayMs: 10,
+    });
+    await expect(supervisor.start()).rejects.toThrow('Litestream did not start: exited with code 1');
+    expect(supervisor.state).toMatchObject({ status: 'stopped', restarts: 0 });
+    await new Promise((done) => setTimeout(done, 100));
+    expect(supervisor.state).toMatchObject({ status: 'stopped', restarts: 0 });
   });
 });
 
