@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { signingKey, signToken } from './auth.ts';
 import { parseTimestamp, restoreCommand } from './commands/restore.ts';
 import { serve } from './commands/serve.ts';
+import { standby } from './commands/standby.ts';
 import { type Config, loadConfig } from './config.ts';
 import { openDatabase } from './db/client.ts';
 import { applyMigrations } from './db/migrate.ts';
@@ -25,6 +26,15 @@ program
   .action(async () => {
     const config = configOrExit();
     await serve(config, createLogger(config));
+  });
+
+program
+  .command('standby')
+  .description('stand by for a primary: heartbeat on its /health, promote when it is gone (needs the lease)')
+  .requiredOption('--primary <url>', "the primary's base URL, e.g. http://10.0.0.1:4000")
+  .action(async (options: { primary: string }) => {
+    const config = configOrExit();
+    await standby(config, createLogger(config), options.primary);
   });
 
 program

@@ -1,11 +1,13 @@
 import type { Config } from '../config.ts';
 import { openDatabase } from '../db/client.ts';
 import { applyMigrations } from '../db/migrate.ts';
+import { runFencedNode } from '../failover/node.ts';
 import { listen } from '../http/server.ts';
 import { createApp } from '../http/yoga.ts';
 import type { Logger } from '../logger.ts';
 import { type Replication, startReplication } from '../replication/primary.ts';
 import { restoreIfMissing } from '../replication/restore.ts';
+import { fencingLease } from './standby.ts';
 
 /**
  * Serves the API until SIGTERM or SIGINT. With REPLICATION=on (the default) a missing database
@@ -14,6 +16,9 @@ import { restoreIfMissing } from '../replication/restore.ts';
  * which ships the last WAL frames before it exits.
  */
 export async function serve(config: Config, logger: Logger): Promise<void> {
+  // Fenced by a lease (README, "High availability"): primary if the lease is free, else a standby.
+  const lease = fencingLease(config);
+  if (lease) return runFencedNode(config, logger, lease, {});
   if (config.replication) await restoreIfMissing(config, logger);
   const db = openDatabase(config.databasePath, { replicating: config.replication });
   let replication: Replication | undefined;

@@ -1,8 +1,7 @@
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger.ts';
-import type { App } from './yoga.ts';
 
 /** How long in-flight requests get to finish on shutdown before their sockets are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -14,7 +13,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function listen(app: App, { port, host }: { port: number; host: string }, logger?: Logger) {
+/** `app`: an App, or a listener that hands each request to the App of the moment (failover). */
+export async function listen(app: RequestListener, { port, host }: { port: number; host: string }, logger?: Logger) {
   const server = createServer(app);
   server.listen(port, host);
   await once(server, 'listening');

@@ -4,7 +4,7 @@ import type { Viewer } from '../auth.ts';
 import type { Context } from '../context.ts';
 import type { Db } from '../db/client.ts';
 import { idempotencyKeys, users } from '../db/schema.ts';
-import { clientError, ErrorCode } from '../errors.ts';
+import { clientError, ErrorCode, httpStatusOf } from '../errors.ts';
 
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
@@ -20,7 +20,12 @@ export function runWrite(ctx: Context, write: (tx: Tx, viewer: Viewer, now: numb
   const viewer = ctx.viewer;
   if (!viewer) throw clientError(ErrorCode.UNAUTHENTICATED, 'Not signed in');
   const readOnly = ctx.node.whyReadOnly();
-  if (readOnly) throw clientError(ErrorCode.READ_ONLY, `This node does not accept writes now: ${readOnly}`);
+  if (readOnly) {
+    // HTTP 503: nothing was written, so a load balancer may retry the request on another node.
+    throw clientError(ErrorCode.READ_ONLY, `This node does not accept writes now: ${readOnly}`, {
+      http: { status: httpStatusOf.READ_ONLY, headers: { 'Retry-After': '1' } },
+    });
+  }
   return ctx.db.transaction(
     (tx) => {
       const now = Date.now();

@@ -1,0 +1,374 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { signingKey, signToken } from '../../src/auth.ts';
+import { durationMs } from '../../src/replication/settings.ts';
+import { type RunningEtcd, startEtcd } from './etcd.ts';
+import { WriteLoad, type WriteRecord } from './load.ts';
+import { type RunningNginx, startNginx } from './nginx.ts';
+import { type NodeProcess, startNode } from './node-process.ts';
+import { freePort, waitFor } from './ports.ts';
+import { startS3Process } from './s3.ts';
+import { checkWrites, type WritesVerdict } from './writes-check.ts';
+
+export interface DrillOptions {
+  /** Cycles that SIGKILL the primary. */
+  killCycles: number;
+  /** Cycles that SIGSTOP the primary until the standby has promoted, then SIGCONT it. */
+  freezeCycles: number;
+  lease: 'file' | 'etcd';
+  replica: 's3' | 'directory';
+  writers: number;
+  readers: number;
+  /** Load before each fault, so there are writes in flight when it strikes. */
+  warmupMs: number;
+  heartbeatIntervalMs: number;
+  heartbeatMisses: number;
+  syncInterval: string;
+  /** The whole drill stops (and fails) past this. */
+  maxDurationMs: number;
+  /** Leave the temp directory (node logs, databases, nginx files) for a post-mortem. */
+  keep: boolean;
+}
+
+export interface CycleResult {
+  cycle: number;
+  fault: 'SIGKILL' | 'SIGSTOP';
+  from: string;
+  to: string;
+  /** Epoch ms: the fault, the last acknowledgement before it, the first after it, the promotion. */
+  at: { fault: number; lastAckBefore: number | null; firstAckAfter: number; promoting: number; promoted: number };
+  /** Last write acknowledged before the fault → first acknowledged after it, through nginx. */
+  rtoMs: number;
+  /** Fault → the standby starts promoting (heartbeat misses, or the lease ran out). */
+  detectMs: number;
+  /** The standby's own promotion (lease, restore, integrity check, replication) by its log. */
+  promoteMs: number;
+  promoteSteps: Record<string, number>;
+  /** Writes acknowledged by the old primary after the fault: must be 0. */
+  writesOnOldPrimary: number;
+  /** A write sent straight to the old node once it is back: its answer (READ_ONLY expected). */
+  oldNodeAnswer: string;
+  /** Acknowledged writes missing from the final database, acknowledged since the previous fault. */
+  lostWrites: number;
+  /** What write attempts got between the fault and the first acknowledgement, by answer. */
+  clientsSaw: Record<string, number>;
+}
+
+export interface DrillResult {
+  options: DrillOptions;
+  startedAt: string;
+  durationMs: number;
+  cycles: CycleResult[];
+  writes: { started: number; acknowledged: number; refused: number; gaveUp: number; perSecond: number };
+  reads: { total: number; ok: number };
+  rpo: Omit<WritesVerdict, 'missing'> & {
+    missing: Pick<WriteRecord, 'key' | 'ackedAt' | 'ackedBy'>[];
+    /** Acknowledged writes a fault may cost: one sync interval of traffic, in writes. */
+    syncIntervalOfTraffic: number;
+    /**
+     * Every fault lost at most what Litestream 0.3 can lose: a commit waits up to one monitor
+     * interval to be noticed and one sync interval to be shipped (both REPLICA_SYNC_INTERVAL).
+     */
+    withinLitestreamBound: boolean;
+  };
+  /** Writes ever acknowledged by a node while another held the lease (the split-brain count). */
+  splitBrainWrites: number;
+  ok: boolean;
+}
+
+const JWT_SECRET = 'failover-drill-secret-of-at-least-32-characters';
+
+/** Every process the drill started, stopped in reverse order whatever happened. */
+class Cleanup {
+  #steps: (() => Promise<void> | void)[] = [];
+  add(step: () => Promise<void> | void) {
+    this.#steps.push(step);
+  }
+  async run() {
+    for (const step of this.#steps.reverse()) await Promise.resolve(step()).catch(() => {});
+  }
+}
+
+export async function runDrill(options: DrillOptions, log: (line: string) => void): Promise<DrillResult> {
+  const startedAt = Date.now();
+  const cleanup = new Cleanup();
+  const deadline = setTimeout(() => {
+    log(`drill exceeded ${options.maxDurationMs} ms: stopping everything`);
+    void cleanup.run().then(() => process.exit(3));
+  }, options.maxDurationMs);
+  try {
+    return await drill(options, log, cleanup, startedAt);
+  } finally {
+    clearTimeout(deadline);
+    await cleanup.run();
+  }
+}
+
+async function drill(options: DrillOptions, log: (line: string) => void, cleanup: Cleanup, startedAt: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'reviews-drill-'));
+  if (options.keep) log(`keeping ${dir} (logs, databases, nginx configuration)`);
+  else cleanup.add(() => rmSync(dir, { recursive: true, force: true }));
+  const runId = randomBytes(4).toString('hex');
+  const env: Record<string, string> = {
+    JWT_SECRET,
+    RATE_LIMIT: 'off',
+    REPLICATION: 'on',
+    LOG_LEVEL: 'info',
+    HEARTBEAT_INTERVAL_MS: String(options.heartbeatIntervalMs),
+    HEARTBEAT_MISSES: String(options.heartbeatMisses),
+    REPLICA_SYNC_INTERVAL: options.syncInterval,
+  };
+
+  if (options.replica === 's3') {
+    const s3 = await startS3Process('drill');
+    cleanup.add(() => s3.stop());
+    Object.assign(env, {
+      REPLICA_URL: 's3://drill/reviews',
+      REPLICA_ENDPOINT: s3.address,
+      LITESTREAM_ACCESS_KEY_ID: 'drill',
+      LITESTREAM_SECRET_ACCESS_KEY: 'drill',
+    });
+  } else {
+    env.REPLICA_URL = join(dir, 'replica');
+  }
+  if (options.lease === 'etcd') {
+    const etcd: RunningEtcd = await startEtcd();
+    cleanup.add(() => etcd.stop());
+    env.LEASE_URL = `etcd://${etcd.address}/reviews-drill/${runId}`;
+  } else {
+    env.LEASE_URL = `file:${join(dir, 'lease')}`;
+  }
+  log(`replica ${env.REPLICA_URL}${env.REPLICA_ENDPOINT ? ` at ${env.REPLICA_ENDPOINT}` : ''}, lease ${env.LEASE_URL}`);
+
+  const ports = { a: await freePort(), b: await freePort(), nginx: await freePort() };
+  const nodes = new Map<string, NodeProcess>();
+  const launch = async (name: 'a' | 'b', primaryUrl?: string) => {
+    mkdirSync(join(dir, name), { recursive: true });
+    const node = await startNode({
+      name,
+      port: ports[name],
+      primaryUrl,
+      logFile: join(dir, `${name}.log`),
+      env: { ...env, DATABASE_PATH: join(dir, name, 'reviews.db') },
+    });
+    nodes.set(name, node);
+    cleanup.add(() => node.stop('SIGKILL'));
+    return node;
+  };
+  let primary = await launch('a');
+  let standby = await launch('b', primary.url);
+  const nginx: RunningNginx = await startNginx(join(dir, 'nginx'), {
+    primary: `127.0.0.1:${ports.a}`,
+    standby: `127.0.0.1:${ports.b}`,
+    listen: `127.0.0.1:${ports.nginx}`,
+  });
+  cleanup.add(() => nginx.stop());
+  log(`primary a ${primary.url}, standby b ${standby.url}, nginx ${nginx.url}`);
+
+  const key = signingKey(JWT_SECRET);
+  const tokens = await Promise.all(
+    Array.from({ length: options.writers }, (_, i) =>
+      signToken({ userId: `drill-${runId}-${i}`, name: `Writer ${i}` }, key),
+    ),
+  );
+  const load = new WriteLoad({
+    url: nginx.url,
+    tokens,
+    readers: options.readers,
+    runId,
+    maxDurationMs: options.maxDurationMs,
+  });
+  load.start();
+  cleanup.add(() => load.stop());
+
+  const cycles: CycleResult[] = [];
+  const faults: ('SIGKILL' | 'SIGSTOP')[] = [
+    ...Array<'SIGKILL'>(options.killCycles).fill('SIGKILL'),
+    ...Array<'SIGSTOP'>(options.freezeCycles).fill('SIGSTOP'),
+  ];
+  /** Writes by a node outside its tenure, all cycles together. */
+  let splitBrainWrites = 0;
+  for (const [index, fault] of faults.entries()) {
+    await sleep(options.warmupMs);
+    const old = primary;
+    const oldAddress = `127.0.0.1:${ports[old.name as 'a' | 'b']}`;
+    log(`cycle ${index + 1}: ${fault} to primary ${old.name}`);
+    const faultAt = Date.now();
+    old.signal(fault);
+    const promoting = await standby.waitForLog('promoting: this node takes over as primary', 60_000);
+    const promoted = await standby.waitForLog('promoted: this node is the primary', 60_000);
+    const firstAfter = await firstAcknowledgedAfter(load, faultAt, 60_000);
+    let resumedAt = Number.POSITIVE_INFINITY;
+    if (fault === 'SIGSTOP') {
+      // The zombie wakes up believing it is primary, with requests queued from before.
+      resumedAt = Date.now();
+      old.signal('SIGCONT');
+      await old.waitForLog('lease lost: writes refused from now on', 30_000);
+      await sleep(1000);
+    }
+    const oldNodeAnswer = fault === 'SIGSTOP' ? await directWrite(old.url, tokens[0] as string, runId) : '';
+    await old.stop(fault === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM');
+    const restarted = await launch(old.name as 'a' | 'b', standby.url);
+    await sleep(500);
+    const afterRestart = Date.now();
+    const restartedAnswer = await directWrite(restarted.url, tokens[0] as string, runId);
+    // Acknowledged by the old node after it lost its tenure: after the kill (it could not),
+    // after it woke up, or after it came back as a standby.
+    const onOld = load
+      .acknowledged()
+      .filter(
+        (write) =>
+          write.ackedBy === oldAddress &&
+          (fault === 'SIGKILL' ? (write.ackedAt as number) > faultAt + 50 : (write.ackedAt as number) >= resumedAt),
+      ).length;
+    splitBrainWrites += onOld;
+    const lastBefore = lastAcknowledgedBefore(load, faultAt);
+    cycles.push({
+      cycle: index + 1,
+      fault,
+      from: old.name,
+      to: standby.name,
+      at: {
+        fault: faultAt,
+        lastAckBefore: lastBefore?.ackedAt ?? null,
+        firstAckAfter: firstAfter.ackedAt as number,
+        promoting: promoting.time,
+        promoted: promoted.time,
+      },
+      rtoMs: (firstAfter.ackedAt as number) - (lastBefore?.ackedAt ?? faultAt),
+      detectMs: promoting.time - faultAt,
+      promoteMs: promoted.time - promoting.time,
+      promoteSteps: (promoted.steps as Record<string, number>) ?? {},
+      writesOnOldPrimary: onOld,
+      lostWrites: 0,
+      clientsSaw: answersBetween(load, faultAt, firstAfter.ackedAt as number, ports),
+      oldNodeAnswer: [oldNodeAnswer, `restarted: ${restartedAnswer}`].filter(Boolean).join('; '),
+    });
+    log(
+      `cycle ${index + 1}: RTO ${cycles.at(-1)?.rtoMs} ms (detect ${cycles.at(-1)?.detectMs} ms, promote ${cycles.at(-1)?.promoteMs} ms); old node answers ${cycles.at(-1)?.oldNodeAnswer}; ${Date.now() - afterRestart} ms`,
+    );
+    primary = standby;
+    standby = restarted;
+  }
+
+  await sleep(options.warmupMs);
+  await load.stop();
+  // The standby first (so it does not take over), then the primary, which ships its last frames.
+  await standby.stop();
+  await primary.stop();
+  const finalDatabase = join(dir, primary.name, 'reviews.db');
+  const verdict = checkWrites(finalDatabase, load.writes, runId);
+  for (const write of verdict.missing) {
+    const cycle = cycles.find((candidate) => (write.ackedAt as number) <= candidate.at.fault);
+    if (cycle) cycle.lostWrites += 1;
+  }
+  return summarize(options, startedAt, cycles, load, verdict, splitBrainWrites);
+}
+
+async function firstAcknowledgedAfter(load: WriteLoad, since: number, timeoutMs: number): Promise<WriteRecord> {
+  let found: WriteRecord | undefined;
+  await waitFor(
+    'a write acknowledged after the fault',
+    async () => {
+      found = load
+        .acknowledged()
+        .find(
+          (write) =>
+            (write.ackedAt as number) > since &&
+            write.attempts.at(-1)?.startedAt !== undefined &&
+            (write.attempts.at(-1)?.startedAt as number) > since,
+        );
+      return found !== undefined;
+    },
+    timeoutMs,
+  );
+  return found as WriteRecord;
+}
+
+/** Write attempts that ended in [from, to], counted by "status code via node". */
+function answersBetween(load: WriteLoad, from: number, to: number, ports: Record<string, number>) {
+  const names = new Map(Object.entries(ports).map(([name, port]) => [`127.0.0.1:${port}`, name]));
+  const counts: Record<string, number> = {};
+  for (const attempt of load.writes.flatMap((write) => write.attempts)) {
+    if (attempt.endedAt < from || attempt.endedAt > to) continue;
+    const answer =
+      attempt.status === null ? `no answer (${attempt.error ?? ''})` : `${attempt.status} ${attempt.code ?? ''}`.trim();
+    const label = `${answer} via ${attempt.upstream ? (names.get(attempt.upstream) ?? attempt.upstream) : 'nginx'}`;
+    counts[label] = (counts[label] ?? 0) + 1;
+  }
+  return counts;
+}
+
+function lastAcknowledgedBefore(load: WriteLoad, before: number): WriteRecord | undefined {
+  return load
+    .acknowledged()
+    .filter((write) => (write.ackedAt as number) <= before)
+    .at(-1);
+}
+
+/** A createReview sent straight to a node (not through nginx): its code, or "accepted". */
+async function directWrite(url: string, token: string, runId: string): Promise<string> {
+  const key = `drill-${runId}-direct-${randomBytes(3).toString('hex')}`;
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({
+      query: 'mutation($input: CreateReviewInput!) { createReview(input: $input) { review { id } } }',
+      variables: { input: { subject: key, rating: 3, title: 'direct', body: key } },
+    }),
+  });
+  const body = (await response.json()) as {
+    data?: { createReview?: unknown };
+    errors?: { extensions?: { code?: string } }[];
+  };
+  if (body.data?.createReview) return 'accepted';
+  return `${response.status} ${body.errors?.[0]?.extensions?.code ?? 'error'}`;
+}
+
+function summarize(
+  options: DrillOptions,
+  startedAt: number,
+  cycles: CycleResult[],
+  load: WriteLoad,
+  verdict: WritesVerdict,
+  splitBrainWrites: number,
+): DrillResult {
+  const acknowledged = load.acknowledged();
+  const span =
+    acknowledged.length > 1
+      ? ((acknowledged.at(-1)?.ackedAt as number) - (acknowledged[0]?.ackedAt as number)) / 1000
+      : 1;
+  const perSecond = acknowledged.length / Math.max(span, 1);
+  const syncIntervalOfTraffic = Math.ceil((perSecond * durationMs(options.syncInterval)) / 1000);
+  const rpo = {
+    ...verdict,
+    missing: verdict.missing.map(({ key, ackedAt, ackedBy }) => ({ key, ackedAt, ackedBy })),
+    // Per fault: at most one sync interval of acknowledged traffic may be missing.
+    syncIntervalOfTraffic,
+    withinLitestreamBound: cycles.every((cycle) => cycle.lostWrites <= 2 * syncIntervalOfTraffic),
+  };
+  return {
+    options,
+    startedAt: new Date(startedAt).toISOString(),
+    durationMs: Date.now() - startedAt,
+    cycles,
+    writes: {
+      started: load.writes.length,
+      acknowledged: acknowledged.length,
+      refused: load.writes.filter((write) => write.outcome === 'refused').length,
+      gaveUp: load.writes.filter((write) => write.outcome === 'gave up').length,
+      perSecond: Math.round(perSecond * 10) / 10,
+    },
+    reads: { total: load.reads.length, ok: load.reads.filter((read) => read.ok).length },
+    rpo,
+    splitBrainWrites,
+    ok:
+      splitBrainWrites === 0 &&
+      verdict.duplicated.length === 0 &&
+      rpo.withinLitestreamBound &&
+      cycles.every((cycle) => !cycle.oldNodeAnswer.includes('accepted')),
+  };
+}

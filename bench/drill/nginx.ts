@@ -1,0 +1,88 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from './ports.ts';
+
+const DEPLOY = fileURLToPath(new URL('../../deploy/', import.meta.url));
+
+export interface NginxUpstreams {
+  primary: string;
+  standby: string;
+  listen: string;
+}
+
+/** deploy/nginx.conf.template with its three ${VAR}s filled, as envsubst would. */
+export function renderNginxSite({ primary, standby, listen }: NginxUpstreams): string {
+  const values: Record<string, string> = { PRIMARY_ADDR: primary, STANDBY_ADDR: standby, LISTEN_ADDR: listen };
+  return readFileSync(join(DEPLOY, 'nginx.conf.template'), 'utf8').replace(
+    /\$\{(PRIMARY_ADDR|STANDBY_ADDR|LISTEN_ADDR)\}/g,
+    (_, name: string) => values[name] as string,
+  );
+}
+
+export interface RunningNginx {
+  url: string;
+  child: ChildProcess;
+  errorLog: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Debian's nginx in the foreground with everything in `dir`: a minimal main configuration
+ * around the deploy/ site, so the drill runs the very file operators install.
+ */
+export async function startNginx(dir: string, upstreams: NginxUpstreams, binary = 'nginx'): Promise<RunningNginx> {
+  mkdirSync(join(dir, 'temp'), { recursive: true });
+  writeFileSync(join(dir, 'reviews-api.conf'), renderNginxSite(upstreams));
+  copyFileSync(join(DEPLOY, 'reviews-api-proxy.conf'), join(dir, 'reviews-api-proxy.conf'));
+  const errorLog = join(dir, 'error.log');
+  const temp = (name: string) => `${name}_temp_path ${join(dir, 'temp', name)};`;
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    [
+      'daemon off;',
+      'worker_processes 1;',
+      `pid ${join(dir, 'nginx.pid')};`,
+      `error_log ${errorLog} warn;`,
+      'events { worker_connections 1024; }',
+      'http {',
+      '  access_log off;',
+      `  ${temp('client_body')} ${temp('proxy')} ${temp('fastcgi')} ${temp('uwsgi')} ${temp('scgi')}`,
+      '  include reviews-api.conf;',
+      '}',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(binary, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', errorLog], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const url = `http://${upstreams.listen}`;
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    // SIGTERM: nginx's fast shutdown, workers included.
+    child.kill('SIGTERM');
+    await exited;
+  };
+  try {
+    await waitFor(
+      'nginx to listen',
+      async () => {
+        if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}: ${stderr}`);
+        await fetch(`${url}/health`);
+        return true;
+      },
+      10_000,
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url, child, errorLog, stop };
+}

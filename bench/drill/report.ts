@@ -1,0 +1,64 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DrillResult } from './drill.ts';
+
+const pad = (cells: string[], widths: number[]) => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ');
+
+/** The drill as a table a person reads: one row per fault, then the totals. */
+export function formatDrill(result: DrillResult): string {
+  const header = [
+    'cycle',
+    'fault',
+    'from→to',
+    'RTO ms',
+    'detect ms',
+    'promote ms',
+    'lost writes',
+    'writes on old',
+    'old node answers',
+  ];
+  const rows = result.cycles.map((cycle) => [
+    String(cycle.cycle),
+    cycle.fault,
+    `${cycle.from}→${cycle.to}`,
+    String(cycle.rtoMs),
+    String(cycle.detectMs),
+    String(cycle.promoteMs),
+    String(cycle.lostWrites),
+    String(cycle.writesOnOldPrimary),
+    cycle.oldNodeAnswer,
+  ]);
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const { options, writes, rpo, reads } = result;
+  return [
+    `failover drill: lease ${options.lease}, replica ${options.replica}, heartbeat ${options.heartbeatIntervalMs} ms × ${options.heartbeatMisses}, sync ${options.syncInterval}`,
+    '',
+    pad(header, widths),
+    pad(
+      header.map((title) => '-'.repeat(title.length)),
+      widths,
+    ),
+    ...rows.map((row) => pad(row, widths)),
+    '',
+    `writes: ${writes.started} started, ${writes.acknowledged} acknowledged (${writes.perSecond}/s), ${writes.refused} refused, ${writes.gaveUp} given up`,
+    `reads: ${reads.ok} of ${reads.total} answered`,
+    `RPO: ${rpo.missing.length} acknowledged writes missing from the final database (one sync interval of traffic: ${rpo.syncIntervalOfTraffic} writes)${
+      rpo.missing.length
+        ? ` (${rpo.missing
+            .slice(0, 5)
+            .map((write) => write.key)
+            .join(', ')}${rpo.missing.length > 5 ? ', …' : ''})`
+        : ''
+    }; ${rpo.duplicated.length} duplicated by retries; ${rpo.unacknowledgedPresent} unacknowledged writes landed`,
+    `split brain: ${result.splitBrainWrites} writes acknowledged by a node without the lease`,
+    `verdict: ${result.ok ? 'ok' : 'FAILED'} (${(result.durationMs / 1000).toFixed(1)} s)`,
+  ].join('\n');
+}
+
+/** Writes the full result (every cycle and figure) as JSON; returns the path. */
+export function writeDrillJson(result: DrillResult, directory: string): string {
+  mkdirSync(directory, { recursive: true });
+  const path = join(directory, `drill-${result.startedAt.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(path, `${JSON.stringify(result, null, 2)}\n`);
+  return path;
+}

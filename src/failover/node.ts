@@ -1,0 +1,242 @@
+import { rmSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../config.ts';
+import { type Db, openDatabase } from '../db/client.ts';
+import { applyMigrations } from '../db/migrate.ts';
+import { ErrorCode, httpStatusOf } from '../errors.ts';
+import { listen } from '../http/server.ts';
+import { type App, createApp } from '../http/yoga.ts';
+import { LeaseKeeper } from '../lease/keeper.ts';
+import { type LeaseLocation, type LeaseRecord, leaseTimings, openLease } from '../lease/lease.ts';
+import type { Logger } from '../logger.ts';
+import type { Replication } from '../replication/primary.ts';
+import { listGenerations, restoreReplica } from '../replication/restore.ts';
+import { Heartbeat } from './heartbeat.ts';
+import { fencedPrimary, standbyNode } from './roles.ts';
+import { type CatchUp, step, type Timings, takeOver } from './takeover.ts';
+
+export interface FencedNodeOptions {
+  /** `standby --primary URL`. Absent for `serve`, which watches whoever holds the lease. */
+  primaryUrl?: string;
+}
+
+/** While the primary is missing but its lease still runs, how often to try for the lease. */
+const LEASE_POLL_MS = 50;
+/** How often a standby checks that the replica still answers (it spawns Litestream). */
+const REPLICA_CHECK_EVERY_MS = 30_000;
+
+/**
+ * One node of a fenced pair, from start to stop. It listens at once; then, if it may (serve:
+ * the lease is free), it becomes primary before it says "listening". Otherwise it stands by:
+ * reads from a copy restored at start, READ_ONLY for writes, heartbeat on the primary's
+ * /health. After HEARTBEAT_MISSES misses, or as soon as the lease is free, it promotes: lease
+ * first, then the newest generation (restore + integrity check), then replication. Every
+ * step is logged with its duration. SIGTERM: HTTP, database, Litestream (last frames
+ * shipped), and only then the lease is given up, so a standby never restores too early.
+ */
+export async function runFencedNode(
+  config: Config,
+  logger: Logger,
+  location: LeaseLocation,
+  { primaryUrl }: FencedNodeOptions,
+): Promise<void> {
+  const lease = await openLease(location);
+  let app: App | null = null;
+  const handler = (request: IncomingMessage, response: ServerResponse) => {
+    // While the primary answers, a standby sends every GraphQL request back (even reads: its
+    // copy is behind), so a load balancer that tried it first moves on to the primary. Once
+    // the heartbeat misses, it serves reads from its copy until it has promoted.
+    const deferToPrimary = role === 'standby' && heartbeat.misses === 0 && request.url?.startsWith('/graphql');
+    if (app && !deferToPrimary) return void app(request, response);
+    refuse(response, app ? `standby for ${watched() ?? 'the lease holder'}: ask the primary` : 'starting');
+  };
+  const running = await listen(handler, config);
+  const keeper = new LeaseKeeper({ lease, timings: leaseTimings(config), logger, url: running.url });
+  const heartbeat = new Heartbeat(config.heartbeatIntervalMs);
+  let holder: LeaseRecord | null = null;
+  let role: 'standby' | 'promoting' | 'primary' = 'standby';
+  let primary: { db: Db; replication: Replication } | null = null;
+  let copy: StandbyCopy | null = null;
+  let replicaReachable: { at: string; error: string | null } = { at: new Date().toISOString(), error: null };
+  const watched = () => primaryUrl ?? holder?.url ?? null;
+  const standbyApp = (standbyCopy: StandbyCopy) =>
+    createApp({
+      db: standbyCopy.db,
+      config,
+      logger,
+      node: standbyNode(keeper, {
+        primary: watched,
+        heartbeat: () => ({
+          intervalMs: heartbeat.intervalMs,
+          misses: heartbeat.misses,
+          missesToPromote: config.heartbeatMisses,
+          lastError: heartbeat.lastError,
+          lastSuccessAt: heartbeat.lastSuccessAt && new Date(heartbeat.lastSuccessAt).toISOString(),
+          role,
+        }),
+        copy: () => ({ ...standbyCopy.describe, replicaReachable }),
+      }),
+    });
+
+  const promote = async (why: Record<string, unknown>, catchUp: CatchUp) => {
+    role = 'promoting';
+    const startedAt = performance.now();
+    const timings: Timings = {};
+    logger.warn({ ...why, watched: watched() }, 'promoting: this node takes over as primary');
+    try {
+      const takeover = await takeOver(config, logger, () => keeper.whyNotHeld(), catchUp, timings);
+      primary = takeover;
+      // Deposed later: Litestream must not ship another frame nor start a generation of its own.
+      keeper.onLost(() => void takeover.replication.stop());
+      if (keeper.whyNotHeld()) await takeover.replication.stop();
+      app = await step(timings, logger, 'serve as primary', () =>
+        createApp({ db: takeover.db, config, logger, node: fencedPrimary(keeper, takeover.replication.node) }),
+      );
+      role = 'primary';
+      copy?.close();
+      logger.info(
+        { totalMs: Math.round(performance.now() - startedAt), steps: timings, term: keeper.term },
+        'promoted: this node is the primary',
+      );
+    } catch (error) {
+      // Nothing half-done may write: give the lease back for a node that can take over cleanly.
+      await keeper.release().catch(() => {});
+      throw error;
+    }
+  };
+
+  let stopping = false;
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      stopping = true;
+      resolve(signal);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+
+  const standBy = async () => {
+    let lastReplicaCheck = performance.now();
+    /** When this standby first found the primary gone (or the lease free). */
+    let suspectSince: number | null = null;
+    while (!stopping) {
+      const tickStartedAt = performance.now();
+      holder = await keeper.current().catch((error: Error) => {
+        logger.warn({ lease: keeper.location, error: error.message }, 'lease store unreachable');
+        return holder;
+      });
+      const target = watched();
+      if (target) await heartbeat.probe(target);
+      const primaryGone = target !== null && heartbeat.misses >= config.heartbeatMisses;
+      if (holder === null || primaryGone) {
+        suspectSince ??= performance.now();
+        const acquired = await keeper.tryAcquire().catch((error: Error) => {
+          logger.warn({ error: error.message }, 'could not take the lease');
+          return false;
+        });
+        if (acquired) {
+          return promote(
+            {
+              misses: heartbeat.misses,
+              lastError: heartbeat.lastError,
+              waitedForLeaseMs: Math.round(performance.now() - suspectSince),
+            },
+            { localMayBeNewest: false },
+          );
+        }
+        await sleep(LEASE_POLL_MS);
+        continue;
+      }
+      suspectSince = null;
+      if (performance.now() - lastReplicaCheck > REPLICA_CHECK_EVERY_MS) {
+        lastReplicaCheck = performance.now();
+        replicaReachable = await listGenerations(config).then(
+          () => ({ at: new Date().toISOString(), error: null }),
+          (error: Error) => ({ at: new Date().toISOString(), error: error.message }),
+        );
+        if (replicaReachable.error) logger.warn({ error: replicaReachable.error }, 'standby cannot read the replica');
+      }
+      await sleep(Math.max(0, config.heartbeatIntervalMs - (performance.now() - tickStartedAt)));
+    }
+  };
+
+  let failure: unknown = null;
+  let watching: Promise<void> = Promise.resolve();
+  try {
+    // serve: take over at once when no one holds the lease, before saying "listening".
+    if (!primaryUrl && (await keeper.current()) === null && (await keeper.tryAcquire())) {
+      await promote({ leaseWasFree: true }, { localMayBeNewest: true });
+    } else {
+      copy = await openStandbyCopy(config, logger);
+      app = standbyApp(copy);
+      watching = standBy();
+    }
+    logger.info({ url: `${running.url}/graphql`, role }, 'listening');
+    const signal = await Promise.race([watching.then(() => stopped), stopped]);
+    logger.info({ signal }, 'shutting down');
+  } catch (error) {
+    failure = error;
+  }
+  stopping = true;
+  await watching.catch(() => {});
+  await running.close();
+  (copy as StandbyCopy | null)?.close();
+  const wasPrimary = primary as { db: Db; replication: Replication } | null;
+  wasPrimary?.db.$client.close();
+  await wasPrimary?.replication.stop();
+  // Handed over only now that the last frames are in the replica.
+  if (wasPrimary && keeper.whyNotHeld() === null) await keeper.release();
+  keeper.stop();
+  await lease.close();
+  if (failure) throw failure;
+  logger.info('stopped');
+}
+
+interface StandbyCopy {
+  db: Db;
+  describe: Record<string, unknown>;
+  close(): void;
+}
+
+/**
+ * What a standby reads from: the replica's newest generation restored beside DATABASE_PATH
+ * (never over it: that file is what a promotion restores into), or an empty database when
+ * the replica has nothing yet.
+ */
+async function openStandbyCopy(config: Config, logger: Logger): Promise<StandbyCopy> {
+  const path = `${config.databasePath}.standby`;
+  const timings: Timings = {};
+  const restored = await step(timings, logger, 'restore standby copy', async () => {
+    if ((await listGenerations(config)).length === 0) return null;
+    return restoreReplica(config, { output: path, force: true });
+  });
+  const db = openDatabase(restored ? path : ':memory:');
+  applyMigrations(db);
+  let open = true;
+  return {
+    db,
+    describe: {
+      restoredAt: new Date().toISOString(),
+      generation: restored?.generation ?? null,
+      path: restored && path,
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      db.$client.close();
+      if (restored) for (const file of [path, `${path}-wal`, `${path}-shm`]) rmSync(file, { force: true });
+    },
+  };
+}
+
+/** A READ_ONLY answer without touching GraphQL: 503, so a load balancer tries the next node. */
+function refuse(response: ServerResponse, reason: string) {
+  const body = JSON.stringify({
+    errors: [
+      { message: `This node does not accept requests now: ${reason}`, extensions: { code: ErrorCode.READ_ONLY } },
+    ],
+  });
+  response.writeHead(httpStatusOf.READ_ONLY, { 'content-type': 'application/json', 'retry-after': '1' }).end(body);
+}

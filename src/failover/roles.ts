@@ -1,0 +1,46 @@
+import type { NodeState } from '../context.ts';
+import type { LeaseKeeper } from '../lease/keeper.ts';
+
+/** The lease as /ready shows it. */
+function describeLease(keeper: LeaseKeeper) {
+  const whyNot = keeper.whyNotHeld();
+  return { location: keeper.location, holder: keeper.holder, term: keeper.term, held: whyNot === null, whyNot };
+}
+
+/**
+ * A primary fenced by its lease: it writes only while the lease is valid by its own clock, and
+ * then only while its replication lets it (Litestream up). A primary that lost its lease says
+ * so as role "deposed": it never writes again in this process.
+ */
+export function fencedPrimary(keeper: LeaseKeeper, replication: NodeState): NodeState {
+  return {
+    whyReadOnly: () => keeper.whyNotHeld() ?? replication.whyReadOnly(),
+    describe() {
+      const lease = describeLease(keeper);
+      const lost = keeper.whyNotHeld()?.startsWith('lease lost') ?? false;
+      return { ...replication.describe(), role: lost ? 'deposed' : 'primary', lease };
+    },
+  };
+}
+
+export interface StandbyView {
+  /** The URL watched: --primary, or the lease holder's. */
+  primary: () => string | null;
+  heartbeat: () => Record<string, unknown>;
+  /** What the standby serves reads from. */
+  copy: () => Record<string, unknown>;
+}
+
+/** A standby: serves reads from its last restored copy and refuses every write. */
+export function standbyNode(keeper: LeaseKeeper, view: StandbyView): NodeState {
+  return {
+    whyReadOnly: () => `standby for ${view.primary() ?? 'the lease holder'}; writes go to the primary`,
+    describe: () => ({
+      role: 'standby',
+      primary: view.primary(),
+      heartbeat: view.heartbeat(),
+      copy: view.copy(),
+      lease: describeLease(keeper),
+    }),
+  };
+}

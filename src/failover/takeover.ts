@@ -1,0 +1,115 @@
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Config } from '../config.ts';
+import { type Db, openDatabase } from '../db/client.ts';
+import { applyMigrations } from '../db/migrate.ts';
+import type { Logger } from '../logger.ts';
+import { type Replication, startReplication } from '../replication/primary.ts';
+import { listGenerations, RestoreError, restoreReplica } from '../replication/restore.ts';
+
+/** How restoreReplica says the replica holds nothing yet (a first start). */
+const NO_BACKUPS = 'no backups found';
+
+/** Litestream 0.3 keeps its state for `dir/name.db` in `dir/.name.db-litestream`. */
+const litestreamMetaDir = (databasePath: string) =>
+  join(dirname(databasePath), `.${basename(databasePath)}-litestream`);
+
+/** The generation Litestream last replicated this file as, if it ever did. */
+function localGeneration(databasePath: string): string | null {
+  try {
+    return readFileSync(join(litestreamMetaDir(databasePath), 'generation'), 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+export type Timings = Record<string, number>;
+
+/** Runs one named step, logs it with its duration, and records the duration in `timings`. */
+export async function step<T>(timings: Timings, logger: Logger, name: string, work: () => Promise<T> | T): Promise<T> {
+  const startedAt = performance.now();
+  const result = await work();
+  timings[name] = Math.round(performance.now() - startedAt);
+  logger.info({ step: name, ms: timings[name] }, `failover step: ${name}`);
+  return result;
+}
+
+/**
+ * Brings DATABASE_PATH to the head of the replica's newest generation, unless it already is
+ * that head (this node replicated it last: a planned restart keeps even its unshipped frames).
+ * A restored file loses Litestream's old state beside it, so replication starts a new
+ * generation instead of appending to one another node may have continued.
+ */
+export interface CatchUp {
+  /**
+   * False after standing by for another primary: its generation is newer than anything this
+   * node replicated, so the file is restored without listing the generations first.
+   */
+  localMayBeNewest: boolean;
+}
+
+export async function catchUpWithReplica(
+  config: Config,
+  logger: Logger,
+  { localMayBeNewest }: CatchUp,
+  timings: Timings,
+) {
+  const local = localMayBeNewest && existsSync(config.databasePath) ? localGeneration(config.databasePath) : null;
+  // Only a file this node replicated itself can be the newest copy; the replica is the truth
+  // for any other. (Without a local generation the listing is skipped: restoreReplica lists
+  // the generations itself, and a second listing would only add to the failover time.)
+  if (local) {
+    const generations = await step(timings, logger, 'list generations', () => listGenerations(config));
+    if (generations.length === 0 || generations.at(-1)?.generation === local) return { restored: false };
+  }
+  try {
+    await step(timings, logger, 'restore and integrity check', () =>
+      restoreReplica(config, { output: config.databasePath, force: true, logger }),
+    );
+  } catch (error) {
+    if (error instanceof RestoreError && error.message.startsWith(NO_BACKUPS)) return { restored: false };
+    throw error;
+  }
+  rmSync(litestreamMetaDir(config.databasePath), { recursive: true, force: true });
+  return { restored: true };
+}
+
+export interface Takeover {
+  db: Db;
+  replication: Replication;
+  timings: Timings;
+}
+
+/**
+ * The primary's half of a promotion, run with the lease already in hand: the newest data,
+ * migrations, then Litestream replicating to the same replica. `stillHeld` is asked between
+ * steps: a takeover that outlived its lease stops before it could replicate.
+ */
+export async function takeOver(
+  config: Config,
+  logger: Logger,
+  stillHeld: () => string | null,
+  catchUp: CatchUp,
+  timings: Timings = {},
+): Promise<Takeover> {
+  const guard = () => {
+    const why = stillHeld();
+    if (why) throw new Error(`promotion abandoned: ${why}`);
+  };
+  await catchUpWithReplica(config, logger, catchUp, timings);
+  guard();
+  const db = await step(timings, logger, 'open and migrate', () => {
+    const opened = openDatabase(config.databasePath, { replicating: true });
+    applyMigrations(opened);
+    return opened;
+  });
+  try {
+    guard();
+    const replication = await step(timings, logger, 'start replication', () => startReplication(config, logger));
+    return { db, replication, timings };
+  } catch (error) {
+    db.$client.close();
+    throw error;
+  }
+}

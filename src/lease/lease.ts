@@ -1,0 +1,85 @@
+import { dirname, join, resolve } from 'node:path';
+import type { Config } from '../config.ts';
+
+/** Who holds the lease: the holder's id and, when it serves HTTP, the URL a standby watches. */
+export interface LeaseRecord {
+  holder: string;
+  url: string | null;
+  /** Goes up by one each time the lease changes hands: a fencing token for logs and checks. */
+  term: number;
+}
+
+/** A lease granted or renewed: valid for ttlMs from the moment the request was sent. */
+export interface LeaseGrant {
+  term: number;
+  ttlMs: number;
+}
+
+/**
+ * A lease that at most one node holds at a time. Implementations keep the expiry where every
+ * contender reads it (a file on one host, etcd across hosts); the holder works out its own
+ * deadline from its monotonic clock (src/lease/keeper.ts), never from a timestamp it was sent.
+ */
+export interface Lease {
+  /** Where the lease lives, for logs and /ready. */
+  readonly location: string;
+  /** Takes the lease if no live holder has it; null when someone else holds it. */
+  acquire(candidate: Omit<LeaseRecord, 'term'>, ttlMs: number): Promise<LeaseGrant | null>;
+  /** Extends a lease this node holds; null when it is no longer ours (expired or taken). */
+  renew(grant: LeaseGrant, ttlMs: number): Promise<LeaseGrant | null>;
+  /** The live holder, or null when the lease is free. */
+  current(): Promise<LeaseRecord | null>;
+  /** Gives the lease up at once (planned switchover), if it is still ours. */
+  release(grant: LeaseGrant): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * How long a lease lasts and how the holder keeps it. The TTL equals the time a standby needs
+ * to declare the primary gone (interval × misses), so a dead primary's lease runs out about
+ * when the standby wants it. The holder renews five times per TTL and stops writing one fifth
+ * of a TTL before the lease could expire: that margin absorbs a slow renewal round trip and
+ * clock rate drift (README, "High availability": clock-drift bounds).
+ */
+export interface LeaseTimings {
+  ttlMs: number;
+  renewEveryMs: number;
+  safetyMarginMs: number;
+}
+
+export function leaseTimings({
+  heartbeatIntervalMs,
+  heartbeatMisses,
+}: Pick<Config, 'heartbeatIntervalMs' | 'heartbeatMisses'>): LeaseTimings {
+  const ttlMs = Math.max(heartbeatIntervalMs * heartbeatMisses, 500);
+  return { ttlMs, renewEveryMs: Math.round(ttlMs / 5), safetyMarginMs: Math.round(ttlMs / 5) };
+}
+
+export type LeaseLocation = { kind: 'file'; path: string } | { kind: 'etcd'; endpoint: string; key: string };
+
+/**
+ * LEASE_URL read as what it names. Unset: a lease directory beside a directory replica (both
+ * nodes of one host share it as they share the replica); an S3 replica spans hosts, so it needs
+ * an explicit etcd:// lease, and null says there is none.
+ */
+export function leaseLocation({ leaseUrl, replicaUrl }: Pick<Config, 'leaseUrl' | 'replicaUrl'>): LeaseLocation | null {
+  if (leaseUrl?.startsWith('file:')) return { kind: 'file', path: resolve(leaseUrl.slice('file:'.length)) };
+  if (leaseUrl?.startsWith('etcd://')) {
+    const rest = leaseUrl.slice('etcd://'.length);
+    const slash = rest.indexOf('/');
+    return { kind: 'etcd', endpoint: `http://${rest.slice(0, slash)}`, key: rest.slice(slash + 1) };
+  }
+  if (replicaUrl.startsWith('s3://')) return null;
+  const replica = resolve(replicaUrl);
+  return { kind: 'file', path: join(dirname(replica), `${replica.split('/').pop()}.lease`) };
+}
+
+/** Opens the lease a location names; etcd's client is loaded only when it is used. */
+export async function openLease(location: LeaseLocation): Promise<Lease> {
+  if (location.kind === 'file') {
+    const { FileLease } = await import('./file-lease.ts');
+    return new FileLease(location.path);
+  }
+  const { EtcdLease } = await import('./etcd-lease.ts');
+  return new EtcdLease(location.endpoint, location.key);
+}

@@ -1,0 +1,198 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FauxqsServer } from 'fauxqs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningEtcd, startEtcd } from '../../bench/drill/etcd.ts';
+import { type NodeProcess, startNode } from '../../bench/drill/node-process.ts';
+import { freePort } from '../../bench/drill/ports.ts';
+import {
+  createReview,
+  eventually,
+  gql,
+  rowsOf,
+  type Sandbox,
+  sandbox,
+  startS3,
+  tokenFor,
+} from '../replication/support.ts';
+import { runCli } from '../support/process.ts';
+
+/**
+ * A primary (`serve`) and a standby (`standby --primary URL`) as real processes, with Litestream
+ * replicating to a real S3-compatible server and a real lease (file, or etcd), on loopback.
+ * Heartbeat 200 ms × 3 and a 250 ms sync interval keep each failover within a second or two.
+ */
+
+let s3: FauxqsServer;
+let etcd: RunningEtcd;
+const started: NodeProcess[] = [];
+const sandboxes: Sandbox[] = [];
+
+beforeAll(async () => {
+  s3 = await startS3();
+  etcd = await startEtcd();
+});
+
+afterEach(async () => {
+  for (const node of started.splice(0)) await node.stop('SIGKILL');
+  for (const box of sandboxes.splice(0)) box.cleanup();
+});
+
+afterAll(async () => {
+  await etcd?.stop();
+  await s3?.stop();
+});
+
+interface Cluster {
+  box: Sandbox;
+  /** Starts `serve` (no primary) or `standby --primary`, as node `name`, on its own port. */
+  launch(name: string, primaryUrl?: string): Promise<NodeProcess>;
+}
+
+async function cluster(lease: 'file' | 'etcd'): Promise<Cluster> {
+  const box = sandbox('s3', s3, {
+    HEARTBEAT_INTERVAL_MS: '200',
+    HEARTBEAT_MISSES: '3',
+    REPLICA_SYNC_INTERVAL: '250ms',
+  });
+  sandboxes.push(box);
+  box.env.LEASE_URL =
+    lease === 'etcd' ? `etcd://${etcd.address}/reviews/${box.dir.split('/').pop()}` : `file:${join(box.dir, 'lease')}`;
+  const ports = new Map<string, number>();
+  return {
+    box,
+    async launch(name, primaryUrl) {
+      mkdirSync(join(box.dir, name), { recursive: true });
+      const port = ports.get(name) ?? (await freePort());
+      ports.set(name, port);
+      const node = await startNode({
+        name,
+        port,
+        primaryUrl,
+        logFile: join(box.dir, `${name}.log`),
+        env: { ...box.env, DATABASE_PATH: join(box.dir, name, 'reviews.db') },
+      });
+      started.push(node);
+      return node;
+    },
+  };
+}
+
+interface Ready {
+  role: string;
+  writable: boolean;
+  primary?: string;
+  lease: { term: number | null; held: boolean };
+  replication?: { litestream: { status: string }; lagBytes?: number | null };
+}
+
+const readyOf = async (node: NodeProcess) => (await (await fetch(`${node.url}/ready`)).json()) as Ready;
+
+/** A createReview straight to a node: its HTTP status and error code (null when it wrote). */
+async function tryWrite(node: NodeProcess, token: string, subject: string) {
+  const response = await fetch(`${node.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({
+      query: 'mutation($input: CreateReviewInput!) { createReview(input: $input) { review { id } } }',
+      variables: { input: { subject, rating: 5, title: subject, body: subject } },
+    }),
+  });
+  const body = (await response.json()) as { errors?: { extensions?: { code?: string } }[] };
+  return { status: response.status, code: body.errors?.[0]?.extensions?.code ?? null };
+}
+
+/** Waits until the primary reports every committed write in the replica. */
+const replicatedOn = (node: NodeProcess) =>
+  eventually(async () => ((await readyOf(node)).replication?.lagBytes === 0 ? true : undefined), 15_000, 'replication');
+
+describe('automatic failover', () => {
+  it('promotes the standby when the primary is killed: lease, newest data, integrity, replication', async () => {
+    const { launch } = await cluster('file');
+    const token = await tokenFor('alice');
+    const primary = await launch('a');
+    const standby = await launch('b', primary.url);
+    await createReview(primary.url, token, 'before the crash');
+    await replicatedOn(primary);
+    expect(await tryWrite(standby, token, 'on the standby')).toEqual({ status: 503, code: 'READ_ONLY' });
+    expect(await readyOf(standby)).toMatchObject({ role: 'standby', writable: false, primary: primary.url });
+
+    primary.signal('SIGKILL');
+    const promoted = await standby.waitForLog('promoted: this node is the primary', 30_000);
+    expect(Object.keys(promoted.steps as object)).toEqual(
+      expect.arrayContaining(['restore and integrity check', 'start replication']),
+    );
+    await eventually(async () => ((await readyOf(standby)).writable ? true : undefined), 10_000, 'writable');
+    expect(await readyOf(standby)).toMatchObject({ role: 'primary', lease: { term: 2, held: true } });
+    const reviews = await gql(standby.url, '{ reviews(first: 10) { nodes { subject } } }', {});
+    expect(reviews.data.reviews.nodes).toEqual([{ subject: 'before the crash' }]);
+    expect(await tryWrite(standby, token, 'after the failover')).toEqual({ status: 200, code: null });
+  });
+
+  it('keeps a killed primary that comes back as a standby of the new one, then hands back on SIGTERM', async () => {
+    const { launch, box } = await cluster('file');
+    const token = await tokenFor('bob');
+    const first = await launch('a');
+    const second = await launch('b', first.url);
+    first.signal('SIGKILL');
+    await second.waitForLog('promoted: this node is the primary', 30_000);
+    await eventually(async () => ((await readyOf(second)).writable ? true : undefined), 10_000, 'writable');
+    await createReview(second.url, token, 'written on b');
+
+    // The old primary restarts with its old file and finds the lease held by b.
+    const zombie = await launch('a');
+    expect(await readyOf(zombie)).toMatchObject({ role: 'standby', writable: false, primary: second.url });
+    expect(await tryWrite(zombie, token, 'on the old primary')).toEqual({ status: 503, code: 'READ_ONLY' });
+    expect(await tryWrite(second, token, 'still on b')).toEqual({ status: 200, code: null });
+    await replicatedOn(second);
+
+    // Planned switchover: b ships its last frames, gives the lease up, and a takes over.
+    await second.stop('SIGTERM');
+    await zombie.waitForLog('promoted: this node is the primary', 30_000);
+    await eventually(async () => ((await readyOf(zombie)).writable ? true : undefined), 10_000, 'writable');
+    await zombie.stop('SIGTERM');
+    const subjects = rowsOf(join(box.dir, 'a', 'reviews.db')).reviews.map(
+      (row) => (row as { subject: string }).subject,
+    );
+    expect(subjects.sort()).toEqual(['still on b', 'written on b']);
+  });
+
+  it('never has two writable nodes: a frozen primary wakes up deposed, and restores skip its generation', async () => {
+    const { launch, box } = await cluster('etcd');
+    const token = await tokenFor('carol');
+    const frozen = await launch('a');
+    const standby = await launch('b', frozen.url);
+    await createReview(frozen.url, token, 'before the freeze');
+    await replicatedOn(frozen);
+
+    frozen.signal('SIGSTOP');
+    await standby.waitForLog('promoted: this node is the primary', 30_000);
+    await eventually(async () => ((await readyOf(standby)).writable ? true : undefined), 10_000, 'writable');
+    await createReview(standby.url, token, 'on the new primary');
+
+    frozen.signal('SIGCONT');
+    // Its very first request after waking, before any of its timers ran: refused.
+    expect(await tryWrite(frozen, token, 'on the zombie')).toEqual({ status: 503, code: 'READ_ONLY' });
+    const woke = await eventually(
+      async () => {
+        const state = await readyOf(frozen);
+        return state.replication?.litestream.status === 'stopped' ? state : undefined;
+      },
+      15_000,
+      'the deposed primary to stop Litestream',
+    );
+    expect(woke).toMatchObject({ role: 'deposed', writable: false });
+    for (let probe = 0; probe < 10; probe++) {
+      const [old, current] = await Promise.all([readyOf(frozen), readyOf(standby)]);
+      expect([old.writable, current.writable]).toEqual([false, true]);
+    }
+    await replicatedOn(standby);
+
+    // The newest copy in the replica is the new primary's, whatever the old one shipped last.
+    const restored = join(box.dir, 'restored.db');
+    const restore = await runCli(['restore', '--output', restored], { ...box.env, LOG_LEVEL: 'silent' });
+    expect(restore.code, restore.stderr).toBe(0);
+    const subjects = rowsOf(restored).reviews.map((row) => (row as { subject: string }).subject);
+    expect(subjects.sort()).toEqual(['before the freeze', 'on the new primary']);
+  });
+});

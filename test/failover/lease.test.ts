@@ -1,0 +1,171 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningEtcd, startEtcd } from '../../bench/drill/etcd.ts';
+import { EtcdLease } from '../../src/lease/etcd-lease.ts';
+import { FileLease } from '../../src/lease/file-lease.ts';
+import { LeaseKeeper } from '../../src/lease/keeper.ts';
+import { type Lease, leaseLocation, leaseTimings } from '../../src/lease/lease.ts';
+
+const silent = pino({ level: 'silent' });
+const TTL_MS = 1000;
+const a = { holder: 'node-a', url: 'http://127.0.0.1:1' };
+const b = { holder: 'node-b', url: 'http://127.0.0.1:2' };
+
+/** Polls until `check` holds, at most 10 s. */
+async function until(check: () => Promise<boolean> | boolean) {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met within 10 s');
+    await sleep(20);
+  }
+}
+
+let dir: string;
+let etcd: RunningEtcd;
+let etcdKeys = 0;
+const opened: Lease[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'reviews-lease-'));
+  etcd = await startEtcd();
+});
+
+afterAll(async () => {
+  for (const lease of opened) await lease.close();
+  await etcd?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Two handles on one lease, as two nodes would have. */
+const kinds: [string, () => [Lease, Lease]][] = [
+  [
+    'file',
+    () => {
+      const path = mkdtempSync(join(dir, 'file-'));
+      return [new FileLease(path), new FileLease(path)];
+    },
+  ],
+  [
+    'etcd',
+    () => {
+      const key = `reviews/lease-${++etcdKeys}`;
+      return [new EtcdLease(`http://${etcd.address}`, key), new EtcdLease(`http://${etcd.address}`, key)];
+    },
+  ],
+];
+
+describe.each(kinds)('the %s lease', (_kind, open) => {
+  const pair = () => {
+    const leases = open();
+    opened.push(...leases);
+    return leases;
+  };
+
+  it('goes to exactly one of two contenders at once', async () => {
+    const [first, second] = pair();
+    const grants = await Promise.all([first.acquire(a, TTL_MS), second.acquire(b, TTL_MS)]);
+    expect(grants.filter((grant) => grant !== null)).toHaveLength(1);
+    const holder = await first.current();
+    expect([a.holder, b.holder]).toContain(holder?.holder);
+    expect(await second.current()).toEqual(holder);
+  });
+
+  it('passes to another node, with a higher term, only once it ran out; the old holder cannot renew', async () => {
+    const [first, second] = pair();
+    const grant = await first.acquire(a, TTL_MS);
+    expect(grant).not.toBeNull();
+    expect(await second.acquire(b, TTL_MS)).toBeNull();
+    await until(async () => (await second.current()) === null);
+    const taken = await second.acquire(b, TTL_MS);
+    expect(taken?.term).toBeGreaterThan(grant?.term ?? Number.POSITIVE_INFINITY);
+    expect(await first.renew(grant as NonNullable<typeof grant>, TTL_MS)).toBeNull();
+    expect((await first.current())?.holder).toBe(b.holder);
+  });
+
+  it('is free at once when its holder releases it (planned switchover)', async () => {
+    const [first, second] = pair();
+    const grant = await first.acquire(a, 30_000);
+    await first.release(grant as NonNullable<typeof grant>);
+    expect(await second.current()).toBeNull();
+    expect(await second.acquire(b, TTL_MS)).not.toBeNull();
+  });
+});
+
+describe('the lease keeper', () => {
+  it('refuses writes before the lease store could let anyone else in, and says so once', async () => {
+    const store = new FileLease(mkdtempSync(join(dir, 'keeper-')));
+    // Renewals that never answer: the store goes on believing the lease runs until its TTL.
+    const stalled: Lease = {
+      location: store.location,
+      acquire: (candidate, ttlMs) => store.acquire(candidate, ttlMs),
+      renew: () => new Promise(() => {}),
+      current: () => store.current(),
+      release: (grant) => store.release(grant),
+      close: () => store.close(),
+    };
+    const keeper = new LeaseKeeper({
+      lease: stalled,
+      timings: { ttlMs: 1500, renewEveryMs: 300, safetyMarginMs: 300 },
+      logger: silent,
+      url: null,
+    });
+    const lost: string[] = [];
+    keeper.onLost((reason) => lost.push(reason));
+    expect(await keeper.tryAcquire()).toBe(true);
+    expect(keeper.whyNotHeld()).toBeNull();
+    await until(() => keeper.whyNotHeld() !== null);
+    // The moment this node stopped writing, the lease was still its own in the store.
+    expect((await store.current())?.holder).toBe(keeper.holder);
+    await until(() => lost.length === 1);
+    expect(keeper.whyNotHeld()).toMatch(/^lease lost/);
+    // Once lost, never silently regained: its database may be behind the next holder's.
+    await until(async () => (await store.current()) === null);
+    expect(await keeper.tryAcquire()).toBe(false);
+    keeper.stop();
+  });
+
+  it('keeps the lease while renewals succeed, past many TTLs', async () => {
+    const keeper = new LeaseKeeper({
+      lease: new FileLease(mkdtempSync(join(dir, 'renew-'))),
+      timings: { ttlMs: 500, renewEveryMs: 100, safetyMarginMs: 100 },
+      logger: silent,
+      url: null,
+    });
+    expect(await keeper.tryAcquire()).toBe(true);
+    await sleep(1500);
+    expect(keeper.whyNotHeld()).toBeNull();
+    await keeper.release();
+    expect(keeper.whyNotHeld()).toMatch(/released/);
+  });
+});
+
+describe('lease settings', () => {
+  it('derives the TTL from the heartbeat, and stops writing a margin before it runs out', () => {
+    expect(leaseTimings({ heartbeatIntervalMs: 500, heartbeatMisses: 3 })).toEqual({
+      ttlMs: 1500,
+      renewEveryMs: 300,
+      safetyMarginMs: 300,
+    });
+  });
+
+  it('reads LEASE_URL, defaults to a lease beside a directory replica, and has none for S3 alone', () => {
+    expect(leaseLocation({ leaseUrl: 'etcd://127.0.0.1:2379/reviews/lease', replicaUrl: './data/replica' })).toEqual({
+      kind: 'etcd',
+      endpoint: 'http://127.0.0.1:2379',
+      key: 'reviews/lease',
+    });
+    expect(leaseLocation({ leaseUrl: 'file:/srv/lease', replicaUrl: 's3://b/p' })).toEqual({
+      kind: 'file',
+      path: '/srv/lease',
+    });
+    expect(leaseLocation({ leaseUrl: undefined, replicaUrl: '/srv/data/replica' })).toEqual({
+      kind: 'file',
+      path: '/srv/data/replica.lease',
+    });
+    expect(leaseLocation({ leaseUrl: undefined, replicaUrl: 's3://bucket/reviews' })).toBeNull();
+  });
+});
