@@ -42,7 +42,8 @@ export async function startServe(env: Record<string, string>): Promise<Served> {
     child.once('exit', (code) => reject(new Error(`serve exited with ${code} before listening: ${stderr}`)));
   });
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child.exitCode !== null) return child.exitCode;
+    // A child that already exited (by itself or by a signal) emits no further 'exit'.
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
     child.kill(signal);
     const [code] = (await once(child, 'exit')) as [number | null];
     return code;
