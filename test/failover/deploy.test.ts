@@ -1,0 +1,81 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { answeringUpstream, type WriteRecord } from '../../bench/drill/load.ts';
+import { renderNginxSite } from '../../bench/drill/nginx.ts';
+import { checkWrites } from '../../bench/drill/writes-check.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'reviews-deploy-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const deploy = (name: string) => fileURLToPath(new URL(`../../deploy/${name}`, import.meta.url));
+
+describe('the load balancer configurations in deploy/', () => {
+  it('nginx accepts the site as the drill renders it (nginx -t)', () => {
+    writeFileSync(
+      join(dir, 'reviews-api.conf'),
+      renderNginxSite({ primary: '127.0.0.1:4101', standby: '127.0.0.1:4102', listen: '127.0.0.1:4100' }),
+    );
+    copyFileSync(deploy('reviews-api-proxy.conf'), join(dir, 'reviews-api-proxy.conf'));
+    writeFileSync(
+      join(dir, 'nginx.conf'),
+      `pid ${join(dir, 'nginx.pid')};\nevents {}\nhttp { include reviews-api.conf; }\n`,
+    );
+    const check = () =>
+      execFileSync('nginx', ['-t', '-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], {
+        stdio: 'pipe',
+      });
+    expect(check).not.toThrow();
+  });
+
+  it('HAProxy accepts the documented alternative (haproxy -c)', () => {
+    expect(() => execFileSync('haproxy', ['-c', '-f', deploy('haproxy.cfg')], { stdio: 'pipe' })).not.toThrow();
+  });
+});
+
+describe("the drill's checks", () => {
+  it('reads the answering node from X-Upstream, after a retry too', () => {
+    expect(answeringUpstream('127.0.0.1:4101')).toBe('127.0.0.1:4101');
+    expect(answeringUpstream('127.0.0.1:4101, 127.0.0.1:4102')).toBe('127.0.0.1:4102');
+    expect(answeringUpstream('127.0.0.1:4101 : 127.0.0.1:4102')).toBe('127.0.0.1:4102');
+    expect(answeringUpstream(null)).toBeNull();
+  });
+
+  it('counts acknowledged writes missing from the final database, and writes that landed twice', () => {
+    const path = join(dir, 'final.db');
+    const db = new Database(path);
+    db.exec('create table reviews (subject text); create table comments (body text);');
+    db.exec("insert into reviews values ('drill-r1-w0-0'), ('drill-r1-w0-2'), ('drill-r1-w0-2'), ('other')");
+    db.exec("insert into comments values ('drill-r1-w0-1')");
+    db.close();
+    const write = (key: string, outcome: WriteRecord['outcome']): WriteRecord => ({
+      key,
+      kind: 'review',
+      writer: 0,
+      startedAt: 0,
+      ackedAt: outcome === 'acknowledged' ? 1 : null,
+      ackedBy: null,
+      outcome,
+      refusal: null,
+      attempts: [],
+    });
+    const verdict = checkWrites(
+      path,
+      [
+        write('drill-r1-w0-0', 'acknowledged'),
+        write('drill-r1-w0-1', 'gave up'),
+        write('drill-r1-w0-2', 'acknowledged'),
+        write('drill-r1-w0-3', 'acknowledged'),
+      ],
+      'r1',
+    );
+    expect(verdict.acknowledged).toBe(3);
+    expect(verdict.missing.map((missing) => missing.key)).toEqual(['drill-r1-w0-3']);
+    expect(verdict.duplicated).toEqual([{ key: 'drill-r1-w0-2', copies: 2 }]);
+    expect(verdict.unacknowledgedPresent).toBe(1);
+  });
+});
