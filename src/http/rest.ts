@@ -175,7 +175,11 @@ function pathMatcher({ path }: RestRoute) {
   return (pathname: string): Record<string, string> | null => {
     const found = regex.exec(pathname);
     if (!found) return null;
-    return Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(found[i + 1] ?? '')]));
+    try {
+      return Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(found[i + 1] ?? '')]));
+    } catch {
+      return null; // a malformed %-escape names no resource
+    }
   };
 }
 

@@ -161,6 +161,7 @@ describe('REST through SOFA', () => {
     });
     expect(webhook.status).toBe(404);
     expect((await call(served.origin, 'GET', '/node?id=UmV2aWV3OjE=')).status).toBe(404);
+    expect((await call(served.origin, 'GET', '/reviews/%E0%A4%A')).status).toBe(404);
   });
 });
 
