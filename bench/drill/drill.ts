@@ -195,11 +195,16 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
     await sleep(options.warmupMs);
     const old = primary;
     const oldAddress = `127.0.0.1:${ports[old.name as 'a' | 'b']}`;
+    const before = (await (await fetch(`${old.url}/ready`)).json()) as { writable: boolean; readOnlyReason?: string };
+    if (!before.writable) {
+      // The roles changed without a fault: the heartbeat or lease is too tight for this host.
+      throw new Error(`primary ${old.name} was not writable before the fault: ${before.readOnlyReason}`);
+    }
     log(`cycle ${index + 1}: ${fault} to primary ${old.name}`);
     const faultAt = Date.now();
     old.signal(fault);
-    const promoting = await standby.waitForLog('promoting: this node takes over as primary', 60_000);
-    const promoted = await standby.waitForLog('promoted: this node is the primary', 60_000);
+    const promoting = await standby.waitForLog('promoting: this node takes over as primary', 60_000, faultAt);
+    const promoted = await standby.waitForLog('promoted: this node is the primary', 60_000, faultAt);
     const firstAfter = await firstAcknowledgedAfter(load, faultAt, 60_000);
     let resumedAt = Number.POSITIVE_INFINITY;
     if (fault === 'SIGSTOP') {

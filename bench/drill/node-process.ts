@@ -17,8 +17,8 @@ export interface NodeProcess {
   url: string;
   child: ChildProcess;
   logs: LogEntry[];
-  /** Resolves with the first log entry (already printed or to come) with this message. */
-  waitForLog(msg: string, timeoutMs: number): Promise<LogEntry>;
+  /** Resolves with the first log entry with this message (already printed or to come), logged at `since` or later. */
+  waitForLog(msg: string, timeoutMs: number, since?: number): Promise<LogEntry>;
   signal(signal: NodeJS.Signals): void;
   /** Sends `signal` (SIGTERM: graceful) and waits for the exit; SIGKILL after 20 s. */
   stop(signal?: NodeJS.Signals): Promise<void>;
@@ -57,16 +57,16 @@ export async function startNode({ name, port, env, primaryUrl, logFile }: StartN
       // Not a log line.
     }
   });
-  const waitForLog = (msg: string, timeoutMs: number) =>
+  const waitForLog = (msg: string, timeoutMs: number, since = 0) =>
     new Promise<LogEntry>((resolve, reject) => {
-      const seen = logs.find((entry) => entry.msg === msg);
+      const seen = logs.find((entry) => entry.msg === msg && entry.time >= since);
       if (seen) return resolve(seen);
       const timer = setTimeout(() => {
         waiters.delete(waiter);
         reject(new Error(`${name}: no "${msg}" within ${timeoutMs} ms; stderr: ${stderr}`));
       }, timeoutMs);
       const waiter = (entry: LogEntry) => {
-        if (entry.msg !== msg) return;
+        if (entry.msg !== msg || entry.time < since) return;
         clearTimeout(timer);
         waiters.delete(waiter);
         resolve(entry);

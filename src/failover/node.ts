@@ -15,7 +15,7 @@ import type { Replication } from '../replication/primary.ts';
 import { listGenerations, restoreReplica } from '../replication/restore.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { fencedPrimary, standbyNode } from './roles.ts';
-import { type CatchUp, step, type Timings, takeOver } from './takeover.ts';
+import { type CatchUp, step, type Takeover, type Timings, takeOver } from './takeover.ts';
 
 export interface FencedNodeOptions {
   /** `standby --primary URL`. Absent for `serve`, which watches whoever holds the lease. */
@@ -53,7 +53,9 @@ export async function runFencedNode(
     refuse(response, app ? `standby for ${watched() ?? 'the lease holder'}: ask the primary` : 'starting');
   };
   const running = await listen(handler, config);
-  const keeper = new LeaseKeeper({ lease, timings: leaseTimings(config), logger, url: running.url });
+  // One keeper per attempt at being primary: a lost lease is never taken up again by it.
+  const newKeeper = () => new LeaseKeeper({ lease, timings: leaseTimings(config), logger, url: running.url });
+  let keeper = newKeeper();
   const heartbeat = new Heartbeat(config.heartbeatIntervalMs);
   let holder: LeaseRecord | null = null;
   let role: 'standby' | 'promoting' | 'primary' = 'standby';
@@ -66,7 +68,7 @@ export async function runFencedNode(
       db: standbyCopy.db,
       config,
       logger,
-      node: standbyNode(keeper, {
+      node: standbyNode(() => keeper, {
         primary: watched,
         heartbeat: () => ({
           intervalMs: heartbeat.intervalMs,
@@ -80,30 +82,44 @@ export async function runFencedNode(
       }),
     });
 
-  const promote = async (why: Record<string, unknown>, catchUp: CatchUp) => {
+  /** True once this node is the primary; false (standing by again) if the promotion failed. */
+  const promote = async (why: Record<string, unknown>, catchUp: CatchUp): Promise<boolean> => {
+    const tenure = keeper;
     role = 'promoting';
     const startedAt = performance.now();
     const timings: Timings = {};
     logger.warn({ ...why, watched: watched() }, 'promoting: this node takes over as primary');
+    let takeover: Takeover | null = null;
     try {
-      const takeover = await takeOver(config, logger, () => keeper.whyNotHeld(), catchUp, timings);
-      primary = takeover;
+      takeover = await takeOver(config, logger, () => tenure.whyNotHeld(), catchUp, timings);
+      const { db, replication } = takeover;
       // Deposed later: Litestream must not ship another frame nor start a generation of its own.
-      keeper.onLost(() => void takeover.replication.stop());
-      if (keeper.whyNotHeld()) await takeover.replication.stop();
-      app = await step(timings, logger, 'serve as primary', () =>
-        createApp({ db: takeover.db, config, logger, node: fencedPrimary(keeper, takeover.replication.node) }),
+      tenure.onLost(() => void replication.stop());
+      const primaryApp = await step(timings, logger, 'serve as primary', () =>
+        createApp({ db, config, logger, node: fencedPrimary(tenure, replication.node) }),
       );
+      const lost = tenure.whyNotHeld();
+      if (lost) throw new Error(`promotion abandoned: ${lost}`);
+      app = primaryApp;
+      primary = takeover;
       role = 'primary';
       copy?.close();
       logger.info(
-        { totalMs: Math.round(performance.now() - startedAt), steps: timings, term: keeper.term },
+        { totalMs: Math.round(performance.now() - startedAt), steps: timings, term: tenure.term },
         'promoted: this node is the primary',
       );
+      return true;
     } catch (error) {
-      // Nothing half-done may write: give the lease back for a node that can take over cleanly.
-      await keeper.release().catch(() => {});
-      throw error;
+      // Nothing half-done may write: the lease goes back for a node (or a later try) that can
+      // take over cleanly, and this node stands by again.
+      logger.error({ error: (error as Error).message, steps: timings }, 'promotion failed: standing by again');
+      takeover?.db.$client.close();
+      await takeover?.replication.stop();
+      await tenure.release().catch(() => {});
+      tenure.stop();
+      keeper = newKeeper();
+      role = 'standby';
+      return false;
     }
   };
 
@@ -121,6 +137,7 @@ export async function runFencedNode(
     let lastReplicaCheck = performance.now();
     /** When this standby first found the primary gone (or the lease free). */
     let suspectSince: number | null = null;
+    let lastProbeAt = Number.NEGATIVE_INFINITY;
     while (!stopping) {
       const tickStartedAt = performance.now();
       holder = await keeper.current().catch((error: Error) => {
@@ -128,7 +145,12 @@ export async function runFencedNode(
         return holder;
       });
       const target = watched();
-      if (target) await heartbeat.probe(target);
+      // Once on the lease's trail, polled every LEASE_POLL_MS, the primary is still probed only
+      // once per interval: a frozen one holds each probe for a whole interval.
+      if (target && performance.now() - lastProbeAt >= config.heartbeatIntervalMs) {
+        lastProbeAt = performance.now();
+        await heartbeat.probe(target);
+      }
       const primaryGone = target !== null && heartbeat.misses >= config.heartbeatMisses;
       if (holder === null || primaryGone) {
         suspectSince ??= performance.now();
@@ -137,7 +159,7 @@ export async function runFencedNode(
           return false;
         });
         if (acquired) {
-          return promote(
+          const promoted = await promote(
             {
               misses: heartbeat.misses,
               lastError: heartbeat.lastError,
@@ -145,6 +167,10 @@ export async function runFencedNode(
             },
             { localMayBeNewest: false },
           );
+          if (promoted) return;
+          suspectSince = null;
+          await sleep(config.heartbeatIntervalMs);
+          continue;
         }
         await sleep(LEASE_POLL_MS);
         continue;
@@ -166,9 +192,8 @@ export async function runFencedNode(
   let watching: Promise<void> = Promise.resolve();
   try {
     // serve: take over at once when no one holds the lease, before saying "listening".
-    if (!primaryUrl && (await keeper.current()) === null && (await keeper.tryAcquire())) {
-      await promote({ leaseWasFree: true }, { localMayBeNewest: true });
-    } else {
+    const mayTakeOver = !primaryUrl && (await keeper.current()) === null && (await keeper.tryAcquire());
+    if (!(mayTakeOver && (await promote({ leaseWasFree: true }, { localMayBeNewest: true })))) {
       copy = await openStandbyCopy(config, logger);
       app = standbyApp(copy);
       watching = standBy();

@@ -15,6 +15,8 @@ function describeLease(keeper: LeaseKeeper) {
 export function fencedPrimary(keeper: LeaseKeeper, replication: NodeState): NodeState {
   return {
     whyReadOnly: () => keeper.whyNotHeld() ?? replication.whyReadOnly(),
+    // DURABILITY=replicated: writes are confirmed by the replication underneath (src/durability).
+    ...(replication.confirmWrites && { confirmWrites: replication.confirmWrites }),
     describe() {
       const lease = describeLease(keeper);
       const lost = keeper.whyNotHeld()?.startsWith('lease lost') ?? false;
@@ -32,7 +34,7 @@ export interface StandbyView {
 }
 
 /** A standby: serves reads from its last restored copy and refuses every write. */
-export function standbyNode(keeper: LeaseKeeper, view: StandbyView): NodeState {
+export function standbyNode(keeper: () => LeaseKeeper, view: StandbyView): NodeState {
   return {
     whyReadOnly: () => `standby for ${view.primary() ?? 'the lease holder'}; writes go to the primary`,
     describe: () => ({
@@ -40,7 +42,7 @@ export function standbyNode(keeper: LeaseKeeper, view: StandbyView): NodeState {
       primary: view.primary(),
       heartbeat: view.heartbeat(),
       copy: view.copy(),
-      lease: describeLease(keeper),
+      lease: describeLease(keeper()),
     }),
   };
 }

@@ -36,10 +36,10 @@ export interface Lease {
 
 /**
  * How long a lease lasts and how the holder keeps it. The TTL equals the time a standby needs
- * to declare the primary gone (interval × misses), so a dead primary's lease runs out about
- * when the standby wants it. The holder renews five times per TTL and stops writing one fifth
- * of a TTL before the lease could expire: that margin absorbs a slow renewal round trip and
- * clock rate drift (README, "High availability": clock-drift bounds).
+ * to declare the primary gone (interval × misses, at least MIN_TTL_MS), so a dead primary's
+ * lease runs out about when the standby wants it. The holder renews five times per TTL and
+ * stops writing one fifth of a TTL before the lease could expire: that margin absorbs a slow
+ * renewal round trip and clock rate drift (README, "High availability": clock-drift bounds).
  */
 export interface LeaseTimings {
   ttlMs: number;
@@ -47,11 +47,17 @@ export interface LeaseTimings {
   safetyMarginMs: number;
 }
 
+/**
+ * Below this, a busy host (a long GC, a starved event loop) misses renewals often enough to
+ * depose a healthy primary: the drill saw it at 600 ms on a loaded two-core machine.
+ */
+const MIN_TTL_MS = 1000;
+
 export function leaseTimings({
   heartbeatIntervalMs,
   heartbeatMisses,
 }: Pick<Config, 'heartbeatIntervalMs' | 'heartbeatMisses'>): LeaseTimings {
-  const ttlMs = Math.max(heartbeatIntervalMs * heartbeatMisses, 500);
+  const ttlMs = Math.max(heartbeatIntervalMs * heartbeatMisses, MIN_TTL_MS);
   return { ttlMs, renewEveryMs: Math.round(ttlMs / 5), safetyMarginMs: Math.round(ttlMs / 5) };
 }
 
