@@ -53,6 +53,8 @@ const envSchema = z
     RESPONSE_CACHE: onOff.default(false),
     MAX_BODY_BYTES: positiveInt(1024).default(1_048_576),
     DURABILITY: z.enum(['local', 'replicated']).default('local'),
+    DURABILITY_TIMEOUT_MS: positiveInt(100).default(5000),
+    DURABILITY_POLL_MS: positiveInt(5).default(20),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {
@@ -95,6 +97,9 @@ export interface Config {
   responseCache: boolean;
   maxBodyBytes: number;
   durability: Env['DURABILITY'];
+  /** DURABILITY=replicated: how long a mutation waits for the replica, and how often it is checked. */
+  durabilityTimeoutMs: number;
+  durabilityPollMs: number;
   logLevel: Env['LOG_LEVEL'];
 }
 
@@ -146,6 +151,8 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       responseCache: e.RESPONSE_CACHE,
       maxBodyBytes: e.MAX_BODY_BYTES,
       durability: e.DURABILITY,
+      durabilityTimeoutMs: e.DURABILITY_TIMEOUT_MS,
+      durabilityPollMs: e.DURABILITY_POLL_MS,
       logLevel: e.LOG_LEVEL,
     },
   };

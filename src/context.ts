@@ -11,6 +11,11 @@ export interface NodeState {
   whyReadOnly(): string | null;
   /** Role and replication figures for /ready and the logs. */
   describe(): Record<string, unknown>;
+  /**
+   * DURABILITY=replicated: resolves once every write committed so far is in the replica,
+   * rejects after the bound. Absent on a node that cannot tell (src/durability/plugin.ts).
+   */
+  confirmWrites?(): Promise<void>;
 }
 
 /** A primary with nothing to lose its right to write: tests and REPLICATION=off. */

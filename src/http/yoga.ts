@@ -4,6 +4,7 @@ import type { Config } from '../config.ts';
 import { type Context, type NodeState, standalonePrimary } from '../context.ts';
 import type { Db } from '../db/client.ts';
 import { pendingMigrations } from '../db/migrate.ts';
+import { useDurableMutations } from '../durability/plugin.ts';
 import type { Logger } from '../logger.ts';
 import { createReviewEvents } from '../pubsub.ts';
 import { schema } from '../schema/index.ts';
@@ -17,7 +18,7 @@ import { type SecurityConfig, securityPlugins } from './security.ts';
 
 export interface AppOptions {
   db: Db;
-  config: Pick<Config, 'jwtSecret' | 'maxBodyBytes' | 'responseCache'> & SecurityConfig;
+  config: Pick<Config, 'jwtSecret' | 'maxBodyBytes' | 'responseCache' | 'durability'> & SecurityConfig;
   node?: NodeState;
   logger?: Logger;
 }
@@ -54,6 +55,8 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       ...securityPlugins(config),
       // After the limits: an answer is cached only once its document has passed them.
       ...responseCachePlugins(config),
+      // DURABILITY=replicated: a mutation is answered once the replica has it (or NOT_REPLICATED).
+      useDurableMutations(config),
       useReadinessCheck({
         endpoint: '/ready',
         check: () => readiness(db, node),

@@ -1,5 +1,6 @@
 import type { Config } from '../config.ts';
 import type { NodeState } from '../context.ts';
+import { ReplicaBarrier } from '../durability/replica-barrier.ts';
 import type { Logger } from '../logger.ts';
 import { LitestreamSupervisor } from './litestream.ts';
 import { ReplicationMonitor } from './monitor.ts';
@@ -18,6 +19,8 @@ import {
 export interface Replication {
   supervisor: LitestreamSupervisor;
   monitor: ReplicationMonitor;
+  /** DURABILITY=replicated: what mutations wait on until the replica has their writes. */
+  barrier: ReplicaBarrier | null;
   /** The primary's state: it may write only while Litestream replicates. */
   node: NodeState;
   /** Stops Litestream after it has shipped every committed WAL frame. Close the database first. */
@@ -29,7 +32,8 @@ export interface Replication {
  * once Litestream serves; rejects if it cannot start (bad configuration, no binary).
  */
 export async function startReplication(
-  config: ReplicationSettings & Pick<Config, 'litestreamMetricsAddr'>,
+  config: ReplicationSettings &
+    Pick<Config, 'litestreamMetricsAddr' | 'durability' | 'durabilityTimeoutMs' | 'durabilityPollMs'>,
   logger: Logger,
   options: { restartDelayMs?: number } = {},
 ): Promise<Replication> {
@@ -50,26 +54,45 @@ export async function startReplication(
   });
   await supervisor.start();
   monitor.start();
+  const barrier =
+    config.durability === 'replicated'
+      ? new ReplicaBarrier({
+          databasePath: litestreamDatabasePath(config.databasePath),
+          metricsUrl: monitor.metricsUrl,
+          pollIntervalMs: config.durabilityPollMs,
+          timeoutMs: config.durabilityTimeoutMs,
+        })
+      : null;
   const replica = describeReplica(replicaTarget(config));
-  logger.info({ replica, metrics: monitor.metricsUrl, pid: supervisor.state.pid }, 'replicating with Litestream');
+  logger.info(
+    { replica, metrics: monitor.metricsUrl, pid: supervisor.state.pid, durability: config.durability },
+    'replicating with Litestream',
+  );
   return {
     supervisor,
     monitor,
-    node: replicatingPrimary(supervisor, monitor, replica),
+    barrier,
+    node: replicatingPrimary(supervisor, monitor, replica, barrier),
     async stop() {
+      barrier?.stop();
       monitor.stop();
       await supervisor.stop();
     },
   };
 }
 
-/** A primary that writes only while Litestream copies its writes to the replica. */
+/**
+ * A primary that writes only while Litestream copies its writes to the replica, and with a
+ * barrier (DURABILITY=replicated) confirms each one is there before it is answered.
+ */
 export function replicatingPrimary(
   supervisor: LitestreamSupervisor,
   monitor: ReplicationMonitor,
   replica: string,
+  barrier: ReplicaBarrier | null = null,
 ): NodeState {
   return {
+    ...(barrier && { confirmWrites: () => barrier.waitForCommitted() }),
     whyReadOnly() {
       const { status, reason } = supervisor.state;
       if (status === 'up') return null;
@@ -85,6 +108,7 @@ export function replicatingPrimary(
         Object.assign(replication, { position: { local, shadow, replica: replicaPosition }, ...figures });
       }
       if (error) replication.metricsError = error;
+      replication.durability = barrier ? barrier.describe() : { mode: 'local' };
       return { role: 'primary', replication };
     },
   };

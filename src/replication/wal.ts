@@ -3,6 +3,15 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 const WAL_HEADER_BYTES = 32;
 const FRAME_HEADER_BYTES = 24;
 
+/** Where a WAL's committed frames end; `salts` (hex, empty without a WAL) tell one WAL from the next. */
+export interface WalEnd {
+  salts: string;
+  offset: number;
+}
+
+/** The salts in a WAL header (or a Litestream shadow WAL's, which copies it), as hex. */
+export const walHeaderSalts = (header: Buffer) => header.subarray(16, 24).toString('hex');
+
 /**
  * Where SQLite's WAL ends: the byte just past the last committed frame of the current WAL
  * (https://www.sqlite.org/fileformat.html#the_write_ahead_log). Frames from an earlier cycle of
@@ -21,6 +30,14 @@ export class WalReader {
 
   /** Bytes of committed WAL (0 when there is no WAL). */
   committedBytes(): number {
+    return this.committedEnd().offset;
+  }
+
+  /**
+   * The end of the committed WAL and the salts of the WAL it is in: SQLite draws new salts
+   * each time it starts the WAL over, so (salts, offset) names a position across restarts.
+   */
+  committedEnd(): WalEnd {
     let fd: number;
     try {
       fd = openSync(this.walPath, 'r');
@@ -33,7 +50,7 @@ export class WalReader {
       const header = Buffer.alloc(WAL_HEADER_BYTES);
       readSync(fd, header, 0, WAL_HEADER_BYTES, 0);
       const pageSize = header.readUInt32BE(8) || 65536;
-      const salts = header.subarray(16, 24).toString('hex');
+      const salts = walHeaderSalts(header);
       if (salts !== this.#salts) this.#reset(salts);
       const frame = Buffer.alloc(FRAME_HEADER_BYTES);
       const frameBytes = FRAME_HEADER_BYTES + pageSize;
@@ -47,16 +64,16 @@ export class WalReader {
       }
       // Frames past the last commit may be a transaction still being written: read them again.
       this.#scannedTo = Math.max(this.#committedEnd, WAL_HEADER_BYTES);
-      return this.#committedEnd;
+      return { salts, offset: this.#committedEnd };
     } finally {
       closeSync(fd);
     }
   }
 
-  #reset(salts: string): number {
+  #reset(salts: string): WalEnd {
     this.#salts = salts;
     this.#scannedTo = WAL_HEADER_BYTES;
     this.#committedEnd = 0;
-    return 0;
+    return { salts, offset: 0 };
   }
 }

@@ -35,6 +35,8 @@ describe('loadConfig', () => {
         responseCache: false,
         maxBodyBytes: 1_048_576,
         durability: 'local',
+        durabilityTimeoutMs: 5000,
+        durabilityPollMs: 20,
         logLevel: 'info',
       },
     });
@@ -91,6 +93,20 @@ describe('loadConfig', () => {
     expect(names.sort()).toEqual(
       ['DURABILITY', 'LEASE_URL', 'PORT', 'REPLICATION', 'REPLICA_SYNC_INTERVAL', 'REPLICA_URL'].sort(),
     );
+  });
+
+  it('reads how long and how often DURABILITY=replicated waits for the replica', () => {
+    const result = loadConfig({ DURABILITY: 'replicated', DURABILITY_TIMEOUT_MS: '2000', DURABILITY_POLL_MS: '10' });
+    expect(result.ok && result.config).toMatchObject({
+      durability: 'replicated',
+      durabilityTimeoutMs: 2000,
+      durabilityPollMs: 10,
+    });
+    const bad = loadConfig({ DURABILITY_TIMEOUT_MS: '0', DURABILITY_POLL_MS: 'often' });
+    expect((bad.ok ? [] : bad.errors).map((error) => error.split(':')[0]).sort()).toEqual([
+      'DURABILITY_POLL_MS',
+      'DURABILITY_TIMEOUT_MS',
+    ]);
   });
 
   it('requires a real JWT_SECRET in production', () => {

@@ -1,0 +1,78 @@
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { walHeaderSalts } from '../replication/wal.ts';
+
+const WAL_HEADER_BYTES = 32;
+const SHADOW_WAL_FILE = /^([0-9a-f]{8})\.wal$/;
+
+/**
+ * Which of Litestream's WAL indexes holds a given SQLite WAL. Litestream 0.3.13 keeps its copy
+ * of the WAL beside the database, in `.<file>-litestream/`: `generation` names the current
+ * generation, and `generations/<generation>/wal/<index, 8 hex digits>.wal` are its shadow WAL
+ * files, each beginning with the header of the SQLite WAL it copies. SQLite draws new salts
+ * each time it starts its WAL over, so the salts in that header tie a WAL to its index
+ * exactly, with no guess about when Litestream moved to the next one.
+ */
+export class ShadowWalIndexes {
+  readonly directory: string;
+  #generation: string | null = null;
+  #indexBySalts = new Map<string, number>();
+
+  constructor(databasePath: string) {
+    this.directory = join(dirname(databasePath), `.${basename(databasePath)}-litestream`);
+  }
+
+  /** The generation Litestream writes now, or null before it has one. */
+  generation(): string | null {
+    try {
+      return readFileSync(join(this.directory, 'generation'), 'utf8').trim() || null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The index of the WAL with these salts in `generation`, or null if Litestream has not copied it yet. */
+  indexOf(generation: string, salts: string): number | null {
+    if (generation !== this.#generation) {
+      this.#generation = generation;
+      this.#indexBySalts.clear();
+    }
+    if (!this.#indexBySalts.has(salts)) this.#scan(generation);
+    return this.#indexBySalts.get(salts) ?? null;
+  }
+
+  /** Reads the header of every shadow WAL not seen yet (Litestream deletes old ones once shipped). */
+  #scan(generation: string) {
+    const walDirectory = join(this.directory, 'generations', generation, 'wal');
+    let names: string[];
+    try {
+      names = readdirSync(walDirectory);
+    } catch {
+      return;
+    }
+    const known = new Set(this.#indexBySalts.values());
+    for (const name of names) {
+      const match = SHADOW_WAL_FILE.exec(name);
+      if (!match) continue;
+      const index = Number.parseInt(match[1] ?? '', 16);
+      if (known.has(index)) continue;
+      const salts = readSalts(join(walDirectory, name));
+      if (salts) this.#indexBySalts.set(salts, index);
+    }
+  }
+}
+
+function readSalts(path: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const header = Buffer.alloc(WAL_HEADER_BYTES);
+    return readSync(fd, header, 0, WAL_HEADER_BYTES, 0) === WAL_HEADER_BYTES ? walHeaderSalts(header) : null;
+  } finally {
+    closeSync(fd);
+  }
+}
