@@ -30,17 +30,20 @@ export function useDurableMutations({ durability }: Pick<Config, 'durability'>):
 }
 
 async function confirm(node: NodeState) {
-  let why: string;
+  let why: string | null;
   if (!node.confirmWrites) {
     why = 'this node cannot confirm replication (it does not run Litestream)';
   } else {
     try {
       await node.confirmWrites();
-      return null;
+      // Confirmed while this node still may write: a standby that takes over restores after
+      // that moment, so it has the write. A node that lost its lease meanwhile cannot say so.
+      why = node.whyReadOnly();
     } catch (error) {
       why = (error as Error).message;
     }
   }
+  if (why === null) return null;
   // A retry with the same idempotencyKey answers the first write, once it is replicated.
   return clientError(
     ErrorCode.NOT_REPLICATED,

@@ -84,6 +84,20 @@ describe('DURABILITY=replicated on the mutation path', () => {
     expect(body.errors[0].message).toMatch(/committed on this node but not confirmed in the replica/);
   });
 
+  it('does not vouch for a write confirmed after the node lost the right to write (a lease that ran out)', async () => {
+    const { node, pending } = confirmingNode();
+    let readOnly: string | null = null;
+    const { app } = appFor({ ...node, whyReadOnly: () => readOnly });
+    const answer = post(app, CREATE, input('kettle'), await tokenFor('alice'));
+    await confirmationAsked(pending);
+    readOnly = 'lease lost: writes refused from now on';
+    pending[0]?.resolve();
+    const { status, body } = await answer;
+    expect(status).toBe(503);
+    expect(body.errors[0].extensions.code).toBe('NOT_REPLICATED');
+    expect(body.errors[0].message).toMatch(/lease lost/);
+  });
+
   it('holds REST writes to the same rule', async () => {
     const { node, pending } = confirmingNode();
     const { app } = appFor(node);
