@@ -1,39 +1,40 @@
 import CliTable from 'cli-table3';
+import type { BenchResult } from './run.ts';
 
 /** Plain tables: the same bytes on a terminal and in a CI log. */
 const table = (head: string[]) => new CliTable({ head, style: { head: [], border: [] } });
 
-import type { BenchResult, MeasuredServer } from './run.ts';
-
 const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
 const pct = (ratio: number | null) => (ratio === null ? '–' : `${Math.round(ratio * 100)} %`);
 
-/** The terminal summary: throughput and ratio to the limit per scenario and concurrency, then the rest. */
+/**
+ * The terminal summary: one row per scenario, concurrency and server, with its ratio to the
+ * limit in requests/second and in CPU time per request; then statements, memory, replication
+ * and restore.
+ */
 export function formatReport(result: BenchResult): string {
-  const servers = [...new Set(result.throughput.map((row) => row.server))];
-  const compared = servers.filter((s): s is Exclude<MeasuredServer, 'limit'> => s !== 'limit');
   const throughput = table([
     'scenario',
     'conns',
-    'limit req/s',
-    ...compared.flatMap((s) => [`${s} req/s`, '÷ limit']),
-    'service p99 ms',
+    'server',
+    'req/s',
+    '÷ limit',
+    'CPU ms/req',
+    'CPU: limit ÷',
+    'p99 ms',
+    'peak RSS',
   ]);
-  const keys = [...new Set(result.throughput.map((row) => `${row.scenario}|${row.connections}`))];
-  for (const key of keys) {
-    const [scenario, connections] = key.split('|');
-    const rows = result.throughput.filter((r) => r.scenario === scenario && String(r.connections) === connections);
-    const of = (server: MeasuredServer) => rows.find((r) => r.server === server);
-    const cells = compared.flatMap((server) => {
-      const row = of(server);
-      return row ? [Math.round(row.rps), pct(row.ratioToLimit), pct(row.cpuRatioToLimit)] : ['', '', ''];
-    });
+  for (const row of result.throughput) {
     throughput.push([
-      scenario ?? '',
-      connections ?? '',
-      Math.round(of('limit')?.rps ?? 0),
-      ...cells,
-      of('service')?.latencyP99Ms ?? '',
+      row.scenario,
+      row.connections,
+      row.server,
+      Math.round(row.rps),
+      row.server === 'limit' ? '' : pct(row.ratioToLimit),
+      row.cpuMsPerRequest.toFixed(2),
+      row.server === 'limit' ? '' : pct(row.cpuRatioToLimit),
+      row.latencyP99Ms,
+      mb(row.peakRssBytes),
     ]);
   }
   const lines = [throughput.toString()];

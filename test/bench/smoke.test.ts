@@ -103,7 +103,7 @@ describe('npm run bench (smoke)', () => {
   });
 
   it('prints a table and draws the chart', () => {
-    expect(stdout).toContain('limit req/s');
+    expect(stdout).toContain('CPU ms/req');
     expect(svg).toMatch(/^<svg/);
     expect(svg).toContain('Throughput vs concurrency');
     expect(svg).toContain('Restore time vs database size');
