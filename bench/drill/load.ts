@@ -48,7 +48,11 @@ export interface LoadOptions {
   readers: number;
   /** Marks this run's rows: keys start with `drill-${runId}-`. */
   runId: string;
-  /** One attempt's limit; a write is retried after it. */
+  /**
+   * One attempt's limit; a write is retried after it. Longer than nginx's proxy_read_timeout
+   * (3 s): a client that gives up first never lets nginx see the timeout that takes a frozen
+   * primary out, and keeps being sent to it.
+   */
   attemptTimeoutMs?: number;
   retryDelayMs?: number;
   /** A write still unanswered after this long is given up (and recorded so). */
@@ -117,7 +121,7 @@ export class WriteLoad {
 
   constructor(options: LoadOptions) {
     this.#options = {
-      attemptTimeoutMs: 2000,
+      attemptTimeoutMs: 5000,
       retryDelayMs: 100,
       writeDeadlineMs: 30_000,
       maxWrites: 100_000,
