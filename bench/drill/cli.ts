@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type DrillOptions, runDrill } from './drill.ts';
-import { formatDrill, writeDrillJson } from './report.ts';
+import { formatComparison, formatDrill, writeDrillJson } from './report.ts';
 
 const integer = (min: number) => (value: string) => {
   const parsed = Number(value);
@@ -27,28 +27,44 @@ const program = new Command('drill')
   .option('--heartbeat-interval-ms <ms>', 'HEARTBEAT_INTERVAL_MS for both nodes', integer(50), 500)
   .option('--heartbeat-misses <n>', 'HEARTBEAT_MISSES for both nodes', integer(1), 3)
   .option('--sync-interval <duration>', 'REPLICA_SYNC_INTERVAL for both nodes', '1s')
+  .addOption(
+    new Option(
+      '--durability <mode>',
+      'DURABILITY for both nodes; both: a local drill, then a replicated one, compared side by side',
+    )
+      .choices(['local', 'replicated', 'both'])
+      .default('local'),
+  )
   .option('--max-duration-s <s>', 'stop everything and fail past this', integer(10), 300)
   .option('--keep', 'keep the temp directory: node logs, databases, nginx configuration', false)
   .option('--out <dir>', 'where the JSON result goes', 'bench/results')
   .action(async (flags) => {
-    const options: DrillOptions = {
-      killCycles: flags.cycles,
-      freezeCycles: flags.freezeCycles,
-      lease: flags.lease,
-      replica: flags.replica,
-      writers: flags.writers,
-      readers: flags.readers,
-      warmupMs: flags.warmupMs,
-      heartbeatIntervalMs: flags.heartbeatIntervalMs,
-      heartbeatMisses: flags.heartbeatMisses,
-      syncInterval: flags.syncInterval,
-      maxDurationMs: flags.maxDurationS * 1000,
-      keep: flags.keep,
-    };
-    const result = await runDrill(options, (line) => process.stderr.write(`drill: ${line}\n`));
-    process.stdout.write(`${formatDrill(result)}\n`);
-    process.stdout.write(`results: ${writeDrillJson(result, flags.out)}\n`);
-    if (!result.ok) process.exitCode = 1;
+    const modes: DrillOptions['durability'][] =
+      flags.durability === 'both' ? ['local', 'replicated'] : [flags.durability];
+    const results = [];
+    for (const durability of modes) {
+      const options: DrillOptions = {
+        killCycles: flags.cycles,
+        freezeCycles: flags.freezeCycles,
+        lease: flags.lease,
+        replica: flags.replica,
+        writers: flags.writers,
+        readers: flags.readers,
+        warmupMs: flags.warmupMs,
+        heartbeatIntervalMs: flags.heartbeatIntervalMs,
+        heartbeatMisses: flags.heartbeatMisses,
+        syncInterval: flags.syncInterval,
+        durability,
+        maxDurationMs: flags.maxDurationS * 1000,
+        keep: flags.keep,
+      };
+      const result = await runDrill(options, (line) => process.stderr.write(`drill (${durability}): ${line}\n`));
+      process.stdout.write(`${formatDrill(result)}\n`);
+      process.stdout.write(`results: ${writeDrillJson(result, flags.out)}\n\n`);
+      results.push(result);
+    }
+    if (results.length > 1) process.stdout.write(`${formatComparison(results)}\n`);
+    if (results.some((result) => !result.ok)) process.exitCode = 1;
   });
 
 try {

@@ -27,6 +27,8 @@ export interface DrillOptions {
   heartbeatIntervalMs: number;
   heartbeatMisses: number;
   syncInterval: string;
+  /** DURABILITY for both nodes: `replicated` answers a mutation only once it is in the replica. */
+  durability: 'local' | 'replicated';
   /** The whole drill stops (and fails) past this. */
   maxDurationMs: number;
   /** Leave the temp directory (node logs, databases, nginx files) for a post-mortem. */
@@ -63,6 +65,8 @@ export interface DrillResult {
   durationMs: number;
   cycles: CycleResult[];
   writes: { started: number; acknowledged: number; refused: number; gaveUp: number; perSecond: number };
+  /** How long the acknowledged attempt of each write took (retries excluded). */
+  mutationLatencyMs: { p50: number; p99: number };
   reads: { total: number; ok: number };
   rpo: Omit<WritesVerdict, 'missing'> & {
     missing: Pick<WriteRecord, 'key' | 'ackedAt' | 'ackedBy'>[];
@@ -124,6 +128,7 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
     HEARTBEAT_INTERVAL_MS: String(options.heartbeatIntervalMs),
     HEARTBEAT_MISSES: String(options.heartbeatMisses),
     REPLICA_SYNC_INTERVAL: options.syncInterval,
+    DURABILITY: options.durability,
   };
 
   if (options.replica === 's3') {
@@ -359,6 +364,8 @@ function summarize(
     syncIntervalOfTraffic,
     withinLitestreamBound: cycles.every((cycle) => cycle.lostWrites <= 2 * syncIntervalOfTraffic),
   };
+  // DURABILITY=replicated promises that no acknowledged write is lost.
+  const durable = options.durability === 'local' || verdict.missing.length === 0;
   return {
     options,
     startedAt: new Date(startedAt).toISOString(),
@@ -371,12 +378,26 @@ function summarize(
       gaveUp: load.writes.filter((write) => write.outcome === 'gave up').length,
       perSecond: Math.round(perSecond * 10) / 10,
     },
+    mutationLatencyMs: latencyPercentiles(acknowledged),
     reads: { total: load.reads.length, ok: load.reads.filter((read) => read.ok).length },
     rpo,
     splitBrainWrites,
     ok:
       splitBrainWrites === 0 &&
       verdict.duplicated.length === 0 &&
+      durable &&
       cycles.every((cycle) => !cycle.oldNodeAnswer.includes('accepted')),
   };
+}
+
+/** p50 and p99 of how long the acknowledged attempt of each write took (retries excluded). */
+function latencyPercentiles(acknowledged: WriteRecord[]) {
+  const durations = acknowledged
+    .map((write) => write.attempts.at(-1))
+    .filter((attempt) => attempt !== undefined)
+    .map((attempt) => attempt.endedAt - attempt.startedAt)
+    .sort((a, b) => a - b);
+  const at = (quantile: number) =>
+    durations[Math.min(durations.length - 1, Math.floor(quantile * durations.length))] ?? 0;
+  return { p50: at(0.5), p99: at(0.99) };
 }

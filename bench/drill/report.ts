@@ -31,7 +31,7 @@ export function formatDrill(result: DrillResult): string {
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
   const { options, writes, rpo, reads } = result;
   return [
-    `failover drill: lease ${options.lease}, replica ${options.replica}, heartbeat ${options.heartbeatIntervalMs} ms × ${options.heartbeatMisses}, sync ${options.syncInterval}`,
+    `failover drill: durability ${options.durability}, lease ${options.lease}, replica ${options.replica}, heartbeat ${options.heartbeatIntervalMs} ms × ${options.heartbeatMisses}, sync ${options.syncInterval}`,
     '',
     pad(header, widths),
     pad(
@@ -41,6 +41,7 @@ export function formatDrill(result: DrillResult): string {
     ...rows.map((row) => pad(row, widths)),
     '',
     `writes: ${writes.started} started, ${writes.acknowledged} acknowledged (${writes.perSecond}/s), ${writes.refused} refused, ${writes.gaveUp} given up`,
+    `mutation latency (acknowledged attempt): p50 ${result.mutationLatencyMs.p50} ms, p99 ${result.mutationLatencyMs.p99} ms`,
     `reads: ${reads.ok} of ${reads.total} answered`,
     `RPO: ${rpo.missing.length} acknowledged writes missing from the final database (one sync interval of traffic: ${rpo.syncIntervalOfTraffic} writes)${
       rpo.missing.length
@@ -52,6 +53,43 @@ export function formatDrill(result: DrillResult): string {
     }; ${rpo.duplicated.length} duplicated by retries; ${rpo.unacknowledgedPresent} unacknowledged writes landed`,
     `split brain: ${result.splitBrainWrites} writes acknowledged by a node without the lease`,
     `verdict: ${result.ok ? 'ok' : 'FAILED'} (${(result.durationMs / 1000).toFixed(1)} s)`,
+  ].join('\n');
+}
+
+/** Drills of the same faults under each DURABILITY mode, one row per mode. */
+export function formatComparison(results: DrillResult[]): string {
+  const header = [
+    'durability',
+    'RPO (acked writes lost)',
+    'RTO ms (median / max)',
+    'writes/s',
+    'p50 ms',
+    'p99 ms',
+    'verdict',
+  ];
+  const rows = results.map((result) => {
+    const rtos = result.cycles.map((cycle) => cycle.rtoMs).sort((a, b) => a - b);
+    return [
+      result.options.durability,
+      `${result.rpo.missing.length} of ${result.writes.acknowledged}`,
+      rtos.length ? `${rtos[rtos.length >> 1]} / ${rtos.at(-1)}` : '-',
+      String(result.writes.perSecond),
+      String(result.mutationLatencyMs.p50),
+      String(result.mutationLatencyMs.p99),
+      result.ok ? 'ok' : 'FAILED',
+    ];
+  });
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const { writers, syncInterval, killCycles, freezeCycles } = results[0]?.options ?? ({} as DrillResult['options']);
+  return [
+    `both modes, ${writers} writers, sync ${syncInterval}, ${killCycles} kills + ${freezeCycles} freezes each`,
+    '',
+    pad(header, widths),
+    pad(
+      header.map((title) => '-'.repeat(title.length)),
+      widths,
+    ),
+    ...rows.map((row) => pad(row, widths)),
   ].join('\n');
 }
 
