@@ -1,5 +1,7 @@
 import { createCounter, usePrometheus } from '@graphql-yoga/plugin-prometheus';
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { getOperationAST } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { NodeState } from '../context.ts';
 
 export const METRICS_PATH = '/metrics';
@@ -49,33 +51,62 @@ export function createMetrics(node: NodeState) {
       graphql_envelop_request_time_summary: false,
       graphql_envelop_deprecated_field: false,
       graphql_envelop_schema_change: false,
+      // Documents refused before they run (/graphql only); errors while running are counted below.
       graphql_envelop_error_result: createCounter({
         registry,
         counter: {
           name: 'graphql_envelop_error_result',
-          help: 'GraphQL errors by operation, phase and extensions.code',
+          help: 'GraphQL documents refused while parsing or validating, by operation, phase and code',
           labelNames: ['operationType', 'operationName', 'phase', 'code'],
         },
+        phases: ['parse', 'validate'],
         fillLabelsFn: ({ operationType, operationName, errorPhase, error }) => ({
           operationType: operationType ?? 'unknown',
           operationName: operationName ?? 'Anonymous',
           phase: errorPhase,
-          code: errorCode(error),
+          // The code Yoga gives these errors only once it answers.
+          code: errorCode(error) ?? (errorPhase === 'parse' ? 'GRAPHQL_PARSE_FAILED' : 'GRAPHQL_VALIDATION_FAILED'),
         }),
       }),
     },
   });
+  const errors = new Counter({
+    name: 'reviews_api_graphql_errors_total',
+    help: 'Errors of executed operations, GraphQL and REST alike, by operation and extensions.code',
+    labelNames: ['operationType', 'operation', 'code'],
+    registers: [registry],
+  });
+  // Yoga's Prometheus plugin follows an operation from its parsing, which SOFA skips: this
+  // hook sees every execution, REST routes included.
+  const errorsByCode: Plugin = {
+    onExecute({ args }) {
+      const operation = getOperationAST(args.document, args.operationName);
+      return {
+        onExecuteDone({ result }) {
+          if (!('errors' in result) || !result.errors) return;
+          for (const error of result.errors) {
+            errors.inc({
+              operationType: operation?.operation ?? 'unknown',
+              operation: operation?.name?.value ?? 'Anonymous',
+              // Without a code, an error is one Yoga masks as "Unexpected error.".
+              code: errorCode(error) ?? 'UNEXPECTED',
+            });
+          }
+        },
+      };
+    },
+  };
   return {
-    plugin,
+    plugins: [plugin, errorsByCode],
     observeRequest({ method, status, durationMs, operationName }: FinishedRequest) {
       requests.observe({ method, status, operation: operationName ?? 'none' }, durationMs / 1000);
     },
   };
 }
 
-function errorCode(error: unknown): string {
+function errorCode(error: unknown): string | undefined {
   const code = (error as { extensions?: { code?: unknown } } | undefined)?.extensions?.code;
-  return typeof code === 'string' ? code : 'UNEXPECTED';
+  return typeof code === 'string' ? code : undefined;
 }
 
 /**

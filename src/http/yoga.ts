@@ -51,7 +51,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     plugins: [
       // First, so every request (REST and /metrics too) is timed, logged and given its id.
       useRequestLog(logger, metrics.observeRequest),
-      metrics.plugin,
+      ...metrics.plugins,
       ...securityPlugins(config),
       // After the limits: an answer is cached only once its document has passed them.
       ...responseCachePlugins(config),

@@ -41,6 +41,17 @@ describe('/metrics', () => {
       body: JSON.stringify({ query: 'mutation Sneaky { deleteReview(input: { id: "UmV2aWV3OjE=" }) { deletedId } }' }),
     });
     expect((await fetch(`${origin}/api/reviews`)).status).toBe(200);
+    const anonymousRest = await fetch(`${origin}/api/reviews`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ subject: 'tamper', rating: 3, title: 'Flat', body: 'Even.' }),
+    });
+    expect(anonymousRest.status).toBe(401);
+    await fetch(`${origin}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: 'query Typo { reviewz { totalCount } }' }),
+    });
 
     const scrape = await fetch(`${origin}/metrics`);
     expect(scrape.headers.get('content-type')).toContain('text/plain');
@@ -49,7 +60,17 @@ describe('/metrics', () => {
     expect(
       sample(text, 'graphql_yoga_http_duration_count', { operationName: 'LatestReviews', statusCode: '200' }),
     ).toBe(2);
-    expect(sample(text, 'graphql_envelop_error_result', { operationName: 'Sneaky', code: 'UNAUTHENTICATED' })).toBe(1);
+    expect(sample(text, 'reviews_api_graphql_errors_total', { operation: 'Sneaky', code: 'UNAUTHENTICATED' })).toBe(1);
+    expect(
+      sample(text, 'reviews_api_graphql_errors_total', { operation: 'createReview_mutation', code: 'UNAUTHENTICATED' }),
+    ).toBe(1);
+    expect(
+      sample(text, 'graphql_envelop_error_result', {
+        operationName: 'Typo',
+        phase: 'validate',
+        code: 'GRAPHQL_VALIDATION_FAILED',
+      }),
+    ).toBe(1);
     expect(
       sample(text, 'reviews_api_http_request_duration_seconds_count', { operation: 'reviews_query', method: 'GET' }),
     ).toBe(1);
