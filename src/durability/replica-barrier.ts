@@ -26,8 +26,12 @@ export class NotReplicatedError extends Error {
   }
 }
 
+/** How many recent confirmations /ready's wait percentiles are taken from. */
+const RECENT_WAITS = 1000;
+
 interface Waiter {
   mark: CommitMark;
+  since: number;
   resolve: () => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
@@ -58,6 +62,8 @@ export class ReplicaBarrier {
   #polling = false;
   #stopped = false;
   #figures = { confirmed: 0, notReplicated: 0, readings: 0, readingErrors: 0, lastError: null as string | null };
+  /** How long recent confirmed writes waited (ms), a ring of RECENT_WAITS. */
+  #waits: number[] = [];
 
   constructor(options: ReplicaBarrierOptions) {
     this.options = options;
@@ -77,6 +83,7 @@ export class ReplicaBarrier {
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = {
         mark,
+        since: Date.now(),
         resolve,
         reject,
         timer: setTimeout(() => {
@@ -98,7 +105,16 @@ export class ReplicaBarrier {
   /** Figures for /ready. */
   describe() {
     const { pollIntervalMs, timeoutMs } = this.options;
-    return { mode: 'replicated', pollIntervalMs, timeoutMs, waiting: this.#waiters.size, ...this.#figures };
+    const waits = [...this.#waits].sort((a, b) => a - b);
+    const at = (quantile: number) => waits[Math.min(waits.length - 1, Math.floor(quantile * waits.length))] ?? null;
+    return {
+      mode: 'replicated',
+      pollIntervalMs,
+      timeoutMs,
+      waiting: this.#waiters.size,
+      ...this.#figures,
+      recentWaitMs: { count: waits.length, p50: at(0.5), p99: at(0.99), max: waits.at(-1) ?? null },
+    };
   }
 
   /** Fails every waiter (the server is stopping) and stops polling. */
@@ -165,6 +181,7 @@ export class ReplicaBarrier {
       clearTimeout(waiter.timer);
       this.#waiters.delete(waiter);
       this.#figures.confirmed++;
+      this.#waits[this.#figures.confirmed % RECENT_WAITS] = Date.now() - waiter.since;
       waiter.resolve();
     }
   }

@@ -87,6 +87,8 @@ describe('DURABILITY=replicated', () => {
       expect(uploads).toBeGreaterThan(0);
       expect(uploads).toBeLessThan(clients / 4);
       expect(syncs).toBeLessThan(clients / 4);
+      const { durability } = (await ready(url)).replication as unknown as { durability: { confirmed: number } };
+      expect(durability.confirmed).toBeGreaterThanOrEqual(clients);
       await annotate(`${clients} concurrent mutations: ${uploads} WAL uploads, ${syncs} Litestream sync cycles`);
     },
     PROCESS_TEST_TIMEOUT_MS,
