@@ -72,8 +72,7 @@ describe.each<ReplicaKind>(['directory', 's3'])('durability with a %s replica at
       for (let n = 0; n < 8; n++) {
         await addComment(url, token, review, `lag-${n}`);
         const acked = Date.now();
-        const behind = await readyAfter(url, acked, () => true);
-        expect(behind.replication.lagBytes).toBeGreaterThan(0);
+        // Not asserting a lag on the first sample: a sync tick may land between the write and it.
         const caughtUp = await readyAfter(url, acked, (state) => state.replication.lagBytes === 0);
         lags.push(Date.parse(caughtUp.replication.sampledAt as string) - acked);
         await sleep(137 * (n % 3));
