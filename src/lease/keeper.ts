@@ -93,18 +93,21 @@ export class LeaseKeeper {
   #granted(grant: LeaseGrant, sentAt: number) {
     this.#grant = grant;
     this.#validUntil = sentAt + grant.ttlMs - this.#options.timings.safetyMarginMs;
+    this.#armDeadline();
+  }
+
+  /** Lost by the clock even if no renewal ever answers: fires the listeners (stop replicating). */
+  #armDeadline() {
     if (this.#deadlineTimer) clearTimeout(this.#deadlineTimer);
-    // Lost by the clock even if no renewal ever answers: fires the listeners (stop replicating).
-    this.#deadlineTimer = setTimeout(
-      () => this.#checkDeadline(),
-      Math.max(0, this.#validUntil - performance.now()) + 1,
-    );
+    const wait = Math.max(0, this.#validUntil - performance.now()) + 1;
+    this.#deadlineTimer = setTimeout(() => this.#checkDeadline(), wait);
   }
 
   #checkDeadline() {
-    if (!this.#lostReason && this.#grant && performance.now() >= this.#validUntil) {
-      this.#lose('it expired before a renewal succeeded');
-    }
+    if (this.#lostReason || !this.#grant) return;
+    if (performance.now() >= this.#validUntil) return this.#lose('it expired before a renewal succeeded');
+    // Timers run on the event loop's cached millisecond clock and can fire a little early.
+    if (this.#deadlineTimer) this.#armDeadline();
   }
 
   #scheduleRenewal() {
