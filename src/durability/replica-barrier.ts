@@ -181,7 +181,7 @@ export class ReplicaBarrier {
       clearTimeout(waiter.timer);
       this.#waiters.delete(waiter);
       this.#figures.confirmed++;
-      this.#waits[this.#figures.confirmed % RECENT_WAITS] = Date.now() - waiter.since;
+      this.#waits[(this.#figures.confirmed - 1) % RECENT_WAITS] = Date.now() - waiter.since;
       waiter.resolve();
     }
   }

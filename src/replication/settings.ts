@@ -12,6 +12,7 @@ export type ReplicationSettings = Pick<
   | 'replicaUrl'
   | 'replicaEndpoint'
   | 'replicaSyncInterval'
+  | 'replicaMonitorInterval'
   | 'replicaSnapshotInterval'
   | 'replicaRetention'
 >;
@@ -47,6 +48,7 @@ export function litestreamEnvironment(settings: ReplicationSettings, metricsAddr
     REPLICA_S3_URL: target.kind === 's3' ? target.url : '',
     REPLICA_ENDPOINT: target.kind === 's3' ? (target.endpoint ?? '') : '',
     REPLICA_SYNC_INTERVAL: settings.replicaSyncInterval,
+    REPLICA_MONITOR_INTERVAL: settings.replicaMonitorInterval,
     REPLICA_SNAPSHOT_INTERVAL: settings.replicaSnapshotInterval,
     REPLICA_RETENTION: settings.replicaRetention,
     LITESTREAM_METRICS_ADDR: metricsAddr,

@@ -15,6 +15,7 @@ describe('loadConfig', () => {
         replicaEndpoint: undefined,
         replication: true,
         replicaSyncInterval: '1s',
+        replicaMonitorInterval: '1s',
         replicaSnapshotInterval: '1h',
         replicaRetention: '72h',
         litestreamMetricsAddr: undefined,
@@ -93,6 +94,19 @@ describe('loadConfig', () => {
     expect(names.sort()).toEqual(
       ['DURABILITY', 'LEASE_URL', 'PORT', 'REPLICATION', 'REPLICA_SYNC_INTERVAL', 'REPLICA_URL'].sort(),
     );
+  });
+
+  it('takes the Litestream monitor interval from the sync interval unless REPLICA_MONITOR_INTERVAL says', () => {
+    expect(loadConfig({ REPLICA_SYNC_INTERVAL: '100ms' })).toMatchObject({
+      config: { replicaSyncInterval: '100ms', replicaMonitorInterval: '100ms' },
+    });
+    expect(loadConfig({ REPLICA_SYNC_INTERVAL: '100ms', REPLICA_MONITOR_INTERVAL: '25ms' })).toMatchObject({
+      config: { replicaSyncInterval: '100ms', replicaMonitorInterval: '25ms' },
+    });
+    expect(loadConfig({ REPLICA_MONITOR_INTERVAL: 'often' })).toEqual({
+      ok: false,
+      errors: ['REPLICA_MONITOR_INTERVAL: a duration such as 500ms, 1s, 5m or 24h'],
+    });
   });
 
   it('reads how long and how often DURABILITY=replicated waits for the replica', () => {
