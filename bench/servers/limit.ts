@@ -15,7 +15,7 @@ const databasePath = process.env.DATABASE_PATH;
 const jwtSecret = process.env.JWT_SECRET;
 if (!databasePath || !jwtSecret) throw new Error('DATABASE_PATH and JWT_SECRET are required');
 
-const db = openDatabase(databasePath, { replicating: process.env.REPLICATION === 'on' });
+const db = openDatabase(databasePath);
 const handlers = limitHandlers(db.$client);
 const key = signingKey(jwtSecret);
 
