@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import type { Logger } from '../logger.ts';
 import { litestreamBinary } from './binary.ts';
 import { type LitestreamLogLine, parseLitestreamLogLine } from './litestream-log.ts';
+import { followLogFile } from './log-file.ts';
 
 /**
  * On Linux, `setpriv --pdeathsig TERM` makes the kernel stop Litestream when the server dies,
@@ -19,9 +20,10 @@ function command(args: string[]): [string, string[]] {
   return [litestreamBinary(), args];
 }
 
-function spawnLitestream(args: string[], env: Record<string, string>): ChildProcess {
+/** Output to pipes (one-off commands), or to a log file's descriptor (`replicate`: see log-file.ts). */
+function spawnLitestream(args: string[], env: Record<string, string>, output: 'pipe' | number = 'pipe'): ChildProcess {
   const [file, argv] = command(args);
-  return spawn(file, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(file, argv, { env: { ...process.env, ...env }, stdio: ['ignore', output, output] });
 }
 
 export interface LitestreamResult {
@@ -75,6 +77,8 @@ export interface SupervisorOptions {
   args: string[];
   env: Record<string, string>;
   logger: Logger;
+  /** Where the process logs; its lines are passed on to `logger`. */
+  logPath: string;
   /** True once a started process does its job (for `replicate`: its metrics answer). */
   isServing: () => Promise<boolean>;
   /** First wait before starting a dead Litestream again; doubles up to maxRestartDelayMs. */
@@ -163,21 +167,20 @@ export class LitestreamSupervisor {
 
   /** Spawns the process and waits until it serves; false if it exits or times out first. */
   async #launch(): Promise<boolean> {
-    const { args, env, logger, isServing, startTimeoutMs } = this.#options;
-    const child = spawnLitestream(args, env);
+    const { args, env, logger, logPath, isServing, startTimeoutMs } = this.#options;
+    const log = followLogFile(logPath, (line) => {
+      const { level, msg, fields } = parseLitestreamLogLine(line);
+      logger[LOG_LEVELS[level] ?? 'info']({ component: 'litestream', ...fields }, msg);
+    });
+    const child = spawnLitestream(args, env, log.fd);
     this.#child = child;
     this.#set({ status: 'starting', pid: child.pid ?? null });
-    for (const stream of [child.stdout, child.stderr]) {
-      createInterface({ input: stream as NodeJS.ReadableStream }).on('line', (line) => {
-        const { level, msg, fields } = parseLitestreamLogLine(line);
-        logger[LOG_LEVELS[level] ?? 'info']({ component: 'litestream', ...fields }, msg);
-      });
-    }
     let exited = false;
     // A process that could not be spawned may report both 'error' and 'exit': count one end.
     const ended = (reason: string) => {
       if (exited) return;
       exited = true;
+      log.close();
       this.#onExit(reason);
     };
     child.once('error', (error) => ended(`could not run: ${error.message}`));

@@ -46,6 +46,7 @@ export async function startReplication(
     args: ['replicate', '-config', LITESTREAM_CONFIG_PATH],
     env: litestreamEnvironment(config, addr),
     logger,
+    logPath: `${litestreamDatabasePath(config.databasePath)}-litestream.log`,
     // Litestream takes hold of the database at its first sync, one monitor interval after it
     // starts; until then a SIGTERM would make it exit without shipping anything.
     isServing: async () => (await monitor.sample()).syncs > 0,

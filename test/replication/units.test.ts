@@ -28,6 +28,7 @@ describe('the supervisor', () => {
       args: ['replicate', '-config', '/nonexistent/litestream.yml'],
       env: {},
       logger: pino({ level: 'silent' }),
+      logPath: join(mkdtempSync(join(tmpdir(), 'supervisor-')), 'litestream.log'),
       isServing: async () => false,
       restartDelayMs: 10,
     });
