@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
 
@@ -22,14 +23,13 @@ const claimsSchema = z.object({
 /** Tokens larger than this are refused unread: no header needs more, and parsing costs. */
 const MAX_TOKEN_LENGTH = 4096;
 
-const encoder = new TextEncoder();
-
-export function signingKey(secret: string): Uint8Array {
-  return encoder.encode(secret);
+/** The HS256 key, imported once: given raw bytes, jose would import them on every verify. */
+export function signingKey(secret: string): KeyObject {
+  return createSecretKey(Buffer.from(secret, 'utf8'));
 }
 
 /** Reads a bearer token. Only HS256 is accepted: `none` and RS/HS confusion are refused by jose. */
-export async function authenticate(authorization: string | null, key: Uint8Array): Promise<Authentication> {
+export async function authenticate(authorization: string | null, key: KeyObject): Promise<Authentication> {
   if (!authorization) return { kind: 'anonymous' };
   const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
   if (!match?.[1]) return { kind: 'invalid', reason: 'Authorization header must be "Bearer <token>"' };
@@ -54,7 +54,7 @@ export interface TokenOptions {
   expiresIn?: string;
 }
 
-export function signToken(options: TokenOptions, key: Uint8Array): Promise<string> {
+export function signToken(options: TokenOptions, key: KeyObject): Promise<string> {
   const claims: Record<string, unknown> = { name: options.name ?? options.userId };
   if (options.roles?.length) claims.roles = options.roles;
   return new SignJWT(claims)

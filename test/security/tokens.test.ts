@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signingKey } from '../../src/auth.ts';
@@ -9,7 +10,7 @@ const CREATE = `mutation { createReview(input: { subject: "s", rating: 5, title:
 
 const now = () => Math.floor(Date.now() / 1000);
 
-function hs256(claims: Record<string, unknown>, key: Uint8Array, expiresAt = now() + 600) {
+function hs256(claims: Record<string, unknown>, key: Uint8Array | KeyObject, expiresAt = now() + 600) {
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject('mallory')
