@@ -160,6 +160,65 @@ describe('DURABILITY=replicated', () => {
   );
 
   it(
+    'loses no acknowledged write when Litestream alone is killed and started again, and acknowledges again after',
+    async ({ annotate }) => {
+      box = sandbox('directory', undefined, {
+        DURABILITY: 'replicated',
+        REPLICA_SYNC_INTERVAL: '100ms',
+        DURABILITY_TIMEOUT_MS: '20000',
+      });
+      const { url } = await serveReplicated(box.env);
+      const token = await tokenFor('alice');
+      const review = await createReview(url, token, 'restart');
+
+      // Writers run on while Litestream alone is killed; the server starts it again.
+      const acked: string[] = [];
+      const answers: Record<string, number> = {};
+      let stop = false;
+      const writer = async (id: number) => {
+        for (let n = 0; !stop && n < 5000; n++) {
+          const key = `restart-${id}-${n}`;
+          const answer = await addComment(url, token, review, key).catch(() => null);
+          const code = answer?.data?.addComment ? 'ok' : (answer?.errors?.[0]?.extensions?.code ?? 'no answer');
+          answers[code] = (answers[code] ?? 0) + 1;
+          if (code === 'ok') acked.push(key);
+          else await sleep(50);
+        }
+      };
+      const writers = Array.from({ length: 4 }, (_, id) => writer(id));
+      await sleep(1500);
+      const firstPid = litestreamPid as number;
+      process.kill(firstPid, 'SIGKILL');
+      const killedAt = acked.length;
+      const restarted = await eventually(
+        async () => {
+          const state = await ready(url);
+          return state.writable && state.replication.litestream.pid !== firstPid ? state : undefined;
+        },
+        60_000,
+        'Litestream started again',
+      );
+      litestreamPid = restarted.replication.litestream.pid;
+      await eventually(
+        async () => (acked.length > killedAt + 20 ? true : undefined),
+        60_000,
+        'writes acknowledged again',
+      );
+      stop = true;
+      await Promise.all(writers);
+      process.kill(litestreamPid as number, 'SIGKILL');
+      served?.child.kill('SIGKILL');
+
+      const output = join(box.dir, 'after-restart.db');
+      await restoreReplica(settingsOf(box.env), { output });
+      const bodies = new Set(rowsOf(output).comments.map((comment) => (comment as { body: string }).body));
+      expect(acked.filter((key) => !bodies.has(key))).toEqual([]);
+      await annotate(`answers: ${JSON.stringify(answers)}; ${acked.length - killedAt} acknowledged after the restart`);
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
+
+  it(
     'answers NOT_REPLICATED (503) after the bound while the object store stalls, and succeeds again once it answers',
     async () => {
       const target = new URL(s3.address);
