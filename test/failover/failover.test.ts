@@ -83,7 +83,7 @@ interface Ready {
   writable: boolean;
   primary?: string;
   lease: { term: number | null; held: boolean };
-  replication?: { litestream: { status: string }; lagBytes?: number | null };
+  replication?: { litestream: { status: string }; lagBytes?: number | null; sampledAt: string };
 }
 
 const readyOf = async (node: NodeProcess) => (await (await fetch(`${node.url}/ready`)).json()) as Ready;
@@ -102,9 +102,21 @@ async function tryWrite(node: NodeProcess, token: string, subject: string) {
   return { status: response.status, code: body.errors?.[0]?.extensions?.code ?? null };
 }
 
-/** Waits until the primary reports every committed write in the replica. */
-const replicatedOn = (node: NodeProcess) =>
-  eventually(async () => ((await readyOf(node)).replication?.lagBytes === 0 ? true : undefined), 15_000, 'replication');
+/**
+ * Waits until the primary reports every committed write in the replica, in a sample taken after
+ * the call: /ready answers with the monitor's last sample, which may predate the last write.
+ */
+const replicatedOn = (node: NodeProcess) => {
+  const since = Date.now();
+  return eventually(
+    async () => {
+      const { replication } = await readyOf(node);
+      return replication?.lagBytes === 0 && Date.parse(replication.sampledAt) > since ? true : undefined;
+    },
+    15_000,
+    'replication',
+  );
+};
 
 describe('automatic failover', () => {
   it('promotes the standby when the primary is killed: lease, newest data, integrity, replication', async () => {
