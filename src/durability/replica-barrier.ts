@@ -93,7 +93,7 @@ export class ReplicaBarrier {
         }, timeoutMs),
       };
       this.#waiters.add(waiter);
-      this.#poll();
+      void this.#poll();
     });
   }
 
@@ -123,7 +123,7 @@ export class ReplicaBarrier {
     for (const waiter of this.#waiters) {
       clearTimeout(waiter.timer);
       this.#figures.notReplicated++;
-      waiter.reject(new NotReplicatedError(this.options.timeoutMs));
+      waiter.reject(new Error('replication stopped on this node (shutdown, or its lease was lost) first'));
     }
     this.#waiters.clear();
   }
@@ -135,7 +135,11 @@ export class ReplicaBarrier {
     try {
       while (this.#waiters.size > 0 && !this.#stopped) {
         const startedAt = Date.now();
-        await this.#readOnce();
+        // A failed round (a file Litestream replaced mid-read) is retried by the next one.
+        await this.#readOnce().catch((error: Error) => {
+          this.#figures.readingErrors++;
+          this.#figures.lastError = error.message;
+        });
         if (this.#waiters.size === 0) break;
         const rest = this.options.pollIntervalMs - (Date.now() - startedAt);
         if (rest > 0) await new Promise((done) => setTimeout(done, rest));

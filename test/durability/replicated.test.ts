@@ -81,12 +81,13 @@ describe('DURABILITY=replicated', () => {
       const after = { segments: replicaWalSegments(replicaDir), ...(await litestreamFigures(metrics, databasePath)) };
 
       expect(answers.filter((answer) => !answer.data?.addComment)).toEqual([]);
-      // Each acknowledged write waited for an upload; one upload per write would be `clients` of them.
+      // Each acknowledged write waited for an upload; one upload (and sync cycle) per write would
+      // be `clients` of them. The bound leaves room for a slow, shared machine.
       const uploads = after.segments - before.segments;
       const syncs = after.syncs - before.syncs;
       expect(uploads).toBeGreaterThan(0);
-      expect(uploads).toBeLessThan(clients / 4);
-      expect(syncs).toBeLessThan(clients / 4);
+      expect(uploads).toBeLessThan(clients / 3);
+      expect(syncs).toBeLessThan(clients / 3);
       const { durability } = (await ready(url)).replication as unknown as { durability: { confirmed: number } };
       expect(durability.confirmed).toBeGreaterThanOrEqual(clients);
       await annotate(`${clients} concurrent mutations: ${uploads} WAL uploads, ${syncs} Litestream sync cycles`);
