@@ -1,5 +1,5 @@
 import type { Config } from '../config.ts';
-import { listGenerations, RestoreError, restoreReplica } from '../replication/restore.ts';
+import { listGenerations, markRestored, RestoreError, restoreReplica } from '../replication/restore.ts';
 import { describeReplica, replicaTarget } from '../replication/settings.ts';
 
 export interface RestoreCommandOptions {
@@ -30,6 +30,7 @@ export async function restoreCommand(config: Config, options: RestoreCommandOpti
     force: options.force ?? false,
   });
   const what = options.timestamp ? `as of ${options.timestamp.toISOString()}` : 'the latest copy';
+  await markRestored(result.output, { restored: what, at: new Date().toISOString() });
   process.stdout.write(
     `restored ${what} to ${result.output} (${result.bytes} bytes, ${result.durationMs} ms, integrity ok` +
       `${result.pendingMigrations.length ? `, ${result.pendingMigrations.length} migrations pending` : ''})\n`,

@@ -6,7 +6,7 @@ import { type Db, openDatabase } from '../db/client.ts';
 import { applyMigrations } from '../db/migrate.ts';
 import type { Logger } from '../logger.ts';
 import { type Replication, startReplication } from '../replication/primary.ts';
-import { listGenerations, RestoreError, restoreReplica } from '../replication/restore.ts';
+import { listGenerations, RestoreError, restoreReplica, takeRestoreMark } from '../replication/restore.ts';
 
 /** How restoreReplica says the replica holds nothing yet (a first start). */
 const NO_BACKUPS = 'no backups found';
@@ -55,6 +55,17 @@ export async function catchUpWithReplica(
   { localMayBeNewest }: CatchUp,
   timings: Timings,
 ) {
+  // A file the operator restored on purpose (reviews-api restore, restore-to-standby.sh) is
+  // kept when this node starts as primary: it becomes a new generation. After standing by for
+  // another primary, that primary's newer history wins and the mark is dropped.
+  if (takeRestoreMark(config.databasePath) && localMayBeNewest && existsSync(config.databasePath)) {
+    logger.info(
+      { databasePath: config.databasePath },
+      'keeping the restored database: it replicates as a new generation',
+    );
+    rmSync(litestreamMetaDir(config.databasePath), { recursive: true, force: true });
+    return { restored: false };
+  }
   const local = localMayBeNewest && existsSync(config.databasePath) ? localGeneration(config.databasePath) : null;
   // Only a file this node replicated itself can be the newest copy; the replica is the truth
   // for any other. (Without a local generation the listing is skipped: restoreReplica lists

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -253,4 +253,23 @@ export async function restoreIfMissing(settings: ReplicationSettings, logger: Lo
   const result = await restoreReplica(settings, { output: settings.databasePath, logger });
   logger.info({ durationMs: result.durationMs, bytes: result.bytes }, 'database restored before start');
   return 'restored';
+}
+
+/**
+ * Beside a database that `reviews-api restore` wrote: the operator chose that state (a point
+ * in time, a rollback), so the next `serve` to take the lease at start keeps it and replicates
+ * it as a new generation, instead of catching up with the replica's newest generation.
+ */
+const restoreMarkPath = (databasePath: string) => `${databasePath}.restored`;
+
+export async function markRestored(databasePath: string, note: Record<string, unknown>): Promise<void> {
+  await writeFile(restoreMarkPath(databasePath), `${JSON.stringify(note)}\n`);
+}
+
+/** Whether `databasePath` carries the mark; the mark is removed, so it counts once. */
+export function takeRestoreMark(databasePath: string): boolean {
+  const path = restoreMarkPath(databasePath);
+  if (!existsSync(path)) return false;
+  rmSync(path, { force: true });
+  return true;
 }

@@ -104,6 +104,20 @@ describe('scripts/restore-to-standby.sh', () => {
       // The server is the script's own process (exec): SIGTERM stops it cleanly.
       run.child.kill('SIGTERM');
       expect((await run.exited)[0]).toBe(0);
+
+      // Restored as of a time and started, a host serves that time (a rollback): serve keeps the
+      // file the restore wrote, rather than catching up with the replica's newest generation.
+      const rollback = runScript(['--data-dir', join(box.dir, 'rollback-host'), '--timestamp', pointInTime], box.env);
+      script = rollback.child;
+      const rollbackUrl = await rollback.listening();
+      litestreamPid = (await ready(rollbackUrl)).replication.litestream.pid;
+      const rolledBack = await gql(rollbackUrl, '{ reviews(orderBy: OLDEST) { nodes { subject } } }', {});
+      expect(rolledBack.data.reviews.nodes.map((review: { subject: string }) => review.subject)).toEqual([
+        'early-0',
+        'early-1',
+      ]);
+      rollback.child.kill('SIGTERM');
+      expect((await rollback.exited)[0]).toBe(0);
     },
     PROCESS_TEST_TIMEOUT_MS,
   );
