@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { untilListening } from '../src/http/listening.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -35,10 +36,6 @@ export async function startChild(
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stderr = '';
-  child.stderr?.on('data', (chunk) => {
-    stderr = (stderr + chunk).slice(-4000);
-  });
   const exited = once(child, 'exit');
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -48,38 +45,13 @@ export async function startChild(
     clearTimeout(timer);
   };
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${name} did not listen within ${START_TIMEOUT_MS} ms`)),
-        START_TIMEOUT_MS,
-      );
-      let buffered = '';
-      child.stdout?.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString();
-        const lines = buffered.split('\n');
-        buffered = lines.pop() ?? '';
-        for (const line of lines) {
-          const entry = parseLine(line);
-          if (entry?.msg === 'listening') {
-            clearTimeout(timer);
-            resolve(String(entry.url));
-          }
-        }
-      });
-      exited.then(([code]) => reject(new Error(`${name} exited with ${code} before listening: ${stderr}`)));
+    const url = await untilListening(child, { timeoutMs: START_TIMEOUT_MS }).catch((error: Error) => {
+      throw new Error(`${name}: ${error.message}`);
     });
     return { name, child, url, rss: () => residentBytes(child.pid), cpuMs: () => cpuMilliseconds(child.pid), stop };
   } catch (error) {
     await stop();
     throw error;
-  }
-}
-
-function parseLine(line: string): Record<string, unknown> | null {
-  try {
-    return JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    return null;
   }
 }
 

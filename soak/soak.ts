@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { signingKey, signToken } from '../src/auth.ts';
+import { untilListening } from '../src/http/listening.ts';
 
 /**
  * The load soak: a real `reviews-api serve` process on a loopback port, many concurrent
@@ -88,23 +89,7 @@ async function startServer(databasePath: string): Promise<Served> {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stderr = '';
-  child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffered = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        const match = /"msg":"listening"/.test(line) ? /"url":"([^"]+)"/.exec(line) : null;
-        if (match?.[1]) resolve(match[1]);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code} before listening: ${stderr}`)));
-  });
+  const url = await untilListening(child);
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = once(child, 'exit');

@@ -6,6 +6,7 @@ import type { Config } from '../config.ts';
 import { type Db, openDatabase } from '../db/client.ts';
 import { applyMigrations } from '../db/migrate.ts';
 import { ErrorCode, httpStatusOf } from '../errors.ts';
+import { LISTENING } from '../http/listening.ts';
 import { listen } from '../http/server.ts';
 import { type App, createApp } from '../http/yoga.ts';
 import { LeaseKeeper } from '../lease/keeper.ts';
@@ -198,7 +199,7 @@ export async function runFencedNode(
       app = standbyApp(copy);
       watching = standBy();
     }
-    logger.info({ url: `${running.url}/graphql`, role }, 'listening');
+    logger.info({ url: `${running.url}/graphql`, role }, LISTENING);
     const signal = await Promise.race([watching.then(() => stopped), stopped]);
     logger.info({ signal }, 'shutting down');
   } catch (error) {

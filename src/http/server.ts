@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger.ts';
+import { LISTENING } from './listening.ts';
 
 /** How long in-flight requests get to finish on shutdown before their sockets are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -20,7 +21,7 @@ export async function listen(app: RequestListener, { port, host }: { port: numbe
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
-  logger?.info({ url: `${url}/graphql` }, 'listening');
+  logger?.info({ url: `${url}/graphql` }, LISTENING);
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= new Promise<void>((resolve) => {

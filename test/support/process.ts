@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { untilListening } from '../../src/http/listening.ts';
 
 export const CLI = fileURLToPath(new URL('../../bin/reviews-api.js', import.meta.url));
 
@@ -19,28 +20,7 @@ export async function startServe(env: Record<string, string>): Promise<Served> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
-  let stderr = '';
-  child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffered = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        try {
-          const entry = JSON.parse(line) as Record<string, unknown>;
-          logs.push(entry);
-          if (entry.msg === 'listening') resolve(String(entry.url).replace(/\/graphql$/, ''));
-        } catch {
-          // Not a log line (e.g. a library's own print): ignored.
-        }
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code} before listening: ${stderr}`)));
-  });
+  const url = (await untilListening(child, { onEntry: (entry) => logs.push(entry) })).replace(/\/graphql$/, '');
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     // A child that already exited (by itself or by a signal) emits no further 'exit'.
     if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
