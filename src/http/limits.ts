@@ -63,16 +63,59 @@ function tagAsLimitError(_context: unknown, error: GraphQLError) {
  * Armor's cost rule multiplies a connection's cost by its `first`/`last`, but only when the
  * page size is written in the document: `first: $n` would count as 1. This runs the rule on
  * a copy of the document with the request's page-size variables written in.
+ *
+ * A document that passed is remembered with the page sizes it passed at: Yoga's parser cache
+ * hands the same document object to every request with the same text, and re-walking it cost
+ * about a tenth of a small query's time. Refusals are not remembered; they are rare and cheap.
  */
 function useCostLimit(rule: ReturnType<typeof costLimitRule>): Plugin {
+  const passed = new WeakMap<DocumentNode, Set<string>>();
   return {
     onValidate({ params, context, setResult }) {
-      const document = withPageSizesInlined(params.documentAST, context.params.variables ?? {});
+      const variables = context.params.variables ?? {};
+      const sizes = pageSizeVariables(params.documentAST).map((name) => String(pageSizeOf(variables[name])));
+      const key = sizes.join(',');
+      const seen = passed.get(params.documentAST) ?? new Set<string>();
+      if (seen.has(key)) return;
+      const document = withPageSizesInlined(params.documentAST, variables);
       // Armor throws its refusal out of the visitor (propagateOnRejection), as the other rules do.
       const errors = validate(params.schema, document, [rule]);
-      if (errors.length) setResult(errors);
+      if (errors.length) {
+        setResult(errors);
+        return;
+      }
+      // Bounded: a client cycling through page sizes cannot grow it past this.
+      if (seen.size < MAX_REMEMBERED_SIZES) seen.add(key);
+      passed.set(params.documentAST, seen);
     },
   };
+}
+
+const MAX_REMEMBERED_SIZES = 64;
+const PAGE_SIZE_ARGUMENTS = ['first', 'last'];
+
+/** A page-size variable's value as the cost rule sees it; undefined falls back to the default. */
+function pageSizeOf(given: unknown): number | undefined {
+  return Number.isSafeInteger(given) ? Number(given) : undefined;
+}
+
+const pageSizeNames = new WeakMap<DocumentNode, string[]>();
+
+/** The variables a document passes as `first`/`last`, in document order (once per document). */
+function pageSizeVariables(document: DocumentNode): string[] {
+  let names = pageSizeNames.get(document);
+  if (!names) {
+    const found: string[] = [];
+    visit(document, {
+      Argument(argument) {
+        if (argument.value.kind === Kind.VARIABLE && PAGE_SIZE_ARGUMENTS.includes(argument.name.value))
+          found.push(argument.value.name.value);
+      },
+    });
+    names = found;
+    pageSizeNames.set(document, names);
+  }
+  return names;
 }
 
 function withPageSizesInlined(document: DocumentNode, variables: Record<string, unknown>): DocumentNode {
@@ -82,10 +125,9 @@ function withPageSizesInlined(document: DocumentNode, variables: Record<string, 
   });
   return visit(document, {
     Argument(argument): ArgumentNode | undefined {
-      if (argument.value.kind !== Kind.VARIABLE || !['first', 'last'].includes(argument.name.value)) return undefined;
+      if (argument.value.kind !== Kind.VARIABLE || !PAGE_SIZE_ARGUMENTS.includes(argument.name.value)) return undefined;
       const name = argument.value.name.value;
-      const given = variables[name];
-      const size = Number.isSafeInteger(given) ? Number(given) : undefined;
+      const size = pageSizeOf(variables[name]);
       const fallback = defaults.get(name);
       const value: ValueNode =
         size !== undefined

@@ -98,6 +98,9 @@ describe('the limits on a document', () => {
     }
     expect(t.statements).toEqual([]);
     expect((await t.gql(fanOut, { n: 2 })).errors).toBeUndefined();
+    // A verdict is remembered per document and page size, never for the document alone.
+    expect(errorCode(await t.gql(fanOut, { n: 100 }))).toBe(QUERY_LIMIT_CODE);
+    expect((await t.gql(fanOut, { n: 2 })).errors).toBeUndefined();
   });
 
   it('are configurable: a stricter depth refuses what the default takes', async () => {
