@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { cacheRelationalQueries } from './relational-query-cache.ts';
 import { relations } from './relations.ts';
 import { cachePreparedStatements } from './statement-cache.ts';
 
@@ -28,6 +29,7 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}) {
   if (options.replicating) sqlite.pragma('wal_autocheckpoint = 0');
   cachePreparedStatements(sqlite);
   const db = drizzle({ client: sqlite, relations, logger: options.logger ?? false });
+  cacheRelationalQueries(db.query, relations);
   return db;
 }
 
