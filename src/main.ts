@@ -1,12 +1,11 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { signingKey, signToken } from './auth.ts';
-import { parseTimestamp, restoreCommand } from './commands/restore.ts';
-import { serve } from './commands/serve.ts';
-import { standby } from './commands/standby.ts';
+import { parseTimestamp, type RestoreCommandOptions, restoreCommand } from './commands/restore.ts';
 import { type Config, loadConfig } from './config.ts';
 import { openDatabase } from './db/client.ts';
 import { applyMigrations } from './db/migrate.ts';
 import { createLogger } from './logger.ts';
+import { RESTORE_CHECKS } from './replication/restore.ts';
 
 /** Only the entry point exits the process: everything below it returns or throws. */
 function configOrExit(): Config {
@@ -25,6 +24,9 @@ program
   .description('serve the API (configuration from the environment: see README)')
   .action(async () => {
     const config = configOrExit();
+    // Loaded by the commands that serve: the GraphQL stack takes ~1.7 s to load, which
+    // `restore` (on the recovery path) and the other small commands do not need.
+    const { serve } = await import('./commands/serve.ts');
     await serve(config, createLogger(config));
   });
 
@@ -34,6 +36,7 @@ program
   .requiredOption('--primary <url>', "the primary's base URL, e.g. http://10.0.0.1:4000")
   .action(async (options: { primary: string }) => {
     const config = configOrExit();
+    const { standby } = await import('./commands/standby.ts');
     await standby(config, createLogger(config), options.primary);
   });
 
@@ -56,7 +59,13 @@ program
   .option('--latest', 'restore the newest copy (the default)')
   .option('--force', 'replace an existing file at --output')
   .option('--list', 'list what can be restored: generations and their time ranges')
-  .action(async (options: { output?: string; timestamp?: Date; latest?: boolean; force?: boolean; list?: boolean }) => {
+  .addOption(
+    new Option(
+      '--check <kind>',
+      'check the restored file with quick_check (default) or integrity_check (full)',
+    ).choices(RESTORE_CHECKS),
+  )
+  .action(async (options: RestoreCommandOptions) => {
     await restoreCommand(configOrExit(), options);
   });
 

@@ -1,5 +1,12 @@
 import type { Config } from '../config.ts';
-import { listGenerations, markRestored, RestoreError, restoreReplica } from '../replication/restore.ts';
+import {
+  CHECK_PRAGMA,
+  listGenerations,
+  markRestored,
+  type RestoreCheck,
+  RestoreError,
+  restoreReplica,
+} from '../replication/restore.ts';
 import { describeReplica, replicaTarget } from '../replication/settings.ts';
 
 export interface RestoreCommandOptions {
@@ -8,6 +15,7 @@ export interface RestoreCommandOptions {
   latest?: boolean;
   force?: boolean;
   list?: boolean;
+  check?: RestoreCheck;
 }
 
 /** `reviews-api restore`: prints what it did; a RestoreError is the caller's one-line failure. */
@@ -28,11 +36,12 @@ export async function restoreCommand(config: Config, options: RestoreCommandOpti
     output: options.output,
     ...(options.timestamp && { timestamp: options.timestamp }),
     force: options.force ?? false,
+    ...(options.check && { check: options.check }),
   });
   const what = options.timestamp ? `as of ${options.timestamp.toISOString()}` : 'the latest copy';
   await markRestored(result.output, { restored: what, at: new Date().toISOString() });
   process.stdout.write(
-    `restored ${what} to ${result.output} (${result.bytes} bytes, ${result.durationMs} ms, integrity ok` +
+    `restored ${what} to ${result.output} (${result.bytes} bytes, ${result.durationMs} ms, ${CHECK_PRAGMA[result.check]} ok` +
       `${result.pendingMigrations.length ? `, ${result.pendingMigrations.length} migrations pending` : ''})\n`,
   );
 }

@@ -75,8 +75,11 @@ export async function catchUpWithReplica(
     if (generations.length === 0 || generations.at(-1)?.generation === local) return { restored: false };
   }
   try {
+    // quick_check, not integrity_check: this is on the recovery-time path, where the full check
+    // of a 1 GB database would cost ~20 s to find only an index out of step with its table
+    // (README, "Backups and recovery").
     await step(timings, logger, 'restore and integrity check', () =>
-      restoreReplica(config, { output: config.databasePath, force: true, logger }),
+      restoreReplica(config, { output: config.databasePath, force: true, check: 'quick', logger }),
     );
   } catch (error) {
     if (error instanceof RestoreError && error.message.startsWith(NO_BACKUPS)) return { restored: false };

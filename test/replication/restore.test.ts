@@ -1,7 +1,12 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { FauxqsServer } from 'fauxqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/client.ts';
+import { applyMigrations } from '../../src/db/migrate.ts';
+import { aComment, aReview } from '../support/fixtures.ts';
 import { runCli, type Served, startServe } from '../support/process.ts';
 import {
   addComment,
@@ -63,11 +68,18 @@ describe.each<ReplicaKind>(['directory', 's3'])('replication to a %s replica', (
       const restore = await runCli(['restore', '--output', output], box.env);
       expect(restore.stderr).toBe('');
       expect(restore.code).toBe(0);
+      expect(restore.stdout).toMatch(/, quick_check ok\b/);
       const restored = rowsOf(output);
       expect(restored.integrity).toBe('ok');
       expect(restored.comments).toHaveLength(20);
       const { integrity: _, ...live } = rowsOf(box.env.DATABASE_PATH as string);
       expect({ users: restored.users, reviews: restored.reviews, comments: restored.comments }).toEqual(live);
+
+      const fully = join(box.dir, 'fully-checked.db');
+      const full = await runCli(['restore', '--output', fully, '--check', 'full'], box.env);
+      expect(full).toMatchObject({ code: 0, stderr: '' });
+      expect(full.stdout).toMatch(/, integrity_check ok\b/);
+      expect(rowsOf(fully).comments).toEqual(live.comments);
     },
     PROCESS_TEST_TIMEOUT_MS,
   );
@@ -177,6 +189,89 @@ describe('an unreachable S3 store', () => {
         await expect(startServe(env)).rejects.toThrow(/cannot read the replica/);
         expect(existsSync(env.DATABASE_PATH as string)).toBe(false);
       } finally {
+        box.cleanup();
+      }
+    },
+    PROCESS_TEST_TIMEOUT_MS,
+  );
+});
+
+/** Pages of a table's b-tree in an SQLite file, and its page size (dbstat is compiled into better-sqlite3). */
+function leafPages(path: string, table: string) {
+  const db = new Database(path, { readonly: true });
+  try {
+    const pages = db
+      .prepare("select pageno from dbstat where name = ? and pagetype = 'leaf' order by pageno")
+      .pluck()
+      .all(table) as number[];
+    return { pages, pageSize: Number(db.pragma('page_size', { simple: true })) };
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Overwrites one leaf page of `table` in a Litestream snapshot (an LZ4 frame, as the lz4 tool
+ * reads and writes it) with bytes that are no b-tree page: the damage a bad disk or a bad copy
+ * leaves, which Litestream restores without complaint.
+ */
+function damageSnapshotPage(snapshot: string, table: string, scratch: string) {
+  const pages = execFileSync('lz4', ['-d', '-c', snapshot], { maxBuffer: 256 * 1024 * 1024 });
+  writeFileSync(scratch, pages);
+  const { pages: leaves, pageSize } = leafPages(scratch, table);
+  const victim = leaves[Math.floor(leaves.length / 2)];
+  if (victim === undefined) throw new Error(`${table} has no leaf page to damage`);
+  pages.fill(0xff, (victim - 1) * pageSize, victim * pageSize);
+  writeFileSync(snapshot, execFileSync('lz4', ['-z', '-c'], { input: pages, maxBuffer: 256 * 1024 * 1024 }));
+}
+
+describe('a replica with a damaged page', () => {
+  it(
+    'is refused by the default check and by --check full, and the target stays as it was',
+    async () => {
+      const box = sandbox('directory', undefined);
+      let served: Served | undefined;
+      let litestreamPid: number | null = null;
+      try {
+        // Rows written before Litestream starts are in its first snapshot, not in WAL
+        // segments that the restore would lay over the damaged page.
+        const db = openDatabase(box.env.DATABASE_PATH as string);
+        applyMigrations(db);
+        const review = aReview(db);
+        for (let n = 0; n < 300; n++) aComment(db, { reviewId: review.id, body: `comment ${n} `.repeat(20) });
+        db.$client.pragma('wal_checkpoint(TRUNCATE)');
+        db.$client.close();
+        served = await startServe(box.env);
+        litestreamPid = (await ready(served.url)).replication.litestream.pid;
+        await replicated(served.url);
+        await served.stop();
+
+        const output = join(box.dir, 'target', 'reviews.db');
+        const good = await runCli(['restore', '--output', output], box.env);
+        expect(good).toMatchObject({ code: 0, stderr: '' });
+        const before = rowsOf(output);
+        expect(before.comments).toHaveLength(300);
+
+        const generations = join(box.env.REPLICA_URL as string, 'generations');
+        const [generation] = readdirSync(generations);
+        const snapshots = join(generations, generation as string, 'snapshots');
+        const [snapshot] = readdirSync(snapshots);
+        damageSnapshotPage(join(snapshots, snapshot as string), 'comments', join(box.dir, 'scratch.db'));
+        for (const args of [[], ['--check', 'quick'], ['--check', 'full']]) {
+          const refused = await runCli(['restore', '--output', output, '--force', ...args], box.env);
+          expect(refused.code).not.toBe(0);
+          const pragma = args[1] === 'full' ? 'integrity_check' : 'quick_check';
+          expect(refused.stderr).toMatch(new RegExp(`^reviews-api: the restored database failed ${pragma}: .+\n$`));
+        }
+        // The damaged restore never replaced the good file, nor left its temporary copy behind.
+        expect(rowsOf(output)).toEqual(before);
+        expect(readdirSync(join(box.dir, 'target')).filter((name) => name.startsWith('.reviews-restore-'))).toEqual([]);
+
+        const unknown = await runCli(['restore', '--output', output, '--force', '--check', 'thorough'], box.env);
+        expect(unknown.code).not.toBe(0);
+        expect(unknown.stderr).toMatch(/quick, full/);
+      } finally {
+        await stopAll(served, litestreamPid);
         box.cleanup();
       }
     },

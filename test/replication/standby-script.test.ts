@@ -79,10 +79,14 @@ describe('scripts/restore-to-standby.sh', () => {
       await replicated(served.url);
       await served.stop('SIGTERM');
 
-      const asOf = runScript(['--data-dir', join(box.dir, 'as-of'), '--timestamp', pointInTime, '--no-start'], box.env);
+      const asOf = runScript(
+        ['--data-dir', join(box.dir, 'as-of'), '--timestamp', pointInTime, '--check', 'full', '--no-start'],
+        box.env,
+      );
       script = asOf.child;
       expect((await asOf.exited)[0]).toBe(0);
       expect(asOf.output().stderr).toContain(`restored as of ${pointInTime}`);
+      expect(asOf.output().stderr).toMatch(/, integrity_check ok\b/);
       const subjects = rowsOf(join(box.dir, 'as-of', 'reviews.db')).reviews.map(
         (row) => (row as { subject: string }).subject,
       );
