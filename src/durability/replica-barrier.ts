@@ -166,7 +166,7 @@ export class ReplicaBarrier {
         timeoutMs: Math.max(1000, pollIntervalMs),
       });
       replica = metrics.replicas[0]?.position;
-      shadowIndex = metrics.shadow.index;
+      shadowIndex = metrics.shadowIndex;
       this.#figures.readings++;
       this.#figures.lastError = null;
     } catch (error) {

@@ -1,8 +1,10 @@
-import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import type { WalPosition } from '../replication/metrics.ts';
 import { walHeaderSalts } from '../replication/wal.ts';
 
 const WAL_HEADER_BYTES = 32;
+const FRAME_HEADER_BYTES = 24;
 const SHADOW_WAL_FILE = /^([0-9a-f]{8})\.wal$/;
 
 /**
@@ -31,6 +33,28 @@ export class ShadowWalIndexes {
     }
   }
 
+  /**
+   * Where Litestream's copy of the WAL ends: its newest shadow WAL, and the whole frames in it
+   * (as Litestream computes its own position). Not the `litestream_shadow_wal_size` metric:
+   * that is the total of every shadow WAL file still kept, which after a checkpoint adds the
+   * previous WAL's length to the new one's. Null before Litestream has copied any WAL.
+   */
+  position(): WalPosition | null {
+    const generation = this.generation();
+    if (!generation) return null;
+    const walDirectory = join(this.directory, 'generations', generation, 'wal');
+    let index = -1;
+    let name = '';
+    for (const entry of listing(walDirectory)) {
+      const match = SHADOW_WAL_FILE.exec(entry);
+      const found = Number.parseInt(match?.[1] ?? '', 16);
+      if (match && found > index) [index, name] = [found, entry];
+    }
+    if (index < 0) return null;
+    const offset = wholeFramesIn(join(walDirectory, name));
+    return offset === null ? null : { index, offset };
+  }
+
   /** The index of the WAL with these salts in `generation`, or null if Litestream has not copied it yet. */
   indexOf(generation: string, salts: string): number | null {
     if (generation !== this.#generation) {
@@ -44,12 +68,7 @@ export class ShadowWalIndexes {
   /** Reads the header of every shadow WAL not seen yet (Litestream deletes old ones once shipped). */
   #scan(generation: string) {
     const walDirectory = join(this.directory, 'generations', generation, 'wal');
-    let names: string[];
-    try {
-      names = readdirSync(walDirectory);
-    } catch {
-      return;
-    }
+    const names = listing(walDirectory);
     const known = new Set(this.#indexBySalts.values());
     for (const name of names) {
       const match = SHADOW_WAL_FILE.exec(name);
@@ -59,6 +78,34 @@ export class ShadowWalIndexes {
       const salts = readSalts(join(walDirectory, name));
       if (salts) this.#indexBySalts.set(salts, index);
     }
+  }
+}
+
+/** A directory's entries; none when it is not there (yet, or any more). */
+function listing(directory: string): string[] {
+  try {
+    return readdirSync(directory);
+  } catch {
+    return [];
+  }
+}
+
+/** The length of a shadow WAL's header and whole frames (a frame being appended is not counted). */
+function wholeFramesIn(path: string): number | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const header = Buffer.alloc(WAL_HEADER_BYTES);
+    if (readSync(fd, header, 0, WAL_HEADER_BYTES, 0) < WAL_HEADER_BYTES) return 0;
+    const frameBytes = FRAME_HEADER_BYTES + (header.readUInt32BE(8) || 65536);
+    return WAL_HEADER_BYTES + Math.floor((size - WAL_HEADER_BYTES) / frameBytes) * frameBytes;
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * Litestream's Prometheus metrics, read back: where its copy of the WAL is (shadow WAL) and
+ * Litestream's Prometheus metrics, read back: which WAL its copy (the shadow WAL) is on and
  * how far each replica has got. Shared by /ready, replicated durability and the standby.
  */
 
@@ -43,8 +43,14 @@ export interface LitestreamDatabaseMetrics {
   databasePath: string;
   dbSize: number;
   walSize: number;
-  /** Litestream's own copy of the WAL: what it has taken from SQLite so far. */
-  shadow: WalPosition;
+  /** The WAL index Litestream copies into now (its shadow WAL). */
+  shadowIndex: number;
+  /**
+   * The total size of the shadow WAL files Litestream still keeps: every index not yet shipped
+   * and removed, so after a checkpoint the old WAL and the new one together. Not a position:
+   * ShadowWalIndexes.position() reads that from the shadow WAL itself.
+   */
+  shadowWalBytes: number;
   replicas: ReplicaMetrics[];
   syncs: number;
   syncErrors: number;
@@ -64,7 +70,8 @@ export function databaseMetrics(samples: PrometheusSample[], databasePath: strin
     databasePath,
     dbSize: sum('litestream_db_size'),
     walSize: sum('litestream_wal_size'),
-    shadow: { index: sum('litestream_shadow_wal_index'), offset: sum('litestream_shadow_wal_size') },
+    shadowIndex: sum('litestream_shadow_wal_index'),
+    shadowWalBytes: sum('litestream_shadow_wal_size'),
     replicas: names
       .filter((name) =>
         ofDatabase.some((sample) => sample.name === 'litestream_replica_wal_index' && sample.labels.name === name),

@@ -1,3 +1,4 @@
+import { ShadowWalIndexes } from '../durability/shadow-wal.ts';
 import { bytesBehind, type LitestreamDatabaseMetrics, readLitestreamMetrics, type WalPosition } from './metrics.ts';
 import { WalReader } from './wal.ts';
 
@@ -7,8 +8,8 @@ export interface ReplicationSample {
   sampledAt: string;
   /** The end of the committed WAL on this machine, in Litestream's current WAL index. */
   local: WalPosition;
-  /** Litestream's copy of the WAL (its shadow WAL). */
-  shadow: WalPosition;
+  /** Where Litestream's copy of the WAL (its shadow WAL) ends; null before it has one. */
+  shadow: WalPosition | null;
   /** How far the replica has got; null until Litestream reports a replica. */
   replica: WalPosition | null;
   /** Committed bytes not in the replica yet. */
@@ -43,6 +44,7 @@ export class ReplicationMonitor {
   readonly metricsUrl: string;
   #databasePath: string;
   #wal: WalReader;
+  #shadow: ShadowWalIndexes;
   #intervalMs: number;
   #timer: NodeJS.Timeout | null = null;
   #reading: ReplicationReading = { sample: null, error: null };
@@ -56,6 +58,7 @@ export class ReplicationMonitor {
     this.metricsUrl = metricsUrl;
     this.#databasePath = databasePath;
     this.#wal = new WalReader(databasePath);
+    this.#shadow = new ShadowWalIndexes(databasePath);
     this.#intervalMs = intervalMs;
   }
 
@@ -89,14 +92,14 @@ export class ReplicationMonitor {
       throw error;
     }
     const now = Date.now();
-    const local = { index: metrics.shadow.index, offset: walBytes };
+    const local = { index: metrics.shadowIndex, offset: walBytes };
     const replica = metrics.replicas[0]?.position ?? null;
     const lagBytes = replica ? bytesBehind(local, replica) : null;
     const lagSeconds = replica ? this.#lagSeconds(startedAt, local, replica, now) : null;
     const sample: ReplicationSample = {
       sampledAt: new Date(now).toISOString(),
       local,
-      shadow: metrics.shadow,
+      shadow: this.#shadow.position(),
       replica,
       lagBytes,
       lagSeconds,

@@ -137,7 +137,7 @@ describe('DURABILITY=replicated', () => {
       const watcher = async () => {
         while (!killed && Date.now() < deadline) {
           const figures = await litestreamFigures(metrics, databasePath).catch(() => null);
-          if (figures && figures.shadow.index >= 1) checkpointed = true;
+          if (figures && figures.shadowIndex >= 1) checkpointed = true;
           await sleep(200);
         }
       };

@@ -112,7 +112,9 @@ go_goroutines 12
   it('are parsed into positions for one database', () => {
     expect(parsePrometheusText(text)).toContainEqual({ name: 'go_goroutines', labels: {}, value: 12 });
     expect(databaseMetrics(parsePrometheusText(text), db)).toMatchObject({
-      shadow: { index: 3, offset: 82432 },
+      // litestream_shadow_wal_size totals the shadow WAL files kept: a size, not an offset.
+      shadowIndex: 3,
+      shadowWalBytes: 82432,
       replicas: [{ name: 's3', position: { index: 2, offset: 4152 } }],
       syncs: 41,
       syncErrors: 1,
