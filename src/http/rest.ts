@@ -3,6 +3,7 @@ import { useSofa } from '@graphql-yoga/plugin-sofa';
 import { GraphQLError, GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { ErrorCode, httpStatusOf } from '../errors.ts';
+import { readAtMost } from './body-limit.ts';
 import { restDocument } from './openapi.ts';
 import { REST_DOCS_PATH, serveRestDocs } from './rest-docs.ts';
 
@@ -187,8 +188,9 @@ function pathMatcher({ path }: RestRoute) {
 async function mutationInput(request: Request, params: Record<string, string>, maxBodyBytes: number) {
   const declared = Number(request.headers.get('content-length') ?? 0);
   if (declared > maxBodyBytes) return errorResponse(413, `Request body over ${maxBodyBytes} bytes`);
-  const text = await request.text();
-  if (Buffer.byteLength(text) > maxBodyBytes) return errorResponse(413, `Request body over ${maxBodyBytes} bytes`);
+  const bytes = await readAtMost(request, maxBodyBytes);
+  if (!bytes) return errorResponse(413, `Request body over ${maxBodyBytes} bytes`);
+  const text = new TextDecoder().decode(bytes);
   if (!text) return { ...params };
   if (!request.headers.get('content-type')?.startsWith('application/json')) {
     return errorResponse(415, 'Send the body as application/json');

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.ts';
@@ -163,7 +164,56 @@ describe('request body size', () => {
       await served.close();
     }
   });
+
+  it('counts a chunked body, which declares no length, and stops it at MAX_BODY_BYTES', async () => {
+    const served = await serveApp();
+    try {
+      const chunked = async (padding: number) => {
+        const body = JSON.stringify({ query: '{ __typename }', variables: { padding: 'x'.repeat(padding) } });
+        const { status, text } = await sendChunked(served.url, body);
+        return { status, body: JSON.parse(text) };
+      };
+      const over = await chunked(testConfig.maxBodyBytes);
+      expect(over.status).toBe(413);
+      expect(over.body.errors[0].extensions.code).toBe('REQUEST_ENTITY_TOO_LARGE');
+      const fits = await chunked(1000);
+      expect(fits.status).toBe(200);
+      expect(fits.body.data).toEqual({ __typename: 'Query' });
+    } finally {
+      await served.close();
+    }
+  });
 });
+
+/**
+ * A POST whose body goes in 1 KiB chunks with Transfer-Encoding: chunked, as a streaming client
+ * sends it: each chunk once the last is written, and no more once the server has answered.
+ */
+function sendChunked(url: string, body: string) {
+  return new Promise<{ status: number; text: string }>((resolve, reject) => {
+    let answered = false;
+    const request = httpRequest(
+      url,
+      { method: 'POST', headers: { 'content-type': 'application/json' } },
+      (response) => {
+        answered = true;
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+      },
+    );
+    request.on('error', (error) => answered || reject(error));
+    const send = (at: number) => {
+      if (answered) return;
+      if (at >= body.length) return void request.end();
+      request.write(body.slice(at, at + 1024), () => setImmediate(send, at + 1024));
+    };
+    send(0);
+  });
+}
 
 describe('query timeout', () => {
   let release: () => void = () => {};
