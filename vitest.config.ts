@@ -11,6 +11,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // better-sqlite3 is a native addon: separate processes keep each file's handles apart.
     pool: 'forks',
+    // The tests that spawn bin/reviews-api.js run the compiled dist/: build it once, up front.
+    globalSetup: ['test/support/build.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

@@ -6,7 +6,7 @@ import { untilListening } from '../src/http/listening.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** How long a server gets to start (tsx compiles the sources on first load). */
+/** How long a server gets to start (on a busy machine; the first start after an edit also builds dist/). */
 const START_TIMEOUT_MS = 60_000;
 
 export interface RunningChild {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly: tsx compiles each module once, on load.
-import { register } from 'tsx/esm/api';
+// The one way the CLI starts (npm start, npx reviews-api, the tests, bench, drill and soak all
+// run this file): compiled JavaScript from dist/, rebuilt first if the sources changed.
+import { ensureBuilt } from './build.js';
 
-register();
-await import('../src/main.ts');
+await ensureBuilt();
+await import('../dist/main.js');

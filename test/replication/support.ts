@@ -9,8 +9,8 @@ import type { Served } from '../support/process.ts';
 export const JWT_SECRET = 'replication-test-secret-of-32-characters-at-least';
 
 /**
- * A bound for tests that start servers, Litestream and CLI processes: each CLI run compiles
- * the sources with tsx, which takes seconds when the shared machine is busy.
+ * A bound for tests that start servers, Litestream and CLI processes: each CLI run loads the
+ * whole service, which takes seconds when the shared machine is busy.
  */
 export const PROCESS_TEST_TIMEOUT_MS = 180_000;
 
