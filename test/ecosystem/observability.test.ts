@@ -56,9 +56,12 @@ describe('/metrics', () => {
     const scrape = await fetch(`${origin}/metrics`);
     expect(scrape.headers.get('content-type')).toContain('text/plain');
     const text = await scrape.text();
-    expect(sample(text, 'graphql_envelop_request', { operationName: 'LatestReviews', operationType: 'query' })).toBe(2);
     expect(
-      sample(text, 'graphql_yoga_http_duration_count', { operationName: 'LatestReviews', statusCode: '200' }),
+      sample(text, 'reviews_api_http_request_duration_seconds_count', {
+        operation: 'LatestReviews',
+        method: 'POST',
+        status: '200',
+      }),
     ).toBe(2);
     expect(sample(text, 'reviews_api_graphql_errors_total', { operation: 'Sneaky', code: 'UNAUTHENTICATED' })).toBe(1);
     expect(
