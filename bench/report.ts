@@ -60,19 +60,26 @@ export function formatReport(result: BenchResult): string {
     const restore = table([
       'database',
       'reviews-api restore',
+      '--check full',
       'litestream restore',
       'cp',
+      'cp + fsync',
       'restore ÷ cp',
+      'restore ÷ litestream',
       'litestream ÷ cp',
     ]);
+    const ratio = (a: number, b: number) => (a / Math.max(1, b)).toFixed(1);
     for (const r of result.restore) {
       restore.push([
         mb(r.databaseBytes),
         `${r.restoreCommandMs} ms`,
+        `${r.restoreFullCheckMs} ms`,
         `${r.litestreamRestoreMs} ms`,
         `${r.copyMs} ms`,
-        (r.restoreCommandMs / Math.max(1, r.copyMs)).toFixed(1),
-        (r.litestreamRestoreMs / Math.max(1, r.copyMs)).toFixed(1),
+        `${r.durableCopyMs} ms`,
+        ratio(r.restoreCommandMs, r.copyMs),
+        ratio(r.restoreCommandMs, r.litestreamRestoreMs),
+        ratio(r.litestreamRestoreMs, r.copyMs),
       ]);
     }
     lines.push(restore.toString());

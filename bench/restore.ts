@@ -11,13 +11,23 @@ import { replicatedService } from './replication.ts';
 export interface RestoreFigure {
   targetMb: number;
   databaseBytes: number;
-  /** `reviews-api restore --output`: listing, Litestream's restore, integrity_check, rename. */
+  /** `reviews-api restore --output`: listing, Litestream's restore, quick_check, fsync, rename. */
   restoreCommandMs: number;
+  /** The same with `--check full`: integrity_check instead of quick_check. */
+  restoreFullCheckMs: number;
   /** Litestream's own restore from the same replica, the part of the above that scales with size. */
   litestreamRestoreMs: number;
   /** `cp` of the same database file: the floor for getting those bytes onto this disk. */
   copyMs: number;
+  /** `cp` and then fsync of the copy: the floor for a copy that survives a power cut, as a restore must. */
+  durableCopyMs: number;
+  /** Each figure is the median of this many runs, taken in turns so a noisy moment hits all alike. */
+  runs: number;
 }
+
+const RUNS = 3;
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
 /** How long the replica gets to take its first snapshot of a large database. */
 const SNAPSHOT_TIMEOUT_MS = 10 * 60_000;
@@ -61,21 +71,47 @@ export async function measureRestore(dir: string, sizeMb: number, jwtSecret: str
       await replicated.server.stop();
     }
     const env = { DATABASE_PATH: databasePath, REPLICA_URL: replicaDir, JWT_SECRET: jwtSecret, NODE_ENV: 'production' };
-    const restoreCommandMs = await timed(
-      process.execPath,
-      ['bin/reviews-api.js', 'restore', '--output', join(dir, 'restored.db')],
-      env,
-    );
-    const litestreamRestoreMs = await timed(litestreamBinary(), [
-      'restore',
-      '-o',
-      join(dir, 'raw.db'),
-      `file://${replicaDir}`,
-    ]);
-    const copyMs = await timed('cp', [databasePath, join(dir, 'copy.db')]);
-    const figure: RestoreFigure = { targetMb: sizeMb, databaseBytes, restoreCommandMs, litestreamRestoreMs, copyMs };
+    const output = join(dir, 'restored.db');
+    const cli =
+      (...args: string[]) =>
+      () =>
+        timed(process.execPath, ['bin/reviews-api.js', 'restore', '--output', output, ...args], env);
+    const methods = {
+      restoreCommandMs: cli(),
+      restoreFullCheckMs: cli('--check', 'full'),
+      litestreamRestoreMs: () => timed(litestreamBinary(), ['restore', '-o', output, `file://${replicaDir}`]),
+      copyMs: () => timed('cp', [databasePath, output]),
+      durableCopyMs: () => timed('sh', ['-c', 'cp "$1" "$2" && sync "$2"', 'sh', databasePath, output]),
+    };
+    const times: Record<keyof typeof methods, number[]> = {
+      restoreCommandMs: [],
+      restoreFullCheckMs: [],
+      litestreamRestoreMs: [],
+      copyMs: [],
+      durableCopyMs: [],
+    };
+    for (let run = 1; run <= RUNS; run++) {
+      for (const [name, method] of Object.entries(methods) as [keyof typeof methods, () => Promise<number>][]) {
+        progress.update(`restore ${sizeMb} MB: run ${run}/${RUNS}, ${name}`);
+        times[name].push(await method());
+        // Each method writes the same file from nothing; the restore command would refuse it.
+        await rm(output, { force: true });
+        await rm(`${output}.restored`, { force: true });
+      }
+    }
+    const figure: RestoreFigure = {
+      targetMb: sizeMb,
+      databaseBytes,
+      restoreCommandMs: median(times.restoreCommandMs),
+      restoreFullCheckMs: median(times.restoreFullCheckMs),
+      litestreamRestoreMs: median(times.litestreamRestoreMs),
+      copyMs: median(times.copyMs),
+      durableCopyMs: median(times.durableCopyMs),
+      runs: RUNS,
+    };
     progress.step(
-      `restore ${sizeMb} MB: command ${restoreCommandMs} ms, litestream ${litestreamRestoreMs} ms, cp ${copyMs} ms`,
+      `restore ${sizeMb} MB: command ${figure.restoreCommandMs} ms (--check full ${figure.restoreFullCheckMs} ms), ` +
+        `litestream ${figure.litestreamRestoreMs} ms, cp ${figure.copyMs} ms, cp + fsync ${figure.durableCopyMs} ms`,
     );
     return figure;
   } finally {

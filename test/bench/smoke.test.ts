@@ -100,6 +100,8 @@ describe('npm run bench (smoke)', () => {
     expect(result.restore).toHaveLength(1);
     expect(result.restore[0]?.restoreCommandMs).toBeGreaterThan(0);
     expect(result.restore[0]?.copyMs).toBeGreaterThanOrEqual(0);
+    expect(result.restore[0]?.restoreFullCheckMs).toBeGreaterThan(0);
+    expect(result.restore[0]?.durableCopyMs).toBeGreaterThanOrEqual(0);
   });
 
   it('prints a table and draws the chart', () => {
