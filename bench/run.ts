@@ -89,7 +89,7 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
     );
     progress.step('counting SQL statements per request (in-process, Drizzle logger)');
     const statements = await countStatements(databasePath, options.dataset, JWT_SECRET);
-    const token = await signToken({ userId: 'bench-writer', name: 'Bench Writer' }, signingKey(JWT_SECRET));
+    const token = await signToken({ userId: 'bench-writer', name: 'Bench Writer' }, await signingKey(JWT_SECRET));
 
     const servers = new Map<ServerKind, RunningChild>();
     for (const kind of options.servers) {

@@ -25,7 +25,7 @@ export async function countStatements(databasePath: string, size: DatasetSize, j
   const statements: string[] = [];
   const db = openDatabase(databasePath, { logger: { logQuery: (query) => statements.push(query) } });
   const app = createApp({ db, config: config.config });
-  const token = await signToken({ userId: 'bench-writer', name: 'Bench Writer' }, signingKey(jwtSecret));
+  const token = await signToken({ userId: 'bench-writer', name: 'Bench Writer' }, await signingKey(jwtSecret));
   const counts: StatementCount[] = [];
   try {
     const requests = [

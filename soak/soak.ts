@@ -126,7 +126,7 @@ export async function runSoak(options: SoakOptions = DEFAULT_SOAK): Promise<Soak
 }
 
 async function soakAgainst(server: Served, pid: number, databasePath: string, options: SoakOptions) {
-  const key = signingKey(JWT_SECRET);
+  const key = await signingKey(JWT_SECRET);
   const statuses: Record<string, number> = {};
   const ledger: Ledger = { reviews: new Map(), comments: new Map() };
   const counts = { requests: 0, reads: 0, writesAttempted: 0, writesAcknowledged: 0, network: 0 };

@@ -88,7 +88,7 @@ program
     const config = configOrExit();
     const token = await signToken(
       { userId, name: options.name, roles: options.role, expiresIn: options.expiresIn },
-      signingKey(config.jwtSecret),
+      await signingKey(config.jwtSecret),
     );
     process.stdout.write(`${token}\n`);
   });

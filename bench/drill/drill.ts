@@ -177,7 +177,7 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
   cleanup.add(() => nginx.stop());
   log(`primary a ${primary.url}, standby b ${standby.url}, nginx ${nginx.url}`);
 
-  const key = signingKey(JWT_SECRET);
+  const key = await signingKey(JWT_SECRET);
   const tokens = await Promise.all(
     Array.from({ length: options.writers }, (_, i) =>
       signToken({ userId: `drill-${runId}-${i}`, name: `Writer ${i}` }, key),

@@ -15,7 +15,7 @@ const jwtSecret = process.env.JWT_SECRET;
 if (!databasePath || !jwtSecret) throw new Error('DATABASE_PATH and JWT_SECRET are required');
 
 const db = openDatabase(databasePath);
-const key = signingKey(jwtSecret);
+const key = await signingKey(jwtSecret);
 const events = createReviewEvents();
 const server = new ApolloServer<Context>({ schema });
 const { url } = await startStandaloneServer(server, {

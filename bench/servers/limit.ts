@@ -17,7 +17,7 @@ if (!databasePath || !jwtSecret) throw new Error('DATABASE_PATH and JWT_SECRET a
 
 const db = openDatabase(databasePath);
 const handlers = limitHandlers(db.$client);
-const key = signingKey(jwtSecret);
+const key = await signingKey(jwtSecret);
 
 function send(res: ServerResponse, status: number, body: string) {
   res.writeHead(status, {

@@ -47,7 +47,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     // first page only: the bundle costs about 80 MB of resident memory, and production serves none.
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     context: async ({ request }) => {
-      const auth = await authenticate(request.headers.get('authorization'), key);
+      const auth = await authenticate(request.headers.get('authorization'), await key);
       return { db, auth, viewer: auth.kind === 'user' ? auth.viewer : null, node, events };
     },
     plugins: [

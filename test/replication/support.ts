@@ -60,7 +60,7 @@ export function sandbox(kind: ReplicaKind, s3: FauxqsServer | undefined, extra: 
   return { dir, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export const tokenFor = (userId: string) => signToken({ userId, name: userId }, signingKey(JWT_SECRET));
+export const tokenFor = async (userId: string) => signToken({ userId, name: userId }, await signingKey(JWT_SECRET));
 
 export interface Gql {
   // biome-ignore lint/suspicious/noExplicitAny: tests read responses by shape.

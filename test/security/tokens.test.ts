@@ -1,4 +1,3 @@
-import type { KeyObject } from 'node:crypto';
 import { exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signingKey } from '../../src/auth.ts';
@@ -10,7 +9,7 @@ const CREATE = `mutation { createReview(input: { subject: "s", rating: 5, title:
 
 const now = () => Math.floor(Date.now() / 1000);
 
-function hs256(claims: Record<string, unknown>, key: Uint8Array | KeyObject, expiresAt = now() + 600) {
+function hs256(claims: Record<string, unknown>, key: Uint8Array | CryptoKey, expiresAt = now() + 600) {
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject('mallory')
@@ -20,13 +19,13 @@ function hs256(claims: Record<string, unknown>, key: Uint8Array | KeyObject, exp
 
 /** Every token an attacker might try, each with why it must be refused. */
 async function hostileTokens(): Promise<Record<string, string>> {
-  const rightKey = signingKey(testConfig.jwtSecret);
+  const rightKey = await signingKey(testConfig.jwtSecret);
   const rsa = await generateKeyPair('RS256');
   const publicPem = await exportSPKI(rsa.publicKey);
   return {
     'signed with another secret (forged)': await hs256(
       { roles: ['moderator'] },
-      signingKey('an-attackers-guess-at-the-secret-xx'),
+      await signingKey('an-attackers-guess-at-the-secret-xx'),
     ),
     expired: await hs256({}, rightKey, now() - 60),
     'alg none': new UnsecuredJWT({ sub: 'mallory', roles: ['moderator'] }).setExpirationTime('10m').encode(),

@@ -58,8 +58,8 @@ export function createTestApp(options: { node?: NodeState } = {}) {
 
 export type TestApp = ReturnType<typeof createTestApp>;
 
-export function tokenFor(userId: string, options: { name?: string; roles?: string[]; expiresIn?: string } = {}) {
-  return signToken({ userId, ...options }, signingKey(testConfig.jwtSecret));
+export async function tokenFor(userId: string, options: { name?: string; roles?: string[]; expiresIn?: string } = {}) {
+  return signToken({ userId, ...options }, await signingKey(testConfig.jwtSecret));
 }
 
 /** The single error code of a response that must have failed. */

@@ -2,7 +2,7 @@ import { generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { authenticate, signingKey, signToken } from '../../src/auth.ts';
 
-const key = signingKey('unit-test-secret-that-is-at-least-32-chars');
+const key = await signingKey('unit-test-secret-that-is-at-least-32-chars');
 
 describe('authenticate', () => {
   it('is anonymous without a header', async () => {
@@ -27,7 +27,7 @@ describe('authenticate', () => {
   });
 
   it('refuses a token signed with another key', async () => {
-    const token = await signToken({ userId: 'u1' }, signingKey('another-secret-that-is-at-least-32-chars'));
+    const token = await signToken({ userId: 'u1' }, await signingKey('another-secret-that-is-at-least-32-chars'));
     expect((await authenticate(`Bearer ${token}`, key)).kind).toBe('invalid');
   });
 
