@@ -90,8 +90,8 @@ function listing(directory: string): string[] {
   }
 }
 
-/** The length of a shadow WAL's header and whole frames (a frame being appended is not counted). */
-function wholeFramesIn(path: string): number | null {
+/** A WAL file's header (null if it is shorter than one) and size; null when it cannot be opened. */
+function readHeader(path: string): { header: Buffer | null; size: number } | null {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -99,27 +99,24 @@ function wholeFramesIn(path: string): number | null {
     return null;
   }
   try {
-    const size = fstatSync(fd).size;
     const header = Buffer.alloc(WAL_HEADER_BYTES);
-    if (readSync(fd, header, 0, WAL_HEADER_BYTES, 0) < WAL_HEADER_BYTES) return 0;
-    const frameBytes = FRAME_HEADER_BYTES + (header.readUInt32BE(8) || 65536);
-    return WAL_HEADER_BYTES + Math.floor((size - WAL_HEADER_BYTES) / frameBytes) * frameBytes;
+    const complete = readSync(fd, header, 0, WAL_HEADER_BYTES, 0) === WAL_HEADER_BYTES;
+    return { header: complete ? header : null, size: fstatSync(fd).size };
   } finally {
     closeSync(fd);
   }
 }
 
+/** The length of a shadow WAL's header and whole frames (a frame being appended is not counted). */
+function wholeFramesIn(path: string): number | null {
+  const read = readHeader(path);
+  if (!read) return null;
+  if (!read.header) return 0;
+  const frameBytes = FRAME_HEADER_BYTES + (read.header.readUInt32BE(8) || 65536);
+  return WAL_HEADER_BYTES + Math.floor((read.size - WAL_HEADER_BYTES) / frameBytes) * frameBytes;
+}
+
 function readSalts(path: string): string | null {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return null;
-  }
-  try {
-    const header = Buffer.alloc(WAL_HEADER_BYTES);
-    return readSync(fd, header, 0, WAL_HEADER_BYTES, 0) === WAL_HEADER_BYTES ? walHeaderSalts(header) : null;
-  } finally {
-    closeSync(fd);
-  }
+  const header = readHeader(path)?.header;
+  return header ? walHeaderSalts(header) : null;
 }
