@@ -1,7 +1,7 @@
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FauxqsServer } from 'fauxqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
 import { restoreReplica } from '../../src/replication/restore.ts';
 import {
   addComment,
@@ -12,6 +12,8 @@ import {
   rowsOf,
   type Sandbox,
   sandbox,
+  settingsOf,
+  shareS3CredentialsWithThisProcess,
   startS3,
   stopAll,
   tokenFor,
@@ -27,19 +29,9 @@ import { litestreamFigures, replicaWalSegments, StallingRelay } from './support.
 let s3: FauxqsServer;
 beforeAll(async () => {
   s3 = await startS3();
-  // restoreReplica runs Litestream from this process: it reads S3 credentials from here.
-  process.env.LITESTREAM_ACCESS_KEY_ID = 'test-key';
-  process.env.LITESTREAM_SECRET_ACCESS_KEY = 'test-secret';
+  shareS3CredentialsWithThisProcess();
 });
 afterAll(() => s3?.stop());
-
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
-
-function settingsOf(env: Record<string, string>) {
-  const result = loadConfig(env);
-  if (!result.ok) throw new Error(result.errors.join('\n'));
-  return result.config;
-}
 
 let box: Sandbox | undefined;
 let served: Served | undefined;

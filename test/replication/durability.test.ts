@@ -1,7 +1,7 @@
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FauxqsServer } from 'fauxqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
 import { openDatabase } from '../../src/db/client.ts';
 import { applyMigrations } from '../../src/db/migrate.ts';
 import { restoreReplica } from '../../src/replication/restore.ts';
@@ -17,6 +17,8 @@ import {
   rowsOf,
   type Sandbox,
   sandbox,
+  settingsOf,
+  shareS3CredentialsWithThisProcess,
   startS3,
   stopAll,
   tokenFor,
@@ -25,19 +27,9 @@ import {
 let s3: FauxqsServer;
 beforeAll(async () => {
   s3 = await startS3();
-  // Litestream reads S3 credentials from its environment; restoreReplica runs in this process.
-  process.env.LITESTREAM_ACCESS_KEY_ID = 'test-key';
-  process.env.LITESTREAM_SECRET_ACCESS_KEY = 'test-secret';
+  shareS3CredentialsWithThisProcess();
 });
 afterAll(() => s3?.stop());
-
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
-
-function settingsOf(env: Record<string, string>) {
-  const result = loadConfig(env);
-  if (!result.ok) throw new Error(result.errors.join('\n'));
-  return result.config;
-}
 
 const SYNC_INTERVAL_MS = 1000;
 const BURST_MS = 3000;

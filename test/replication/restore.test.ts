@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { FauxqsServer } from 'fauxqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -28,8 +29,6 @@ beforeAll(async () => {
   s3 = await startS3();
 });
 afterAll(() => s3?.stop());
-
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 describe.each<ReplicaKind>(['directory', 's3'])('replication to a %s replica', (kind) => {
   let box: Sandbox;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { signingKey, signToken } from '../../src/auth.ts';
+import { loadConfig } from '../../src/config.ts';
 import type { Served } from '../support/process.ts';
 
 export const JWT_SECRET = 'replication-test-secret-of-32-characters-at-least';
@@ -20,6 +21,24 @@ export const PROCESS_TEST_TIMEOUT_MS = 180_000;
  */
 export async function startS3(): Promise<FauxqsServer> {
   return startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
+}
+
+/** What the emulator accepts; any pair does, as long as every client sends the same one. */
+const S3_CREDENTIALS = { LITESTREAM_ACCESS_KEY_ID: 'test-key', LITESTREAM_SECRET_ACCESS_KEY: 'test-secret' };
+
+/**
+ * For tests that call restoreReplica in this process: the Litestream it runs reads its S3
+ * credentials from this process's environment, not from a sandbox's.
+ */
+export function shareS3CredentialsWithThisProcess(): void {
+  Object.assign(process.env, S3_CREDENTIALS);
+}
+
+/** The configuration a sandbox's environment loads to, as `serve` and `restore` would load it. */
+export function settingsOf(env: Record<string, string>) {
+  const result = loadConfig(env);
+  if (!result.ok) throw new Error(result.errors.join('\n'));
+  return result.config;
 }
 
 export type ReplicaKind = 'directory' | 's3';
@@ -53,8 +72,7 @@ export function sandbox(kind: ReplicaKind, s3: FauxqsServer | undefined, extra: 
     Object.assign(env, {
       REPLICA_URL: `s3://${bucket}/reviews`,
       REPLICA_ENDPOINT: s3.address,
-      LITESTREAM_ACCESS_KEY_ID: 'test-key',
-      LITESTREAM_SECRET_ACCESS_KEY: 'test-secret',
+      ...S3_CREDENTIALS,
     });
   }
   return { dir, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };

@@ -13,6 +13,7 @@ import { bytesBehind, databaseMetrics, parsePrometheusText } from '../../src/rep
 import { type Generation, planRestore, RestoreError } from '../../src/replication/restore.ts';
 import { durationMs, litestreamEnvironment, metricsUrl } from '../../src/replication/settings.ts';
 import { WalReader } from '../../src/replication/wal.ts';
+import { settingsOf } from './support.ts';
 
 describe('the Litestream binary', () => {
   it('is the platform executable itself, v0.3.13, not the node wrapper', () => {
@@ -40,14 +41,8 @@ describe('the supervisor', () => {
 });
 
 describe('litestream.yml variables', () => {
-  const config = (env: Record<string, string>) => {
-    const result = loadConfig(env);
-    if (!result.ok) throw new Error(result.errors.join());
-    return result.config;
-  };
-
   it('give a directory replica as an absolute path and no S3 settings', () => {
-    const env = litestreamEnvironment(config({ REPLICA_ENDPOINT: 'http://ignored:9000' }), '127.0.0.1:9999');
+    const env = litestreamEnvironment(settingsOf({ REPLICA_ENDPOINT: 'http://ignored:9000' }), '127.0.0.1:9999');
     expect(env).toEqual({
       DATABASE_PATH: join(process.cwd(), 'data/reviews.db'),
       REPLICA_DIR: join(process.cwd(), 'data/replica'),
@@ -63,7 +58,7 @@ describe('litestream.yml variables', () => {
 
   it('give an S3 replica as its URL and endpoint', () => {
     const env = litestreamEnvironment(
-      config({
+      settingsOf({
         REPLICA_URL: 's3://backups/reviews',
         REPLICA_ENDPOINT: 'http://127.0.0.1:9000',
         REPLICA_SYNC_INTERVAL: '250ms',
