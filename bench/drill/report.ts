@@ -2,7 +2,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DrillResult } from './drill.ts';
 
-const pad = (cells: string[], widths: number[]) => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ');
+/** Plain-text columns, each as wide as its widest cell, under a header and a dashed rule. */
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ');
+  return [line(header), line(header.map((title) => '-'.repeat(title.length))), ...rows.map(line)];
+}
 
 /** The drill as a table a person reads: one row per fault, then the totals. */
 export function formatDrill(result: DrillResult): string {
@@ -28,17 +33,11 @@ export function formatDrill(result: DrillResult): string {
     String(cycle.writesOnOldPrimary),
     cycle.oldNodeAnswer,
   ]);
-  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
   const { options, writes, rpo, reads } = result;
   return [
     `failover drill: durability ${options.durability}, lease ${options.lease}, replica ${options.replica}, heartbeat ${options.heartbeatIntervalMs} ms × ${options.heartbeatMisses}, sync ${options.syncInterval}`,
     '',
-    pad(header, widths),
-    pad(
-      header.map((title) => '-'.repeat(title.length)),
-      widths,
-    ),
-    ...rows.map((row) => pad(row, widths)),
+    ...table(header, rows),
     '',
     `writes: ${writes.started} started, ${writes.acknowledged} acknowledged (${writes.perSecond}/s), ${writes.refused} refused, ${writes.gaveUp} given up`,
     `mutation latency (acknowledged attempt): p50 ${result.mutationLatencyMs.p50} ms, p99 ${result.mutationLatencyMs.p99} ms`,
@@ -79,17 +78,11 @@ export function formatComparison(results: DrillResult[]): string {
       result.ok ? 'ok' : 'FAILED',
     ];
   });
-  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
   const { writers, syncInterval, killCycles, freezeCycles } = results[0]?.options ?? ({} as DrillResult['options']);
   return [
     `both modes, ${writers} writers, sync ${syncInterval}, ${killCycles} kills + ${freezeCycles} freezes each`,
     '',
-    pad(header, widths),
-    pad(
-      header.map((title) => '-'.repeat(title.length)),
-      widths,
-    ),
-    ...rows.map((row) => pad(row, widths)),
+    ...table(header, rows),
   ].join('\n');
 }
 
