@@ -1,4 +1,4 @@
-import { Column, type Placeholder, sql } from 'drizzle-orm';
+import { Column, Placeholder, sql } from 'drizzle-orm';
 
 /** Distinct query shapes kept built; the schema's resolvers produce a few dozen. */
 const CAPACITY = 500;
@@ -79,17 +79,10 @@ interface RelationalQueryBuilder {
 
 /** How a shaped config is written as a cache key: placeholders by name, functions by identity. */
 function keyOf(_key: string, value: unknown): unknown {
-  if (isPlaceholder(value)) return { $: value.name };
+  if (value instanceof Placeholder) return { $: value.name };
   if (typeof value === 'function') return { fn: stableFunctions.get(value as AnyFunction) };
   return value;
 }
-
-function isPlaceholder(value: unknown): value is Placeholder {
-  return (
-    typeof value === 'object' && value !== null && (value as { constructor?: unknown }).constructor === PLACEHOLDER
-  );
-}
-const PLACEHOLDER = sql.placeholder('').constructor;
 
 /** The config's shape and values, or null when it holds anything this does not understand. */
 function shape(relations: Relations, tableName: string, config: unknown): Shaped | null {

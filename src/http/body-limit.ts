@@ -36,13 +36,14 @@ export function useBodyLimit(limit: number): Plugin {
  * the stream: a cancel would destroy the socket before the 413 could be sent on it.
  */
 export async function readAtMost(request: Request, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  const reader = request.body?.getReader();
-  for (let read = await reader?.read(); read && !read.done; read = await reader?.read()) {
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
     total += read.value.byteLength;
     if (total > limit) {
-      reader?.releaseLock();
+      reader.releaseLock();
       return null;
     }
     chunks.push(read.value);
