@@ -6,8 +6,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { ROOT } from '../harness/server-process.ts';
 import { renderChart } from './chart.ts';
-import { ROOT } from './child.ts';
 import { DATASETS, type DatasetName } from './dataset.ts';
 import { Progress } from './progress.ts';
 import { formatReport } from './report.ts';

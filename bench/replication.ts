@@ -1,13 +1,13 @@
 import { resolve } from 'node:path';
+import type { ServerProcess } from '../harness/server-process.ts';
 import { ReplicationMonitor } from '../src/replication/monitor.ts';
 import { metricsAddress, metricsUrl } from '../src/replication/settings.ts';
-import type { RunningChild } from './child.ts';
 import { post } from './equivalence.ts';
 import type { Scenario } from './scenarios.ts';
 import { startServer } from './servers.ts';
 
 export interface ReplicatedService {
-  server: RunningChild;
+  server: ServerProcess;
   /** Reads the server's Litestream metrics and WAL: when does the replica hold a write? */
   monitor: ReplicationMonitor;
 }
@@ -66,7 +66,7 @@ export async function measureReplicationLag(
   const lags: number[] = [];
   for (let i = 0; i < samples; i++) {
     await new Promise((done) => setTimeout(done, Math.random() * intervalMs));
-    const answer = await post(server.url, addComment.body(1_000_000 + i), token);
+    const answer = await post(server.graphqlUrl, addComment.body(1_000_000 + i), token);
     const committedAt = performance.now();
     if (answer.status !== 200) throw new Error(`a write for the lag probe failed: ${answer.text}`);
     await monitor.waitUntilReplicated(10 * intervalMs + 10_000);

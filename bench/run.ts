@@ -1,8 +1,8 @@
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ServerProcess } from '../harness/server-process.ts';
 import { signingKey, signToken } from '../src/auth.ts';
-import type { RunningChild } from './child.ts';
 import { type DatasetSize, seedDatabase } from './dataset.ts';
 import { assertEquivalent, post } from './equivalence.ts';
 import { type LoadResult, runLoad } from './load.ts';
@@ -64,7 +64,7 @@ export interface BenchResult {
 const JWT_SECRET = 'bench-secret-that-is-at-least-32-characters-long';
 
 /** Samples a server's resident memory while `work` runs; returns both. */
-async function withPeakRss<T>(server: RunningChild, work: () => Promise<T>): Promise<[T, number]> {
+async function withPeakRss<T>(server: ServerProcess, work: () => Promise<T>): Promise<[T, number]> {
   let peak = server.rss();
   const timer = setInterval(() => {
     peak = Math.max(peak, server.rss());
@@ -80,7 +80,7 @@ async function withPeakRss<T>(server: RunningChild, work: () => Promise<T>): Pro
 export async function runBench(options: BenchOptions, progress: Progress): Promise<BenchResult> {
   const startedAt = new Date().toISOString();
   const dir = await mkdtemp(join(tmpdir(), 'reviews-bench-'));
-  const running: RunningChild[] = [];
+  const running: ServerProcess[] = [];
   try {
     const databasePath = join(dir, 'reviews.db');
     progress.step(`seeding ${JSON.stringify(options.dataset)} into ${databasePath}`);
@@ -91,7 +91,7 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
     const statements = await countStatements(databasePath, options.dataset, JWT_SECRET);
     const token = await signToken({ userId: 'bench-writer', name: 'Bench Writer' }, await signingKey(JWT_SECRET));
 
-    const servers = new Map<ServerKind, RunningChild>();
+    const servers = new Map<ServerKind, ServerProcess>();
     for (const kind of options.servers) {
       progress.step(`starting ${kind}`);
       const server = await startServer(kind, {
@@ -108,7 +108,13 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
     const limit = servers.get('limit');
     if (service && limit) {
       for (const scenario of chosen) {
-        responseBytes[scenario.name] = await assertEquivalent(scenario, service.url, limit.url, databasePath, token);
+        responseBytes[scenario.name] = await assertEquivalent(
+          scenario,
+          service.graphqlUrl,
+          limit.graphqlUrl,
+          databasePath,
+          token,
+        );
         progress.step(`${scenario.name}: the limit answers with the service's exact bytes`);
       }
     }
@@ -118,13 +124,13 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
     }
 
     const throughput: ThroughputRow[] = [];
-    const measure = async (scenario: Scenario, name: MeasuredServer, server: RunningChild, connections: number) => {
+    const measure = async (scenario: Scenario, name: MeasuredServer, server: ServerProcess, connections: number) => {
       const label = `${scenario.name} · ${name} · ${connections} conn`;
       progress.update(label);
       const cpuBefore = server.cpuMs();
       const [load, peakRssBytes] = await withPeakRss(server, () =>
         runLoad({
-          url: server.url,
+          url: server.graphqlUrl,
           scenario,
           connections,
           durationSeconds: options.durationSeconds,
@@ -232,16 +238,16 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
  */
 async function assertSameData(
   chosen: Scenario[],
-  server: RunningChild,
-  service: RunningChild | undefined,
+  server: ServerProcess,
+  service: ServerProcess | undefined,
   token: string,
 ) {
   if (!service || server === service) return;
   for (const scenario of chosen) {
     if (scenario.write) continue;
     const [theirs, ours] = await Promise.all([
-      post(server.url, scenario.body(0), token),
-      post(service.url, scenario.body(0), token),
+      post(server.graphqlUrl, scenario.body(0), token),
+      post(service.graphqlUrl, scenario.body(0), token),
     ]);
     if (JSON.stringify(JSON.parse(theirs.text)) !== JSON.stringify(JSON.parse(ours.text))) {
       throw new Error(`${server.name} answers ${scenario.name} differently:\n${theirs.text}\nservice: ${ours.text}`);

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type RunningChild, startChild } from './child.ts';
+import { type ServerProcess, startServerProcess } from '../harness/server-process.ts';
 
 /** The servers a run compares, each a process of its own over the same database file. */
 export type ServerKind = 'service' | 'service+cache' | 'limit' | 'apollo';
@@ -20,13 +20,11 @@ const ENTRIES: Record<ServerKind, string[]> = {
   apollo: ['--import', 'tsx', join('bench', 'servers', 'apollo.ts')],
 };
 
-export function startServer(kind: ServerKind, options: ServerOptions): Promise<RunningChild> {
+export function startServer(kind: ServerKind, options: ServerOptions): Promise<ServerProcess> {
   const env: Record<string, string> = {
     NODE_ENV: 'production',
     DATABASE_PATH: options.databasePath,
     JWT_SECRET: options.jwtSecret,
-    PORT: '0',
-    HOST: '127.0.0.1',
     REPLICATION: 'off',
     RATE_LIMIT: 'off',
     RESPONSE_CACHE: kind === 'service+cache' ? 'on' : 'off',
@@ -34,5 +32,5 @@ export function startServer(kind: ServerKind, options: ServerOptions): Promise<R
     ...options.env,
   };
   const flags = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
-  return startChild(kind, ENTRIES[kind], env, flags);
+  return startServerProcess({ name: kind, command: ENTRIES[kind], env, nodeFlags: flags, forceAfterMs: 15_000 });
 }

@@ -1,13 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { type ServerProcess, startServerProcess } from '../harness/server-process.ts';
 import { signingKey, signToken } from '../src/auth.ts';
-import { untilListening } from '../src/http/listening.ts';
 
 /**
  * The load soak: a real `reviews-api serve` process on a loopback port, many concurrent
@@ -57,7 +54,6 @@ export interface SoakReport {
   rss: { start: number; afterWarmup: number; end: number; max: number };
 }
 
-const CLI = fileURLToPath(new URL('../bin/reviews-api.js', import.meta.url));
 const JWT_SECRET = 'soak-secret-that-is-at-least-32-characters-long';
 
 const PAGE = `query Page { reviews(first: 20) { nodes { id title author { name } commentCount
@@ -67,43 +63,13 @@ const CREATE_REVIEW = 'mutation($input: CreateReviewInput!) { createReview(input
 const ADD_COMMENT = 'mutation($input: AddCommentInput!) { addComment(input: $input) { comment { id } } }';
 const UPDATE_REVIEW = 'mutation($input: UpdateReviewInput!) { updateReview(input: $input) { review { version } } }';
 
-interface Served {
-  child: ChildProcess;
-  url: string;
-  stop(): Promise<void>;
-}
-
 /** `reviews-api serve` on an ephemeral loopback port, without Litestream or rate limits. */
-async function startServer(databasePath: string): Promise<Served> {
-  const child = spawn(process.execPath, [CLI, 'serve'], {
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      JWT_SECRET,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_PATH: databasePath,
-      REPLICATION: 'off',
-      RATE_LIMIT: 'off',
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+function startServer(databasePath: string): Promise<ServerProcess> {
+  return startServerProcess({
+    name: 'soak server',
+    env: { NODE_ENV: 'production', JWT_SECRET, DATABASE_PATH: databasePath, REPLICATION: 'off', RATE_LIMIT: 'off' },
+    forceAfterMs: 15_000,
   });
-  const url = await untilListening(child);
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
-  };
-  return { child, url, stop };
-}
-
-function rssOf(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match?.[1] ? Number(match[1]) * 1024 : 0;
 }
 
 interface Ledger {
@@ -116,21 +82,20 @@ export async function runSoak(options: SoakOptions = DEFAULT_SOAK): Promise<Soak
   const directory = mkdtempSync(join(tmpdir(), 'reviews-soak-'));
   const databasePath = join(directory, 'soak.db');
   const server = await startServer(databasePath);
-  const pid = server.child.pid as number;
   try {
-    return await soakAgainst(server, pid, databasePath, options);
+    return await soakAgainst(server, databasePath, options);
   } finally {
     await server.stop();
     rmSync(directory, { recursive: true, force: true });
   }
 }
 
-async function soakAgainst(server: Served, pid: number, databasePath: string, options: SoakOptions) {
+async function soakAgainst(server: ServerProcess, databasePath: string, options: SoakOptions) {
   const key = await signingKey(JWT_SECRET);
   const statuses: Record<string, number> = {};
   const ledger: Ledger = { reviews: new Map(), comments: new Map() };
   const counts = { requests: 0, reads: 0, writesAttempted: 0, writesAcknowledged: 0, network: 0 };
-  const rss = { start: rssOf(pid), afterWarmup: 0, end: 0, max: 0 };
+  const rss = { start: server.rss(), afterWarmup: 0, end: 0, max: 0 };
   const samples: { at: number; bytes: number }[] = [];
   const started = Date.now();
   const deadline = started + options.durationMs;
@@ -138,7 +103,7 @@ async function soakAgainst(server: Served, pid: number, databasePath: string, op
   async function request(body: unknown, token?: string) {
     counts.requests += 1;
     try {
-      const response = await fetch(server.url, {
+      const response = await fetch(server.graphqlUrl, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) },
         body: JSON.stringify(body),
@@ -208,14 +173,14 @@ async function soakAgainst(server: Served, pid: number, databasePath: string, op
     }
   }
 
-  const sampler = setInterval(() => samples.push({ at: Date.now() - started, bytes: rssOf(pid) }), 200);
+  const sampler = setInterval(() => samples.push({ at: Date.now() - started, bytes: server.rss() }), 200);
   try {
     await Promise.all(Array.from({ length: options.clients }, (_, index) => client(index)));
   } finally {
     clearInterval(sampler);
   }
   const durationMs = Date.now() - started;
-  samples.push({ at: durationMs, bytes: rssOf(pid) });
+  samples.push({ at: durationMs, bytes: server.rss() });
   const warm = durationMs * options.warmupFraction;
   const third = (durationMs - warm) / 3;
   const window = (from: number, to: number) => median(samples.filter((s) => s.at >= from && s.at <= to));

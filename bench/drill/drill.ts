@@ -91,8 +91,8 @@ const JWT_SECRET = 'failover-drill-secret-of-at-least-32-characters';
 
 /** Every process the drill started, stopped in reverse order whatever happened. */
 class Cleanup {
-  #steps: (() => Promise<void> | void)[] = [];
-  add(step: () => Promise<void> | void) {
+  #steps: (() => unknown)[] = [];
+  add(step: () => unknown) {
     this.#steps.push(step);
   }
   async run() {

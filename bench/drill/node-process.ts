@@ -1,28 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { appendFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { CLI, type ServerProcess, startServerProcess } from '../../harness/server-process.ts';
 
-const CLI = fileURLToPath(new URL('../../bin/reviews-api.js', import.meta.url));
-
-export interface LogEntry {
-  time: number;
-  msg: string;
-  [field: string]: unknown;
-}
-
-export interface NodeProcess {
-  name: string;
-  url: string;
-  child: ChildProcess;
-  logs: LogEntry[];
-  /** Resolves with the first log entry with this message (already printed or to come), logged at `since` or later. */
-  waitForLog(msg: string, timeoutMs: number, since?: number): Promise<LogEntry>;
-  signal(signal: NodeJS.Signals): void;
-  /** Sends `signal` (SIGTERM: graceful) and waits for the exit; SIGKILL after 20 s. */
-  stop(signal?: NodeJS.Signals): Promise<void>;
-}
+export type NodeProcess = ServerProcess;
 
 export interface StartNode {
   name: string;
@@ -35,75 +13,7 @@ export interface StartNode {
 }
 
 /** `reviews-api serve` or `standby --primary URL` on a fixed loopback port, once it listens. */
-export async function startNode({ name, port, env, primaryUrl, logFile }: StartNode): Promise<NodeProcess> {
-  const args = primaryUrl ? ['standby', '--primary', primaryUrl] : ['serve'];
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logs: LogEntry[] = [];
-  const waiters = new Set<(entry: LogEntry) => void>();
-  let stderr = '';
-  child.stderr?.on('data', (chunk) => {
-    stderr = (stderr + chunk).slice(-4000);
-  });
-  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-    appendFileSync(logFile, `${line}\n`);
-    try {
-      const entry = JSON.parse(line) as LogEntry;
-      logs.push(entry);
-      for (const waiter of waiters) waiter(entry);
-    } catch {
-      // Not a log line.
-    }
-  });
-  const waitForLog = (msg: string, timeoutMs: number, since = 0) =>
-    new Promise<LogEntry>((resolve, reject) => {
-      const seen = logs.find((entry) => entry.msg === msg && entry.time >= since);
-      if (seen) return resolve(seen);
-      const timer = setTimeout(() => {
-        waiters.delete(waiter);
-        reject(new Error(`${name}: no "${msg}" within ${timeoutMs} ms; stderr: ${stderr}`));
-      }, timeoutMs);
-      const waiter = (entry: LogEntry) => {
-        if (entry.msg !== msg || entry.time < since) return;
-        clearTimeout(timer);
-        waiters.delete(waiter);
-        resolve(entry);
-      };
-      waiters.add(waiter);
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        waiters.delete(waiter);
-        reject(new Error(`${name} exited (${code ?? signal}) before "${msg}": ${stderr}`));
-      });
-    });
-  const exited = () => child.exitCode !== null || child.signalCode !== null;
-  const node: NodeProcess = {
-    name,
-    url: `http://127.0.0.1:${port}`,
-    child,
-    logs,
-    waitForLog,
-    signal: (signal) => {
-      if (!exited()) child.kill(signal);
-    },
-    async stop(signal = 'SIGTERM') {
-      if (exited()) return;
-      const done = once(child, 'exit');
-      // A frozen process would never handle SIGTERM.
-      child.kill('SIGCONT');
-      child.kill(signal);
-      const force = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      await done;
-      clearTimeout(force);
-    },
-  };
-  try {
-    await waitForLog('listening', 60_000);
-  } catch (error) {
-    await node.stop('SIGKILL');
-    throw error;
-  }
-  return node;
+export function startNode({ name, port, env, primaryUrl, logFile }: StartNode): Promise<NodeProcess> {
+  const command = primaryUrl ? [CLI, 'standby', '--primary', primaryUrl] : [CLI, 'serve'];
+  return startServerProcess({ name, command, env, port, logFile });
 }
