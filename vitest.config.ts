@@ -1,6 +1,29 @@
 import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The suite in three projects, by what a test needs (npm run test:unit, test:integration,
+ * test:e2e; npm test runs all three):
+ * - unit: no process, no socket;
+ * - integration: the app through fetch, or over real HTTP on loopback;
+ * - e2e: real Litestream, the S3 emulator, etcd, nginx, Chromium, the soak, the bench.
+ */
+const E2E = [
+  'test/replication/**/*.test.ts',
+  'test/failover/**/*.test.ts',
+  'test/durability/replicated.test.ts',
+  'test/bench/**/*.test.ts',
+  'test/security/soak.test.ts',
+  'test/ecosystem/graphiql.test.ts',
+];
+const INTEGRATION = [
+  'test/integration/**/*.test.ts',
+  'test/security/**/*.test.ts',
+  'test/ecosystem/**/*.test.ts',
+  'test/durability/**/*.test.ts',
+  'test/unit/launcher.test.ts',
+];
+
 export default defineConfig({
   resolve: {
     // graphql ships CJS and ESM builds; Yoga loads the CJS one. One copy means one GraphQLError
@@ -8,12 +31,17 @@ export default defineConfig({
     alias: { graphql: createRequire(import.meta.url).resolve('graphql') },
   },
   test: {
-    include: ['test/**/*.test.ts'],
     // better-sqlite3 is a native addon: separate processes keep each file's handles apart.
     pool: 'forks',
-    // The tests that spawn bin/reviews-api.js run the compiled dist/: build it once, up front.
-    globalSetup: ['test/support/build.ts'],
+    // The tests that spawn bin/reviews-api.js run the compiled dist/ (built once, up front);
+    // the run ends with the list of tests skipped for a missing system program.
+    globalSetup: ['test/support/build.ts', 'test/support/skipped-programs.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], exclude: INTEGRATION } },
+      { extends: true, test: { name: 'integration', include: INTEGRATION, exclude: E2E } },
+      { extends: true, test: { name: 'e2e', include: E2E } },
+    ],
   },
 });

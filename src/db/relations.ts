@@ -15,5 +15,3 @@ export const relations = defineRelations(schema, (r) => ({
     review: r.one.reviews({ from: r.comments.reviewId, to: r.reviews.id, optional: false }),
   },
 }));
-
-export type Relations = typeof relations;

@@ -6,20 +6,12 @@ import { ErrorCode, httpStatusOf } from '../errors.ts';
 import { readAtMost } from './body-limit.ts';
 import { restDocument } from './openapi.ts';
 import { REST_DOCS_PATH, serveRestDocs } from './rest-docs.ts';
+import type { RestRoute } from './rest-route.ts';
 
 export const REST_BASE = '/api';
 export const OPENAPI_PATH = `${REST_BASE}/openapi.json`;
 
 type SofaErrorHandler = NonNullable<Parameters<typeof useSofa>[0]['errorHandler']>;
-
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
-
-export interface RestRoute {
-  method: Method;
-  path: string;
-  tags: string[];
-  responseStatus?: 200 | 201;
-}
 
 /**
  * Every REST route, by the GraphQL root field it runs. Nothing else under /api reaches SOFA:

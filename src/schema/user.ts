@@ -1,7 +1,7 @@
 import { builder } from './builder.ts';
 import { ReviewConnection } from './review.ts';
 
-export const User = builder.drizzleNode('users', {
+builder.drizzleNode('users', {
   name: 'User',
   // Load only the columns the query selects (plus ids and cursor columns), not every column.
   select: {},

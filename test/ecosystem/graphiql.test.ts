@@ -5,6 +5,7 @@ import { parse, print } from 'graphql';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from '../../src/http/examples.ts';
+import { lacks } from '../support/system-programs.ts';
 import { launchChromium } from './browser.ts';
 import { aliceToken, type Served, serve } from './served.ts';
 
@@ -40,7 +41,9 @@ async function run(page: Page, operationName: string) {
   await page.getByRole('menuitem', { name: operationName }).click();
 }
 
-describe('GraphiQL and the REST reference in a real browser', () => {
+const describeInBrowser = describe.skipIf(lacks('chromium', 'the GraphiQL and REST reference browser tests'));
+
+describeInBrowser('GraphiQL and the REST reference in a real browser', () => {
   let served: Served;
   let browser: Awaited<ReturnType<typeof launchChromium>>;
   const requested: string[] = [];

@@ -8,14 +8,18 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { answeringUpstream, type WriteRecord } from '../../bench/drill/load.ts';
 import { renderNginxSite } from '../../bench/drill/nginx.ts';
 import { checkWrites } from '../../bench/drill/writes-check.ts';
+import { lacks } from '../support/system-programs.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'reviews-deploy-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const deploy = (name: string) => fileURLToPath(new URL(`../../deploy/${name}`, import.meta.url));
 
+const itWithNginx = it.skipIf(lacks('nginx', 'the nginx configuration check'));
+const itWithHaproxy = it.skipIf(lacks('haproxy', 'the HAProxy configuration check'));
+
 describe('the load balancer configurations in deploy/', () => {
-  it('nginx accepts the site as the drill renders it (nginx -t)', () => {
+  itWithNginx('nginx accepts the site as the drill renders it (nginx -t)', () => {
     writeFileSync(
       join(dir, 'reviews-api.conf'),
       renderNginxSite({ primary: '127.0.0.1:4101', standby: '127.0.0.1:4102', listen: '127.0.0.1:4100' }),
@@ -32,7 +36,7 @@ describe('the load balancer configurations in deploy/', () => {
     expect(check).not.toThrow();
   });
 
-  it('HAProxy accepts the documented alternative (haproxy -c)', () => {
+  itWithHaproxy('HAProxy accepts the documented alternative (haproxy -c)', () => {
     expect(() => execFileSync('haproxy', ['-c', '-f', deploy('haproxy.cfg')], { stdio: 'pipe' })).not.toThrow();
   });
 });

@@ -9,6 +9,7 @@ import { openDatabase } from '../../src/db/client.ts';
 import { applyMigrations } from '../../src/db/migrate.ts';
 import { aComment, aReview } from '../support/fixtures.ts';
 import { runCli, type Served, startServe } from '../support/process.ts';
+import { lacks } from '../support/system-programs.ts';
 import {
   addComment,
   createReview,
@@ -224,7 +225,7 @@ function damageSnapshotPage(snapshot: string, table: string, scratch: string) {
   writeFileSync(snapshot, execFileSync('lz4', ['-z', '-c'], { input: pages, maxBuffer: 256 * 1024 * 1024 }));
 }
 
-describe('a replica with a damaged page', () => {
+describe.skipIf(lacks('lz4', 'the damaged-snapshot restore test'))('a replica with a damaged page', () => {
   it(
     'is refused by the default check and by --check full, and the target stays as it was',
     async () => {
