@@ -5,10 +5,13 @@
 // The server runs the compiled files because tsx, compiling on load, cost ~55 MB of resident
 // memory (a second V8 isolate for its loader thread, esbuild kept running) and ~1 s of start-up.
 //
-// `node bin/build.js` builds; bin/reviews-api.js calls ensureBuilt() on every start, which
-// rebuilds only when the sources changed since the last build, so nothing runs a stale dist/.
+// `node bin/build.js` builds (npm install and npm pack run it as `prepare`);
+// bin/reviews-api.js calls ensureBuilt() on every start, which rebuilds only when the sources
+// changed since the last build, so nothing runs a stale dist/. esbuild is a devDependency: a
+// production install (`npm prune --omit=dev` after the build, or a packed tarball) runs dist/
+// without it, and only a build that is actually needed asks for it.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -70,10 +73,24 @@ const keepImports = {
   },
 };
 
-async function compile(sources) {
-  // Loaded only when a build is needed: a server started from a current dist/ never loads it.
-  const { build } = await import('esbuild');
-  const { outputFiles } = await build({
+/** esbuild, loaded only when a build is needed; null where it is not installed. */
+async function loadEsbuild() {
+  try {
+    return await import('esbuild');
+  } catch (error) {
+    if (error.code === 'ERR_MODULE_NOT_FOUND') return null;
+    throw error;
+  }
+}
+
+async function compile(sources, stale) {
+  const esbuild = await loadEsbuild();
+  if (!esbuild) {
+    throw new Error(
+      `dist/ is ${stale ? 'older than src/' : 'missing'} and esbuild (a devDependency) is not installed: build where it is (npm run build), then drop the devDependencies (npm prune --omit=dev)`,
+    );
+  }
+  const { outputFiles } = await esbuild.build({
     entryPoints: sources,
     outbase: SRC,
     outdir: DIST,
@@ -94,10 +111,13 @@ async function compile(sources) {
 
 /** Builds dist/ unless it already holds the current sources. */
 export async function ensureBuilt() {
+  // A packed tarball ships dist/ alone: there is nothing to be stale against.
+  if (!existsSync(SRC)) return;
   const sources = sourcesIn(SRC);
   const current = fingerprint(sources);
-  if (readStamp() === current) return;
-  await compile(sources);
+  const stamp = readStamp();
+  if (stamp === current) return;
+  await compile(sources, stamp !== null);
   // Last, so a build that failed half-way is done again by the next start.
   writeAtomically(STAMP, current);
 }

@@ -3,6 +3,7 @@ import {
   copyFileSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -85,6 +86,23 @@ describe('bin/reviews-api.js (runs dist/, built from src/ when stale)', () => {
     write('src/lib/greet.ts', "export const greet = (name: string): string => 'hi ' + name;");
     const outputs = await Promise.all(Array.from({ length: 4 }, launch));
     expect(outputs).toEqual(Array(4).fill('hi Ada; found beside src/\n'));
+  });
+
+  it('runs a current dist/ without esbuild (a production install), and refuses a stale one', async () => {
+    await launch();
+    // node_modules as `npm prune --omit=dev` leaves it: everything but the compiler.
+    rmSync(join(tree, 'node_modules'));
+    mkdirSync(join(tree, 'node_modules'));
+    for (const name of readdirSync(join(ROOT, 'node_modules'))) {
+      if (name !== 'esbuild' && name !== '@esbuild')
+        symlinkSync(join(ROOT, 'node_modules', name), join(tree, 'node_modules', name));
+    }
+    expect(await launch()).toBe('hello Ada; found beside src/\n');
+
+    write('src/lib/greet.ts', "export const greet = (name: string): string => 'hi ' + name;");
+    await expect(launch()).rejects.toMatchObject({
+      stderr: expect.stringContaining('esbuild (a devDependency) is not installed'),
+    });
   });
 
   it('fails with the compiler error when a source does not compile, and runs nothing stale', async () => {
