@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 
-/** Every `extensions.code` a client may see from this service (CONTRACT.md). */
+/** Every `extensions.code` a client may see from this service (README "Errors"). */
 export const ErrorCode = {
   BAD_USER_INPUT: 'BAD_USER_INPUT',
   UNAUTHENTICATED: 'UNAUTHENTICATED',
