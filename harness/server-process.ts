@@ -153,13 +153,9 @@ export async function startServerProcess(options: StartServerProcess = {}): Prom
   };
 }
 
-/** Runs the CLI to completion. */
-export async function runCli(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** Spawns a program with its output collected; `exited` resolves with its exit code. */
+export function spawnCollecting(file: string, args: string[], env: Record<string, string> = {}) {
+  const child = spawn(file, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => {
@@ -168,8 +164,15 @@ export async function runCli(args: string[], env: Record<string, string> = {}) {
   child.stderr.on('data', (chunk) => {
     stderr += chunk;
   });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
+  const exited = (once(child, 'exit') as Promise<[number | null]>).then(([code]) => code);
+  return { child, exited, output: () => ({ stdout, stderr }) };
+}
+
+/** Runs the CLI to completion. */
+export async function runCli(args: string[], env: Record<string, string> = {}) {
+  const run = spawnCollecting(process.execPath, [CLI, ...args], env);
+  const code = await run.exited;
+  return { code, ...run.output() };
 }
 
 function residentBytes(pid: number | undefined): number {

@@ -1,10 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Served, startServe } from '../support/process.ts';
+import { type Served, spawnCollecting, startServe } from '../support/process.ts';
 import {
   createReview,
   eventually,
@@ -23,30 +23,20 @@ const SCRIPT = fileURLToPath(new URL('../../scripts/restore-to-standby.sh', impo
 
 /** Runs the script; `listening` resolves with the server's URL once the server it starts listens. */
 function runScript(args: string[], env: Record<string, string>) {
-  const child = spawn('bash', [SCRIPT, ...args], {
-    env: { ...process.env, PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const exited = once(child, 'exit') as Promise<[number | null]>;
+  const { child, exited, output } = spawnCollecting('bash', [SCRIPT, ...args], { PORT: '0', ...env });
   const listening = () =>
     eventually(
       async () => {
-        if (child.exitCode !== null) throw new Error(`the script exited ${child.exitCode}: ${stderr}`);
-        const line = stdout.split('\n').find((text) => text.includes('"msg":"listening"'));
+        if (child.exitCode !== null) throw new Error(`the script exited ${child.exitCode}: ${output().stderr}`);
+        const line = output()
+          .stdout.split('\n')
+          .find((text) => text.includes('"msg":"listening"'));
         return line ? String(JSON.parse(line).url).replace(/\/graphql$/, '') : undefined;
       },
       60_000,
       'the standby to listen',
     );
-  return { child, exited, listening, output: () => ({ stdout, stderr }) };
+  return { child, exited, listening, output };
 }
 
 describe('scripts/restore-to-standby.sh', () => {
@@ -84,7 +74,7 @@ describe('scripts/restore-to-standby.sh', () => {
         box.env,
       );
       script = asOf.child;
-      expect((await asOf.exited)[0]).toBe(0);
+      expect(await asOf.exited).toBe(0);
       expect(asOf.output().stderr).toContain(`restored as of ${pointInTime}`);
       expect(asOf.output().stderr).toMatch(/, integrity_check ok\b/);
       const subjects = rowsOf(join(box.dir, 'as-of', 'reviews.db')).reviews.map(
@@ -107,7 +97,7 @@ describe('scripts/restore-to-standby.sh', () => {
 
       // The server is the script's own process (exec): SIGTERM stops it cleanly.
       run.child.kill('SIGTERM');
-      expect((await run.exited)[0]).toBe(0);
+      expect(await run.exited).toBe(0);
 
       // Restored as of a time and started, a host serves that time (a rollback): serve keeps the
       // file the restore wrote, rather than catching up with the replica's newest generation.
@@ -121,7 +111,7 @@ describe('scripts/restore-to-standby.sh', () => {
         'early-1',
       ]);
       rollback.child.kill('SIGTERM');
-      expect((await rollback.exited)[0]).toBe(0);
+      expect(await rollback.exited).toBe(0);
     },
     PROCESS_TEST_TIMEOUT_MS,
   );
@@ -132,7 +122,7 @@ describe('scripts/restore-to-standby.sh', () => {
       box = sandbox('directory', undefined);
       const run = runScript(['--data-dir', join(box.dir, 'standby-host')], box.env);
       script = run.child;
-      const [code] = await run.exited;
+      const code = await run.exited;
       expect(code).not.toBe(0);
       expect(run.output().stderr).toMatch(/reviews-api: no backups found in the replica/);
       expect(run.output().stdout).not.toContain('listening');
@@ -143,7 +133,7 @@ describe('scripts/restore-to-standby.sh', () => {
   it('prints its usage', async () => {
     const run = runScript(['--help'], {});
     script = run.child;
-    expect((await run.exited)[0]).toBe(0);
+    expect(await run.exited).toBe(0);
     expect(run.output().stdout).toMatch(/^Usage: scripts\/restore-to-standby\.sh/);
   });
 });
