@@ -1,5 +1,5 @@
-import { ShadowWalIndexes } from '../durability/shadow-wal.ts';
 import { bytesBehind, type LitestreamDatabaseMetrics, readLitestreamMetrics, type WalPosition } from './metrics.ts';
+import { ShadowWalIndexes } from './shadow-wal.ts';
 import { WalReader } from './wal.ts';
 
 const MAX_HISTORY = 10_000;

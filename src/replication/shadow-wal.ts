@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { WalPosition } from '../replication/metrics.ts';
-import { walHeaderSalts } from '../replication/wal.ts';
+import type { WalPosition } from './metrics.ts';
+import { walHeaderSalts } from './wal.ts';
 
 const WAL_HEADER_BYTES = 32;
 const FRAME_HEADER_BYTES = 24;
