@@ -49,6 +49,21 @@ export const CreateReview = graphql(`
   }
 `);
 
+/**
+ * The documents a TRUSTED_DOCUMENTS=on server runs, by id: `npm run client:persisted` writes
+ * them to persisted-documents.json, the server's manifest. Each id is the SHA-256 of the
+ * document as printed there (`npm run client:check` fails on one that is not), so it is also the
+ * `sha256Hash` that the Automatic Persisted Queries protocol sends.
+ */
+export const PersistedLatestReviews = graphql.persisted(
+  '6526e319ec7b519665dbefcd6f5c01df6f4a7e39fc9d99df6c36771a5473a876',
+  LatestReviews,
+);
+export const PersistedCreateReview = graphql.persisted(
+  '10827c779cd2862e3899b75d49b9d0392147584f2e1aee08367a1422443d15aa',
+  CreateReview,
+);
+
 export type LatestReviewsResult = ResultOf<typeof LatestReviews>;
 export type CreateReviewInput = VariablesOf<typeof CreateReview>['input'];
 
