@@ -19,7 +19,12 @@ export class ReviewsClient {
         'content-type': 'application/json',
         ...(this.token && { authorization: `Bearer ${this.token}` }),
       },
-      body: JSON.stringify({ query: print(document), variables }),
+      body: JSON.stringify(
+        documentIdOf(document)
+          ? // A persisted document goes by id alone (what a TRUSTED_DOCUMENTS=on server runs).
+            { extensions: { persistedQuery: { version: 1, sha256Hash: documentIdOf(document) } }, variables }
+          : { query: print(document), variables },
+      ),
     });
     const body = (await response.json()) as {
       data?: Result;
@@ -67,10 +72,21 @@ export const PersistedCreateReview = graphql.persisted(
 export type LatestReviewsResult = ResultOf<typeof LatestReviews>;
 export type CreateReviewInput = VariablesOf<typeof CreateReview>['input'];
 
-/** What a front end would do: write a review, then list the subject's reviews, fully typed. */
-export async function reviewAndList(client: ReviewsClient, input: CreateReviewInput) {
-  const { createReview } = await client.request(CreateReview, { input });
-  const { reviews } = await client.request(LatestReviews, { subject: input.subject, first: 10 });
+/** `graphql.persisted()` documents carry their id. */
+function documentIdOf(document: object): string | undefined {
+  return 'documentId' in document && typeof document.documentId === 'string' ? document.documentId : undefined;
+}
+
+/**
+ * What a front end would do: write a review, then list the subject's reviews, fully typed;
+ * `persisted`: by the documents' ids, as a TRUSTED_DOCUMENTS=on server requires.
+ */
+export async function reviewAndList(client: ReviewsClient, input: CreateReviewInput, { persisted = false } = {}) {
+  const { createReview } = await client.request(persisted ? PersistedCreateReview : CreateReview, { input });
+  const { reviews } = await client.request(persisted ? PersistedLatestReviews : LatestReviews, {
+    subject: input.subject,
+    first: 10,
+  });
   // Typed all the way down: a field the schema lost, or whose type changed, fails here too.
   const titles = reviews.nodes.map((review) => titleLine(review.title, review.rating, review.author.name));
   return { created: createReview.review, total: reviews.totalCount, titles };
