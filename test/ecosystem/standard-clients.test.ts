@@ -26,9 +26,14 @@ describe('standard GraphQL clients, each as its documentation sets it up, over a
     served = await serve();
     endpoint = `${served.origin}/graphql`;
     token = await aliceToken();
-    await graphql(endpoint.replace('/graphql', ''), CREATE, {
-      input: { subject: 'kettle', rating: 4, title: 'Quick boil', body: 'Fine.' },
-    }, token);
+    await graphql(
+      endpoint.replace('/graphql', ''),
+      CREATE,
+      {
+        input: { subject: 'kettle', rating: 4, title: 'Quick boil', body: 'Fine.' },
+      },
+      token,
+    );
   });
   afterAll(() => served.close());
 
@@ -100,7 +105,8 @@ describe('CSRF prevention against what a browser sends cross-site without a pref
   const get = (query: string, headers: Record<string, string> = {}) =>
     fetch(`${endpoint}?query=${encodeURIComponent(query)}`, { headers });
   const reviewCount = async () =>
-    (await graphql<{ reviews: { totalCount: number } }>(served.origin, '{ reviews { totalCount } }')).reviews.totalCount;
+    (await graphql<{ reviews: { totalCount: number } }>(served.origin, '{ reviews { totalCount } }')).reviews
+      .totalCount;
 
   it('refuses a GET with no header (an <img> or a link), and simple-content-type POSTs (a form)', async () => {
     expect((await get('{ __typename }')).status).toBe(403);
