@@ -82,10 +82,11 @@ export function useHttpCache(config: HttpCacheConfig, graphqlEndpoint: string): 
     async onResponse({ request, response, setResponse, fetchAPI }) {
       if (new URL(request.url).pathname !== graphqlEndpoint) return;
       const headers = new fetchAPI.Headers();
-      // One by one: a copy made with `new Headers(headers)` kept Yoga's `Content-Type` spelling,
-      // and the new Response, not seeing `content-type`, added text/plain beside it.
+      // One by one, in lower case: names come as Yoga spelled them (`Content-Type`, `ETag`), and a
+      // new Response that did not find `content-type` added text/plain beside it.
       response.headers.forEach((value, name) => {
-        if (name !== 'etag' && name !== 'last-modified') headers.set(name, value);
+        const lower = name.toLowerCase();
+        if (lower !== 'etag' && lower !== 'last-modified') headers.set(lower, value);
       });
       if (!isShareable(request, response)) {
         headers.set('cache-control', NOT_SHARED);
