@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './ports.ts';
@@ -13,11 +13,21 @@ export interface NginxUpstreams {
   listen: string;
 }
 
-/** deploy/nginx.conf.template with its three ${VAR}s filled, as envsubst would. */
-export function renderNginxSite({ primary, standby, listen }: NginxUpstreams): string {
-  const values: Record<string, string> = { PRIMARY_ADDR: primary, STANDBY_ADDR: standby, LISTEN_ADDR: listen };
+/** Where nginx keeps the shared cache of public GET reads. */
+export interface NginxSite extends NginxUpstreams {
+  cacheDir: string;
+}
+
+/** deploy/nginx.conf.template with its ${VAR}s filled, as envsubst would. */
+export function renderNginxSite({ primary, standby, listen, cacheDir }: NginxSite): string {
+  const values: Record<string, string> = {
+    PRIMARY_ADDR: primary,
+    STANDBY_ADDR: standby,
+    LISTEN_ADDR: listen,
+    CACHE_DIR: cacheDir,
+  };
   return readFileSync(join(DEPLOY, 'nginx.conf.template'), 'utf8').replace(
-    /\$\{(PRIMARY_ADDR|STANDBY_ADDR|LISTEN_ADDR)\}/g,
+    /\$\{(PRIMARY_ADDR|STANDBY_ADDR|LISTEN_ADDR|CACHE_DIR)\}/g,
     (_, name: string) => values[name] as string,
   );
 }
@@ -35,7 +45,10 @@ export interface RunningNginx {
  */
 export async function startNginx(dir: string, upstreams: NginxUpstreams, binary = 'nginx'): Promise<RunningNginx> {
   mkdirSync(join(dir, 'temp'), { recursive: true });
-  writeFileSync(join(dir, 'reviews-api.conf'), renderNginxSite(upstreams));
+  // Started as root, nginx's workers run as `nobody`: they must get through `dir` (a mkdtemp
+  // directory is 0700) to the cache nginx creates in it for them.
+  chmodSync(dir, 0o711);
+  writeFileSync(join(dir, 'reviews-api.conf'), renderNginxSite({ ...upstreams, cacheDir: join(dir, 'cache') }));
   copyFileSync(join(DEPLOY, 'reviews-api-proxy.conf'), join(dir, 'reviews-api-proxy.conf'));
   const errorLog = join(dir, 'error.log');
   const temp = (name: string) => `${name}_temp_path ${join(dir, 'temp', name)};`;
