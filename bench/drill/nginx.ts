@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './ports.ts';
@@ -45,9 +45,6 @@ export interface RunningNginx {
  */
 export async function startNginx(dir: string, upstreams: NginxUpstreams, binary = 'nginx'): Promise<RunningNginx> {
   mkdirSync(join(dir, 'temp'), { recursive: true });
-  // Started as root, nginx's workers run as `nobody`: they must get through `dir` (a mkdtemp
-  // directory is 0700) to the cache nginx creates in it for them.
-  chmodSync(dir, 0o711);
   writeFileSync(join(dir, 'reviews-api.conf'), renderNginxSite({ ...upstreams, cacheDir: join(dir, 'cache') }));
   copyFileSync(join(DEPLOY, 'reviews-api-proxy.conf'), join(dir, 'reviews-api-proxy.conf'));
   const errorLog = join(dir, 'error.log');
@@ -56,6 +53,9 @@ export async function startNginx(dir: string, upstreams: NginxUpstreams, binary 
     join(dir, 'nginx.conf'),
     [
       'daemon off;',
+      // Started as root, nginx runs its workers as `nobody`, who cannot reach the cache in `dir`
+      // (under private 0700 temporary directories): they run as the user who started it.
+      ...(process.getuid?.() === 0 ? ['user root;'] : []),
       'worker_processes 1;',
       `pid ${join(dir, 'nginx.pid')};`,
       `error_log ${errorLog} warn;`,
