@@ -25,7 +25,8 @@ const HEADERS = { 'apollo-require-preflight': 'true' };
 
 async function load(origin: string) {
   const result = await autocannon({ url: `${origin}${PATH}`, headers: HEADERS, connections, duration: seconds });
-  return { rps: result.requests.average, p99Ms: result.latency.p99, failures: result.errors + result.non2xx };
+  const failures = `${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx`;
+  return { rps: result.requests.average, p99Ms: result.latency.p99, failures };
 }
 
 /** Requests for the page query the node answered itself, from its /metrics. */
@@ -57,10 +58,10 @@ try {
     `page query (reviews(first: 20), small dataset) as a public GET, ${connections} connections, ${seconds} s each`,
   );
   console.log(
-    `  service, uncached: ${direct.rps.toFixed(0)} req/s (p99 ${direct.p99Ms} ms, ${direct.failures} failures)`,
+    `  service, uncached: ${direct.rps.toFixed(0)} req/s (p99 ${direct.p99Ms} ms, ${direct.failures})`,
   );
   console.log(
-    `  nginx shared cache: ${cached.rps.toFixed(0)} req/s (p99 ${cached.p99Ms} ms, ${cached.failures} failures)`,
+    `  nginx shared cache: ${cached.rps.toFixed(0)} req/s (p99 ${cached.p99Ms} ms, ${cached.failures})`,
   );
   console.log(
     `  ratio: ${(cached.rps / direct.rps).toFixed(1)}×; requests that reached the node through nginx: ${reached}`,
