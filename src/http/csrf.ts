@@ -6,7 +6,7 @@ import type { Plugin } from 'graphql-yoga';
  * Apollo Server accepts (Apollo Client and urql users set `apollo-require-preflight`; Apollo's
  * own clients send `x-apollo-operation-name`) and Yoga's own.
  */
-export const CSRF_HEADERS = ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'x-apollo-operation-name'];
+const CSRF_HEADERS = ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'x-apollo-operation-name'];
 
 /**
  * A browser sends a cross-site GET, or a POST with one of the three CORS-simple content types,

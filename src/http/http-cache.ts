@@ -6,7 +6,7 @@ import type { Config } from '../config.ts';
 export type HttpCacheConfig = Pick<Config, 'httpCache' | 'httpCacheMaxAge' | 'httpCacheStaleWhileRevalidate'>;
 
 /** What a shared cache must never keep: anything tied to a token, mutations, errors. */
-export const NOT_SHARED = 'private, no-store';
+const NOT_SHARED = 'private, no-store';
 
 /**
  * Fields whose answer depends on who asks. Matched by name anywhere in a document, so a
