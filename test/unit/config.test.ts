@@ -180,6 +180,21 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('names bad HTTP caching and trusted-documents settings', () => {
+    const bad = loadConfig({
+      HTTP_CACHE: 'yes',
+      HTTP_CACHE_MAX_AGE: '0',
+      HTTP_CACHE_STALE_WHILE_REVALIDATE: '-1',
+      TRUSTED_DOCUMENTS: '1',
+    });
+    expect(bad.ok ? [] : bad.errors.map((error) => error.split(':')[0]).sort()).toEqual([
+      'HTTP_CACHE',
+      'HTTP_CACHE_MAX_AGE',
+      'HTTP_CACHE_STALE_WHILE_REVALIDATE',
+      'TRUSTED_DOCUMENTS',
+    ]);
+  });
+
   it('treats an empty variable as unset', () => {
     const result = loadConfig({ PORT: '', REPLICATION: '' });
     expect(result.ok && [result.config.port, result.config.replication]).toEqual([4000, true]);
