@@ -53,6 +53,12 @@ const envSchema = z
     // Unset: GraphiQL in development, none in production.
     GRAPHIQL: onOff.optional(),
     RESPONSE_CACHE: onOff.default(false),
+    HTTP_CACHE: onOff.default(true),
+    HTTP_CACHE_MAX_AGE: positiveInt(1).default(5),
+    HTTP_CACHE_STALE_WHILE_REVALIDATE: positiveInt(0).default(10),
+    TRUSTED_DOCUMENTS: onOff.default(false),
+    // Unset: the manifest generated from examples/client (npm run client:persisted).
+    TRUSTED_DOCUMENTS_MANIFEST: z.string().min(1).optional(),
     MAX_BODY_BYTES: positiveInt(1024).default(1_048_576),
     DURABILITY: z.enum(['local', 'replicated']).default('local'),
     DURABILITY_TIMEOUT_MS: positiveInt(100).default(5000),
@@ -99,6 +105,13 @@ export interface Config {
   requestTimeoutMs: number;
   graphiql: boolean;
   responseCache: boolean;
+  /** Cache-Control, ETag and 304 for public GET queries (src/http/http-cache.ts); seconds. */
+  httpCache: boolean;
+  httpCacheMaxAge: number;
+  httpCacheStaleWhileRevalidate: number;
+  /** Only documents from the manifest run (src/http/persisted-operations.ts). */
+  trustedDocuments: boolean;
+  trustedDocumentsManifest: string | undefined;
   maxBodyBytes: number;
   durability: Env['DURABILITY'];
   /** DURABILITY=replicated: how long a mutation waits for the replica, and how often it is checked. */
@@ -154,6 +167,11 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
       graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
       responseCache: e.RESPONSE_CACHE,
+      httpCache: e.HTTP_CACHE,
+      httpCacheMaxAge: e.HTTP_CACHE_MAX_AGE,
+      httpCacheStaleWhileRevalidate: e.HTTP_CACHE_STALE_WHILE_REVALIDATE,
+      trustedDocuments: e.TRUSTED_DOCUMENTS,
+      trustedDocumentsManifest: e.TRUSTED_DOCUMENTS_MANIFEST,
       maxBodyBytes: e.MAX_BODY_BYTES,
       durability: e.DURABILITY,
       durabilityTimeoutMs: e.DURABILITY_TIMEOUT_MS,

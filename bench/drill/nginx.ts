@@ -13,11 +13,21 @@ export interface NginxUpstreams {
   listen: string;
 }
 
-/** deploy/nginx.conf.template with its three ${VAR}s filled, as envsubst would. */
-export function renderNginxSite({ primary, standby, listen }: NginxUpstreams): string {
-  const values: Record<string, string> = { PRIMARY_ADDR: primary, STANDBY_ADDR: standby, LISTEN_ADDR: listen };
+/** Where nginx keeps the shared cache of public GET reads. */
+export interface NginxSite extends NginxUpstreams {
+  cacheDir: string;
+}
+
+/** deploy/nginx.conf.template with its ${VAR}s filled, as envsubst would. */
+export function renderNginxSite({ primary, standby, listen, cacheDir }: NginxSite): string {
+  const values: Record<string, string> = {
+    PRIMARY_ADDR: primary,
+    STANDBY_ADDR: standby,
+    LISTEN_ADDR: listen,
+    CACHE_DIR: cacheDir,
+  };
   return readFileSync(join(DEPLOY, 'nginx.conf.template'), 'utf8').replace(
-    /\$\{(PRIMARY_ADDR|STANDBY_ADDR|LISTEN_ADDR)\}/g,
+    /\$\{(PRIMARY_ADDR|STANDBY_ADDR|LISTEN_ADDR|CACHE_DIR)\}/g,
     (_, name: string) => values[name] as string,
   );
 }
@@ -35,7 +45,7 @@ export interface RunningNginx {
  */
 export async function startNginx(dir: string, upstreams: NginxUpstreams, binary = 'nginx'): Promise<RunningNginx> {
   mkdirSync(join(dir, 'temp'), { recursive: true });
-  writeFileSync(join(dir, 'reviews-api.conf'), renderNginxSite(upstreams));
+  writeFileSync(join(dir, 'reviews-api.conf'), renderNginxSite({ ...upstreams, cacheDir: join(dir, 'cache') }));
   copyFileSync(join(DEPLOY, 'reviews-api-proxy.conf'), join(dir, 'reviews-api-proxy.conf'));
   const errorLog = join(dir, 'error.log');
   const temp = (name: string) => `${name}_temp_path ${join(dir, 'temp', name)};`;
@@ -43,6 +53,9 @@ export async function startNginx(dir: string, upstreams: NginxUpstreams, binary 
     join(dir, 'nginx.conf'),
     [
       'daemon off;',
+      // Started as root, nginx runs its workers as `nobody`, who cannot reach the cache in `dir`
+      // (under private 0700 temporary directories): they run as the user who started it.
+      ...(process.getuid?.() === 0 ? ['user root;'] : []),
       'worker_processes 1;',
       `pid ${join(dir, 'nginx.pid')};`,
       `error_log ${errorLog} warn;`,

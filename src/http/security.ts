@@ -1,13 +1,10 @@
-import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
+import { useCsrfPrevention } from './csrf.ts';
 import { type LimitConfig, queryLimitPlugins } from './limits.ts';
 import { type RateLimitConfig, useMutationRateLimit } from './rate-limit.ts';
 
 export type SecurityConfig = LimitConfig & RateLimitConfig & Pick<Config, 'graphiql'>;
-
-/** The header a GET request must carry; POSTs with a JSON body need nothing extra. */
-export const CSRF_HEADER = 'x-graphql-yoga-csrf';
 
 /**
  * Every defence on /graphql, in one list for createApp (SECURITY.md explains each):
@@ -15,9 +12,7 @@ export const CSRF_HEADER = 'x-graphql-yoga-csrf';
  */
 export function securityPlugins(config: SecurityConfig): Plugin[] {
   return [
-    // A browser sends a cross-site GET or form POST without a preflight; requiring a custom
-    // header (or a JSON content type, which forces a preflight) stops it from riding along.
-    useCSRFPrevention({ requestHeaders: [CSRF_HEADER] }),
+    useCsrfPrevention(),
     ...queryLimitPlugins(config),
     ...(config.rateLimit ? [useMutationRateLimit(config)] : []),
   ];

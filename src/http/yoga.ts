@@ -10,8 +10,10 @@ import { createReviewEvents } from '../pubsub.ts';
 import { schema } from '../schema/index.ts';
 import { useBodyLimit } from './body-limit.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
+import { type HttpCacheConfig, useHttpCache } from './http-cache.ts';
 import { maskError } from './mask-error.ts';
 import { createMetrics } from './metrics.ts';
+import { persistedOperationPlugins } from './persisted-operations.ts';
 import { useRequestLog } from './request-log.ts';
 import { responseCachePlugins } from './response-cache.ts';
 import { useRest } from './rest.ts';
@@ -19,12 +21,19 @@ import { type SecurityConfig, securityPlugins } from './security.ts';
 
 export interface AppOptions {
   db: Db;
-  config: Pick<Config, 'jwtSecret' | 'maxBodyBytes' | 'responseCache' | 'durability'> & SecurityConfig;
+  config: Pick<
+    Config,
+    'jwtSecret' | 'maxBodyBytes' | 'responseCache' | 'durability' | 'trustedDocuments' | 'trustedDocumentsManifest'
+  > &
+    SecurityConfig &
+    HttpCacheConfig;
   node?: NodeState;
   logger?: Logger;
 }
 
 export type App = ReturnType<typeof createApp>;
+
+const GRAPHQL_ENDPOINT = '/graphql';
 
 /** The whole HTTP surface: /graphql (GraphiQL on GET from a browser), /health, /ready. */
 export function createApp({ db, config, node = standalonePrimary, logger }: AppOptions) {
@@ -33,7 +42,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
   const metrics = createMetrics(node);
   return createYoga<Record<string, unknown>, Context>({
     schema,
-    graphqlEndpoint: '/graphql',
+    graphqlEndpoint: GRAPHQL_ENDPOINT,
     healthCheckEndpoint: '/health',
     landingPage: false,
     // useBodyLimit below enforces MAX_BODY_BYTES at a fraction of the cost.
@@ -56,8 +65,11 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       useBodyLimit(config.maxBodyBytes),
       ...metrics.plugins,
       ...securityPlugins(config),
+      // Before the response cache, which keys answers on the document text these fill in.
+      ...persistedOperationPlugins(config),
       // After the limits: an answer is cached only once its document has passed them.
       ...responseCachePlugins(config),
+      useHttpCache(config, GRAPHQL_ENDPOINT),
       // DURABILITY=replicated: a mutation is answered once the replica has it (or NOT_REPLICATED).
       useDurableMutations(config),
       useReadinessCheck({

@@ -22,7 +22,12 @@ describe('the load balancer configurations in deploy/', () => {
   itWithNginx('nginx accepts the site as the drill renders it (nginx -t)', () => {
     writeFileSync(
       join(dir, 'reviews-api.conf'),
-      renderNginxSite({ primary: '127.0.0.1:4101', standby: '127.0.0.1:4102', listen: '127.0.0.1:4100' }),
+      renderNginxSite({
+        primary: '127.0.0.1:4101',
+        standby: '127.0.0.1:4102',
+        listen: '127.0.0.1:4100',
+        cacheDir: join(dir, 'cache'),
+      }),
     );
     copyFileSync(deploy('reviews-api-proxy.conf'), join(dir, 'reviews-api-proxy.conf'));
     writeFileSync(

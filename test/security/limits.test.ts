@@ -5,7 +5,6 @@ import type { Config } from '../../src/config.ts';
 import { openDatabase } from '../../src/db/client.ts';
 import { applyMigrations } from '../../src/db/migrate.ts';
 import { QUERY_LIMIT_CODE, queryLimitPlugins, TIMEOUT_CODE } from '../../src/http/limits.ts';
-import { CSRF_HEADER } from '../../src/http/security.ts';
 import { createApp } from '../../src/http/yoga.ts';
 import { createTestApp, errorCode, type TestApp, testConfig } from '../support/app.ts';
 import { aComment, aReview, aUser } from '../support/fixtures.ts';
@@ -297,7 +296,7 @@ describe('CSRF prevention', () => {
       body: JSON.stringify({ query: '{ __typename }' }),
     });
     expect(await json.json()).toEqual({ data: { __typename: 'Query' } });
-    const get = await graphql({ headers: { [CSRF_HEADER]: '1' } }, '?query={__typename}');
+    const get = await graphql({ headers: { 'x-graphql-yoga-csrf': '1' } }, '?query={__typename}');
     expect(await get.json()).toEqual({ data: { __typename: 'Query' } });
     const page = await graphql({ headers: { accept: 'text/html' } });
     expect(page.status).toBe(200);

@@ -34,6 +34,11 @@ describe('loadConfig', () => {
         requestTimeoutMs: 10_000,
         graphiql: true,
         responseCache: false,
+        httpCache: true,
+        httpCacheMaxAge: 5,
+        httpCacheStaleWhileRevalidate: 10,
+        trustedDocuments: false,
+        trustedDocumentsManifest: undefined,
         maxBodyBytes: 1_048_576,
         durability: 'local',
         durabilityTimeoutMs: 5000,
@@ -58,6 +63,11 @@ describe('loadConfig', () => {
       HEARTBEAT_MISSES: '5',
       RATE_LIMIT: 'off',
       RESPONSE_CACHE: 'on',
+      HTTP_CACHE: 'off',
+      HTTP_CACHE_MAX_AGE: '30',
+      HTTP_CACHE_STALE_WHILE_REVALIDATE: '0',
+      TRUSTED_DOCUMENTS: 'on',
+      TRUSTED_DOCUMENTS_MANIFEST: '/srv/manifest.json',
       MAX_BODY_BYTES: '2048',
       DURABILITY: 'replicated',
     });
@@ -75,6 +85,11 @@ describe('loadConfig', () => {
       heartbeatMisses: 5,
       rateLimit: false,
       responseCache: true,
+      httpCache: false,
+      httpCacheMaxAge: 30,
+      httpCacheStaleWhileRevalidate: 0,
+      trustedDocuments: true,
+      trustedDocumentsManifest: '/srv/manifest.json',
       maxBodyBytes: 2048,
       durability: 'replicated',
     });
@@ -162,6 +177,21 @@ describe('loadConfig', () => {
       'GRAPHIQL',
       'MAX_DEPTH',
       'REQUEST_TIMEOUT_MS',
+    ]);
+  });
+
+  it('names bad HTTP caching and trusted-documents settings', () => {
+    const bad = loadConfig({
+      HTTP_CACHE: 'yes',
+      HTTP_CACHE_MAX_AGE: '0',
+      HTTP_CACHE_STALE_WHILE_REVALIDATE: '-1',
+      TRUSTED_DOCUMENTS: '1',
+    });
+    expect(bad.ok ? [] : bad.errors.map((error) => error.split(':')[0]).sort()).toEqual([
+      'HTTP_CACHE',
+      'HTTP_CACHE_MAX_AGE',
+      'HTTP_CACHE_STALE_WHILE_REVALIDATE',
+      'TRUSTED_DOCUMENTS',
     ]);
   });
 
