@@ -53,6 +53,7 @@ const envSchema = z
     // Unset: GraphiQL in development, none in production.
     GRAPHIQL: onOff.optional(),
     RESPONSE_CACHE: onOff.default(false),
+    FAST_READS: onOff.default(true),
     MAX_BODY_BYTES: positiveInt(1024).default(1_048_576),
     DURABILITY: z.enum(['local', 'replicated']).default('local'),
     DURABILITY_TIMEOUT_MS: positiveInt(100).default(5000),
@@ -99,6 +100,8 @@ export interface Config {
   requestTimeoutMs: number;
   graphiql: boolean;
   responseCache: boolean;
+  /** Queries run as compiled statements (src/reads/); off: every query through GraphQL execution. */
+  fastReads: boolean;
   maxBodyBytes: number;
   durability: Env['DURABILITY'];
   /** DURABILITY=replicated: how long a mutation waits for the replica, and how often it is checked. */
@@ -154,6 +157,7 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
       graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
       responseCache: e.RESPONSE_CACHE,
+      fastReads: e.FAST_READS,
       maxBodyBytes: e.MAX_BODY_BYTES,
       durability: e.DURABILITY,
       durabilityTimeoutMs: e.DURABILITY_TIMEOUT_MS,

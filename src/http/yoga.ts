@@ -2,11 +2,12 @@ import { createYoga, useReadinessCheck } from 'graphql-yoga';
 import { authenticate, signingKey } from '../auth.ts';
 import type { Config } from '../config.ts';
 import { type Context, type NodeState, standalonePrimary } from '../context.ts';
-import type { Db } from '../db/client.ts';
+import { type Db, statementLoggerOf } from '../db/client.ts';
 import { pendingMigrations } from '../db/migrate.ts';
 import { useDurableMutations } from '../durability/plugin.ts';
 import type { Logger } from '../logger.ts';
 import { createReviewEvents } from '../pubsub.ts';
+import { useFastReads } from '../reads/plugin.ts';
 import { schema } from '../schema/index.ts';
 import { useBodyLimit } from './body-limit.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
@@ -19,7 +20,7 @@ import { type SecurityConfig, securityPlugins } from './security.ts';
 
 export interface AppOptions {
   db: Db;
-  config: Pick<Config, 'jwtSecret' | 'maxBodyBytes' | 'responseCache' | 'durability'> & SecurityConfig;
+  config: Pick<Config, 'jwtSecret' | 'maxBodyBytes' | 'responseCache' | 'durability' | 'fastReads'> & SecurityConfig;
   node?: NodeState;
   logger?: Logger;
 }
@@ -56,6 +57,11 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       useBodyLimit(config.maxBodyBytes),
       ...metrics.plugins,
       ...securityPlugins(config),
+      // Replaces execution of the queries it compiles; before the cache, so that a cache miss
+      // runs the compiled statement (of the document the cache rewrote with its id fields).
+      ...(config.fastReads
+        ? [useFastReads({ db, sqlLogger: statementLoggerOf(db), registry: metrics.registry, logger })]
+        : []),
       // After the limits: an answer is cached only once its document has passed them.
       ...responseCachePlugins(config),
       // DURABILITY=replicated: a mutation is answered once the replica has it (or NOT_REPLICATED).
