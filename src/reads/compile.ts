@@ -71,6 +71,11 @@ export interface CompiledRead {
   sql: string;
   /** One per `?`, in order. */
   params: Getter[];
+  /**
+   * Run before the statement whatever it selects: the arguments the ordinary path always reads
+   * (filters, page sizes, cursors, ids), so a value it would refuse sends the request to it.
+   */
+  checks: Getter[];
   /** The fields whose argument values the getters read, evaluated per run. */
   argumentFields: { def: GraphQLField<unknown, unknown>; node: FieldNode }[];
 }
@@ -203,11 +208,12 @@ export function compileOperation(
     }
     return () => param;
   });
-  return { sql: query.sql, params, argumentFields: compiler.argumentFields };
+  return { sql: query.sql, params, checks: compiler.checks, argumentFields: compiler.argumentFields };
 }
 
 class Compiler {
   readonly getters: Getter[] = [];
+  readonly checks: Getter[] = [];
   readonly argumentFields: CompiledRead['argumentFields'] = [];
   private aliases = 0;
 
@@ -274,6 +280,9 @@ class Compiler {
     if (spec?.kind === 'aggregate') return this.aggregate(def, node, nodes, spec);
     if (spec?.kind !== 'rows') throw new Unsupported(`Query.${def.name} has no read spec`);
     const { now, at } = this.argumentsOf(def, node);
+    for (const [arg, filter] of Object.entries(spec.filters)) {
+      if (now[arg] != null) this.checks.push((run) => this.filterValue(def, arg, filter, at(run)[arg]));
+    }
     const table = relationsOf(spec.table).table as unknown as AnyTable;
     const where = (rows: AnyTable) =>
       and(
@@ -386,6 +395,10 @@ class Compiler {
       });
       return sql`(select jsonb_group_array(${branches(sql`j.value ->> 0`, sql`j.value ->> 1`)} order by j.key) from json_each(${ids}) j)`;
     }
+    this.checks.push((run) => {
+      const value = at(run)[arg.name];
+      return Array.isArray(value) ? value.map(decode) : decode(value);
+    });
     const decodedNow = (run: RunState) => decode(at(run)[arg.name]);
     return branches(
       this.bind((run) => decodedNow(run)[0]),
@@ -519,6 +532,10 @@ class Compiler {
     const backward = now.first == null && now.last != null;
     const entries = this.orderEntries(source);
     const size = this.bind((run) => pageSize(at(run) as PageArgs));
+    this.checks.push((run) => pageSize(at(run) as PageArgs));
+    for (const paging of ['after', 'before'] as const) {
+      if (now[paging] != null) this.checks.push((run) => parseCursor(at(run)[paging], entries));
+    }
     const cursorPart = (paging: 'after' | 'before', index: number) =>
       this.bind((run) => parseCursor(at(run)[paging], entries)[index]);
     const page = (rows: AnyTable) => {

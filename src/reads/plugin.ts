@@ -117,6 +117,7 @@ export function useFastReads(options: FastReadsOptions): Plugin<Context> & { pla
         args: plan.read.argumentFields.map(({ def, node }) => getArgumentValues(def, node, variables)),
         viewerId: viewer?.id ?? null,
       };
+      for (const check of plan.read.checks) check(state);
       const params = plan.read.params.map((param) => param(state));
       options.sqlLogger?.logQuery(plan.read.sql, params);
       return plan.statement.pluck(true).get(params) as string;
