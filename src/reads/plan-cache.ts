@@ -20,6 +20,11 @@ export class PlanCache<V> {
     return this.totalBytes;
   }
 
+  /** The entries' values, least recently used first. */
+  values(): V[] {
+    return [...this.entries.values()].map((entry) => entry.value);
+  }
+
   get(key: string): V | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;

@@ -34,6 +34,7 @@ describe('loadConfig', () => {
         requestTimeoutMs: 10_000,
         graphiql: true,
         responseCache: false,
+        fastReads: true,
         maxBodyBytes: 1_048_576,
         durability: 'local',
         durabilityTimeoutMs: 5000,
@@ -58,6 +59,7 @@ describe('loadConfig', () => {
       HEARTBEAT_MISSES: '5',
       RATE_LIMIT: 'off',
       RESPONSE_CACHE: 'on',
+      FAST_READS: 'off',
       MAX_BODY_BYTES: '2048',
       DURABILITY: 'replicated',
     });
@@ -75,6 +77,7 @@ describe('loadConfig', () => {
       heartbeatMisses: 5,
       rateLimit: false,
       responseCache: true,
+      fastReads: false,
       maxBodyBytes: 2048,
       durability: 'replicated',
     });
@@ -88,11 +91,12 @@ describe('loadConfig', () => {
       DURABILITY: 'eventually',
       LEASE_URL: 'zookeeper://x',
       REPLICA_URL: 'gs://bucket',
+      FAST_READS: 'fast',
     });
     expect(result.ok).toBe(false);
     const names = (result.ok ? [] : result.errors).map((error) => error.split(':')[0]);
     expect(names.sort()).toEqual(
-      ['DURABILITY', 'LEASE_URL', 'PORT', 'REPLICATION', 'REPLICA_SYNC_INTERVAL', 'REPLICA_URL'].sort(),
+      ['DURABILITY', 'FAST_READS', 'LEASE_URL', 'PORT', 'REPLICATION', 'REPLICA_SYNC_INTERVAL', 'REPLICA_URL'].sort(),
     );
   });
 
