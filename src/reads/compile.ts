@@ -450,8 +450,11 @@ class Compiler {
         return value;
       case 'Int':
         if (column && stored !== 'SQLiteInteger') break;
-        // GraphQL refuses an Int beyond 32 bits: that error is the ordinary path's to give.
-        return sql`case when ${value} ${INT_RANGE} then ${value} else gql_fallback() end`;
+        // GraphQL refuses an Int beyond 32 bits: that error is the ordinary path's to give. A
+        // column is cheap to read twice; an expression (a count) is checked once, in JavaScript.
+        return column
+          ? sql`case when ${value} ${INT_RANGE} then ${value} else gql_fallback() end`
+          : sql`gql_int(${value})`;
       case 'Float':
         if (column) break;
         return sql`jsonb(gql_float(${value}))`;

@@ -22,6 +22,13 @@ export function registerReadFunctions(sqlite: Database): void {
   sqlite.function('gql_cursor', { ...pure, varargs: true }, (...values: unknown[]) =>
     encodeBase64(`DC:${values.length === 1 ? encodeCursorChunk(values[0]) : encodeCursorTuple(values)}`),
   );
+  sqlite.function('gql_int', pure, (value: unknown) => {
+    // A BigInt: better-sqlite3 hands every JavaScript number back to SQLite as a real (`1.0`).
+    if (typeof value === 'number' && Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31) {
+      return BigInt(value);
+    }
+    throw new NotCompilable();
+  });
   sqlite.function('gql_float', pure, (value: unknown) => (value === null ? null : JSON.stringify(value)));
   // DateTime's serializer, for instants outside the years SQLite's strftime writes as JS does.
   sqlite.function('gql_datetime', pure, (epochMs: unknown) => new Date(Number(epochMs)).toISOString());
