@@ -15,8 +15,8 @@ import { runBench } from './run.ts';
 import type { ScenarioName } from './scenarios.ts';
 import type { ServerKind } from './servers.ts';
 
-const SCENARIOS: ScenarioName[] = ['page', 'review', 'ratingSummary', 'addComment'];
-const SERVERS: ServerKind[] = ['limit', 'service', 'service+cache', 'apollo'];
+const SCENARIOS: ScenarioName[] = ['page', 'review', 'ratingSummary', 'comment', 'node', 'addComment'];
+const SERVERS: ServerKind[] = ['limit', 'service', 'service+ordinary', 'service+cache', 'apollo'];
 
 function list<T extends string>(allowed: readonly T[]) {
   return (text: string): T[] => {

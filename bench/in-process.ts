@@ -1,7 +1,9 @@
 /**
- * `npm run bench:in-process -- <scenario> [--requests N] [--rounds N]`: the app's own `fetch`,
- * no sockets, one request at a time, over a freshly seeded default dataset; prints the CPU and
- * wall time per request of the best round. Small changes to the request path show here when
+ * `npm run bench:in-process -- --scenario <name> [--requests N] [--rounds N] [--fast-reads off]
+ * [--distinct-documents]`: the app's own `fetch`, no sockets, one request at a time, over a
+ * freshly seeded default dataset; prints the CPU and wall time per request of the best round.
+ * `--distinct-documents` makes every request a document never seen before (a comment differs),
+ * so each one is parsed, validated and compiled anew: a flood of new documents. Small changes to the request path show here when
  * they drown in an HTTP run's noise: run it on two checkouts in turn and compare the minima
  * (README "Performance").
  */
@@ -24,20 +26,43 @@ function positiveInt(text: string): number {
   return n;
 }
 
+interface InProcessOptions {
+  scenario?: ScenarioName;
+  requests: number;
+  rounds: number;
+  fastReads: 'on' | 'off';
+  distinctDocuments?: boolean;
+}
+
 const program = new Command('bench:in-process')
   .description('CPU time per request of one scenario through the app in this process')
   .addOption(
-    new Option('--scenario <name>', 'which request').choices(['page', 'review', 'ratingSummary', 'addComment']),
+    new Option('--scenario <name>', 'which request').choices([
+      'page',
+      'review',
+      'ratingSummary',
+      'comment',
+      'node',
+      'addComment',
+    ]),
   )
+  .addOption(new Option('--fast-reads <on|off>', 'FAST_READS').choices(['on', 'off']).default('on'))
+  .option('--distinct-documents', 'every request a new document (no plan or parse cache hits)')
   .option('--requests <n>', 'requests per round', positiveInt, 2000)
   .option('--rounds <n>', 'rounds; the best is reported', positiveInt, 5)
-  .action(async (options: { scenario?: ScenarioName; requests: number; rounds: number }) => {
+  .action(async (options: InProcessOptions) => {
     const name = options.scenario ?? 'page';
     const scenario = scenarios(DATASETS.default).find((candidate) => candidate.name === name);
     if (!scenario) throw new InvalidArgumentError(`unknown scenario ${name}`);
     // As the bench's servers run: production mode (graphql-js checks less), no rate limit.
     process.env.NODE_ENV = 'production';
-    const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET, RATE_LIMIT: 'off', LOG_LEVEL: 'silent' });
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      JWT_SECRET,
+      RATE_LIMIT: 'off',
+      LOG_LEVEL: 'silent',
+      FAST_READS: options.fastReads,
+    });
     if (!config.ok) throw new Error(config.errors.join('; '));
     const dir = mkdtempSync(join(tmpdir(), 'reviews-in-process-'));
     try {
@@ -46,8 +71,11 @@ const program = new Command('bench:in-process')
       const db = openDatabase(path);
       const app = createApp({ db, config: config.config });
       const token = await signToken({ userId: 'bench-writer', name: 'Bench Writer' }, await signingKey(JWT_SECRET));
+      let sent = 0;
       const send = async (i: number) => {
-        const body = JSON.stringify(scenario.body(i));
+        const request = scenario.body(i);
+        if (options.distinctDocuments) request.query = `${request.query} # ${sent++}`;
+        const body = JSON.stringify(request);
         const response = await app.fetch('http://localhost/graphql', {
           method: 'POST',
           headers: {
@@ -74,7 +102,7 @@ const program = new Command('bench:in-process')
       }
       db.$client.close();
       process.stdout.write(
-        `${name}: ${best.cpuMs.toFixed(3)} ms CPU, ${best.wallMs.toFixed(3)} ms wall per request ` +
+        `${name} (FAST_READS=${options.fastReads}${options.distinctDocuments ? ', distinct documents' : ''}): ${best.cpuMs.toFixed(3)} ms CPU, ${best.wallMs.toFixed(3)} ms wall per request ` +
           `(best of ${options.rounds} rounds of ${options.requests})\n`,
       );
     } finally {

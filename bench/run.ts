@@ -158,8 +158,8 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
       for (const connections of options.connections) {
         // Servers take turns at each step, so a noisy minute hits them all alike.
         for (const [kind, server] of servers) {
-          // The cache only serves queries; a mutation through it is the uncached figure again.
-          if (kind === 'service+cache' && scenario.write) continue;
+          // The cache and FAST_READS serve queries only; a mutation through them is the service's figure again.
+          if ((kind === 'service+cache' || kind === 'service+ordinary') && scenario.write) continue;
           await measure(scenario, kind, server, connections);
         }
       }

@@ -8,7 +8,7 @@ export interface GraphQLBody {
   variables: Record<string, unknown>;
 }
 
-export type ScenarioName = 'page' | 'review' | 'ratingSummary' | 'addComment';
+export type ScenarioName = 'page' | 'review' | 'ratingSummary' | 'comment' | 'node' | 'addComment';
 
 export interface Scenario {
   name: ScenarioName;
@@ -25,6 +25,10 @@ export const REVIEW_QUERY =
   'query Review($id: ID!) { review(id: $id) { id subject rating title body createdAt author { name } commentCount } }';
 export const SUMMARY_QUERY =
   'query Summary($subject: String!) { ratingSummary(subject: $subject) { subject count average histogram } }';
+export const COMMENT_QUERY =
+  'query Comment($reviewId: ID!, $id: ID!) { comment(reviewId: $reviewId, id: $id) { id body createdAt author { name } } }';
+export const NODE_QUERY =
+  'query Node($id: ID!) { node(id: $id) { __typename id ... on Review { title rating author { name } } ...CommentFields } } fragment CommentFields on Comment { body author { name } }';
 export const ADD_COMMENT_MUTATION =
   'mutation AddComment($input: AddCommentInput!) { addComment(input: $input) { comment { id body createdAt author { name } } } }';
 
@@ -69,6 +73,27 @@ export function scenarios(size: DatasetSize, pageSize = 20): Scenario[] {
         query: SUMMARY_QUERY,
         operationName: 'Summary',
         variables: { subject: subjectName((i % subjects) + 1) },
+      }),
+    },
+    {
+      name: 'comment',
+      description: 'comment(reviewId, id) with author',
+      write: false,
+      // The dataset puts comment n on review n (for n up to the number of reviews).
+      body: (i) => ({
+        query: COMMENT_QUERY,
+        operationName: 'Comment',
+        variables: { reviewId: globalId('Review', (i % rows) + 1), id: globalId('Comment', (i % rows) + 1) },
+      }),
+    },
+    {
+      name: 'node',
+      description: 'node(id) with an inline and a named fragment, reviews and comments in turn',
+      write: false,
+      body: (i) => ({
+        query: NODE_QUERY,
+        operationName: 'Node',
+        variables: { id: globalId(i % 2 ? 'Comment' : 'Review', (i % rows) + 1) },
       }),
     },
     {

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { type ServerProcess, startServerProcess } from '../harness/server-process.ts';
 
 /** The servers a run compares, each a process of its own over the same database file. */
-export type ServerKind = 'service' | 'service+cache' | 'limit' | 'apollo';
+export type ServerKind = 'service' | 'service+cache' | 'service+ordinary' | 'limit' | 'apollo';
 
 export interface ServerOptions {
   databasePath: string;
@@ -16,6 +16,8 @@ export interface ServerOptions {
 const ENTRIES: Record<ServerKind, string[]> = {
   service: ['bin/reviews-api.js', 'serve'],
   'service+cache': ['bin/reviews-api.js', 'serve'],
+  // FAST_READS=off: every query through GraphQL execution, the compiled path's fallback.
+  'service+ordinary': ['bin/reviews-api.js', 'serve'],
   limit: ['--import', 'tsx', join('bench', 'servers', 'limit.ts')],
   apollo: ['--import', 'tsx', join('bench', 'servers', 'apollo.ts')],
 };
@@ -28,6 +30,7 @@ export function startServer(kind: ServerKind, options: ServerOptions): Promise<S
     REPLICATION: 'off',
     RATE_LIMIT: 'off',
     RESPONSE_CACHE: kind === 'service+cache' ? 'on' : 'off',
+    FAST_READS: kind === 'service+ordinary' ? 'off' : 'on',
     LOG_LEVEL: 'info',
     ...options.env,
   };

@@ -59,6 +59,7 @@ const envSchema = z
     TRUSTED_DOCUMENTS: onOff.default(false),
     // Unset: the manifest generated from examples/client (npm run client:persisted).
     TRUSTED_DOCUMENTS_MANIFEST: z.string().min(1).optional(),
+    FAST_READS: onOff.default(true),
     MAX_BODY_BYTES: positiveInt(1024).default(1_048_576),
     DURABILITY: z.enum(['local', 'replicated']).default('local'),
     DURABILITY_TIMEOUT_MS: positiveInt(100).default(5000),
@@ -112,6 +113,8 @@ export interface Config {
   /** Only documents from the manifest run (src/http/persisted-operations.ts). */
   trustedDocuments: boolean;
   trustedDocumentsManifest: string | undefined;
+  /** Queries run as compiled statements (src/reads/); off: every query through GraphQL execution. */
+  fastReads: boolean;
   maxBodyBytes: number;
   durability: Env['DURABILITY'];
   /** DURABILITY=replicated: how long a mutation waits for the replica, and how often it is checked. */
@@ -172,6 +175,7 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       httpCacheStaleWhileRevalidate: e.HTTP_CACHE_STALE_WHILE_REVALIDATE,
       trustedDocuments: e.TRUSTED_DOCUMENTS,
       trustedDocumentsManifest: e.TRUSTED_DOCUMENTS_MANIFEST,
+      fastReads: e.FAST_READS,
       maxBodyBytes: e.MAX_BODY_BYTES,
       durability: e.DURABILITY,
       durabilityTimeoutMs: e.DURABILITY_TIMEOUT_MS,

@@ -12,6 +12,8 @@ export interface LimitHandlers {
   page(first: number): string;
   review(id: number): string;
   ratingSummary(subject: string): string;
+  comment(reviewId: number, id: number): string;
+  node(typename: string, id: number): string;
   addComment(viewer: Viewer, reviewId: number, body: string, now: number): string | null;
   /** The answer for a comment already written, as the service would render it. */
   renderComment(commentId: number): string;
@@ -68,6 +70,19 @@ export function limitHandlers(db: Database): LimitHandlers {
   const commentById = db.prepare<[number], { id: number; body: string; createdAt: number; authorName: string }>(
     `select c.id, c.body, c.created_at as createdAt, u.name as authorName
        from comments c join users u on u.id = c.author_id where c.id = ?`,
+  );
+  const commentOnReview = db.prepare<
+    [number, number],
+    { id: number; body: string; createdAt: number; authorName: string }
+  >(
+    `select c.id, c.body, c.created_at as createdAt, u.name as authorName
+       from comments c join users u on u.id = c.author_id where c.id = ? and c.review_id = ?`,
+  );
+  const reviewNode = db.prepare<[number], { id: number; title: string; rating: number; authorName: string }>(
+    'select r.id, r.title, r.rating, u.name as authorName from reviews r join users u on u.id = r.author_id where r.id = ?',
+  );
+  const commentNode = db.prepare<[number], { id: number; body: string; authorName: string }>(
+    'select c.id, c.body, u.name as authorName from comments c join users u on u.id = c.author_id where c.id = ?',
   );
   const addCommentTx = db.transaction((viewer: Viewer, reviewId: number, body: string, now: number) => {
     upsertUser.run(viewer.id, viewer.name, now, now);
@@ -126,6 +141,38 @@ export function limitHandlers(db: Database): LimitHandlers {
       return JSON.stringify({
         data: { ratingSummary: { subject, count, average: count ? total / count : null, histogram: counts } },
       });
+    },
+    comment(reviewId, id) {
+      const row = commentOnReview.get(id, reviewId);
+      const comment = row && {
+        id: globalId('Comment', row.id),
+        body: row.body,
+        createdAt: iso(row.createdAt),
+        author: { name: row.authorName },
+      };
+      return JSON.stringify({ data: { comment: comment ?? null } });
+    },
+    node(typename, id) {
+      let node: object | undefined;
+      if (typename === 'Review') {
+        const row = reviewNode.get(id);
+        node = row && {
+          __typename: 'Review',
+          id: globalId('Review', row.id),
+          title: row.title,
+          rating: row.rating,
+          author: { name: row.authorName },
+        };
+      } else if (typename === 'Comment') {
+        const row = commentNode.get(id);
+        node = row && {
+          __typename: 'Comment',
+          id: globalId('Comment', row.id),
+          body: row.body,
+          author: { name: row.authorName },
+        };
+      }
+      return JSON.stringify({ data: { node: node ?? null } });
     },
     addComment(viewer, reviewId, body, now) {
       // IMMEDIATE, as the service's runWrite: the check and the insert see the same rows.

@@ -38,6 +38,12 @@ async function answer(req: IncomingMessage): Promise<[number, string]> {
       return [200, handlers.review(rowIdOf(String(variables.id)))];
     case 'Summary':
       return [200, handlers.ratingSummary(String(variables.subject))];
+    case 'Comment':
+      return [200, handlers.comment(rowIdOf(String(variables.reviewId)), rowIdOf(String(variables.id)))];
+    case 'Node': {
+      const [typename = '', id = ''] = Buffer.from(String(variables.id), 'base64').toString().split(':');
+      return [200, handlers.node(typename, Number(id))];
+    }
     case 'AddComment': {
       const auth = await authenticate(req.headers.authorization ?? null, key);
       if (auth.kind !== 'user') return [401, '{"errors":[{"message":"Not signed in"}]}'];

@@ -19,6 +19,13 @@ export interface OpenDatabaseOptions {
   readonly?: boolean;
 }
 
+const statementLoggers = new WeakMap<object, Logger>();
+
+/** The logger a database was opened with: code running SQL past Drizzle reports to it too. */
+export function statementLoggerOf(db: object): Logger | undefined {
+  return statementLoggers.get(db);
+}
+
 export function openDatabase(path: string, options: OpenDatabaseOptions = {}) {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sqlite = new Database(path, { readonly: options.readonly ?? false });
@@ -30,6 +37,7 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}) {
   cachePreparedStatements(sqlite);
   const db = drizzle({ client: sqlite, relations, logger: options.logger ?? false });
   cacheRelationalQueries(db.query, relations);
+  if (options.logger) statementLoggers.set(db, options.logger);
   return db;
 }
 

@@ -99,6 +99,7 @@ export function createMetrics(node: NodeState) {
     },
   };
   return {
+    registry,
     plugins: [plugin, errorsByCode],
     observeRequest({ method, status, durationMs, operationName }: FinishedRequest) {
       requests.observe({ method, status, operation: operationName ?? 'none' }, durationMs / 1000);

@@ -2,11 +2,12 @@ import { createYoga, useReadinessCheck } from 'graphql-yoga';
 import { authenticate, signingKey } from '../auth.ts';
 import type { Config } from '../config.ts';
 import { type Context, type NodeState, standalonePrimary } from '../context.ts';
-import type { Db } from '../db/client.ts';
+import { type Db, statementLoggerOf } from '../db/client.ts';
 import { pendingMigrations } from '../db/migrate.ts';
 import { useDurableMutations } from '../durability/plugin.ts';
 import type { Logger } from '../logger.ts';
 import { createReviewEvents } from '../pubsub.ts';
+import { useFastReads } from '../reads/plugin.ts';
 import { schema } from '../schema/index.ts';
 import { useBodyLimit } from './body-limit.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
@@ -23,7 +24,13 @@ export interface AppOptions {
   db: Db;
   config: Pick<
     Config,
-    'jwtSecret' | 'maxBodyBytes' | 'responseCache' | 'durability' | 'trustedDocuments' | 'trustedDocumentsManifest'
+    | 'jwtSecret'
+    | 'maxBodyBytes'
+    | 'responseCache'
+    | 'durability'
+    | 'trustedDocuments'
+    | 'trustedDocumentsManifest'
+    | 'fastReads'
   > &
     SecurityConfig &
     HttpCacheConfig;
@@ -67,6 +74,11 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       ...securityPlugins(config),
       // Before the response cache, which keys answers on the document text these fill in.
       ...persistedOperationPlugins(config),
+      // Replaces execution of the queries it compiles; before the cache, so that a cache miss
+      // runs the compiled statement (of the document the cache rewrote with its id fields).
+      ...(config.fastReads
+        ? [useFastReads({ db, sqlLogger: statementLoggerOf(db), registry: metrics.registry, logger })]
+        : []),
       // After the limits: an answer is cached only once its document has passed them.
       ...responseCachePlugins(config),
       useHttpCache(config, GRAPHQL_ENDPOINT),

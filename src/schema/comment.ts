@@ -1,6 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { comments, reviews } from '../db/schema.ts';
 import { orNotFound } from '../errors.ts';
+import { type RowsSpec, readSpec, relationalWhere } from '../reads/read-spec.ts';
 import { addComment, deleteComment, updateComment } from '../services/comments.ts';
 import { runWrite } from '../services/write.ts';
 import { builder } from './builder.ts';
@@ -27,13 +28,31 @@ export const Comment = builder.drizzleNode('comments', {
 
 const CommentConnection = sharedConnection(Comment, 'Comment');
 
+/** Conversation order: oldest first, the primary key breaking ties. */
+const conversationOrder = { createdAt: 'asc', id: 'asc' } as const;
+
+const onReview: RowsSpec = {
+  kind: 'rows',
+  table: 'comments',
+  filters: { id: { column: 'id', decode: rowId }, reviewId: { column: 'reviewId', decode: rowId } },
+};
+
+const ofReview: RowsSpec = {
+  kind: 'rows',
+  table: 'comments',
+  filters: { reviewId: { column: 'reviewId', decode: rowId } },
+  order: () => conversationOrder,
+  mustExist: { arg: 'reviewId', table: 'reviews', column: 'id' },
+};
+
 builder.drizzleObjectField('reviews', 'comments', (t) =>
   t.relatedConnection(
     'comments',
     {
       description: 'Comments in conversation order, oldest first.',
-      query: { orderBy: { createdAt: 'asc', id: 'asc' } },
+      query: { orderBy: conversationOrder },
       totalCount: true,
+      extensions: readSpec({ kind: 'relatedConnection', relation: 'comments', order: conversationOrder }),
     },
     CommentConnection,
   ),
@@ -48,8 +67,9 @@ builder.queryField('comment', (t) =>
       reviewId: t.arg.globalID({ for: Review, required: true }),
       id: t.arg.globalID({ for: Comment, required: true }),
     },
+    extensions: readSpec(onReview),
     resolve: (query, _root, args, ctx) =>
-      ctx.db.query.comments.findFirst(query({ where: { id: rowId(args.id), reviewId: rowId(args.reviewId) } })),
+      ctx.db.query.comments.findFirst(query({ where: relationalWhere(onReview.filters, args) })),
   }),
 );
 
@@ -60,11 +80,12 @@ builder.queryField('reviewComments', (t) =>
       description:
         'The comments of one review in conversation order (REST: /reviews/:reviewId/comments); NOT_FOUND if there is no such review.',
       args: { reviewId: t.arg.globalID({ for: Review, required: true }) },
+      extensions: readSpec(ofReview),
       totalCount: (_root, args, ctx) => ctx.db.$count(comments, eq(comments.reviewId, rowId(args.reviewId))),
       resolve: (query, _root, args, ctx) => {
         const reviewId = rowId(args.reviewId);
         orNotFound(ctx.db.select({ id: reviews.id }).from(reviews).where(eq(reviews.id, reviewId)).get(), 'Review');
-        return ctx.db.query.comments.findMany(query({ where: { reviewId }, orderBy: { createdAt: 'asc', id: 'asc' } }));
+        return ctx.db.query.comments.findMany(query({ where: { reviewId }, orderBy: conversationOrder }));
       },
     },
     CommentConnection,

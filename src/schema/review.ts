@@ -1,7 +1,8 @@
-import { and, eq, gte, type SQL, sql } from 'drizzle-orm';
+import { type SQLWrapper, sql } from 'drizzle-orm';
 import { stableSql } from '../db/relational-query-cache.ts';
 import { comments, reviews } from '../db/schema.ts';
 import { orNotFound } from '../errors.ts';
+import { boundWhere, type RowsSpec, readSpec, relationalWhere } from '../reads/read-spec.ts';
 import { createReview, deleteReview, updateReview } from '../services/reviews.ts';
 import { runWrite } from '../services/write.ts';
 import { builder } from './builder.ts';
@@ -32,7 +33,11 @@ export const Review = builder.drizzleNode('reviews', {
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     version: t.exposeInt('version'),
-    commentCount: t.int({ select: { extras: { commentCount } }, resolve: (review) => review.commentCount }),
+    commentCount: t.int({
+      select: { extras: { commentCount } },
+      extensions: readSpec({ kind: 'extra', sql: commentCount }),
+      resolve: (review) => review.commentCount,
+    }),
   }),
 });
 
@@ -55,26 +60,34 @@ const orderings = {
   RATING_LOW: { rating: 'asc', id: 'asc' },
 } as const;
 
-interface ReviewFilter {
-  subject?: string | null;
-  authorId?: { id: string; typename: string } | null;
-  minRating?: number | null;
-}
+/** The listing: filters and order, read by the resolver below and by the document compiler. */
+const listing: RowsSpec = {
+  kind: 'rows',
+  table: 'reviews',
+  filters: {
+    subject: { column: 'subject' },
+    authorId: { column: 'authorId', decode: userId },
+    minRating: { column: 'rating', operator: 'gte', decode: (value: number) => rating.parse(value) },
+  },
+  order: (args: { orderBy?: keyof typeof orderings | null }) => orderings[args.orderBy ?? 'NEWEST'],
+};
 
-/** The listing filter, as relational-query `where` and as SQL for its count. */
-function reviewFilter({ subject, authorId, minRating }: ReviewFilter) {
-  const author = authorId ? userId(authorId) : null;
-  const where = {
-    ...(subject != null && { subject }),
-    ...(author != null && { authorId: author }),
-    ...(minRating != null && { rating: { gte: minRating } }),
-  };
-  const conditions: SQL[] = [];
-  if (subject != null) conditions.push(eq(reviews.subject, subject));
-  if (author != null) conditions.push(eq(reviews.authorId, author));
-  if (minRating != null) conditions.push(gte(reviews.rating, minRating));
-  return { where, sql: and(...conditions) };
-}
+const byId: RowsSpec = { kind: 'rows', table: 'reviews', filters: { id: { column: 'id', decode: rowId } } };
+
+/**
+ * One row of figures for a subject, read by the resolver and by the document compiler alike:
+ * the mean is divided in SQLite's doubles, as JavaScript would divide the same integers.
+ */
+const ratingSummaryRow = ({ subject }: Record<string, SQLWrapper>) =>
+  sql`select ${subject} as subject, count(*) as count,
+        case when count(*) > 0 then cast(sum(${reviews.rating}) as real) / count(*) end as average,
+        json_array(${sql.join(
+          [1, 2, 3, 4, 5].map(
+            (stars) => sql`count(case when ${reviews.rating} = ${sql.raw(String(stars))} then 1 end)`,
+          ),
+          sql`, `,
+        )}) as histogram
+      from ${reviews} where ${reviews.subject} = ${subject}`;
 
 builder.queryFields((t) => ({
   reviews: t.drizzleConnection(
@@ -86,10 +99,11 @@ builder.queryFields((t) => ({
         minRating: t.arg.int({ validate: rating.nullish() }),
         orderBy: t.arg({ type: ReviewOrder, defaultValue: 'NEWEST' }),
       },
-      totalCount: (_root, args, ctx) => ctx.db.$count(reviews, reviewFilter(args).sql),
+      extensions: readSpec(listing),
+      totalCount: (_root, args, ctx) => ctx.db.$count(reviews, boundWhere(listing.filters, reviews, args)),
       resolve: (query, _root, args, ctx) =>
         ctx.db.query.reviews.findMany(
-          query({ where: reviewFilter(args).where, orderBy: orderings[args.orderBy ?? 'NEWEST'] }),
+          query({ where: relationalWhere(listing.filters, args), orderBy: listing.order?.(args) }),
         ),
     },
     ReviewConnection,
@@ -98,22 +112,19 @@ builder.queryFields((t) => ({
     type: 'reviews',
     nullable: true,
     args: { id: t.arg.globalID({ for: Review, required: true }) },
-    resolve: (query, _root, args, ctx) => ctx.db.query.reviews.findFirst(query({ where: { id: rowId(args.id) } })),
+    extensions: readSpec(byId),
+    resolve: (query, _root, args, ctx) =>
+      ctx.db.query.reviews.findFirst(query({ where: relationalWhere(byId.filters, args) })),
   }),
   ratingSummary: t.field({
     type: RatingSummary,
     args: { subject: t.arg.string({ required: true }) },
+    extensions: readSpec({ kind: 'aggregate', row: ratingSummaryRow }),
     resolve: (_root, { subject }, ctx) => {
-      const rows = ctx.db
-        .select({ rating: reviews.rating, count: sql<number>`count(*)` })
-        .from(reviews)
-        .where(eq(reviews.subject, subject))
-        .groupBy(reviews.rating)
-        .all();
-      const histogram = [1, 2, 3, 4, 5].map((stars) => rows.find((row) => row.rating === stars)?.count ?? 0);
-      const count = histogram.reduce((sum, n) => sum + n, 0);
-      const total = histogram.reduce((sum, n, i) => sum + n * (i + 1), 0);
-      return { subject, count, average: count ? total / count : null, histogram };
+      const row = ctx.db.get<{ subject: string; count: number; average: number | null; histogram: string }>(
+        ratingSummaryRow({ subject: sql`${subject}` }),
+      );
+      return { ...row, histogram: JSON.parse(row.histogram) as number[] };
     },
   }),
 }));

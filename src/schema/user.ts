@@ -1,5 +1,11 @@
+import { type RowsSpec, readSpec } from '../reads/read-spec.ts';
 import { builder } from './builder.ts';
 import { ReviewConnection } from './review.ts';
+
+/** A user's own reviews, newest first, the primary key breaking ties. */
+const newestFirst = { createdAt: 'desc', id: 'desc' } as const;
+
+const signedInUser: RowsSpec = { kind: 'rows', table: 'users', filters: {}, viewerColumn: 'id' };
 
 builder.drizzleNode('users', {
   name: 'User',
@@ -10,7 +16,11 @@ builder.drizzleNode('users', {
     name: t.exposeString('name'),
     reviews: t.relatedConnection(
       'reviews',
-      { query: { orderBy: { createdAt: 'desc', id: 'desc' } }, totalCount: true },
+      {
+        query: { orderBy: newestFirst },
+        totalCount: true,
+        extensions: readSpec({ kind: 'relatedConnection', relation: 'reviews', order: newestFirst }),
+      },
       ReviewConnection,
     ),
   }),
@@ -21,6 +31,7 @@ builder.queryField('viewer', (t) =>
     type: 'users',
     nullable: true,
     description: 'The signed-in user; null when anonymous or before their first write.',
+    extensions: readSpec(signedInUser),
     resolve: (query, _root, _args, ctx) =>
       ctx.viewer ? ctx.db.query.users.findFirst(query({ where: { id: ctx.viewer.id } })) : null,
   }),

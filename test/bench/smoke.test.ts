@@ -70,22 +70,33 @@ describe('npm run bench (smoke)', () => {
   });
 
   it('measures every scenario on every server, with a ratio to the limit', () => {
-    for (const scenario of ['page', 'review', 'ratingSummary', 'addComment']) {
+    for (const scenario of ['page', 'review', 'ratingSummary', 'comment', 'node', 'addComment']) {
       const servers = result.throughput.filter((row) => row.scenario === scenario).map((row) => row.server);
       expect(servers).toEqual(expect.arrayContaining(['limit', 'service', 'apollo']));
     }
-    expect(result.throughput.filter((row) => row.server === 'service+cache').map((row) => row.scenario)).toEqual([
-      'page',
-      'review',
-      'ratingSummary',
-    ]);
+    for (const peer of ['service+cache', 'service+ordinary']) {
+      expect(result.throughput.filter((row) => row.server === peer).map((row) => row.scenario)).toEqual([
+        'page',
+        'review',
+        'ratingSummary',
+        'comment',
+        'node',
+      ]);
+    }
     for (const row of result.throughput) {
       expect(row.requests, `${row.scenario} on ${row.server}`).toBeGreaterThan(0);
       expect(row.failures, `${row.scenario} on ${row.server}`).toBe(0);
       expect(row.ratioToLimit).toBeGreaterThan(0);
       expect(row.peakRssBytes).toBeGreaterThan(0);
     }
-    expect(Object.keys(result.responseBytes).sort()).toEqual(['addComment', 'page', 'ratingSummary', 'review']);
+    expect(Object.keys(result.responseBytes).sort()).toEqual([
+      'addComment',
+      'comment',
+      'node',
+      'page',
+      'ratingSummary',
+      'review',
+    ]);
   });
 
   it('counts the same SQL statements for every page size', () => {

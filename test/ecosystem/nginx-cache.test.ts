@@ -5,13 +5,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningNginx, startNginx } from '../../bench/drill/nginx.ts';
 import { freePort } from '../../bench/drill/ports.ts';
+import { lacks } from '../support/system-programs.ts';
 import { aliceToken, graphql, type Served, serve } from './served.ts';
 
 /** Short, so that the test waits out an expiry; the default is 5 s. */
 const MAX_AGE_S = 2;
 const PREFLIGHT = { 'apollo-require-preflight': 'true' };
 
-describe("deploy/'s nginx in front of a real server: the shared cache of public GET reads", () => {
+const describeWithNginx = describe.skipIf(lacks('nginx', 'the nginx shared-cache tests'));
+
+describeWithNginx("deploy/'s nginx in front of a real server: the shared cache of public GET reads", () => {
   const dir = mkdtempSync(join(tmpdir(), 'reviews-nginx-cache-'));
   let served: Served;
   let nginx: RunningNginx;

@@ -39,6 +39,7 @@ describe('loadConfig', () => {
         httpCacheStaleWhileRevalidate: 10,
         trustedDocuments: false,
         trustedDocumentsManifest: undefined,
+        fastReads: true,
         maxBodyBytes: 1_048_576,
         durability: 'local',
         durabilityTimeoutMs: 5000,
@@ -68,6 +69,7 @@ describe('loadConfig', () => {
       HTTP_CACHE_STALE_WHILE_REVALIDATE: '0',
       TRUSTED_DOCUMENTS: 'on',
       TRUSTED_DOCUMENTS_MANIFEST: '/srv/manifest.json',
+      FAST_READS: 'off',
       MAX_BODY_BYTES: '2048',
       DURABILITY: 'replicated',
     });
@@ -90,6 +92,7 @@ describe('loadConfig', () => {
       httpCacheStaleWhileRevalidate: 0,
       trustedDocuments: true,
       trustedDocumentsManifest: '/srv/manifest.json',
+      fastReads: false,
       maxBodyBytes: 2048,
       durability: 'replicated',
     });
@@ -103,11 +106,12 @@ describe('loadConfig', () => {
       DURABILITY: 'eventually',
       LEASE_URL: 'zookeeper://x',
       REPLICA_URL: 'gs://bucket',
+      FAST_READS: 'fast',
     });
     expect(result.ok).toBe(false);
     const names = (result.ok ? [] : result.errors).map((error) => error.split(':')[0]);
     expect(names.sort()).toEqual(
-      ['DURABILITY', 'LEASE_URL', 'PORT', 'REPLICATION', 'REPLICA_SYNC_INTERVAL', 'REPLICA_URL'].sort(),
+      ['DURABILITY', 'FAST_READS', 'LEASE_URL', 'PORT', 'REPLICATION', 'REPLICA_SYNC_INTERVAL', 'REPLICA_URL'].sort(),
     );
   });
 

@@ -1,0 +1,205 @@
+import Database, { type Statement } from 'better-sqlite3';
+import type { Logger as SqlLogger } from 'drizzle-orm';
+import {
+  type DocumentNode,
+  type ExecutionArgs,
+  type FragmentDefinitionNode,
+  type GraphQLSchema,
+  getArgumentValues,
+  getNamedType,
+  getOperationAST,
+  getVariableValues,
+  isEnumType,
+  Kind,
+  type OperationDefinitionNode,
+  typeFromAST,
+} from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { Counter, type Registry } from 'prom-client';
+import type { Context } from '../context.ts';
+import type { Db } from '../db/client.ts';
+import type { Logger } from '../logger.ts';
+import { type CompiledRead, compileOperation, type RunState, Unsupported } from './compile.ts';
+import { PlanCache } from './plan-cache.ts';
+import { NotCompilable, registerReadFunctions } from './sql-functions.ts';
+
+/** Plans kept: more distinct documents than a real client set sends, few enough to stay small. */
+const MAX_PLANS = 1000;
+/** An estimate of the plans' memory (SQL text, statement, getters), bounded whatever the documents. */
+const MAX_PLAN_BYTES = 16 * 1024 * 1024;
+
+export interface FastReadsOptions {
+  db: Db;
+  /** Receives every statement run, as Drizzle's logger does for the ordinary path (tests count them). */
+  sqlLogger?: SqlLogger;
+  registry?: Registry;
+  logger?: Logger;
+  maxPlans?: number;
+  maxPlanBytes?: number;
+}
+
+interface Plan {
+  read: CompiledRead;
+  statement: Statement;
+}
+
+/** A document's operation (by name) and the variables whose values shape its statement. */
+interface Operation {
+  definition: OperationDefinitionNode;
+  fragments: Record<string, FragmentDefinitionNode>;
+  /** Booleans (for @skip/@include) and enums by value, everything else by whether it is null. */
+  shapeOf: (variables: Record<string, unknown>) => string;
+}
+
+export type ReadPath = 'compiled' | 'ordinary';
+
+/**
+ * FAST_READS=on: each query document is compiled once (per shape of its variables) into one
+ * prepared SQLite statement that returns the response's JSON, and run by binding its values.
+ * It replaces execution only: parsing, validation, the document and cost limits have already
+ * run. A document it cannot plan, or a request whose answer would be an error (a malformed
+ * id, a missing review), runs the ordinary way, which gives exactly today's answer.
+ */
+export function useFastReads(options: FastReadsOptions): Plugin<Context> & { plans: PlanCache<Plan | null> } {
+  const sqlite = options.db.$client;
+  registerReadFunctions(sqlite);
+  const plans = new PlanCache<Plan | null>(options.maxPlans ?? MAX_PLANS, options.maxPlanBytes ?? MAX_PLAN_BYTES);
+  const documentIds = new WeakMap<DocumentNode, number>();
+  let documents = 0;
+  const operations = new WeakMap<DocumentNode, Map<string, Operation | null>>();
+  const paths = new Counter({
+    name: 'reviews_api_read_path_total',
+    help: 'GraphQL operations by how they ran: a compiled statement, or ordinary execution',
+    labelNames: ['path'],
+    registers: options.registry ? [options.registry] : [],
+  });
+
+  const operationOf = (schema: GraphQLSchema, document: DocumentNode, name: string | null | undefined) => {
+    let byName = operations.get(document);
+    if (!byName) {
+      byName = new Map();
+      operations.set(document, byName);
+    }
+    const key = name ?? '';
+    if (!byName.has(key)) byName.set(key, describeOperation(schema, document, name));
+    return byName.get(key) ?? null;
+  };
+
+  const planOf = (args: ExecutionArgs, operation: Operation, variables: Record<string, unknown>): Plan | null => {
+    let id = documentIds.get(args.document);
+    if (id === undefined) {
+      id = ++documents;
+      documentIds.set(args.document, id);
+    }
+    const key = `${id}:${args.operationName ?? ''}:${operation.shapeOf(variables)}`;
+    const cached = plans.get(key);
+    if (cached !== undefined) return cached;
+    const started = performance.now();
+    let plan: Plan | null = null;
+    try {
+      const read = compileOperation(args.schema, operation.fragments, operation.definition, variables);
+      // Past the connection's statement cache: a flood of documents must not evict the app's own statements.
+      plan = { read, statement: Database.prototype.prepare.call(sqlite, read.sql) as Statement };
+    } catch (error) {
+      if (!(error instanceof Unsupported)) options.logger?.warn({ err: error }, 'a read could not be compiled');
+      else options.logger?.debug({ reason: error.message }, 'read not compiled');
+    }
+    const bytes = plan ? 2048 + plan.read.sql.length * 4 : 256;
+    plans.set(key, plan, bytes);
+    options.logger?.debug({ compileMs: performance.now() - started, compiled: plan !== null }, 'read planned');
+    return plan;
+  };
+
+  const run = (plan: Plan, args: ExecutionArgs, variables: Record<string, unknown>): string | null => {
+    const viewer = (args.contextValue as Context).viewer;
+    try {
+      const state: RunState = {
+        args: plan.read.argumentFields.map(({ def, node }) => getArgumentValues(def, node, variables)),
+        viewerId: viewer?.id ?? null,
+      };
+      for (const check of plan.read.checks) check(state);
+      const params = plan.read.params.map((param) => param(state));
+      options.sqlLogger?.logQuery(plan.read.sql, params);
+      return plan.statement.pluck(true).get(params) as string;
+    } catch (error) {
+      if (!(error instanceof NotCompilable)) options.logger?.warn({ err: error }, 'a compiled read failed');
+      return null;
+    }
+  };
+
+  const took = (path: ReadPath, args: ExecutionArgs) => {
+    paths.inc({ path });
+    options.logger?.debug({ operation: args.operationName ?? null, path }, 'read path');
+  };
+
+  /** The answer's JSON text from a compiled statement, or null for the ordinary path. */
+  const compiled = (args: ExecutionArgs): string | null => {
+    const operation = operationOf(args.schema, args.document, args.operationName);
+    if (!operation) return null;
+    const coerced = getVariableValues(
+      args.schema,
+      operation.definition.variableDefinitions ?? [],
+      args.variableValues ?? {},
+    );
+    if (coerced.errors) return null;
+    const plan = planOf(args, operation, coerced.coerced);
+    return plan && run(plan, args, coerced.coerced);
+  };
+
+  return {
+    plans,
+    onExecute({ executeFn, setExecuteFn }) {
+      // Planned from the document actually executed: a plugin before this one (the response
+      // cache) may execute a rewritten one.
+      setExecuteFn((args) => {
+        const data = compiled(args);
+        took(data === null ? 'ordinary' : 'compiled', args);
+        return data === null ? executeFn(args) : compiledResult(data);
+      });
+    },
+  };
+}
+
+/**
+ * The answer whose JSON SQLite wrote. Yoga sends `stringify`'s text as the body; a plugin that
+ * reads `data` (SOFA, the response cache) gets it parsed on first use, and a copy of the result
+ * (another plugin's edit) is written out the ordinary way.
+ */
+function compiledResult(json: string) {
+  let parsed: Record<string, unknown> | undefined;
+  let edited = false;
+  const result = {
+    get data(): Record<string, unknown> {
+      parsed ??= JSON.parse(json) as Record<string, unknown>;
+      return parsed;
+    },
+    set data(value: Record<string, unknown>) {
+      parsed = value;
+      edited = true;
+    },
+    stringify: (value: unknown): string => (value === result && !edited ? `{"data":${json}}` : JSON.stringify(value)),
+  };
+  return result;
+}
+
+function describeOperation(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  name: string | null | undefined,
+): Operation | null {
+  const definition = getOperationAST(document, name);
+  if (definition?.operation !== 'query') return null;
+  const fragments: Record<string, FragmentDefinitionNode> = {};
+  for (const node of document.definitions) {
+    if (node.kind === Kind.FRAGMENT_DEFINITION) fragments[node.name.value] = node;
+  }
+  const shapers = (definition.variableDefinitions ?? []).map((variable) => {
+    const name = variable.variable.name.value;
+    const type = typeFromAST(schema, variable.type);
+    const named = type && getNamedType(type);
+    const byValue = named !== undefined && (named.name === 'Boolean' || isEnumType(named));
+    return (variables: Record<string, unknown>) =>
+      byValue ? JSON.stringify(variables[name] ?? null) : variables[name] == null ? '0' : '1';
+  });
+  return { definition, fragments, shapeOf: (variables) => shapers.map((shape) => shape(variables)).join(',') };
+}
