@@ -1,20 +1,10 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import {
-  type ArgumentNode,
-  type DocumentNode,
-  type ExecutionResult,
-  GraphQLError,
-  getOperationAST,
-  Kind,
-  type ValueNode,
-  validate,
-  visit,
-} from 'graphql';
+import { type DocumentNode, type ExecutionResult, GraphQLError, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
-import { DEFAULT_PAGE_SIZE } from '../schema/builder.ts';
+import { ErrorCode } from '../errors.ts';
+import { type CostVerdict, MAX_LIST_ARGUMENT, operationCost } from './cost.ts';
 
 /** The `extensions.code` of a document refused by an abuse limit, before it runs. */
 export const QUERY_LIMIT_CODE = 'QUERY_TOO_COMPLEX';
@@ -39,15 +29,17 @@ export function queryLimitPlugins(limits: LimitConfig): Plugin[] {
     EnvelopArmorPlugin({
       // Fragments add no depth of data: counting them would refuse honest `... on Review` queries.
       maxDepth: { n: limits.maxDepth, flattenFragments: true, ...refuse },
-      maxAliases: { n: limits.maxAliases, ...refuse },
+      // Every alias counts: Armor's default allow-list skips `__typename`, alias or field, so
+      // `__typename: reviews { … }` would double a level for free.
+      maxAliases: { n: limits.maxAliases, allowList: [], ...refuse },
       maxTokens: { n: limits.maxTokens, ...refuse },
       maxDirectives: { n: limits.maxDirectives, ...refuse },
-      // Weighed by useCostLimit below, which also sees page sizes passed as variables.
+      // Weighed by useCostLimit below, which sees page sizes and id lists passed as variables.
       costLimit: { enabled: false },
       // Suggestions reveal field names that introspection would hide.
       blockFieldSuggestion: { enabled: production },
     }) as Plugin,
-    useCostLimit(costLimitRule({ maxCost: limits.maxCost, flattenFragments: true, ...refuse })),
+    useCostLimit(limits.maxCost),
     useQueryTimeout(limits.requestTimeoutMs),
   ];
   if (production) plugins.push(useDisableIntrospection());
@@ -60,83 +52,77 @@ function tagAsLimitError(_context: unknown, error: GraphQLError) {
 }
 
 /**
- * Armor's cost rule multiplies a connection's cost by its `first`/`last`, but only when the
- * page size is written in the document: `first: $n` would count as 1. This runs the rule on
- * a copy of the document with the request's page-size variables written in.
+ * The cost rule (src/http/cost.ts) and the bound on list arguments, once the standard
+ * validation has passed and before anything runs: the REST routes' fixed documents and the compiled read
+ * path are behind it too. It needs the request's variables (a page size or an id list passed
+ * as `$n` counts as written), so it cannot be a plain validation rule.
  *
- * A document that passed is remembered with the page sizes it passed at: Yoga's parser cache
- * hands the same document object to every request with the same text, and re-walking it cost
- * about a tenth of a small query's time. Refusals are not remembered; they are rare and cheap.
+ * A verdict is remembered per document and per the sizes its variables carry: Yoga's parser
+ * cache hands the same document object to every request with the same text. Bounded per
+ * document, so a client cycling through page sizes cannot grow it.
  */
-function useCostLimit(rule: ReturnType<typeof costLimitRule>): Plugin {
-  const passed = new WeakMap<DocumentNode, Set<string>>();
+function useCostLimit(maxCost: number): Plugin {
+  const verdicts = new WeakMap<DocumentNode, Map<string, CostVerdict>>();
   return {
-    onValidate({ params, context, setResult }) {
-      const variables = context.params.variables ?? {};
-      const sizes = pageSizeVariables(params.documentAST).map((name) => String(pageSizeOf(variables[name])));
-      const key = sizes.join(',');
-      const seen = passed.get(params.documentAST) ?? new Set<string>();
-      if (seen.has(key)) return;
-      const document = withPageSizesInlined(params.documentAST, variables);
-      // Armor throws its refusal out of the visitor (propagateOnRejection), as the other rules do.
-      const errors = validate(params.schema, document, [rule]);
-      if (errors.length) {
-        setResult(errors);
-        return;
-      }
-      // Bounded: a client cycling through page sizes cannot grow it past this.
-      if (seen.size < MAX_REMEMBERED_SIZES) seen.add(key);
-      passed.set(params.documentAST, seen);
+    onValidate({ params, context }) {
+      return ({ valid }) => {
+        if (!valid) return;
+        const { variables = {}, operationName } = context.params;
+        const operation = getOperationAST(params.documentAST, operationName);
+        if (!operation) return;
+        const key = sizeKey(variables);
+        const seen = verdicts.get(params.documentAST) ?? new Map<string, CostVerdict>();
+        let verdict = seen.get(key);
+        if (!verdict) {
+          verdict = operationCost(params.schema, params.documentAST, operation, variables);
+          if (seen.size < MAX_REMEMBERED_SIZES) seen.set(key, verdict);
+          verdicts.set(params.documentAST, seen);
+        }
+        const limit = operation.operation === 'subscription' ? subscriptionCost(maxCost) : maxCost;
+        const refusal = refusalOf(verdict, limit);
+        // Thrown, as Armor's rules do, not set as the result: Yoga caches a document's
+        // validation result by its text alone, and this verdict depends on the variables.
+        if (refusal) throw refusal;
+      };
     },
   };
 }
 
-const MAX_REMEMBERED_SIZES = 64;
-const PAGE_SIZE_ARGUMENTS = ['first', 'last'];
-
-/** A page-size variable's value as the cost rule sees it; undefined falls back to the default. */
-function pageSizeOf(given: unknown): number | undefined {
-  return Number.isSafeInteger(given) ? Number(given) : undefined;
+/**
+ * A subscription runs its selection once per event for every subscriber of the topic, so one
+ * write costs its selection times MAX_SUBSCRIPTIONS at most: its share of MAX_COST is small.
+ */
+export function subscriptionCost(maxCost: number): number {
+  return Math.floor(maxCost / SUBSCRIPTION_COST_SHARE);
 }
 
-const pageSizeNames = new WeakMap<DocumentNode, string[]>();
+const SUBSCRIPTION_COST_SHARE = 100;
 
-/** The variables a document passes as `first`/`last`, in document order (once per document). */
-function pageSizeVariables(document: DocumentNode): string[] {
-  let names = pageSizeNames.get(document);
-  if (!names) {
-    const found: string[] = [];
-    visit(document, {
-      Argument(argument) {
-        if (argument.value.kind === Kind.VARIABLE && PAGE_SIZE_ARGUMENTS.includes(argument.name.value))
-          found.push(argument.value.name.value);
-      },
+function refusalOf(verdict: CostVerdict, limit: number): GraphQLError | undefined {
+  if ('tooLong' in verdict) {
+    const { argument, length } = verdict.tooLong;
+    return new GraphQLError(`${argument} takes at most ${MAX_LIST_ARGUMENT} elements, got ${length}`, {
+      extensions: { code: ErrorCode.BAD_USER_INPUT, http: { status: 400 } },
     });
-    names = found;
-    pageSizeNames.set(document, names);
   }
-  return names;
+  if (verdict.cost <= limit) return undefined;
+  return new GraphQLError(`Cost limit of ${limit} exceeded, found ${verdict.cost}`, {
+    extensions: { code: QUERY_LIMIT_CODE, http: { status: 400 } },
+  });
 }
 
-function withPageSizesInlined(document: DocumentNode, variables: Record<string, unknown>): DocumentNode {
-  const defaults = new Map<string, ValueNode | undefined>();
-  visit(document, {
-    VariableDefinition: (definition) => void defaults.set(definition.variable.name.value, definition.defaultValue),
-  });
-  return visit(document, {
-    Argument(argument): ArgumentNode | undefined {
-      if (argument.value.kind !== Kind.VARIABLE || !PAGE_SIZE_ARGUMENTS.includes(argument.name.value)) return undefined;
-      const name = argument.value.name.value;
-      const size = pageSizeOf(variables[name]);
-      const fallback = defaults.get(name);
-      const value: ValueNode =
-        size !== undefined
-          ? { kind: Kind.INT, value: String(size) }
-          : (fallback ?? { kind: Kind.INT, value: String(DEFAULT_PAGE_SIZE) });
-      return { ...argument, value };
-    },
-  });
+/** What of the variables can change a document's cost: numbers (page sizes) and list lengths. */
+function sizeKey(variables: Record<string, unknown>): string {
+  let key = '';
+  for (const name in variables) {
+    const value = variables[name];
+    if (typeof value === 'number') key += `${name}=${value},`;
+    else if (Array.isArray(value)) key += `${name}#${value.length},`;
+  }
+  return key;
 }
+
+const MAX_REMEMBERED_SIZES = 64;
 
 /**
  * Answers a query still running after `ms` with a TIMEOUT error instead of holding the
