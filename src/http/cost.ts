@@ -159,19 +159,19 @@ function connectionPageSize(walk: Walk, args: readonly ArgumentNode[]): number {
   let size: number | undefined;
   for (const arg of args) {
     if (arg.name.value !== 'first' && arg.name.value !== 'last') continue;
-    const value = valueOf(walk, arg.value);
+    const value = argumentValue(walk, arg.value);
     if (typeof value === 'number' && Number.isFinite(value)) size = Math.max(size ?? 0, value);
   }
   return Math.min(Math.max(size ?? DEFAULT_PAGE_SIZE, 0), MAX_PAGE_SIZE);
 }
 
 /** A literal, or a variable's value (its default when the request gives none). */
-function valueOf(walk: Walk, value: ValueNode): unknown {
+function argumentValue(walk: Walk, value: ValueNode): unknown {
   if (value.kind === Kind.VARIABLE) {
     const name = value.name.value;
     if (walk.variables[name] !== undefined && walk.variables[name] !== null) return walk.variables[name];
     const fallback = walk.defaults.get(name);
-    return fallback ? valueOf(walk, fallback) : undefined;
+    return fallback ? argumentValue(walk, fallback) : undefined;
   }
   if (value.kind === Kind.INT || value.kind === Kind.FLOAT) return Number(value.value);
   if (value.kind === Kind.LIST) return value.values;
@@ -179,6 +179,6 @@ function valueOf(walk: Walk, value: ValueNode): unknown {
 }
 
 function listLength(walk: Walk, value: ValueNode): number | undefined {
-  const list = valueOf(walk, value);
+  const list = argumentValue(walk, value);
   return Array.isArray(list) ? list.length : undefined;
 }
