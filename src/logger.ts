@@ -15,6 +15,7 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'env'>): Logger {
     level: config.logLevel,
     base: { service: 'reviews-api' },
     redact: ['req.headers.authorization', 'headers.authorization', 'token'],
+    serializers: { err: boundedError },
     ...(pretty && { transport: { target: 'pino-pretty', options: { ignore: 'pid,hostname,service' } } }),
   });
 }
@@ -26,4 +27,26 @@ function isInstalled(name: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The longest text a logged error keeps per field. A failed statement's message carries its SQL
+ * and every parameter: 33,000 ids made one log line of megabytes (and a heap to match).
+ */
+const MAX_LOGGED_TEXT = 2000;
+const MAX_LOGGED_DEPTH = 3;
+
+/** pino's error serializer, with every string cut to MAX_LOGGED_TEXT and nesting bounded. */
+function boundedError(error: Error): unknown {
+  return bounded(pino.stdSerializers.err(error), 0);
+}
+
+function bounded(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') {
+    return value.length > MAX_LOGGED_TEXT ? `${value.slice(0, MAX_LOGGED_TEXT)}… (${value.length} chars)` : value;
+  }
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= MAX_LOGGED_DEPTH) return '[nested]';
+  if (Array.isArray(value)) return value.slice(0, 20).map((item) => bounded(item, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, bounded(inner, depth + 1)]));
 }

@@ -41,8 +41,8 @@ const OBJECT_WEIGHT = 2;
 /** Any list argument longer than this is refused: `nodes(ids:)` loads one row per element. */
 export const MAX_LIST_ARGUMENT = 100;
 
-/** Why a document may not run: too costly, or an argument list too long. */
-export type CostVerdict = { cost: number } | { tooLong: { argument: string; length: number } };
+/** What a document costs, or why its arguments are refused before it runs. */
+export type CostVerdict = { cost: number } | { badInput: string };
 
 interface Walk {
   schema: GraphQLSchema;
@@ -51,7 +51,7 @@ interface Walk {
   defaults: Map<string, ValueNode | undefined>;
   /** A fragment's cost per row, by name and enclosing page size: repeated spreads are walked once. */
   memo: Map<string, number>;
-  tooLong?: { argument: string; length: number };
+  badInput?: string;
 }
 
 /**
@@ -59,6 +59,8 @@ interface Walk {
  * each field costs its weight times the rows that carry it; a connection's `nodes`/`edges`
  * carry its real page size (the default when `first`/`last` is absent, the clamp when larger);
  * `nodes(ids:)` carries one row per id; nesting multiplies. Fragments count as if written out.
+ * On the way it refuses an id list longer than MAX_LIST_ARGUMENT: SQLite refuses a statement
+ * of 32,767 bound variables, and the rows are read before anything could stop them.
  * Runs on a validated document; a fragment cycle would still be walked once.
  */
 export function operationCost(
@@ -80,7 +82,7 @@ export function operationCost(
   const root = schema.getRootType(operation.operation);
   if (!root) return { cost: 0 };
   const cost = selectionCost(walk, operation.selectionSet, root, DEFAULT_PAGE_SIZE);
-  return walk.tooLong ? { tooLong: walk.tooLong } : { cost };
+  return walk.badInput ? { badInput: walk.badInput } : { cost };
 }
 
 /** The cost of a selection set for one row of `type`; `pageSize` is the enclosing connection's. */
@@ -144,7 +146,8 @@ function rowsOf(
   for (const arg of args) {
     const length = listLength(walk, arg.value);
     if (length === undefined) continue;
-    if (length > MAX_LIST_ARGUMENT) walk.tooLong ??= { argument: `${field.name}(${arg.name.value}:)`, length };
+    if (length > MAX_LIST_ARGUMENT)
+      walk.badInput ??= `${field.name}(${arg.name.value}:) takes at most ${MAX_LIST_ARGUMENT} elements, got ${length}`;
     return length;
   }
   return MAX_PAGE_SIZE;

@@ -1,10 +1,12 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { type DocumentNode, type ExecutionResult, GraphQLError, getOperationAST } from 'graphql';
+import { type DocumentNode, type ExecutionResult, GraphQLError, type GraphQLSchema, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
 import { ErrorCode } from '../errors.ts';
-import { type CostVerdict, MAX_LIST_ARGUMENT, operationCost } from './cost.ts';
+import { malformedCursor } from '../schema/cursors.ts';
+import { type CostVerdict, operationCost } from './cost.ts';
+import { useInputErrors } from './input-errors.ts';
 
 /** The `extensions.code` of a document refused by an abuse limit, before it runs. */
 export const QUERY_LIMIT_CODE = 'QUERY_TOO_COMPLEX';
@@ -40,6 +42,7 @@ export function queryLimitPlugins(limits: LimitConfig): Plugin[] {
       blockFieldSuggestion: { enabled: production },
     }) as Plugin,
     useCostLimit(limits.maxCost),
+    useInputErrors({ production }),
     useQueryTimeout(limits.requestTimeoutMs),
   ];
   if (production) plugins.push(useDisableIntrospection());
@@ -52,7 +55,7 @@ function tagAsLimitError(_context: unknown, error: GraphQLError) {
 }
 
 /**
- * The cost rule (src/http/cost.ts) and the bound on list arguments, once the standard
+ * The cost rule (src/http/cost.ts), the bound on list arguments and the cursors' form, once the standard
  * validation has passed and before anything runs: the REST routes' fixed documents and the compiled read
  * path are behind it too. It needs the request's variables (a page size or an id list passed
  * as `$n` counts as written), so it cannot be a plain validation rule.
@@ -63,27 +66,43 @@ function tagAsLimitError(_context: unknown, error: GraphQLError) {
  */
 function useCostLimit(maxCost: number): Plugin {
   const verdicts = new WeakMap<DocumentNode, Map<string, CostVerdict>>();
+  // Contexts whose document was weighed while validating: SOFA's REST routes skip validation.
+  const weighed = new WeakSet<object>();
+  const refusalFor = (
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+    variables: Record<string, unknown>,
+  ) => {
+    const operation = getOperationAST(document, operationName);
+    if (!operation) return undefined;
+    if (malformedCursor(document, variables) !== undefined) return badInput('not a valid cursor (after/before)');
+    const key = sizeKey(variables);
+    const seen = verdicts.get(document) ?? new Map<string, CostVerdict>();
+    let verdict = seen.get(key);
+    if (!verdict) {
+      verdict = operationCost(schema, document, operation, variables);
+      if (seen.size < MAX_REMEMBERED_SIZES) seen.set(key, verdict);
+      verdicts.set(document, seen);
+    }
+    return refusalOf(verdict, operation.operation === 'subscription' ? subscriptionCost(maxCost) : maxCost);
+  };
   return {
     onValidate({ params, context }) {
       return ({ valid }) => {
         if (!valid) return;
         const { variables = {}, operationName } = context.params;
-        const operation = getOperationAST(params.documentAST, operationName);
-        if (!operation) return;
-        const key = sizeKey(variables);
-        const seen = verdicts.get(params.documentAST) ?? new Map<string, CostVerdict>();
-        let verdict = seen.get(key);
-        if (!verdict) {
-          verdict = operationCost(params.schema, params.documentAST, operation, variables);
-          if (seen.size < MAX_REMEMBERED_SIZES) seen.set(key, verdict);
-          verdicts.set(params.documentAST, seen);
-        }
-        const limit = operation.operation === 'subscription' ? subscriptionCost(maxCost) : maxCost;
-        const refusal = refusalOf(verdict, limit);
+        const refusal = refusalFor(params.schema, params.documentAST, operationName, variables);
         // Thrown, as Armor's rules do, not set as the result: Yoga caches a document's
         // validation result by its text alone, and this verdict depends on the variables.
         if (refusal) throw refusal;
+        weighed.add(context);
       };
+    },
+    onExecute({ args, setResultAndStopExecution }) {
+      if (weighed.has(args.contextValue as object)) return;
+      const refusal = refusalFor(args.schema, args.document, args.operationName, args.variableValues ?? {});
+      if (refusal) setResultAndStopExecution({ errors: [refusal] });
     },
   };
 }
@@ -99,16 +118,15 @@ export function subscriptionCost(maxCost: number): number {
 const SUBSCRIPTION_COST_SHARE = 100;
 
 function refusalOf(verdict: CostVerdict, limit: number): GraphQLError | undefined {
-  if ('tooLong' in verdict) {
-    const { argument, length } = verdict.tooLong;
-    return new GraphQLError(`${argument} takes at most ${MAX_LIST_ARGUMENT} elements, got ${length}`, {
-      extensions: { code: ErrorCode.BAD_USER_INPUT, http: { status: 400 } },
-    });
-  }
+  if ('badInput' in verdict) return badInput(verdict.badInput);
   if (verdict.cost <= limit) return undefined;
   return new GraphQLError(`Cost limit of ${limit} exceeded, found ${verdict.cost}`, {
     extensions: { code: QUERY_LIMIT_CODE, http: { status: 400 } },
   });
+}
+
+function badInput(message: string) {
+  return new GraphQLError(message, { extensions: { code: ErrorCode.BAD_USER_INPUT, http: { status: 400 } } });
 }
 
 /** What of the variables can change a document's cost: numbers (page sizes) and list lengths. */

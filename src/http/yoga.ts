@@ -12,7 +12,7 @@ import { useBodyLimit } from './body-limit.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
 import { maskError } from './mask-error.ts';
 import { createMetrics } from './metrics.ts';
-import { useRequestLog } from './request-log.ts';
+import { useRequestLog, withFailuresAnswered } from './request-log.ts';
 import { responseCachePlugins } from './response-cache.ts';
 import { useRest } from './rest.ts';
 import { type SecurityConfig, securityPlugins } from './security.ts';
@@ -64,7 +64,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
         endpoint: '/ready',
         check: () => readiness(db, node),
       }),
-      useRest({ maxBodyBytes: config.maxBodyBytes }),
+      withFailuresAnswered(useRest({ maxBodyBytes: config.maxBodyBytes }), logger),
     ],
   });
 }
