@@ -19,7 +19,8 @@ import { type SecurityConfig, securityPlugins } from './security.ts';
 
 export interface AppOptions {
   db: Db;
-  config: Pick<Config, 'jwtSecret' | 'maxBodyBytes' | 'responseCache' | 'durability'> & SecurityConfig;
+  config: Pick<Config, 'jwtSecret' | 'jwtMaxLifetimeSeconds' | 'maxBodyBytes' | 'responseCache' | 'durability'> &
+    SecurityConfig;
   node?: NodeState;
   logger?: Logger;
 }
@@ -47,7 +48,9 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     // first page only: the bundle costs about 80 MB of resident memory, and production serves none.
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     context: async ({ request }) => {
-      const auth = await authenticate(request.headers.get('authorization'), await key);
+      const auth = await authenticate(request.headers.get('authorization'), await key, {
+        maxLifetimeSeconds: config.jwtMaxLifetimeSeconds,
+      });
       return { db, auth, viewer: auth.kind === 'user' ? auth.viewer : null, node, events };
     },
     plugins: [
