@@ -17,7 +17,11 @@ const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 
 /** A duration in the same form, as milliseconds. */
 const durationMs = duration.transform((text) => {
-  const [, amount, unit] = /^(\d+)(ms|s|m|h)$/.exec(text) as unknown as [string, string, keyof typeof DURATION_UNITS_MS];
+  const [, amount, unit] = /^(\d+)(ms|s|m|h)$/.exec(text) as unknown as [
+    string,
+    string,
+    keyof typeof DURATION_UNITS_MS,
+  ];
   return Number(amount) * DURATION_UNITS_MS[unit];
 });
 
@@ -62,8 +66,8 @@ const envSchema = z
     MAX_COST: positiveInt(100).default(20_000),
     REQUEST_TIMEOUT_MS: positiveInt(100).default(10_000),
     MAX_RESPONSE_BYTES: positiveInt(1024).default(16 * 1_048_576),
-    MAX_SUBSCRIPTIONS: positiveInt(1).default(1000),
-    MAX_SUBSCRIPTIONS_PER_ADDRESS: positiveInt(1).default(20),
+    MAX_SUBSCRIPTIONS: positiveInt(1).default(200),
+    MAX_SUBSCRIPTIONS_PER_ADDRESS: positiveInt(1).default(10),
     SUBSCRIPTION_IDLE_MS: positiveInt(1000).default(300_000),
     // Unset: GraphiQL in development, none in production.
     GRAPHIQL: onOff.optional(),

@@ -3,8 +3,9 @@ import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
 import { type LimitConfig, queryLimitPlugins } from './limits.ts';
 import { type RateLimitConfig, useMutationRateLimit } from './rate-limit.ts';
+import { type SubscriptionLimitConfig, useSubscriptionLimits } from './subscription-limits.ts';
 
-export type SecurityConfig = LimitConfig & RateLimitConfig & Pick<Config, 'graphiql'>;
+export type SecurityConfig = LimitConfig & RateLimitConfig & SubscriptionLimitConfig & Pick<Config, 'graphiql'>;
 
 /** The header a GET request must carry; POSTs with a JSON body need nothing extra. */
 export const CSRF_HEADER = 'x-graphql-yoga-csrf';
@@ -20,5 +21,7 @@ export function securityPlugins(config: SecurityConfig): Plugin[] {
     useCSRFPrevention({ requestHeaders: [CSRF_HEADER] }),
     ...queryLimitPlugins(config),
     ...(config.rateLimit ? [useMutationRateLimit(config)] : []),
+    // Live streams held open per address and in all (429 beyond), and ended when idle.
+    useSubscriptionLimits(config),
   ];
 }
