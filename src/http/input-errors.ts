@@ -15,7 +15,7 @@ export function withoutSuggestions(message: string): string {
  * Errors of a request that never began to execute (a variable of the wrong type, an enum value
  * that does not exist, an unknown operation name) are the client's: graphql-js gives them no
  * code, so clients could not tell them from a failure. They become BAD_USER_INPUT with 400.
- * In production every message loses its "Did you mean …?" (validation's are Armor's to strip).
+ * In production every message loses its "Did you mean …?", validation's included.
  * REST routes run through the same execute, so they get the same codes.
  */
 export function useInputErrors({ production }: { production: boolean }): Plugin {
@@ -40,9 +40,26 @@ export function useInputErrors({ production }: { production: boolean }): Plugin 
     });
   };
   return {
+    // Armor's suggestion blocker covers fields only; an enum value's ("NEWES") got through.
+    onValidate: () =>
+      production
+        ? ({ result, setResult }) => {
+            if (!result.some((error) => error.message.includes(SUGGESTION_START))) return;
+            setResult(result.map((error) => (error.message.includes(SUGGESTION_START) ? unsuggested(error) : error)));
+          }
+        : undefined,
     onExecute: () => ({ onExecuteDone: ({ result, setResult }) => rewrite(result, setResult) }),
     onSubscribe: () => ({ onSubscribeResult: ({ result, setResult }) => rewrite(result, setResult) }),
   };
+}
+
+function unsuggested(error: GraphQLError): GraphQLError {
+  return new GraphQLError(withoutSuggestions(error.message), {
+    nodes: error.nodes,
+    path: error.path,
+    originalError: error.originalError,
+    extensions: error.extensions,
+  });
 }
 
 function isResult(result: unknown): result is ExecutionResult {

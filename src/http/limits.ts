@@ -15,7 +15,14 @@ export const TIMEOUT_CODE = 'TIMEOUT';
 
 export type LimitConfig = Pick<
   Config,
-  'env' | 'maxDepth' | 'maxAliases' | 'maxTokens' | 'maxDirectives' | 'maxCost' | 'requestTimeoutMs'
+  | 'env'
+  | 'maxDepth'
+  | 'maxAliases'
+  | 'maxTokens'
+  | 'maxDirectives'
+  | 'maxCost'
+  | 'requestTimeoutMs'
+  | 'maxResponseBytes'
 >;
 
 /**
@@ -43,6 +50,7 @@ export function queryLimitPlugins(limits: LimitConfig): Plugin[] {
     }) as Plugin,
     useCostLimit(limits.maxCost),
     useInputErrors({ production }),
+    useResponseSizeLimit(limits.maxResponseBytes),
     useQueryTimeout(limits.requestTimeoutMs),
   ];
   if (production) plugins.push(useDisableIntrospection());
@@ -141,6 +149,51 @@ function sizeKey(variables: Record<string, unknown>): string {
 }
 
 const MAX_REMEMBERED_SIZES = 64;
+
+/**
+ * MAX_RESPONSE_BYTES: an answer whose JSON would be larger is refused before it is serialised,
+ * so no string of that size is ever built (a 2.6 GB answer ended in `RangeError: Invalid
+ * string length` after it had filled the heap). The cost rule keeps answers far below this;
+ * this is the bound should a weight be wrong. Its size is estimated by walking the result,
+ * which costs a small fraction of serialising it.
+ */
+function useResponseSizeLimit(maxBytes: number): Plugin {
+  return {
+    onExecute: () => ({
+      onExecuteDone({ result, setResult }) {
+        if (!('data' in result) || !result.data) return;
+        if (jsonSizeAtLeast(result.data, maxBytes) <= maxBytes) return;
+        setResult({
+          errors: [
+            new GraphQLError(`The answer would be larger than ${maxBytes} bytes; ask for fewer rows`, {
+              extensions: { code: QUERY_LIMIT_CODE, http: { status: 400 } },
+            }),
+          ],
+        });
+      },
+    }),
+  };
+}
+
+/** An estimate of `value`'s JSON length (strings by their length), stopping once past `limit`. */
+function jsonSizeAtLeast(value: unknown, limit: number): number {
+  let size = 0;
+  const pending: unknown[] = [value];
+  while (pending.length > 0 && size <= limit) {
+    const item = pending.pop();
+    if (typeof item === 'string') size += item.length + 2;
+    else if (Array.isArray(item)) {
+      size += item.length + 1;
+      for (const element of item) pending.push(element);
+    } else if (item !== null && typeof item === 'object') {
+      for (const [key, inner] of Object.entries(item)) {
+        size += key.length + 4;
+        pending.push(inner);
+      }
+    } else size += 5;
+  }
+  return size;
+}
 
 /**
  * Answers a query still running after `ms` with a TIMEOUT error instead of holding the

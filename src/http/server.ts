@@ -7,6 +7,22 @@ import { LISTENING } from './listening.ts';
 /** How long in-flight requests get to finish on shutdown before their sockets are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
+/**
+ * How long a client may take, so a slow one cannot hold a socket (and what is buffered for it)
+ * for Node's defaults of minutes: the headers within 10 s, the whole request (body included)
+ * within 30 s, 5 s between requests on a kept-alive connection, and no socket idle for over
+ * 60 s either way (a reader that stops reading an answer is cut, and the answer freed). SSE
+ * streams stay within it: Yoga pings them every 12 s.
+ */
+export const CLIENT_TIMEOUTS = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  idleSocketMs: 60_000,
+};
+
+export type ClientTimeouts = typeof CLIENT_TIMEOUTS;
+
 export interface RunningServer {
   server: Server;
   url: string;
@@ -15,8 +31,23 @@ export interface RunningServer {
 }
 
 /** `app`: an App, or a listener that hands each request to the App of the moment (failover). */
-export async function listen(app: RequestListener, { port, host }: { port: number; host: string }, logger?: Logger) {
-  const server = createServer(app);
+export async function listen(
+  app: RequestListener,
+  { port, host }: { port: number; host: string },
+  logger?: Logger,
+  timeouts: ClientTimeouts = CLIENT_TIMEOUTS,
+) {
+  const server = createServer(
+    {
+      headersTimeout: timeouts.headersTimeoutMs,
+      requestTimeout: timeouts.requestTimeoutMs,
+      keepAliveTimeout: timeouts.keepAliveTimeoutMs,
+      // Node checks the two timeouts above this often (30 s by default, longer than a test).
+      connectionsCheckingInterval: Math.min(1000, timeouts.headersTimeoutMs),
+    },
+    app,
+  );
+  server.timeout = timeouts.idleSocketMs;
   server.listen(port, host);
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
