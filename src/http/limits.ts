@@ -74,17 +74,21 @@ function tagAsLimitError(_context: unknown, error: GraphQLError) {
  */
 function useCostLimit(maxCost: number): Plugin {
   const verdicts = new WeakMap<DocumentNode, Map<string, CostVerdict>>();
-  // Contexts whose document was weighed while validating: SOFA's REST routes skip validation.
-  const weighed = new WeakSet<object>();
-  const refusalFor = (
+  // Contexts whose document was weighed while validating (SOFA's REST routes skip validation),
+  // with the cost they were admitted at.
+  const weighed = new WeakMap<object, number>();
+  const running = new CostBudget(maxCost * CONCURRENT_WORST_DOCUMENTS);
+  const verdictFor = (
     schema: GraphQLSchema,
     document: DocumentNode,
     operationName: string | null | undefined,
     variables: Record<string, unknown>,
-  ) => {
+  ): { refusal?: GraphQLError; cost: number } => {
     const operation = getOperationAST(document, operationName);
-    if (!operation) return undefined;
-    if (malformedCursor(document, variables) !== undefined) return badInput('not a valid cursor (after/before)');
+    if (!operation) return { cost: 0 };
+    if (malformedCursor(document, variables) !== undefined) {
+      return { refusal: badInput('not a valid cursor (after/before)'), cost: 0 };
+    }
     const key = sizeKey(variables);
     const seen = verdicts.get(document) ?? new Map<string, CostVerdict>();
     let verdict = seen.get(key);
@@ -93,26 +97,82 @@ function useCostLimit(maxCost: number): Plugin {
       if (seen.size < MAX_REMEMBERED_SIZES) seen.set(key, verdict);
       verdicts.set(document, seen);
     }
-    return refusalOf(verdict, operation.operation === 'subscription' ? subscriptionCost(maxCost) : maxCost);
+    const limit = operation.operation === 'subscription' ? subscriptionCost(maxCost) : maxCost;
+    return { refusal: refusalOf(verdict, limit), cost: 'cost' in verdict ? verdict.cost : 0 };
   };
   return {
     onValidate({ params, context }) {
       return ({ valid }) => {
         if (!valid) return;
         const { variables = {}, operationName } = context.params;
-        const refusal = refusalFor(params.schema, params.documentAST, operationName, variables);
+        const { refusal, cost } = verdictFor(params.schema, params.documentAST, operationName, variables);
         // Thrown, as Armor's rules do, not set as the result: Yoga caches a document's
         // validation result by its text alone, and this verdict depends on the variables.
         if (refusal) throw refusal;
-        weighed.add(context);
+        weighed.set(context, cost);
       };
     },
-    onExecute({ args, setResultAndStopExecution }) {
-      if (weighed.has(args.contextValue as object)) return;
-      const refusal = refusalFor(args.schema, args.document, args.operationName, args.variableValues ?? {});
-      if (refusal) setResultAndStopExecution({ errors: [refusal] });
+    async onExecute({ args, executeFn, setExecuteFn, setResultAndStopExecution }) {
+      let cost = weighed.get(args.contextValue as object);
+      if (cost === undefined) {
+        const verdict = verdictFor(args.schema, args.document, args.operationName, args.variableValues ?? {});
+        if (verdict.refusal) return setResultAndStopExecution({ errors: [verdict.refusal] });
+        cost = verdict.cost;
+      }
+      // Heavy documents wait for their turn: ten at once would each hold their rows in memory.
+      await running.take(cost);
+      let held = true;
+      const release = () => {
+        if (held) running.give(cost);
+        held = false;
+      };
+      // Released when done, and also should execution throw (onExecuteDone would not run).
+      setExecuteFn(async (executeArgs) => {
+        try {
+          return await executeFn(executeArgs);
+        } catch (error) {
+          release();
+          throw error;
+        }
+      });
+      return { onExecuteDone: release };
     },
   };
+}
+
+/** How many documents at MAX_COST may run at once; cheaper ones share the same budget. */
+const CONCURRENT_WORST_DOCUMENTS = 2;
+
+/**
+ * A budget of cost units held by the documents running now, handed out first come, first
+ * served. Execution interleaves at every await, so ten expensive documents sent together
+ * would hold ten answers' rows at once (RSS grew by ~60 MB each); within the budget they
+ * run side by side, past it they wait, and the small ones never wait for long.
+ */
+class CostBudget {
+  private free: number;
+  private readonly waiting: { cost: number; go: () => void }[] = [];
+
+  constructor(total: number) {
+    this.free = total;
+  }
+
+  take(cost: number): Promise<void> | undefined {
+    if (this.waiting.length === 0 && cost <= this.free) {
+      this.free -= cost;
+      return undefined;
+    }
+    return new Promise((go) => this.waiting.push({ cost, go }));
+  }
+
+  give(cost: number) {
+    this.free += cost;
+    for (let next = this.waiting[0]; next && next.cost <= this.free; next = this.waiting[0]) {
+      this.waiting.shift();
+      this.free -= next.cost;
+      next.go();
+    }
+  }
 }
 
 /**
