@@ -27,9 +27,11 @@ export type LimitConfig = Pick<
 
 /**
  * The abuse limits every document passes before it executes (GraphQL Armor: depth, aliases,
- * tokens, directives, and cost weighted by page sizes), plus introspection and "did you mean" suggestions off in
- * production, and a time limit on queries. Armor runs while parsing and validating, so a
- * refused document never reaches a resolver or the database.
+ * tokens, directives; ours: the cost of rows and what they carry, list arguments, cursors),
+ * client mistakes coded as such, introspection and "did you mean" suggestions off in
+ * production, a bound on the answer's size, and a time limit on queries. They run while
+ * parsing and validating, so a refused document never reaches a resolver or the database,
+ * on the ordinary path or a compiled one.
  */
 export function queryLimitPlugins(limits: LimitConfig): Plugin[] {
   const production = limits.env === 'production';

@@ -1,9 +1,11 @@
 import { connect, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
+import { createSchema, createYoga } from 'graphql-yoga';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_LIST_ARGUMENT } from '../../src/http/cost.ts';
 import { QUERY_LIMIT_CODE } from '../../src/http/limits.ts';
-import { MAX_OPERATION_LABELS } from '../../src/http/metrics.ts';
+import { type FinishedRequest, MAX_OPERATION_LABELS } from '../../src/http/metrics.ts';
+import { useRequestLog, withFailuresAnswered } from '../../src/http/request-log.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTestApp, errorCode, testConfig } from '../support/app.ts';
 import { aComment, aReview, aUser } from '../support/fixtures.ts';
@@ -23,8 +25,8 @@ afterEach(async () => {
 
 const origin = (url: string) => new URL(url).origin;
 
-/** A server in production with its log lines captured. */
-async function serveProduction(overrides = {}) {
+/** A log destination, and the JSON lines written to it. */
+function capturedLines() {
   const lines: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk, _encoding, done) {
@@ -32,6 +34,12 @@ async function serveProduction(overrides = {}) {
       done();
     },
   });
+  return { lines, destination };
+}
+
+/** A server in production with its log lines captured. */
+async function serveProduction(overrides = {}) {
+  const { lines, destination } = capturedLines();
   const logger = createLogger({ env: 'production', logLevel: 'info' }, destination);
   served = await serveApp({ env: 'production', ...overrides }, ':memory:', { logger });
   return { served, lines };
@@ -194,6 +202,26 @@ describe('leaks', () => {
     expect(metrics).toMatch(
       /reviews_api_http_request_duration_seconds_count\{method="GET",status="404",operation="none"\} 5/,
     );
+  });
+
+  it('answers a failing route outside GraphQL as a masked JSON 500, logged and counted', async () => {
+    const { lines, destination } = capturedLines();
+    const logger = createLogger({ env: 'production', logLevel: 'info' }, destination);
+    const counted: FinishedRequest[] = [];
+    const failing = { onRequest: () => Promise.reject(new Error('ENOENT at /srv/app/rest-docs.ts:47')) };
+    const yoga = createYoga({
+      schema: createSchema({ typeDefs: 'type Query { a: Int }' }),
+      logging: false,
+      plugins: [useRequestLog(logger, (request) => counted.push(request)), withFailuresAnswered(failing, logger)],
+    });
+    const response = await yoga.fetch('http://localhost/api/docs/swagger-ui.css');
+    expect(response.status).toBe(500);
+    expect(await response.json()).toEqual({ errors: [{ message: 'Unexpected error.' }] });
+    expect(counted.map((request) => request.status)).toEqual([500]);
+    expect(lines.map((line) => [line.msg, line.level])).toEqual([
+      ['request failed', 50],
+      ['request', 30],
+    ]);
   });
 
   it('gives no "Did you mean" in production, through variables either', async () => {
