@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger.ts';
 import { LISTENING } from './listening.ts';
@@ -10,18 +10,32 @@ const SHUTDOWN_GRACE_MS = 10_000;
 /**
  * How long a client may take, so a slow one cannot hold a socket (and what is buffered for it)
  * for Node's defaults of minutes: the headers within 10 s, the whole request (body included)
- * within 30 s, 5 s between requests on a kept-alive connection, and no socket idle for over
- * 60 s either way (a reader that stops reading an answer is cut, and the answer freed). SSE
- * streams stay within it: Yoga pings them every 12 s.
+ * within 30 s, 5 s between requests on a kept-alive connection, and a complete answer must
+ * have drained to the client within 60 s or its connection is cut, the answer freed. SSE
+ * streams are not complete answers until they end, so they are not cut by it.
  */
 export const CLIENT_TIMEOUTS = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
-  idleSocketMs: 60_000,
+  answerDrainMs: 60_000,
 };
 
 export type ClientTimeouts = typeof CLIENT_TIMEOUTS;
+
+/**
+ * A reader that stops reading leaves its answer in this process's socket buffer, and Node's
+ * socket timeout does not see a write that never completes. Once an answer has been handed
+ * over whole (`prefinish`), it has `ms` to drain (`finish`), or the connection is destroyed.
+ */
+function cutIfNotDrained(response: ServerResponse, ms: number) {
+  let timer: NodeJS.Timeout | undefined;
+  response.once('prefinish', () => {
+    timer = setTimeout(() => response.destroy(), ms);
+  });
+  response.once('finish', () => clearTimeout(timer));
+  response.once('close', () => clearTimeout(timer));
+}
 
 export interface RunningServer {
   server: Server;
@@ -45,9 +59,11 @@ export async function listen(
       // Node checks the two timeouts above this often (30 s by default, longer than a test).
       connectionsCheckingInterval: Math.min(1000, timeouts.headersTimeoutMs),
     },
-    app,
+    (request, response) => {
+      cutIfNotDrained(response, timeouts.answerDrainMs);
+      app(request, response);
+    },
   );
-  server.timeout = timeouts.idleSocketMs;
   server.listen(port, host);
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
