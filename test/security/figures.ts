@@ -153,24 +153,47 @@ async function served() {
   rmSync(directory, { recursive: true, force: true });
 }
 
-/** 100,000 requests, each with its own operation name: /metrics' size and RSS as they go. */
+/** 100,000 requests to `serve`, each with its own operation name: /metrics' size and the server's RSS. */
 async function metrics() {
-  const db = openDatabase(':memory:');
+  const { startChild } = await import('../../bench/child.ts');
+  const directory = mkdtempSync(join(tmpdir(), 'reviews-figures-'));
+  const databasePath = join(directory, 'metrics.db');
+  const db = openDatabase(databasePath);
   applyMigrations(db);
-  const app = createApp({ db, config: { ...testConfig, env: 'production' } });
-  const scrape = async () => (await (await app.fetch('http://localhost/metrics')).text()).length;
-  for (let i = 0; i < 100_000; i++) {
-    await app.fetch('http://localhost/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: `query Unique${i} { __typename }` }),
-    });
-    if ((i + 1) % 20_000 === 0 || i === 999) {
-      console.log(
-        `${String(i + 1).padStart(7)} requests: /metrics ${await scrape()} B, rss ${mb(process.memoryUsage().rss)}`,
-      );
+  db.$client.close();
+  const server = await startChild('serve', ['bin/reviews-api.js', 'serve'], {
+    NODE_ENV: 'production',
+    JWT_SECRET: testConfig.jwtSecret,
+    DATABASE_PATH: databasePath,
+    REPLICATION: 'off',
+    WORKERS: '1',
+    PORT: '0',
+    LOG_LEVEL: 'info',
+  });
+  const metricsUrl = `${new URL(server.url).origin}/metrics`;
+  const scrape = async () => (await (await fetch(metricsUrl)).text()).length;
+  const TOTAL = 100_000;
+  const CLIENTS = 8;
+  let sent = 0;
+  const client = async () => {
+    while (sent < TOTAL) {
+      const i = sent++;
+      const response = await fetch(server.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: `query Unique${i} { __typename }` }),
+      });
+      await response.arrayBuffer();
+      if ((i + 1) % 20_000 === 0 || i === 999) {
+        console.log(
+          `${String(i + 1).padStart(7)} requests: /metrics ${await scrape()} B, server rss ${mb(server.rss())}`,
+        );
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: CLIENTS }, client));
+  await server.stop();
+  rmSync(directory, { recursive: true, force: true });
 }
 
 /** One address opening 4,000 SSE subscriptions to `serve`, holding each it gets: the server's RSS. */
