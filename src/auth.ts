@@ -13,11 +13,33 @@ export type Authentication =
   | { kind: 'user'; viewer: Viewer }
   | { kind: 'invalid'; reason: string };
 
+/**
+ * Control characters (NUL, ESC of terminal escapes, newlines) and the bidirectional overrides
+ * that make text display as something else. A name is shown to every reader, and a `sub` is a
+ * database key: neither may hold them.
+ */
+const UNPRINTABLE = /[\p{Cc}\u202a-\u202e\u2066-\u2069]/u;
+
+/**
+ * An identity claim exactly as stored: well-formed Unicode, since a lone surrogate is stored as
+ * invalid UTF-8 and read back as U+FFFD (two different `sub`s would become one user).
+ */
+const identity = z
+  .string()
+  .min(1)
+  .max(200)
+  .refine((text) => text.isWellFormed(), 'must be well-formed Unicode')
+  .refine((text) => !UNPRINTABLE.test(text), 'must not hold control characters');
+
 const claimsSchema = z.object({
-  sub: z.string().min(1).max(200),
-  name: z.string().trim().min(1).max(200).optional(),
+  sub: identity,
+  name: z.string().trim().pipe(identity).optional(),
   roles: z.array(z.string()).optional(),
+  exp: z.number(),
 });
+
+/** JWT_MAX_LIFETIME's default: a day, twice what `reviews-api token` issues. */
+export const MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600;
 
 /** Tokens larger than this are refused unread: no header needs more, and parsing costs. */
 const MAX_TOKEN_LENGTH = 4096;
@@ -32,17 +54,23 @@ export function signingKey(secret: string): Promise<CryptoKey> {
 }
 
 /** Reads a bearer token. Only HS256 is accepted: `none` and RS/HS confusion are refused by jose. */
-export async function authenticate(authorization: string | null, key: CryptoKey): Promise<Authentication> {
+export async function authenticate(
+  authorization: string | null,
+  key: CryptoKey,
+  { maxLifetimeSeconds = MAX_TOKEN_LIFETIME_SECONDS }: { maxLifetimeSeconds?: number } = {},
+): Promise<Authentication> {
   if (!authorization) return { kind: 'anonymous' };
   const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
   if (!match?.[1]) return { kind: 'invalid', reason: 'Authorization header must be "Bearer <token>"' };
   const token = match[1];
   if (token.length > MAX_TOKEN_LENGTH) return { kind: 'invalid', reason: 'token too large' };
   try {
-    const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], requiredClaims: ['sub'] });
+    // `exp` is required: a token without one would be good forever, leaked or not.
+    const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], requiredClaims: ['sub', 'exp'] });
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) return { kind: 'invalid', reason: 'token claims are malformed' };
-    const { sub, name, roles } = claims.data;
+    const { sub, name, roles, exp } = claims.data;
+    if (exp - Date.now() / 1000 > maxLifetimeSeconds) return { kind: 'invalid', reason: 'token lives too long' };
     return { kind: 'user', viewer: { id: sub, name: name ?? sub, roles: roles ?? [] } };
   } catch (error) {
     if (error instanceof errors.JWTExpired) return { kind: 'invalid', reason: 'token expired' };

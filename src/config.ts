@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_TOKEN_LIFETIME_SECONDS } from './auth.ts';
 
 /** The development-only signing key: refused when NODE_ENV=production. */
 export const DEVELOPMENT_JWT_SECRET = 'reviews-api-development-secret-do-not-use-in-production';
@@ -11,6 +12,18 @@ const port = z.coerce.number().int().min(0).max(65535);
 const duration = z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration such as 500ms, 1s, 5m or 24h');
 
 const positiveInt = (min: number) => z.coerce.number().int().min(min);
+
+const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/** A duration in the same form, as milliseconds. */
+const durationMs = duration.transform((text) => {
+  const [, amount, unit] = /^(\d+)(ms|s|m|h)$/.exec(text) as unknown as [
+    string,
+    string,
+    keyof typeof DURATION_UNITS_MS,
+  ];
+  return Number(amount) * DURATION_UNITS_MS[unit];
+});
 
 const envSchema = z
   .object({
@@ -35,6 +48,8 @@ const envSchema = z
       .regex(/^[^\s:]*:\d{1,5}$/, 'HOST:PORT, e.g. 127.0.0.1:9090')
       .optional(),
     JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+    // A token whose `exp` is further ahead than this is refused: a leaked token stops working.
+    JWT_MAX_LIFETIME: durationMs.default(MAX_TOKEN_LIFETIME_SECONDS * 1000),
     LEASE_URL: z
       .string()
       .regex(/^(file:.+|etcd:\/\/[^/]+\/.+)$/, 'file:PATH or etcd://host:port/key')
@@ -50,6 +65,10 @@ const envSchema = z
     MAX_DIRECTIVES: positiveInt(1).default(10),
     MAX_COST: positiveInt(100).default(20_000),
     REQUEST_TIMEOUT_MS: positiveInt(100).default(10_000),
+    MAX_RESPONSE_BYTES: positiveInt(1024).default(16 * 1_048_576),
+    MAX_SUBSCRIPTIONS: positiveInt(1).default(200),
+    MAX_SUBSCRIPTIONS_PER_ADDRESS: positiveInt(1).default(10),
+    SUBSCRIPTION_IDLE_MS: positiveInt(1000).default(300_000),
     // Unset: GraphiQL in development, none in production.
     GRAPHIQL: onOff.optional(),
     RESPONSE_CACHE: onOff.default(false),
@@ -90,6 +109,8 @@ export interface Config {
   /** Where Litestream serves Prometheus metrics; unset: a free loopback port chosen at start. */
   litestreamMetricsAddr: string | undefined;
   jwtSecret: string;
+  /** The furthest ahead a token's `exp` may be, in seconds. */
+  jwtMaxLifetimeSeconds: number;
   leaseUrl: string | undefined;
   heartbeatIntervalMs: number;
   heartbeatMisses: number;
@@ -104,6 +125,13 @@ export interface Config {
   maxDirectives: number;
   maxCost: number;
   requestTimeoutMs: number;
+  /** An answer larger than this is refused (before it is serialised), not sent. */
+  maxResponseBytes: number;
+  /** Concurrent subscriptions (SSE streams) in all, and per client address. */
+  maxSubscriptions: number;
+  maxSubscriptionsPerAddress: number;
+  /** A subscription that has delivered nothing for this long is ended. */
+  subscriptionIdleMs: number;
   graphiql: boolean;
   responseCache: boolean;
   /** Cache-Control, ETag and 304 for public GET queries (src/http/http-cache.ts); seconds. */
@@ -156,6 +184,7 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       replicaRetention: e.REPLICA_RETENTION,
       litestreamMetricsAddr: e.LITESTREAM_METRICS_ADDR,
       jwtSecret: e.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,
+      jwtMaxLifetimeSeconds: e.JWT_MAX_LIFETIME / 1000,
       leaseUrl: e.LEASE_URL,
       heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
       heartbeatMisses: e.HEARTBEAT_MISSES,
@@ -168,6 +197,10 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       maxDirectives: e.MAX_DIRECTIVES,
       maxCost: e.MAX_COST,
       requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+      maxResponseBytes: e.MAX_RESPONSE_BYTES,
+      maxSubscriptions: e.MAX_SUBSCRIPTIONS,
+      maxSubscriptionsPerAddress: e.MAX_SUBSCRIPTIONS_PER_ADDRESS,
+      subscriptionIdleMs: e.SUBSCRIPTION_IDLE_MS,
       graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
       responseCache: e.RESPONSE_CACHE,
       httpCache: e.HTTP_CACHE,

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createPubSub } from 'graphql-yoga';
 
 /**
@@ -9,10 +10,14 @@ import { createPubSub } from 'graphql-yoga';
 export type ReviewEvents = ReturnType<typeof createReviewEvents>;
 
 export function createReviewEvents() {
+  const eventTarget = new EventTarget();
+  // Listeners are bounded by MAX_SUBSCRIPTIONS (src/http/subscription-limits.ts); Node's warning
+  // at 11 listeners of one topic would only fill the log.
+  setMaxListeners(0, eventTarget);
   return createPubSub<{
     reviewAdded: [subject: string, event: ReviewAdded];
     commentAdded: [reviewId: number, event: CommentAdded];
-  }>();
+  }>({ eventTarget });
 }
 
 export interface ReviewAdded {

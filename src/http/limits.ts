@@ -1,20 +1,12 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import {
-  type ArgumentNode,
-  type DocumentNode,
-  type ExecutionResult,
-  GraphQLError,
-  getOperationAST,
-  Kind,
-  type ValueNode,
-  validate,
-  visit,
-} from 'graphql';
+import { type DocumentNode, type ExecutionResult, GraphQLError, type GraphQLSchema, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
-import { DEFAULT_PAGE_SIZE } from '../schema/builder.ts';
+import { ErrorCode } from '../errors.ts';
+import { malformedCursor } from '../schema/cursors.ts';
+import { type CostVerdict, operationCost } from './cost.ts';
+import { useInputErrors } from './input-errors.ts';
 
 /** The `extensions.code` of a document refused by an abuse limit, before it runs. */
 export const QUERY_LIMIT_CODE = 'QUERY_TOO_COMPLEX';
@@ -23,14 +15,23 @@ export const TIMEOUT_CODE = 'TIMEOUT';
 
 export type LimitConfig = Pick<
   Config,
-  'env' | 'maxDepth' | 'maxAliases' | 'maxTokens' | 'maxDirectives' | 'maxCost' | 'requestTimeoutMs'
+  | 'env'
+  | 'maxDepth'
+  | 'maxAliases'
+  | 'maxTokens'
+  | 'maxDirectives'
+  | 'maxCost'
+  | 'requestTimeoutMs'
+  | 'maxResponseBytes'
 >;
 
 /**
  * The abuse limits every document passes before it executes (GraphQL Armor: depth, aliases,
- * tokens, directives, and cost weighted by page sizes), plus introspection and "did you mean" suggestions off in
- * production, and a time limit on queries. Armor runs while parsing and validating, so a
- * refused document never reaches a resolver or the database.
+ * tokens, directives; ours: the cost of rows and what they carry, list arguments, cursors),
+ * client mistakes coded as such, introspection and "did you mean" suggestions off in
+ * production, a bound on the answer's size, and a time limit on queries. They run while
+ * parsing and validating, so a refused document never reaches a resolver or the database,
+ * on the ordinary path or a compiled one.
  */
 export function queryLimitPlugins(limits: LimitConfig): Plugin[] {
   const production = limits.env === 'production';
@@ -39,15 +40,19 @@ export function queryLimitPlugins(limits: LimitConfig): Plugin[] {
     EnvelopArmorPlugin({
       // Fragments add no depth of data: counting them would refuse honest `... on Review` queries.
       maxDepth: { n: limits.maxDepth, flattenFragments: true, ...refuse },
-      maxAliases: { n: limits.maxAliases, ...refuse },
+      // Every alias counts: Armor's default allow-list skips `__typename`, alias or field, so
+      // `__typename: reviews { … }` would double a level for free.
+      maxAliases: { n: limits.maxAliases, allowList: [], ...refuse },
       maxTokens: { n: limits.maxTokens, ...refuse },
       maxDirectives: { n: limits.maxDirectives, ...refuse },
-      // Weighed by useCostLimit below, which also sees page sizes passed as variables.
+      // Weighed by useCostLimit below, which sees page sizes and id lists passed as variables.
       costLimit: { enabled: false },
       // Suggestions reveal field names that introspection would hide.
       blockFieldSuggestion: { enabled: production },
     }) as Plugin,
-    useCostLimit(costLimitRule({ maxCost: limits.maxCost, flattenFragments: true, ...refuse })),
+    useCostLimit(limits.maxCost),
+    useInputErrors({ production }),
+    useResponseSizeLimit(limits.maxResponseBytes),
     useQueryTimeout(limits.requestTimeoutMs),
   ];
   if (production) plugins.push(useDisableIntrospection());
@@ -60,82 +65,196 @@ function tagAsLimitError(_context: unknown, error: GraphQLError) {
 }
 
 /**
- * Armor's cost rule multiplies a connection's cost by its `first`/`last`, but only when the
- * page size is written in the document: `first: $n` would count as 1. This runs the rule on
- * a copy of the document with the request's page-size variables written in.
+ * The cost rule (src/http/cost.ts), the bound on list arguments and the cursors' form, once the standard
+ * validation has passed and before anything runs: the REST routes' fixed documents and the compiled read
+ * path are behind it too. It needs the request's variables (a page size or an id list passed
+ * as `$n` counts as written), so it cannot be a plain validation rule.
  *
- * A document that passed is remembered with the page sizes it passed at: Yoga's parser cache
- * hands the same document object to every request with the same text, and re-walking it cost
- * about a tenth of a small query's time. Refusals are not remembered; they are rare and cheap.
+ * A verdict is remembered per document and per the sizes its variables carry: Yoga's parser
+ * cache hands the same document object to every request with the same text. Bounded per
+ * document, so a client cycling through page sizes cannot grow it.
  */
-function useCostLimit(rule: ReturnType<typeof costLimitRule>): Plugin {
-  const passed = new WeakMap<DocumentNode, Set<string>>();
+function useCostLimit(maxCost: number): Plugin {
+  const verdicts = new WeakMap<DocumentNode, Map<string, CostVerdict>>();
+  // Contexts whose document was weighed while validating (SOFA's REST routes skip validation),
+  // with the cost they were admitted at.
+  const weighed = new WeakMap<object, number>();
+  const running = new CostBudget(maxCost * CONCURRENT_WORST_DOCUMENTS);
+  const verdictFor = (
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+    variables: Record<string, unknown>,
+  ): { refusal?: GraphQLError; cost: number } => {
+    const operation = getOperationAST(document, operationName);
+    if (!operation) return { cost: 0 };
+    if (malformedCursor(document, variables) !== undefined) {
+      return { refusal: badInput('not a valid cursor (after/before)'), cost: 0 };
+    }
+    const key = sizeKey(variables);
+    const seen = verdicts.get(document) ?? new Map<string, CostVerdict>();
+    let verdict = seen.get(key);
+    if (!verdict) {
+      verdict = operationCost(schema, document, operation, variables);
+      if (seen.size < MAX_REMEMBERED_SIZES) seen.set(key, verdict);
+      verdicts.set(document, seen);
+    }
+    const limit = operation.operation === 'subscription' ? subscriptionCost(maxCost) : maxCost;
+    return { refusal: refusalOf(verdict, limit), cost: 'cost' in verdict ? verdict.cost : 0 };
+  };
   return {
-    onValidate({ params, context, setResult }) {
-      const variables = context.params.variables ?? {};
-      const sizes = pageSizeVariables(params.documentAST).map((name) => String(pageSizeOf(variables[name])));
-      const key = sizes.join(',');
-      const seen = passed.get(params.documentAST) ?? new Set<string>();
-      if (seen.has(key)) return;
-      const document = withPageSizesInlined(params.documentAST, variables);
-      // Armor throws its refusal out of the visitor (propagateOnRejection), as the other rules do.
-      const errors = validate(params.schema, document, [rule]);
-      if (errors.length) {
-        setResult(errors);
-        return;
+    onValidate({ params, context }) {
+      return ({ valid }) => {
+        if (!valid) return;
+        const { variables = {}, operationName } = context.params;
+        const { refusal, cost } = verdictFor(params.schema, params.documentAST, operationName, variables);
+        // Thrown, as Armor's rules do, not set as the result: Yoga caches a document's
+        // validation result by its text alone, and this verdict depends on the variables.
+        if (refusal) throw refusal;
+        weighed.set(context, cost);
+      };
+    },
+    async onExecute({ args, executeFn, setExecuteFn, setResultAndStopExecution }) {
+      let cost = weighed.get(args.contextValue as object);
+      if (cost === undefined) {
+        const verdict = verdictFor(args.schema, args.document, args.operationName, args.variableValues ?? {});
+        if (verdict.refusal) return setResultAndStopExecution({ errors: [verdict.refusal] });
+        cost = verdict.cost;
       }
-      // Bounded: a client cycling through page sizes cannot grow it past this.
-      if (seen.size < MAX_REMEMBERED_SIZES) seen.add(key);
-      passed.set(params.documentAST, seen);
+      // Heavy documents wait for their turn: ten at once would each hold their rows in memory.
+      await running.take(cost);
+      let held = true;
+      const release = () => {
+        if (held) running.give(cost);
+        held = false;
+      };
+      // Released when done, and also should execution throw (onExecuteDone would not run).
+      setExecuteFn(async (executeArgs) => {
+        try {
+          return await executeFn(executeArgs);
+        } catch (error) {
+          release();
+          throw error;
+        }
+      });
+      return { onExecuteDone: release };
     },
   };
 }
 
-const MAX_REMEMBERED_SIZES = 64;
-const PAGE_SIZE_ARGUMENTS = ['first', 'last'];
+/** How many documents at MAX_COST may run at once; cheaper ones share the same budget. */
+const CONCURRENT_WORST_DOCUMENTS = 2;
 
-/** A page-size variable's value as the cost rule sees it; undefined falls back to the default. */
-function pageSizeOf(given: unknown): number | undefined {
-  return Number.isSafeInteger(given) ? Number(given) : undefined;
-}
+/**
+ * A budget of cost units held by the documents running now, handed out first come, first
+ * served. Execution interleaves at every await, so ten expensive documents sent together
+ * would hold ten answers' rows at once (RSS grew by ~60 MB each); within the budget they
+ * run side by side, past it they wait, and the small ones never wait for long.
+ */
+class CostBudget {
+  private free: number;
+  private readonly waiting: { cost: number; go: () => void }[] = [];
 
-const pageSizeNames = new WeakMap<DocumentNode, string[]>();
-
-/** The variables a document passes as `first`/`last`, in document order (once per document). */
-function pageSizeVariables(document: DocumentNode): string[] {
-  let names = pageSizeNames.get(document);
-  if (!names) {
-    const found: string[] = [];
-    visit(document, {
-      Argument(argument) {
-        if (argument.value.kind === Kind.VARIABLE && PAGE_SIZE_ARGUMENTS.includes(argument.name.value))
-          found.push(argument.value.name.value);
-      },
-    });
-    names = found;
-    pageSizeNames.set(document, names);
+  constructor(total: number) {
+    this.free = total;
   }
-  return names;
+
+  take(cost: number): Promise<void> | undefined {
+    if (this.waiting.length === 0 && cost <= this.free) {
+      this.free -= cost;
+      return undefined;
+    }
+    return new Promise((go) => this.waiting.push({ cost, go }));
+  }
+
+  give(cost: number) {
+    this.free += cost;
+    for (let next = this.waiting[0]; next && next.cost <= this.free; next = this.waiting[0]) {
+      this.waiting.shift();
+      this.free -= next.cost;
+      next.go();
+    }
+  }
 }
 
-function withPageSizesInlined(document: DocumentNode, variables: Record<string, unknown>): DocumentNode {
-  const defaults = new Map<string, ValueNode | undefined>();
-  visit(document, {
-    VariableDefinition: (definition) => void defaults.set(definition.variable.name.value, definition.defaultValue),
+/**
+ * A subscription runs its selection once per event for every subscriber of the topic, so one
+ * write costs its selection times MAX_SUBSCRIPTIONS at most: its share of MAX_COST is small.
+ */
+export function subscriptionCost(maxCost: number): number {
+  return Math.floor(maxCost / SUBSCRIPTION_COST_SHARE);
+}
+
+const SUBSCRIPTION_COST_SHARE = 100;
+
+function refusalOf(verdict: CostVerdict, limit: number): GraphQLError | undefined {
+  if ('badInput' in verdict) return badInput(verdict.badInput);
+  if (verdict.cost <= limit) return undefined;
+  return new GraphQLError(`Cost limit of ${limit} exceeded, found ${verdict.cost}`, {
+    extensions: { code: QUERY_LIMIT_CODE, http: { status: 400 } },
   });
-  return visit(document, {
-    Argument(argument): ArgumentNode | undefined {
-      if (argument.value.kind !== Kind.VARIABLE || !PAGE_SIZE_ARGUMENTS.includes(argument.name.value)) return undefined;
-      const name = argument.value.name.value;
-      const size = pageSizeOf(variables[name]);
-      const fallback = defaults.get(name);
-      const value: ValueNode =
-        size !== undefined
-          ? { kind: Kind.INT, value: String(size) }
-          : (fallback ?? { kind: Kind.INT, value: String(DEFAULT_PAGE_SIZE) });
-      return { ...argument, value };
-    },
-  });
+}
+
+function badInput(message: string) {
+  return new GraphQLError(message, { extensions: { code: ErrorCode.BAD_USER_INPUT, http: { status: 400 } } });
+}
+
+/** What of the variables can change a document's cost: numbers (page sizes) and list lengths. */
+function sizeKey(variables: Record<string, unknown>): string {
+  let key = '';
+  for (const name in variables) {
+    const value = variables[name];
+    if (typeof value === 'number') key += `${name}=${value},`;
+    else if (Array.isArray(value)) key += `${name}#${value.length},`;
+  }
+  return key;
+}
+
+const MAX_REMEMBERED_SIZES = 64;
+
+/**
+ * MAX_RESPONSE_BYTES: an answer whose JSON would be larger is refused before it is serialised,
+ * so no string of that size is ever built (a 2.6 GB answer ended in `RangeError: Invalid
+ * string length` after it had filled the heap). The cost rule keeps answers far below this;
+ * this is the bound should a weight be wrong. Its size is estimated by walking the result,
+ * which costs a small fraction of serialising it.
+ */
+function useResponseSizeLimit(maxBytes: number): Plugin {
+  return {
+    onExecute: () => ({
+      onExecuteDone({ result, setResult }) {
+        if (!('data' in result) || !result.data) return;
+        if (jsonSizeAtLeast(result.data, maxBytes) <= maxBytes) return;
+        setResult({
+          errors: [
+            new GraphQLError(`The answer would be larger than ${maxBytes} bytes; ask for fewer rows`, {
+              extensions: { code: QUERY_LIMIT_CODE, http: { status: 400 } },
+            }),
+          ],
+        });
+      },
+    }),
+  };
+}
+
+/** An estimate of `value`'s JSON length (strings by their length), stopping once past `limit`. */
+function jsonSizeAtLeast(value: unknown, limit: number): number {
+  let size = 0;
+  const pending: unknown[] = [value];
+  while (pending.length > 0 && size <= limit) {
+    const item = pending.pop();
+    if (typeof item === 'string') size += item.length + 2;
+    else if (Array.isArray(item)) {
+      size += item.length + 1;
+      for (const element of item) pending.push(element);
+    } else if (item !== null && typeof item === 'object') {
+      for (const [key, inner] of Object.entries(item)) {
+        size += key.length + 4;
+        pending.push(inner);
+      }
+    } else size += 5;
+  }
+  return size;
 }
 
 /**

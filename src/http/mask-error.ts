@@ -11,12 +11,9 @@ import { ErrorCode } from '../errors.ts';
 export const maskError: MaskError = (error, message, isDev) => {
   const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
   if (error instanceof GraphQLError && original instanceof PothosValidationError && !error.extensions.code) {
-    return new GraphQLError(error.message, {
-      nodes: error.nodes,
-      path: error.path,
-      originalError: original,
-      extensions: { ...error.extensions, code: ErrorCode.BAD_USER_INPUT },
-    });
+    // The same error, coded in place: Yoga logs every error its mask replaces as a failure.
+    Object.assign(error.extensions, { code: ErrorCode.BAD_USER_INPUT });
+    return error;
   }
   return yogaMaskError(error, message, isDev);
 };

@@ -47,7 +47,7 @@ export function useMutationRateLimit(config: RateLimitConfig): Plugin {
 }
 
 /** The socket's peer: who connected to us. Forwarded-for headers are the client's to forge. */
-function clientAddress(req: IncomingMessage | undefined): string {
+export function clientAddress(req: IncomingMessage | undefined): string {
   return req?.socket.remoteAddress ?? 'in-process';
 }
 

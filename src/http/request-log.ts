@@ -77,3 +77,25 @@ export function useRequestLog(logger: Logger | undefined, onFinished: (request: 
     },
   };
 }
+
+/**
+ * `plugin` with its onRequest hook unable to escape: a hook that throws would end the request
+ * outside Yoga, as a 500 `text/plain` carrying the stack, with no log line and no metric. Its
+ * failure is logged here and answered as Yoga answers any unexpected error, so the request log
+ * (which runs first) sees and counts the answer like any other.
+ */
+export function withFailuresAnswered(plugin: Plugin, logger: Logger | undefined): Plugin {
+  const { onRequest } = plugin;
+  if (!onRequest) return plugin;
+  return {
+    ...plugin,
+    async onRequest(payload) {
+      try {
+        await onRequest(payload);
+      } catch (error) {
+        logger?.error({ err: error, path: payload.url.pathname }, 'request failed');
+        payload.endResponse(Response.json({ errors: [{ message: 'Unexpected error.' }] }, { status: 500 }));
+      }
+    },
+  };
+}

@@ -8,10 +8,11 @@ export const REST_DOCS_PATH = '/api/docs';
 const swaggerUiDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 
 // Served from the package, as GraphiQL is: a CDN would leave a blank page offline.
-const ASSETS: Record<string, { file: string; type: string }> = {
-  'swagger-ui.css': { file: 'swagger-ui.css', type: 'text/css; charset=utf-8' },
-  'swagger-ui-bundle.js': { file: 'swagger-ui-bundle.js', type: 'text/javascript; charset=utf-8' },
-};
+// A Map, not an object literal: a name from the URL must not find `constructor` or `__proto__`.
+const ASSETS = new Map<string, { file: string; type: string }>([
+  ['swagger-ui.css', { file: 'swagger-ui.css', type: 'text/css; charset=utf-8' }],
+  ['swagger-ui-bundle.js', { file: 'swagger-ui-bundle.js', type: 'text/javascript; charset=utf-8' }],
+]);
 
 const PAGE = `<!doctype html>
 <html lang="en">
@@ -40,7 +41,7 @@ export async function serveRestDocs(pathname: string): Promise<Response> {
   const name = pathname.slice(REST_DOCS_PATH.length).replace(/^\//, '');
   if (name === '') return new Response(PAGE, { headers: { 'content-type': 'text/html; charset=utf-8' } });
   if (name === 'init.js') return new Response(INIT, { headers: { 'content-type': 'text/javascript; charset=utf-8' } });
-  const asset = ASSETS[name];
+  const asset = ASSETS.get(name);
   if (!asset) return new Response('Not found', { status: 404 });
   let body = cache.get(asset.file);
   if (!body) {

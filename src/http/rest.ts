@@ -4,6 +4,7 @@ import { GraphQLError, GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { ErrorCode, httpStatusOf } from '../errors.ts';
 import { readAtMost } from './body-limit.ts';
+import { withoutSuggestions } from './input-errors.ts';
 import { restDocument } from './openapi.ts';
 import { REST_DOCS_PATH, serveRestDocs } from './rest-docs.ts';
 import type { RestRoute } from './rest-route.ts';
@@ -223,9 +224,11 @@ export function restErrorResponse(errors: readonly unknown[]): Response {
   const body = errors.map((raw) => {
     const error = raw instanceof GraphQLError ? raw : new GraphQLError(String(raw));
     const { http, ...extensions } = error.extensions as { http?: HttpExtension; code?: unknown };
+    // A query parameter SOFA could not coerce (`?first=abc`) fails before execution, codeless.
+    if (extensions.code === undefined && error.path === undefined) extensions.code = ErrorCode.BAD_USER_INPUT;
     status = Math.max(status, http?.status ?? statusOfCode(extensions.code, error.path !== undefined));
     for (const [name, value] of Object.entries(http?.headers ?? {})) headers.set(name, value);
-    return { message: error.message, ...(error.path && { path: error.path }), extensions };
+    return { message: withoutSuggestions(error.message), ...(error.path && { path: error.path }), extensions };
   });
   return new Response(JSON.stringify({ errors: body }), { status: status || 500, headers });
 }

@@ -1,11 +1,41 @@
 import { once } from 'node:events';
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger.ts';
 import { LISTENING } from './listening.ts';
 
 /** How long in-flight requests get to finish on shutdown before their sockets are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
+
+/**
+ * How long a client may take, so a slow one cannot hold a socket (and what is buffered for it)
+ * for Node's defaults of minutes: the headers within 10 s, the whole request (body included)
+ * within 30 s, 5 s between requests on a kept-alive connection, and a complete answer must
+ * have drained to the client within 60 s or its connection is cut, the answer freed. SSE
+ * streams are not complete answers until they end, so they are not cut by it.
+ */
+export const CLIENT_TIMEOUTS = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  answerDrainMs: 60_000,
+};
+
+export type ClientTimeouts = typeof CLIENT_TIMEOUTS;
+
+/**
+ * A reader that stops reading leaves its answer in this process's socket buffer, and Node's
+ * socket timeout does not see a write that never completes. Once an answer has been handed
+ * over whole (`prefinish`), it has `ms` to drain (`finish`), or the connection is destroyed.
+ */
+function cutIfNotDrained(response: ServerResponse, ms: number) {
+  let timer: NodeJS.Timeout | undefined;
+  response.once('prefinish', () => {
+    timer = setTimeout(() => response.destroy(), ms);
+  });
+  response.once('finish', () => clearTimeout(timer));
+  response.once('close', () => clearTimeout(timer));
+}
 
 export interface RunningServer {
   server: Server;
@@ -15,8 +45,25 @@ export interface RunningServer {
 }
 
 /** `app`: an App, or a listener that hands each request to the App of the moment (failover). */
-export async function listen(app: RequestListener, { port, host }: { port: number; host: string }, logger?: Logger) {
-  const server = createServer(app);
+export async function listen(
+  app: RequestListener,
+  { port, host }: { port: number; host: string },
+  logger?: Logger,
+  timeouts: ClientTimeouts = CLIENT_TIMEOUTS,
+) {
+  const server = createServer(
+    {
+      headersTimeout: timeouts.headersTimeoutMs,
+      requestTimeout: timeouts.requestTimeoutMs,
+      keepAliveTimeout: timeouts.keepAliveTimeoutMs,
+      // Node checks the two timeouts above this often (30 s by default, longer than a test).
+      connectionsCheckingInterval: Math.min(1000, timeouts.headersTimeoutMs),
+    },
+    (request, response) => {
+      cutIfNotDrained(response, timeouts.answerDrainMs);
+      app(request, response);
+    },
+  );
   server.listen(port, host);
   await once(server, 'listening');
   const address = server.address() as AddressInfo;

@@ -15,7 +15,7 @@ import { type HttpCacheConfig, useHttpCache } from './http-cache.ts';
 import { maskError } from './mask-error.ts';
 import { createMetrics } from './metrics.ts';
 import { persistedOperationPlugins } from './persisted-operations.ts';
-import { useRequestLog } from './request-log.ts';
+import { useRequestLog, withFailuresAnswered } from './request-log.ts';
 import { responseCachePlugins } from './response-cache.ts';
 import { useRest } from './rest.ts';
 import { type SecurityConfig, securityPlugins } from './security.ts';
@@ -25,6 +25,7 @@ export interface AppOptions {
   config: Pick<
     Config,
     | 'jwtSecret'
+    | 'jwtMaxLifetimeSeconds'
     | 'maxBodyBytes'
     | 'responseCache'
     | 'durability'
@@ -63,7 +64,9 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     // first page only: the bundle costs about 80 MB of resident memory, and production serves none.
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     context: async ({ request }) => {
-      const auth = await authenticate(request.headers.get('authorization'), await key);
+      const auth = await authenticate(request.headers.get('authorization'), await key, {
+        maxLifetimeSeconds: config.jwtMaxLifetimeSeconds,
+      });
       return { db, auth, viewer: auth.kind === 'user' ? auth.viewer : null, node, events };
     },
     plugins: [
@@ -88,7 +91,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
         endpoint: '/ready',
         check: () => readiness(db, node),
       }),
-      useRest({ maxBodyBytes: config.maxBodyBytes }),
+      withFailuresAnswered(useRest({ maxBodyBytes: config.maxBodyBytes }), logger),
     ],
   });
 }

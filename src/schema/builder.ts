@@ -4,7 +4,7 @@ import RelayPlugin, { resolveNodes } from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
 import { getTableConfig } from 'drizzle-orm/sqlite-core';
-import type { GraphQLResolveInfo } from 'graphql';
+import { type GraphQLResolveInfo, isObjectType } from 'graphql';
 import type { Context } from '../context.ts';
 import { relations } from '../db/relations.ts';
 import { clientError, ErrorCode } from '../errors.ts';
@@ -17,6 +17,11 @@ async function loadNode(
   info: GraphQLResolveInfo,
   id: { id: string; typename: string },
 ): Promise<object | null> {
+  // A well-formed id of a type that is no Node ("Nope:1") is a bad id, not a server failure.
+  const type = info.schema.getType(id.typename);
+  if (!isObjectType(type) || !type.getInterfaces().some((node) => node.name === 'Node')) {
+    throw clientError(ErrorCode.BAD_USER_INPUT, 'Not a valid id');
+  }
   try {
     const [node] = await resolveNodes(builder, ctx, info, [id]);
     return node ?? null;

@@ -6,8 +6,12 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { answeringUpstream, type WriteRecord } from '../../bench/drill/load.ts';
-import { renderNginxSite } from '../../bench/drill/nginx.ts';
+import { renderNginxSite, startNginx } from '../../bench/drill/nginx.ts';
+import { freePort } from '../../bench/drill/ports.ts';
 import { checkWrites } from '../../bench/drill/writes-check.ts';
+import { subscribe } from '../ecosystem/sse.ts';
+import { serveApp } from '../security/served.ts';
+import { aReview } from '../support/fixtures.ts';
 import { lacks } from '../support/system-programs.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'reviews-deploy-'));
@@ -39,6 +43,33 @@ describe('the load balancer configurations in deploy/', () => {
         stdio: 'pipe',
       });
     expect(check).not.toThrow();
+  });
+
+  itWithNginx('nginx refuses a client past 20 open requests with 429, serving the rest (limit_conn)', async () => {
+    const app = await serveApp({ maxSubscriptionsPerAddress: 100 });
+    const site = mkdtempSync(join(tmpdir(), 'reviews-nginx-limit-'));
+    const nginx = await startNginx(site, {
+      primary: new URL(app.url).host,
+      standby: `127.0.0.1:${await freePort()}`,
+      listen: `127.0.0.1:${await freePort()}`,
+    });
+    const streams = new AbortController();
+    try {
+      const review = aReview(app.db);
+      const query = 'subscription($r: ID!) { commentAdded(reviewId: $r) { id } }';
+      const statuses: number[] = [];
+      // Streams held open through nginx, one client address: the 21st and later are refused.
+      for (let i = 0; i < 24; i++) {
+        statuses.push((await subscribe(nginx.url, query, { r: review.globalId }, streams.signal)).status);
+      }
+      expect(statuses.filter((status) => status === 200)).toHaveLength(20);
+      expect(statuses.slice(20)).toEqual([429, 429, 429, 429]);
+    } finally {
+      streams.abort();
+      await nginx.stop();
+      await app.close();
+      rmSync(site, { recursive: true, force: true });
+    }
   });
 
   itWithHaproxy('HAProxy accepts the documented alternative (haproxy -c)', () => {

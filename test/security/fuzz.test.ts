@@ -5,7 +5,7 @@ import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { comments, reviews } from '../../src/db/schema.ts';
-import { type GraphQLResponse, tokenFor } from '../support/app.ts';
+import { type GraphQLResponse, testConfig, tokenFor } from '../support/app.ts';
 import { post, serveApp } from './served.ts';
 
 /**
@@ -14,7 +14,7 @@ import { post, serveApp } from './served.ts';
  * server acknowledged, and at the end the database must pass integrity_check and hold exactly
  * the model's rows. Seeds are fast-check's (random per run; a failure prints its seed).
  */
-const FUZZ_RUNS = { writes: 400, comments: 250, deletes: 120, documents: 500, wrongTypes: 300 };
+const FUZZ_RUNS = { writes: 400, comments: 250, deletes: 120, documents: 500, wrongTypes: 300, attacks: 300 };
 
 const USERS = ['alice', 'bob', 'mod'] as const;
 type User = (typeof USERS)[number];
@@ -129,6 +129,78 @@ const VALID_DOCUMENTS = [
   'query($id: ID!) { node(id: $id) { id ... on Review { title comments { edges { cursor node { body } } } } } }',
   '{ ratingSummary(subject: "tea") { count average histogram } viewer { id } }',
 ];
+
+/**
+ * The attacker's documents of issue 17: a selection tree through the schema's connections and
+ * relations, each connection with or without a page size (hostile ones included) or a cursor,
+ * repeated under aliases (`__typename` among them), with a unique operation name; or
+ * `nodes(ids:)` with up to 40,000 ids. Built from choices so every document is mostly valid.
+ */
+const pageArgument = fc.oneof(
+  fc.constant(''),
+  fc.integer({ min: -5, max: 1_000_000 }).map((first) => `(first: ${first})`),
+  fc.constantFrom(100, 20, 5).map((last) => `(last: ${last})`),
+  fc
+    .oneof(fc.string({ maxLength: 30 }), fc.constantFrom('DC:D:abc', 'DC:N:NaN', 'DC:T:[1', 'DC:S:x'))
+    .map((raw) => `(after: ${JSON.stringify(Buffer.from(raw).toString('base64'))})`),
+);
+const HOPS: Record<string, [string, string][]> = {
+  Query: [['reviews', 'Review']],
+  Review: [
+    ['comments', 'Comment'],
+    ['author', 'User'],
+  ],
+  Comment: [
+    ['author', 'User'],
+    ['review', 'Review'],
+  ],
+  User: [['reviews', 'Review']],
+};
+const CONNECTIONS = new Set(['reviews', 'comments']);
+const LEAVES: Record<string, string[]> = {
+  Review: ['id', 'body', 'title', '__typename', 'commentCount'],
+  Comment: ['id', 'body', '__typename'],
+  User: ['id', 'name'],
+};
+const selectionTree = fc
+  .tuple(
+    fc.array(fc.tuple(fc.nat(), pageArgument), { minLength: 1, maxLength: 7 }),
+    fc.nat(),
+    fc.integer({ min: 1, max: 16 }),
+    fc.boolean(),
+  )
+  .map(([hops, leaf, aliases, typenameAlias]) => {
+    let type = 'Query';
+    let open = '';
+    let close = '';
+    for (const [choice, args] of hops) {
+      const options = HOPS[type] as [string, string][];
+      const [field, next] = options[choice % options.length] as [string, string];
+      const connection = CONNECTIONS.has(field);
+      open += connection ? `${field}${args} { nodes { ` : `${field} { `;
+      close += connection ? ' } }' : ' }';
+      type = next;
+    }
+    const leaves = LEAVES[type] as string[];
+    const tree = `${open}${leaves[leaf % leaves.length]}${close}`;
+    const names = Array.from({ length: aliases }, (_, i) => (typenameAlias && i === 0 ? '__typename' : `a${i}`));
+    return names.map((name) => `${name}: ${tree}`).join(' ');
+  });
+const attackerRequest = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc
+      .tuple(selectionTree, fc.uuid())
+      .map(([selection, id]) => ({ query: `query Op_${id.replaceAll('-', '_')} { ${selection} }` })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.integer({ min: 0, max: 40_000 }).map((count) => ({
+      query: 'query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Review { body } } }',
+      variables: { ids: Array.from({ length: count }, (_, i) => Buffer.from(`Review:${i + 1}`).toString('base64')) },
+    })),
+  },
+);
 
 const rowIdOf = (globalId: string) => Number(decodeGlobalID(globalId).id);
 const someReviewId = () =>
@@ -298,6 +370,23 @@ describe('fuzzing over real HTTP', () => {
       }),
       { numRuns: FUZZ_RUNS.wrongTypes },
     );
+  });
+
+  it("answers the attacker's documents (alias trees, id lists, cursors, page sizes, names) with a 4xx or a bounded answer", async () => {
+    const metricsUrl = `${new URL(served.url).origin}/metrics`;
+    const metricsBefore = (await (await fetch(metricsUrl)).text()).length;
+    await fc.assert(
+      fc.asyncProperty(attackerRequest, async (body) => {
+        const response = await post(served.url, body);
+        expectWellFormed(response, body.query);
+        // Accepted or not, every answer is bounded: the limits refuse what would not be.
+        expect(JSON.stringify(response).length).toBeLessThan(testConfig.maxResponseBytes);
+      }),
+      { numRuns: FUZZ_RUNS.attacks },
+    );
+    // Every request had its own operation name: the labels stayed capped.
+    const metricsAfter = (await (await fetch(metricsUrl)).text()).length;
+    expect(metricsAfter).toBeLessThan(metricsBefore + 200_000);
   });
 
   it('leaves a database that passes integrity_check and holds exactly the acknowledged writes', async () => {

@@ -1,19 +1,24 @@
 import type { Config } from '../../src/config.ts';
 import { openDatabase } from '../../src/db/client.ts';
 import { applyMigrations } from '../../src/db/migrate.ts';
-import { listen } from '../../src/http/server.ts';
+import { type ClientTimeouts, listen } from '../../src/http/server.ts';
 import { createApp } from '../../src/http/yoga.ts';
+import type { Logger } from '../../src/logger.ts';
 import { type GraphQLResponse, testConfig } from '../support/app.ts';
 
 /**
  * The app over real HTTP on an ephemeral loopback port, with the security defaults on
  * (unlike createTestApp, whose suites turn the rate limit off). `overrides` changes limits.
  */
-export async function serveApp(overrides: Partial<Config> = {}, databasePath = ':memory:') {
+export async function serveApp(
+  overrides: Partial<Config> = {},
+  databasePath = ':memory:',
+  { logger, timeouts }: { logger?: Logger; timeouts?: ClientTimeouts } = {},
+) {
   const db = openDatabase(databasePath);
   applyMigrations(db);
-  const app = createApp({ db, config: { ...testConfig, rateLimit: true, ...overrides } });
-  const running = await listen(app, { port: 0, host: '127.0.0.1' });
+  const app = createApp({ db, config: { ...testConfig, rateLimit: true, ...overrides }, logger });
+  const running = await listen(app, { port: 0, host: '127.0.0.1' }, undefined, timeouts);
   const close = async () => {
     await running.close();
     db.$client.close();

@@ -17,6 +17,14 @@ function hs256(claims: Record<string, unknown>, key: Uint8Array | CryptoKey, exp
     .sign(key);
 }
 
+/** A correctly signed token with exactly these claims (no setSubject over them). */
+function claimsToken(claims: Record<string, unknown>, key: CryptoKey) {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime(now() + 600)
+    .sign(key);
+}
+
 /** Every token an attacker might try, each with why it must be refused. */
 async function hostileTokens(): Promise<Record<string, string>> {
   const rightKey = await signingKey(testConfig.jwtSecret);
@@ -38,6 +46,19 @@ async function hostileTokens(): Promise<Record<string, string>> {
     'HS256 keyed with an RSA public key': await hs256({}, new TextEncoder().encode(publicPem)),
     'oversized, though correctly signed': await hs256({ name: 'x'.repeat(5000) }, rightKey),
     'malformed claims, though correctly signed': await hs256({ roles: 'moderator' }, rightKey),
+    // Stored as invalid UTF-8 and read back as U+FFFD: another lone surrogate became the same user.
+    'sub with a lone surrogate': await claimsToken({ sub: 'carol\ud83d' }, rightKey),
+    'sub with a NUL': await claimsToken({ sub: 'carol\u0000' }, rightKey),
+    'name with a NUL': await hs256({ name: 'Carol\u0000' }, rightKey),
+    'name with a bidi override': await hs256({ name: 'Carol\u202egnp.exe' }, rightKey),
+    'name with an ANSI escape': await hs256({ name: '\u001b[31mCarol' }, rightKey),
+    'name with a newline': await hs256({ name: 'Carol\nAdmin' }, rightKey),
+    'name with a lone surrogate': await hs256({ name: 'Carol\udc00' }, rightKey),
+    'without exp (good forever)': await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('mallory')
+      .sign(rightKey),
+    'exp beyond JWT_MAX_LIFETIME': await hs256({}, rightKey, now() + 10 * 365 * 86_400),
     'signature cut off': (await tokenFor('mallory')).split('.').slice(0, 2).join('.'),
     'not a JWT': 'hunter2',
   };

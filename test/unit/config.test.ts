@@ -20,6 +20,7 @@ describe('loadConfig', () => {
         replicaRetention: '72h',
         litestreamMetricsAddr: undefined,
         jwtSecret: DEVELOPMENT_JWT_SECRET,
+        jwtMaxLifetimeSeconds: 86_400,
         leaseUrl: undefined,
         heartbeatIntervalMs: 500,
         heartbeatMisses: 3,
@@ -32,6 +33,10 @@ describe('loadConfig', () => {
         maxDirectives: 10,
         maxCost: 20_000,
         requestTimeoutMs: 10_000,
+        maxResponseBytes: 16 * 1_048_576,
+        maxSubscriptions: 200,
+        maxSubscriptionsPerAddress: 10,
+        subscriptionIdleMs: 300_000,
         graphiql: true,
         responseCache: false,
         httpCache: true,
@@ -160,6 +165,11 @@ describe('loadConfig', () => {
       MAX_COST: '1000',
       REQUEST_TIMEOUT_MS: '2500',
       GRAPHIQL: 'off',
+      JWT_MAX_LIFETIME: '90m',
+      MAX_RESPONSE_BYTES: '65536',
+      MAX_SUBSCRIPTIONS: '50',
+      MAX_SUBSCRIPTIONS_PER_ADDRESS: '2',
+      SUBSCRIPTION_IDLE_MS: '5000',
     });
     expect(result.ok && result.config).toMatchObject({
       rateLimitUserPerMinute: 5,
@@ -171,6 +181,11 @@ describe('loadConfig', () => {
       maxCost: 1000,
       requestTimeoutMs: 2500,
       graphiql: false,
+      jwtMaxLifetimeSeconds: 5400,
+      maxResponseBytes: 65_536,
+      maxSubscriptions: 50,
+      maxSubscriptionsPerAddress: 2,
+      subscriptionIdleMs: 5000,
     });
     const production = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(40) });
     expect(production.ok && production.config.graphiql).toBe(false);
