@@ -223,8 +223,12 @@ function useResponseSizeLimit(maxBytes: number): Plugin {
   return {
     onExecute: () => ({
       onExecuteDone({ result, setResult }) {
-        if (!('data' in result) || !result.data) return;
-        if (jsonSizeAtLeast(result.data, maxBytes) <= maxBytes) return;
+        // A compiled read's answer is text already (src/reads/): its length is known, and
+        // reading its `data` would parse it only to measure it.
+        const serialized = (result as { serializedLength?: unknown }).serializedLength;
+        if (typeof serialized === 'number') {
+          if (serialized <= maxBytes) return;
+        } else if (!('data' in result) || !result.data || jsonSizeAtLeast(result.data, maxBytes) <= maxBytes) return;
         setResult({
           errors: [
             new GraphQLError(`The answer would be larger than ${maxBytes} bytes; ask for fewer rows`, {

@@ -178,6 +178,8 @@ function compiledResult(json: string) {
       edited = true;
     },
     stringify: (value: unknown): string => (value === result && !edited ? `{"data":${json}}` : JSON.stringify(value)),
+    /** The answer's length as sent: MAX_RESPONSE_BYTES is checked on it without parsing. */
+    serializedLength: json.length + '{"data":}'.length,
   };
   return result;
 }

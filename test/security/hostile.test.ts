@@ -96,8 +96,11 @@ describe('documents that read more than they say', () => {
     expect(response.errors?.[0]?.message).toMatch(/Aliases limit of 15 exceeded/);
   });
 
-  it('refuses an answer larger than MAX_RESPONSE_BYTES instead of building it', async () => {
-    ({ served } = await serveProduction({ maxResponseBytes: 50_000 }));
+  it.each([
+    ['compiled', true],
+    ['ordinary', false],
+  ])('refuses an answer larger than MAX_RESPONSE_BYTES instead of building it (%s reads)', async (_path, fastReads) => {
+    ({ served } = await serveProduction({ maxResponseBytes: 50_000, fastReads }));
     for (let i = 0; i < 10; i++) aReview(served.db, { body: 'b'.repeat(10_000) });
     const response = await post(served.url, { query: '{ reviews { nodes { body } } }' });
     expect(response.status).toBe(400);
