@@ -26,6 +26,33 @@ export const httpStatusOf: Record<ErrorCode, number> = {
   RATE_LIMITED: 429,
 };
 
+/** How soon a client may try again after each refusal that is about the node, not the request. */
+const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = { READ_ONLY: 1, NOT_REPLICATED: 1, RATE_LIMITED: 1 };
+
+/**
+ * The status and headers of an answer that refuses the whole request with `code`, on GraphQL,
+ * REST and plain HTTP alike: READ_ONLY and NOT_REPLICATED are 503 (nothing was done here, so a
+ * load balancer or client may go elsewhere), RATE_LIMITED 429, each with `Retry-After`.
+ */
+export function httpOf(code: ErrorCode, retryAfterSeconds = RETRY_AFTER_SECONDS[code]) {
+  return {
+    status: httpStatusOf[code],
+    ...(retryAfterSeconds !== undefined && { headers: { 'Retry-After': String(retryAfterSeconds) } }),
+  };
+}
+
+/**
+ * An error that sets the status of the whole answer (`extensions.http`, which Yoga and the REST
+ * routes read). Field errors that leave the rest of an answer standing use clientError.
+ */
+export function refusal(
+  code: ErrorCode,
+  message: string,
+  { retryAfterSeconds, extensions = {} }: { retryAfterSeconds?: number; extensions?: Record<string, unknown> } = {},
+) {
+  return clientError(code, message, { ...extensions, http: httpOf(code, retryAfterSeconds) });
+}
+
 /** A client-facing error: passes Yoga's masking because it is a GraphQLError. */
 export function clientError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
   return new GraphQLError(message, { extensions: { code, ...extensions } });

@@ -2,7 +2,7 @@ import { type ExecutionResult, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
 import type { Context, NodeState } from '../context.ts';
-import { clientError, ErrorCode, httpStatusOf } from '../errors.ts';
+import { ErrorCode, refusal } from '../errors.ts';
 
 /**
  * DURABILITY=replicated, in one place for every write path (GraphQL and REST alike): a
@@ -45,9 +45,8 @@ async function confirm(node: NodeState) {
   }
   if (why === null) return null;
   // A retry with the same idempotencyKey answers the first write, once it is replicated.
-  return clientError(
+  return refusal(
     ErrorCode.NOT_REPLICATED,
     `The write was committed on this node but not confirmed in the replica: ${why}. It is lost if this node fails before Litestream ships it; retry with the same idempotencyKey.`,
-    { http: { status: httpStatusOf.NOT_REPLICATED, headers: { 'Retry-After': '1' } } },
   );
 }

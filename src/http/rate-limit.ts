@@ -4,7 +4,7 @@ import type { Plugin } from 'graphql-yoga';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config.ts';
 import type { Context } from '../context.ts';
-import { clientError, ErrorCode, httpStatusOf } from '../errors.ts';
+import { ErrorCode, refusal } from '../errors.ts';
 
 export type RateLimitConfig = Pick<Config, 'rateLimit' | 'rateLimitUserPerMinute' | 'rateLimitIpPerMinute'>;
 
@@ -70,8 +70,8 @@ function rootFieldCount(document: DocumentNode, selectionSet: SelectionSetNode, 
 
 function rateLimitedError(msBeforeNext: number): GraphQLError {
   const retryAfterSeconds = Math.max(1, Math.ceil(msBeforeNext / 1000));
-  return clientError(ErrorCode.RATE_LIMITED, `Too many mutations; retry after ${retryAfterSeconds} s`, {
+  return refusal(ErrorCode.RATE_LIMITED, `Too many mutations; retry after ${retryAfterSeconds} s`, {
     retryAfterSeconds,
-    http: { status: httpStatusOf.RATE_LIMITED, headers: { 'Retry-After': String(retryAfterSeconds) } },
+    extensions: { retryAfterSeconds },
   });
 }

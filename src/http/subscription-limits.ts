@@ -1,8 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
-import { ErrorCode } from '../errors.ts';
+import { ErrorCode, refusal } from '../errors.ts';
 import { clientAddress } from './rate-limit.ts';
 
 export type SubscriptionLimitConfig = Pick<
@@ -55,11 +54,8 @@ export function useSubscriptionLimits(limits: SubscriptionLimitConfig): Plugin {
 }
 
 function tooManySubscriptions() {
-  return new GraphQLError('Too many open subscriptions; try again later', {
-    extensions: {
-      code: ErrorCode.RATE_LIMITED,
-      http: { status: 429, headers: { 'retry-after': String(RETRY_AFTER_SECONDS) } },
-    },
+  return refusal(ErrorCode.RATE_LIMITED, 'Too many open subscriptions; try again later', {
+    retryAfterSeconds: RETRY_AFTER_SECONDS,
   });
 }
 

@@ -4,7 +4,7 @@ import type { Viewer } from '../auth.ts';
 import type { Context } from '../context.ts';
 import type { Db } from '../db/client.ts';
 import { idempotencyKeys, users } from '../db/schema.ts';
-import { clientError, ErrorCode, httpStatusOf } from '../errors.ts';
+import { clientError, ErrorCode, refusal } from '../errors.ts';
 
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
@@ -22,9 +22,7 @@ export function runWrite(ctx: Context, write: (tx: Tx, viewer: Viewer, now: numb
   const readOnly = ctx.node.whyReadOnly();
   if (readOnly) {
     // HTTP 503: nothing was written, so a load balancer may retry the request on another node.
-    throw clientError(ErrorCode.READ_ONLY, `This node does not accept writes now: ${readOnly}`, {
-      http: { status: httpStatusOf.READ_ONLY, headers: { 'Retry-After': '1' } },
-    });
+    throw refusal(ErrorCode.READ_ONLY, `This node does not accept writes now: ${readOnly}`);
   }
   return ctx.db.transaction(
     (tx) => {
