@@ -14,16 +14,12 @@ const CONTENT_LENGTH = /^\d+$/;
 export function useBodyLimit(limit: number): Plugin {
   return {
     onRequestParse({ request, requestParser, setRequestParser, fetchAPI }) {
-      const length = request.headers.get('content-length');
-      if (length !== null) {
-        if (!CONTENT_LENGTH.test(length)) throw requestError(400, 'BAD_REQUEST', 'Content-Length header is invalid.');
-        if (Number(length) > limit) throw tooLarge();
-        return;
-      }
-      if (!requestParser || !request.body) return;
+      const refused = bodyLengthRefusal(request, limit);
+      if (refused) throw requestError(refused);
+      if (request.headers.has('content-length') || !requestParser || !request.body) return;
       setRequestParser(async (unlimited) => {
         const body = await readAtMost(unlimited, limit);
-        if (!body) throw tooLarge();
+        if (!body) throw requestError(TOO_LARGE);
         const { url, method, headers } = unlimited;
         return requestParser(new fetchAPI.Request(url, { method, headers, body }));
       });
@@ -57,10 +53,31 @@ export async function readAtMost(request: Request, limit: number): Promise<Uint8
   return bytes;
 }
 
-function tooLarge() {
-  return requestError(413, 'REQUEST_ENTITY_TOO_LARGE', 'Request body too large');
+/** Why a request's body may not be read, as /graphql and the REST routes answer it. */
+export interface BodyRefusal {
+  status: 400 | 413;
+  code: string;
+  message: string;
 }
 
-function requestError(status: number, code: string, message: string) {
+export const TOO_LARGE: BodyRefusal = {
+  status: 413,
+  code: 'REQUEST_ENTITY_TOO_LARGE',
+  message: 'Request body too large',
+};
+
+/**
+ * MAX_BODY_BYTES from the headers alone: a Content-Length that is not one, or that says more
+ * than `limit`. A body without Content-Length must still be counted as it is read (readAtMost).
+ */
+export function bodyLengthRefusal(request: Request, limit: number): BodyRefusal | null {
+  const length = request.headers.get('content-length');
+  if (length === null) return null;
+  if (!CONTENT_LENGTH.test(length))
+    return { status: 400, code: 'BAD_REQUEST', message: 'Content-Length header is invalid.' };
+  return Number(length) > limit ? TOO_LARGE : null;
+}
+
+function requestError({ status, code, message }: BodyRefusal) {
   return new GraphQLError(message, { extensions: { code, http: { status } } });
 }

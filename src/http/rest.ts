@@ -3,7 +3,7 @@ import { useSofa } from '@graphql-yoga/plugin-sofa';
 import { GraphQLError, GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { ErrorCode, httpStatusOf } from '../errors.ts';
-import { readAtMost } from './body-limit.ts';
+import { bodyLengthRefusal, readAtMost, TOO_LARGE } from './body-limit.ts';
 import { withoutSuggestions } from './input-errors.ts';
 import { restDocument } from './openapi.ts';
 import { REST_DOCS_PATH, serveRestDocs } from './rest-docs.ts';
@@ -179,10 +179,10 @@ function pathMatcher({ path }: RestRoute) {
 
 /** A mutation's `input`: the JSON body (optional for DELETE) with the path parameters over it. */
 async function mutationInput(request: Request, params: Record<string, string>, maxBodyBytes: number) {
-  const declared = Number(request.headers.get('content-length') ?? 0);
-  if (declared > maxBodyBytes) return errorResponse(413, `Request body over ${maxBodyBytes} bytes`);
+  const refused = bodyLengthRefusal(request, maxBodyBytes);
+  if (refused) return errorResponse(refused.status, refused.message);
   const bytes = await readAtMost(request, maxBodyBytes);
-  if (!bytes) return errorResponse(413, `Request body over ${maxBodyBytes} bytes`);
+  if (!bytes) return errorResponse(TOO_LARGE.status, TOO_LARGE.message);
   const text = new TextDecoder().decode(bytes);
   if (!text) return { ...params };
   if (!request.headers.get('content-type')?.startsWith('application/json')) {
