@@ -15,6 +15,7 @@ import type { Logger } from '../logger.ts';
 import type { Replication } from '../replication/primary.ts';
 import { listGenerations, restoreReplica } from '../replication/restore.ts';
 import { Heartbeat } from './heartbeat.ts';
+import { PromotionHistory } from './promotions.ts';
 import { fencedPrimary, standbyNode } from './roles.ts';
 import { type CatchUp, step, type Takeover, type Timings, takeOver } from './takeover.ts';
 
@@ -58,6 +59,7 @@ export async function runFencedNode(
   const newKeeper = () => new LeaseKeeper({ lease, timings: leaseTimings(config), logger, url: running.url });
   let keeper = newKeeper();
   const heartbeat = new Heartbeat(config.heartbeatIntervalMs);
+  const promotions = new PromotionHistory(config.heartbeatIntervalMs);
   let holder: LeaseRecord | null = null;
   let role: 'standby' | 'promoting' | 'primary' = 'standby';
   let primary: { db: Db; replication: Replication } | null = null;
@@ -80,6 +82,7 @@ export async function runFencedNode(
           role,
         }),
         copy: () => ({ ...standbyCopy.describe, replicaReachable }),
+        promotions: () => promotions.describe(),
       }),
     });
 
@@ -89,7 +92,11 @@ export async function runFencedNode(
     role = 'promoting';
     const startedAt = performance.now();
     const timings: Timings = {};
-    logger.warn({ ...why, watched: watched() }, 'promoting: this node takes over as primary');
+    promotions.begin();
+    logger.warn(
+      { ...why, watched: watched(), term: tenure.term, attempt: promotions.attempts },
+      'promoting: this node takes over as primary',
+    );
     let takeover: Takeover | null = null;
     try {
       takeover = await takeOver(config, logger, () => tenure.whyNotHeld(), catchUp, timings);
@@ -97,7 +104,7 @@ export async function runFencedNode(
       // Deposed later: Litestream must not ship another frame nor start a generation of its own.
       tenure.onLost(() => void replication.stop());
       const primaryApp = await step(timings, logger, 'serve as primary', () =>
-        createApp({ db, config, logger, node: fencedPrimary(tenure, replication.node) }),
+        createApp({ db, config, logger, node: fencedPrimary(tenure, replication.node, () => promotions.describe()) }),
       );
       const lost = tenure.whyNotHeld();
       if (lost) throw new Error(`promotion abandoned: ${lost}`);
@@ -105,19 +112,33 @@ export async function runFencedNode(
       primary = takeover;
       role = 'primary';
       copy?.close();
-      logger.info(
-        { totalMs: Math.round(performance.now() - startedAt), steps: timings, term: tenure.term },
-        'promoted: this node is the primary',
-      );
+      const durationMs = Math.round(performance.now() - startedAt);
+      promotions.promoted({ term: tenure.term, at: new Date().toISOString(), durationMs, steps: timings });
+      logger.info({ totalMs: durationMs, steps: timings, term: tenure.term }, 'promoted: this node is the primary');
       return true;
     } catch (error) {
       // Nothing half-done may write: the lease goes back for a node (or a later try) that can
       // take over cleanly, and this node stands by again.
-      logger.error({ error: (error as Error).message, steps: timings }, 'promotion failed: standing by again');
+      const message = (error as Error).message;
       takeover?.db.$client.close();
       await takeover?.replication.stop();
       await tenure.release().catch(() => {});
       tenure.stop();
+      const holderNow = await tenure.current().catch(() => null);
+      const retryInMs = promotions.failure(
+        {
+          term: tenure.term,
+          at: new Date().toISOString(),
+          durationMs: Math.round(performance.now() - startedAt),
+          steps: timings,
+          error: message,
+        },
+        { lostToAnother: holderNow !== null && holderNow.holder !== tenure.holder },
+      );
+      logger.error(
+        { error: message, steps: timings, term: tenure.term, attempt: promotions.attempts, retryInMs },
+        'promotion failed: standing by again',
+      );
       keeper = newKeeper();
       role = 'standby';
       return false;
@@ -153,7 +174,7 @@ export async function runFencedNode(
         await heartbeat.probe(target);
       }
       const primaryGone = target !== null && heartbeat.misses >= config.heartbeatMisses;
-      if (holder === null || primaryGone) {
+      if ((holder === null || primaryGone) && promotions.mayAttempt(performance.now())) {
         suspectSince ??= performance.now();
         const acquired = await keeper.tryAcquire().catch((error: Error) => {
           logger.warn({ error: error.message }, 'could not take the lease');
@@ -170,7 +191,6 @@ export async function runFencedNode(
           );
           if (promoted) return;
           suspectSince = null;
-          await sleep(config.heartbeatIntervalMs);
           continue;
         }
         await sleep(LEASE_POLL_MS);
@@ -211,7 +231,7 @@ export async function runFencedNode(
   (copy as StandbyCopy | null)?.close();
   const wasPrimary = primary as { db: Db; replication: Replication } | null;
   wasPrimary?.db.$client.close();
-  await wasPrimary?.replication.stop();
+  await wasPrimary?.replication.stop({ shipFirst: true });
   // Handed over only now that the last frames are in the replica.
   if (wasPrimary && keeper.whyNotHeld() === null) await keeper.release();
   keeper.stop();
