@@ -78,9 +78,15 @@ export async function catchUpWithReplica(
     // quick_check, not integrity_check: this is on the recovery-time path, where the full check
     // of a 1 GB database would cost ~20 s to find only an index out of step with its table
     // (README, "Backups and recovery").
-    await step(timings, logger, 'restore and integrity check', () =>
+    const { phasesMs } = await step(timings, logger, 'restore and integrity check', () =>
       restoreReplica(config, { output: config.databasePath, force: true, check: 'quick', logger }),
     );
+    // Its parts, for the drill's report and the README's figures per database size.
+    Object.assign(timings, {
+      'restore: litestream': phasesMs.litestream,
+      'restore: quick_check': phasesMs.check,
+      'restore: fsync': phasesMs.fsync,
+    });
   } catch (error) {
     if (error instanceof RestoreError && error.message.startsWith(NO_BACKUPS)) return { restored: false };
     throw error;

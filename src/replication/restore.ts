@@ -169,6 +169,8 @@ export interface RestoreResult {
   check: RestoreCheck;
   /** Migrations this code has that the restored database does not (serve applies them). */
   pendingMigrations: string[];
+  /** Where the time went: Litestream's restore, the check, making the file durable. */
+  phasesMs: { litestream: number; check: number; fsync: number };
 }
 
 /**
@@ -188,6 +190,7 @@ export async function restoreReplica(settings: ReplicationSettings, options: Res
     settings,
     async ({ env, placeholder, directory }) => {
       const restored = join(directory, basename(output));
+      const restoreStartedAt = performance.now();
       let step = plan.attempt;
       let failure = await litestreamRestore(env, placeholder, restored, step);
       if (failure?.includes(NOTHING_TO_RESTORE) && plan.otherwise) {
@@ -198,7 +201,9 @@ export async function restoreReplica(settings: ReplicationSettings, options: Res
         throw new RestoreError(`${options.timestamp.toISOString()} is before the first snapshot in the replica`);
       }
       if (failure) throw new RestoreError(`restore from ${replica} failed: ${failure}`);
+      const checkStartedAt = performance.now();
       const pending = await verifyRestored(restored, check);
+      const fsyncStartedAt = performance.now();
       // Litestream syncs the snapshot but not every page its WAL replay writes: the bytes must
       // be on disk before the name points at them, and the new name before anyone relies on it.
       await fsync(restored);
@@ -209,6 +214,11 @@ export async function restoreReplica(settings: ReplicationSettings, options: Res
       }
       await rename(restored, output);
       await fsync(dirname(output));
+      const phasesMs = {
+        litestream: Math.round(checkStartedAt - restoreStartedAt),
+        check: Math.round(fsyncStartedAt - checkStartedAt),
+        fsync: Math.round(performance.now() - fsyncStartedAt),
+      };
       options.logger?.info({ output, replica, check, ...step }, 'restored the database from the replica');
       return {
         output,
@@ -218,6 +228,7 @@ export async function restoreReplica(settings: ReplicationSettings, options: Res
         durationMs: Math.round(performance.now() - startedAt),
         check,
         pendingMigrations: pending,
+        phasesMs,
       };
     },
     // Beside the output: the final rename must not cross file systems.
