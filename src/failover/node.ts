@@ -187,7 +187,8 @@ export async function runFencedNode(
               lastError: heartbeat.lastError,
               waitedForLeaseMs: Math.round(performance.now() - suspectSince),
             },
-            { localMayBeNewest: false },
+            // The copy's snapshot passed quick_check at start: a restore from it checks nothing again.
+            { localMayBeNewest: false, checkedSnapshot: copy?.checkedSnapshot ?? null },
           );
           if (promoted) return;
           suspectSince = null;
@@ -242,6 +243,8 @@ export async function runFencedNode(
 
 interface StandbyCopy {
   db: Db;
+  /** The replica snapshot the copy was restored from; its pages passed quick_check. */
+  checkedSnapshot: string | null;
   describe: Record<string, unknown>;
   close(): void;
 }
@@ -256,16 +259,18 @@ async function openStandbyCopy(config: Config, logger: Logger): Promise<StandbyC
   const timings: Timings = {};
   const restored = await step(timings, logger, 'restore standby copy', async () => {
     if ((await listGenerations(config)).length === 0) return null;
-    return restoreReplica(config, { output: path, force: true });
+    return restoreReplica(config, { output: path, force: true, logger });
   });
   const db = openDatabase(restored ? path : ':memory:');
   applyMigrations(db);
   let open = true;
   return {
     db,
+    checkedSnapshot: restored?.snapshot ?? null,
     describe: {
       restoredAt: new Date().toISOString(),
       generation: restored?.generation ?? null,
+      snapshot: restored?.snapshot ?? null,
       path: restored && path,
     },
     close() {

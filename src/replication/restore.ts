@@ -156,6 +156,13 @@ export interface RestoreOptions {
   force?: boolean;
   /** How thoroughly the restored file is checked; `quick` when absent. */
   check?: RestoreCheck;
+  /**
+   * A snapshot (RestoreResult.snapshot) an earlier restore's check passed on. Snapshots never
+   * change once written; restored from it again, only the WAL replayed on top is new, and
+   * SQLite checksums that frame by frame: the page check is skipped (a standby checks its copy
+   * at start, so its promotion need not read every page again).
+   */
+  checkedSnapshot?: string | null;
   logger?: Logger;
 }
 
@@ -167,9 +174,13 @@ export interface RestoreResult {
   durationMs: number;
   /** The check the restored file passed. */
   check: RestoreCheck;
+  /** True when the page check was skipped: the restore started from `checkedSnapshot`. */
+  checkSkipped: boolean;
+  /** The snapshot the restore started from (`generation/index`), as Litestream logged it. */
+  snapshot: string | null;
   /** Migrations this code has that the restored database does not (serve applies them). */
   pendingMigrations: string[];
-  /** Where the time went: Litestream's restore, the check, making the file durable. */
+  /** Where the time went: Litestream's restore, then the check and the flush to disk side by side. */
   phasesMs: { litestream: number; check: number; fsync: number };
 }
 
@@ -192,21 +203,25 @@ export async function restoreReplica(settings: ReplicationSettings, options: Res
       const restored = join(directory, basename(output));
       const restoreStartedAt = performance.now();
       let step = plan.attempt;
-      let failure = await litestreamRestore(env, placeholder, restored, step);
+      let { failure, snapshot } = await litestreamRestore(env, placeholder, restored, step);
       if (failure?.includes(NOTHING_TO_RESTORE) && plan.otherwise) {
         step = plan.otherwise;
-        failure = await litestreamRestore(env, placeholder, restored, step);
+        ({ failure, snapshot } = await litestreamRestore(env, placeholder, restored, step));
       }
       if (failure?.includes(NOTHING_TO_RESTORE) && options.timestamp) {
         throw new RestoreError(`${options.timestamp.toISOString()} is before the first snapshot in the replica`);
       }
       if (failure) throw new RestoreError(`restore from ${replica} failed: ${failure}`);
-      const checkStartedAt = performance.now();
-      const pending = await verifyRestored(restored, check);
-      const fsyncStartedAt = performance.now();
       // Litestream syncs the snapshot but not every page its WAL replay writes: the bytes must
       // be on disk before the name points at them, and the new name before anyone relies on it.
-      await fsync(restored);
+      // The check (a worker thread reading) and that flush (the disk writing back) overlap.
+      const checkStartedAt = performance.now();
+      const since = (at: number) => Math.round(performance.now() - at);
+      const checkSkipped = snapshot !== null && snapshot === options.checkedSnapshot;
+      const [[pending, checkMs], fsyncMs] = await Promise.all([
+        verifyRestored(restored, checkSkipped ? null : check).then((found) => [found, since(checkStartedAt)] as const),
+        fsync(restored).then(() => since(checkStartedAt)),
+      ]);
       if (options.force) {
         // A WAL left by the database being replaced would be replayed onto the restored one.
         await rm(`${output}-wal`, { force: true });
@@ -214,12 +229,11 @@ export async function restoreReplica(settings: ReplicationSettings, options: Res
       }
       await rename(restored, output);
       await fsync(dirname(output));
-      const phasesMs = {
-        litestream: Math.round(checkStartedAt - restoreStartedAt),
-        check: Math.round(fsyncStartedAt - checkStartedAt),
-        fsync: Math.round(performance.now() - fsyncStartedAt),
-      };
-      options.logger?.info({ output, replica, check, ...step }, 'restored the database from the replica');
+      const phasesMs = { litestream: Math.round(checkStartedAt - restoreStartedAt), check: checkMs, fsync: fsyncMs };
+      options.logger?.info(
+        { output, replica, check, checkSkipped, snapshot, ...step },
+        'restored the database from the replica',
+      );
       return {
         output,
         generation: step.generation ?? null,
@@ -227,6 +241,8 @@ export async function restoreReplica(settings: ReplicationSettings, options: Res
         bytes: (await stat(output)).size,
         durationMs: Math.round(performance.now() - startedAt),
         check,
+        checkSkipped,
+        snapshot,
         pendingMigrations: pending,
         phasesMs,
       };
@@ -241,7 +257,7 @@ async function litestreamRestore(
   placeholder: string,
   restored: string,
   { generation, timestamp }: RestoreStep,
-): Promise<string | null> {
+): Promise<{ failure: string | null; snapshot: string | null }> {
   const args = [
     'restore',
     '-config',
@@ -254,8 +270,10 @@ async function litestreamRestore(
   if (generation) args.push('-generation', generation);
   if (timestamp) args.push('-timestamp', timestamp.toISOString());
   const result = await runLitestream([...args, placeholder], env, { timeoutMs: RESTORE_TIMEOUT_MS });
-  if (result.code === 0 && existsSync(restored)) return null;
-  return litestreamFailure(result.log) ?? `litestream exited ${result.code ?? result.signal}`;
+  const started = result.log.find((line) => line.msg === 'restoring snapshot')?.fields;
+  const snapshot = started?.generation && started.index ? `${started.generation}/${started.index}` : null;
+  if (result.code === 0 && existsSync(restored)) return { failure: null, snapshot };
+  return { failure: litestreamFailure(result.log) ?? `litestream exited ${result.code ?? result.signal}`, snapshot };
 }
 
 /** Every migration this code has: all of them are pending on an empty database. */
@@ -278,12 +296,17 @@ async function fsync(path: string): Promise<void> {
   }
 }
 
-/** Refuses a restored file that is damaged or is not this service's database. */
-async function verifyRestored(path: string, check: RestoreCheck): Promise<string[]> {
-  const pragma = CHECK_PRAGMA[check];
-  // Off the event loop: the check reads every page, seconds at 1 GB (a lease keeper waits).
-  const verdict = await checkDatabaseFile(path, pragma);
-  if (verdict !== 'ok') throw new RestoreError(`the restored database failed ${pragma}: ${verdict}`);
+/**
+ * Refuses a restored file that is damaged (unless `check` is null: its pages passed before) or
+ * is not this service's database.
+ */
+async function verifyRestored(path: string, check: RestoreCheck | null): Promise<string[]> {
+  if (check) {
+    const pragma = CHECK_PRAGMA[check];
+    // Off the event loop: the check reads every page, seconds at 1 GB (a lease keeper waits).
+    const verdict = await checkDatabaseFile(path, pragma);
+    if (verdict !== 'ok') throw new RestoreError(`the restored database failed ${pragma}: ${verdict}`);
+  }
   const db = openDatabase(path);
   try {
     const pending = pendingMigrations(db);

@@ -1,5 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
 import type { FauxqsServer } from 'fauxqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningEtcd, startEtcd } from '../../bench/drill/etcd.ts';
@@ -216,17 +218,40 @@ describe('automatic failover', () => {
  * holds the checking thread that long after the real quick_check (the lease TTL here is 1 s).
  */
 const SLOW_CHECK = { RESTORE_CHECK_EXTRA_MS: '4000' };
+/** A primary that snapshots every second, so a promotion starts from a newer snapshot than the standby's copy. */
+const SNAPSHOTS_EVERY_SECOND = { REPLICA_SNAPSHOT_INTERVAL: '1s' };
+
+/**
+ * Makes the replica's newest snapshot one the standby has not checked: Litestream names a
+ * snapshot by its WAL index, which moves on only when it checkpoints (at 1000 pages of WAL), so
+ * 6 MB (of zeros: the S3 emulator refuses multipart uploads) are written into the primary's
+ * file beside it, and then a snapshot interval passes.
+ */
+async function newerSnapshot(databasePath: string) {
+  const db = new Database(databasePath);
+  try {
+    db.pragma('wal_autocheckpoint = 0');
+    db.exec('create table if not exists test_filler (bytes blob)');
+    db.transaction(() => {
+      for (let i = 0; i < 6; i++) db.prepare('insert into test_filler values (zeroblob(1000000))').run();
+    })();
+  } finally {
+    db.close();
+  }
+  await sleep(3000);
+}
 
 describe('promotion with a check that takes several lease TTLs', () => {
   it('completes and keeps its term: the lease is renewed while the restored file is checked', {
     timeout: 60_000,
   }, async () => {
-    const { launch } = await cluster('file');
+    const { launch, box } = await cluster('file');
     const token = await tokenFor('dave');
-    const primary = await launch('a');
+    const primary = await launch('a', undefined, SNAPSHOTS_EVERY_SECOND);
     await createReview(primary.url, token, 'before the crash');
-    await replicatedOn(primary);
     const standby = await launch('b', primary.url, SLOW_CHECK);
+    await newerSnapshot(join(box.dir, 'a', 'reviews.db'));
+    await replicatedOn(primary);
 
     primary.signal('SIGKILL');
     const promoted = await standby.waitForLog('promoted: this node is the primary', 30_000);
@@ -243,8 +268,9 @@ describe('promotion with a check that takes several lease TTLs', () => {
 
   it('still aborts when another node takes the lease during the check', { timeout: 60_000 }, async () => {
     const { launch, box } = await cluster('file');
-    const primary = await launch('a');
+    const primary = await launch('a', undefined, SNAPSHOTS_EVERY_SECOND);
     const standby = await launch('b', primary.url, SLOW_CHECK);
+    await newerSnapshot(join(box.dir, 'a', 'reviews.db'));
 
     primary.signal('SIGKILL');
     const promoting = await standby.waitForLog('promoting: this node takes over as primary', 30_000);
@@ -263,5 +289,31 @@ describe('promotion with a check that takes several lease TTLs', () => {
     const state = await readyOf(standby);
     expect(state).toMatchObject({ role: 'standby', writable: false, promotions: { attempts: 1, failed: 1 } });
     expect(standby.logs.some((entry) => entry.msg === 'promoted: this node is the primary')).toBe(false);
+  });
+});
+
+describe("promotion from the standby's own snapshot", () => {
+  it('skips the page check its copy passed at start: only the WAL since is new', { timeout: 60_000 }, async () => {
+    const { launch } = await cluster('file');
+    const token = await tokenFor('erin');
+    const primary = await launch('a');
+    await createReview(primary.url, token, 'before the standby');
+    await replicatedOn(primary);
+    const standby = await launch('b', primary.url, SLOW_CHECK);
+    const [startUp] = standby.logs.filter((entry) => entry.msg === 'restored the database from the replica');
+    expect(startUp).toMatchObject({ checkSkipped: false, snapshot: expect.stringMatching(/^[0-9a-f]{16}\/\d+$/) });
+    await createReview(primary.url, token, 'after the standby started');
+    await replicatedOn(primary);
+
+    primary.signal('SIGKILL');
+    const promoted = await standby.waitForLog('promoted: this node is the primary', 30_000);
+    const restores = standby.logs.filter((entry) => entry.msg === 'restored the database from the replica');
+    expect(restores.at(-1)).toMatchObject({ checkSkipped: true, snapshot: startUp?.snapshot });
+    expect(Object.keys(promoted.steps as object)).not.toContain('restore: quick_check');
+    const reviews = await gql(standby.url, '{ reviews(first: 10) { nodes { subject } } }', {});
+    expect(reviews.data.reviews.nodes.map((node: { subject: string }) => node.subject).sort()).toEqual([
+      'after the standby started',
+      'before the standby',
+    ]);
   });
 });
