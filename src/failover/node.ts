@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,8 +26,11 @@ export interface FencedNodeOptions {
 
 /** While the primary is missing but its lease still runs, how often to try for the lease. */
 const LEASE_POLL_MS = 50;
-/** How often a standby checks that the replica still answers (it spawns Litestream). */
-const REPLICA_CHECK_EVERY_MS = 30_000;
+/**
+ * How often a standby checks that the replica still answers and whether it has a newer
+ * generation than the standby's copy (it spawns Litestream: one listing).
+ */
+const REPLICA_CHECK_EVERY_MS = 10_000;
 
 /**
  * One node of a fenced pair, from start to stop. It listens at once; then, if it may (serve:
@@ -64,6 +67,8 @@ export async function runFencedNode(
   let role: 'standby' | 'promoting' | 'primary' = 'standby';
   let primary: { db: Db; replication: Replication } | null = null;
   let copy: StandbyCopy | null = null;
+  /** A fresh copy being restored beside the current one, off the standby loop. */
+  let refreshing: Promise<void> | null = null;
   let replicaReachable: { at: string; error: string | null } = { at: new Date().toISOString(), error: null };
   const watched = () => primaryUrl ?? holder?.url ?? null;
   const standbyApp = (standbyCopy: StandbyCopy) =>
@@ -200,15 +205,40 @@ export async function runFencedNode(
       suspectSince = null;
       if (performance.now() - lastReplicaCheck > REPLICA_CHECK_EVERY_MS) {
         lastReplicaCheck = performance.now();
-        replicaReachable = await listGenerations(config).then(
-          () => ({ at: new Date().toISOString(), error: null }),
-          (error: Error) => ({ at: new Date().toISOString(), error: error.message }),
+        const listed = await listGenerations(config).then(
+          (generations) => ({ newest: generations.at(-1)?.generation ?? null, error: null }),
+          (error: Error) => ({ newest: null, error: error.message }),
         );
+        replicaReachable = { at: new Date().toISOString(), error: listed.error };
         if (replicaReachable.error) logger.warn({ error: replicaReachable.error }, 'standby cannot read the replica');
+        // A copy of an older generation (a failover since the standby started) has a snapshot
+        // a promotion would not restore: its check would count for nothing. Restored anew in
+        // the background, so the heartbeat goes on meanwhile.
+        if (listed.newest && copy && listed.newest !== copy.generation && !refreshing) {
+          refreshing = refreshCopy(copy).finally(() => {
+            refreshing = null;
+          });
+        }
       }
       await sleep(Math.max(0, config.heartbeatIntervalMs - (performance.now() - tickStartedAt)));
     }
   };
+
+  const refreshCopy = async (stale: StandbyCopy) => {
+    const fresh = await openStandbyCopy(config, logger, stale.path === copyPath(0) ? copyPath(1) : copyPath(0)).catch(
+      (error: Error) => {
+        logger.warn({ error: error.message }, 'could not refresh the standby copy');
+        return null;
+      },
+    );
+    if (!fresh) return;
+    // Promoted (or stopping) meanwhile: the fresh copy is of no use any more.
+    if (role !== 'standby' || stopping || copy !== stale) return fresh.close();
+    copy = fresh;
+    app = standbyApp(fresh);
+    stale.close();
+  };
+  const copyPath = (slot: 0 | 1) => `${config.databasePath}.standby${slot === 0 ? '' : '-next'}`;
 
   let failure: unknown = null;
   let watching: Promise<void> = Promise.resolve();
@@ -216,7 +246,7 @@ export async function runFencedNode(
     // serve: take over at once when no one holds the lease, before saying "listening".
     const mayTakeOver = !primaryUrl && (await keeper.current()) === null && (await keeper.tryAcquire());
     if (!(mayTakeOver && (await promote({ leaseWasFree: true }, { localMayBeNewest: true })))) {
-      copy = await openStandbyCopy(config, logger);
+      copy = await openStandbyCopy(config, logger, copyPath(0));
       app = standbyApp(copy);
       watching = standBy();
     }
@@ -228,6 +258,7 @@ export async function runFencedNode(
   }
   stopping = true;
   await watching.catch(() => {});
+  await refreshing;
   await running.close();
   (copy as StandbyCopy | null)?.close();
   const wasPrimary = primary as { db: Db; replication: Replication } | null;
@@ -243,6 +274,9 @@ export async function runFencedNode(
 
 interface StandbyCopy {
   db: Db;
+  path: string;
+  /** The generation it was restored from; null for an empty copy (the replica had none). */
+  generation: string | null;
   /** The replica snapshot the copy was restored from; its pages passed quick_check. */
   checkedSnapshot: string | null;
   describe: Record<string, unknown>;
@@ -254,8 +288,7 @@ interface StandbyCopy {
  * (never over it: that file is what a promotion restores into), or an empty database when
  * the replica has nothing yet.
  */
-async function openStandbyCopy(config: Config, logger: Logger): Promise<StandbyCopy> {
-  const path = `${config.databasePath}.standby`;
+async function openStandbyCopy(config: Config, logger: Logger, path: string): Promise<StandbyCopy> {
   const timings: Timings = {};
   const restored = await step(timings, logger, 'restore standby copy', async () => {
     if ((await listGenerations(config)).length === 0) return null;
@@ -266,6 +299,8 @@ async function openStandbyCopy(config: Config, logger: Logger): Promise<StandbyC
   let open = true;
   return {
     db,
+    path,
+    generation: restored?.generation ?? null,
     checkedSnapshot: restored?.snapshot ?? null,
     describe: {
       restoredAt: new Date().toISOString(),
@@ -277,7 +312,9 @@ async function openStandbyCopy(config: Config, logger: Logger): Promise<StandbyC
       if (!open) return;
       open = false;
       db.$client.close();
-      if (restored) for (const file of [path, `${path}-wal`, `${path}-shm`]) rmSync(file, { force: true });
+      // Unlinking a file of GBs takes a while: not on the event loop, just after a promotion.
+      if (restored)
+        for (const file of [path, `${path}-wal`, `${path}-shm`]) void rm(file, { force: true }).catch(() => {});
     },
   };
 }
