@@ -313,16 +313,22 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
  * promotion would restore the previous generation. Resolves with when that was seen.
  */
 async function generationInReplica(node: NodeProcess, timeoutMs: number): Promise<number> {
+  let deposed: string | null = null;
   await waitFor(
     `${node.name}'s generation in the replica`,
     async () => {
       const state = (await (await fetch(`${node.url}/ready`)).json()) as {
+        role?: string;
+        readOnlyReason?: string;
         replication?: { position?: { replica: unknown } };
       };
-      return (state.replication?.position?.replica ?? null) !== null;
+      if (state.role === 'deposed') deposed = state.readOnlyReason ?? 'lease lost';
+      return deposed !== null || (state.replication?.position?.replica ?? null) !== null;
     },
     timeoutMs,
   );
+  // No use waiting for a node that will never replicate again: the drill fails, saying why.
+  if (deposed) throw new Error(`${node.name} was deposed before its generation reached the replica: ${deposed}`);
   return Date.now();
 }
 
