@@ -1,6 +1,15 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type DrillOptions, runDrill } from './drill.ts';
 import { formatComparison, formatDrill, writeDrillJson } from './report.ts';
+import { parseSize, seededDatabase } from './seeded-database.ts';
+
+const size = (value: string) => {
+  try {
+    return parseSize(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+};
 
 const integer = (min: number) => (value: string) => {
   const parsed = Number(value);
@@ -20,7 +29,12 @@ const program = new Command('drill')
     1,
   )
   .addOption(new Option('--lease <kind>', 'the lease service').choices(['file', 'etcd']).default('file'))
-  .addOption(new Option('--replica <kind>', 'where Litestream replicates').choices(['s3', 'directory']).default('s3'))
+  .addOption(
+    new Option(
+      '--replica <kind>',
+      'where Litestream replicates (default: s3; directory with --db-size, since the S3 emulator refuses the multipart upload of a snapshot over ~5 MB)',
+    ).choices(['s3', 'directory']),
+  )
   .option('--writers <n>', 'concurrent writers (createReview / addComment with idempotencyKey)', integer(1), 6)
   .option('--readers <n>', 'concurrent readers', integer(0), 2)
   .option('--warmup-ms <ms>', 'load before each fault', integer(0), 3000)
@@ -35,6 +49,11 @@ const program = new Command('drill')
       .choices(['local', 'replicated', 'both'])
       .default('local'),
   )
+  .option(
+    '--db-size <size>',
+    "start from a database of this size (10MB, 100MB, 1GB, …) from the bench's generator, seeded once into .tmp/drill-datasets and reused",
+    size,
+  )
   .option('--max-duration-s <s>', 'stop everything and fail past this', integer(10), 300)
   .option('--keep', 'keep the temp directory: node logs, databases, nginx configuration', false)
   .option('--out <dir>', 'where the JSON result goes', 'bench/results')
@@ -42,12 +61,23 @@ const program = new Command('drill')
     const modes: DrillOptions['durability'][] =
       flags.durability === 'both' ? ['local', 'replicated'] : [flags.durability];
     const results = [];
+    // Seeded before any drill's clock starts: at 1 GB it takes about a minute, once.
+    const seeded =
+      flags.dbSize === undefined
+        ? null
+        : seededDatabase(flags.dbSize, (bytes) =>
+            process.stderr.write(`drill: seeding, ${Math.round(bytes / 1e6)} MB\r`),
+          );
+    if (seeded) {
+      const how = seeded.seededMs === null ? 'cached' : `seeded in ${(seeded.seededMs / 1000).toFixed(1)} s`;
+      process.stderr.write(`drill: database of ${Math.round(seeded.bytes / 1e6)} MB (${how}): ${seeded.path}\n`);
+    }
     for (const durability of modes) {
       const options: DrillOptions = {
         killCycles: flags.cycles,
         freezeCycles: flags.freezeCycles,
         lease: flags.lease,
-        replica: flags.replica,
+        replica: flags.replica ?? (flags.dbSize === undefined ? 's3' : 'directory'),
         writers: flags.writers,
         readers: flags.readers,
         warmupMs: flags.warmupMs,
@@ -57,6 +87,7 @@ const program = new Command('drill')
         durability,
         maxDurationMs: flags.maxDurationS * 1000,
         keep: flags.keep,
+        seeded,
       };
       const result = await runDrill(options, (line) => process.stderr.write(`drill (${durability}): ${line}\n`));
       process.stdout.write(`${formatDrill(result)}\n`);

@@ -11,6 +11,7 @@ import { type RunningNginx, startNginx } from './nginx.ts';
 import { type NodeProcess, startNode } from './node-process.ts';
 import { freePort, waitFor } from './ports.ts';
 import { startS3Process } from './s3.ts';
+import { copySeeded, type SeededDatabase } from './seeded-database.ts';
 import { checkWrites, type WritesVerdict } from './writes-check.ts';
 
 export interface DrillOptions {
@@ -33,6 +34,8 @@ export interface DrillOptions {
   maxDurationMs: number;
   /** Leave the temp directory (node logs, databases, nginx files) for a post-mortem. */
   keep: boolean;
+  /** The database the first primary starts from (--db-size); null: an empty one. */
+  seeded: SeededDatabase | null;
 }
 
 export interface CycleResult {
@@ -49,6 +52,12 @@ export interface CycleResult {
   /** The standby's own promotion (lease, restore, integrity check, replication) by its log. */
   promoteMs: number;
   promoteSteps: Record<string, number>;
+  /** Promotions the standby attempted before one succeeded (1: the first did). */
+  promoteAttempts: number;
+  /** How long the old node, restarted as a standby, took to restore its copy and listen. */
+  standbyStartMs: number;
+  /** Promoted → the new generation's snapshot in the replica (the window a second fault loses). */
+  generationInReplicaMs: number;
   /** Writes acknowledged by the old primary after the fault: must be 0. */
   writesOnOldPrimary: number;
   /** A write sent straight to the old node once it is back: its answer (READ_ONLY expected). */
@@ -167,7 +176,13 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
     cleanup.add(() => node.stop('SIGKILL'));
     return node;
   };
+  if (options.seeded) {
+    mkdirSync(join(dir, 'a'), { recursive: true });
+    copySeeded(options.seeded, join(dir, 'a', 'reviews.db'));
+  }
   let primary = await launch('a');
+  // Until its first snapshot is in the replica, a standby would restore nothing of it.
+  await generationInReplica(primary, 300_000);
   let standby = await launch('b', primary.url);
   const nginx: RunningNginx = await startNginx(join(dir, 'nginx'), {
     primary: `127.0.0.1:${ports.a}`,
@@ -225,7 +240,9 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
     }
     const oldNodeAnswer = fault === 'SIGSTOP' ? await directWrite(old.url, tokens[0] as string, runId) : '';
     await old.stop(fault === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM');
+    const restartingAt = Date.now();
     const restarted = await launch(old.name as 'a' | 'b', standby.url);
+    const standbyStartMs = Date.now() - restartingAt;
     await sleep(500);
     const afterRestart = Date.now();
     const restartedAnswer = await directWrite(restarted.url, tokens[0] as string, runId);
@@ -240,7 +257,7 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
       ).length;
     splitBrainWrites += onOld;
     const lastBefore = lastAcknowledgedBefore(load, faultAt);
-    cycles.push({
+    const result: CycleResult = {
       cycle: index + 1,
       fault,
       from: old.name,
@@ -256,14 +273,23 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
       detectMs: promoting.time - faultAt,
       promoteMs: promoted.time - promoting.time,
       promoteSteps: (promoted.steps as Record<string, number>) ?? {},
+      promoteAttempts: standby.logs.filter(
+        (entry) => entry.msg === 'promoting: this node takes over as primary' && entry.time >= faultAt,
+      ).length,
+      standbyStartMs,
+      generationInReplicaMs: 0,
       writesOnOldPrimary: onOld,
       lostWrites: 0,
       clientsSaw: answersBetween(load, faultAt, firstAfter.ackedAt as number, ports),
       oldNodeAnswer: [oldNodeAnswer, `restarted: ${restartedAnswer}`].filter(Boolean).join('; '),
-    });
+    };
+    cycles.push(result);
     log(
-      `cycle ${index + 1}: RTO ${cycles.at(-1)?.rtoMs} ms (detect ${cycles.at(-1)?.detectMs} ms, promote ${cycles.at(-1)?.promoteMs} ms); old node answers ${cycles.at(-1)?.oldNodeAnswer}; ${Date.now() - afterRestart} ms`,
+      `cycle ${index + 1}: RTO ${result.rtoMs} ms (detect ${result.detectMs} ms, promote ${result.promoteMs} ms: ${JSON.stringify(result.promoteSteps)}); old node answers ${result.oldNodeAnswer}; ${Date.now() - afterRestart} ms`,
     );
+    // The next fault comes only once the new primary's snapshot is in the replica: a fault within
+    // that window loses what it wrote (README, "High availability"), measured here as a figure.
+    result.generationInReplicaMs = (await generationInReplica(standby, 300_000)) - promoted.time;
     primary = standby;
     standby = restarted;
   }
@@ -280,6 +306,30 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
     if (cycle) cycle.lostWrites += 1;
   }
   return summarize(options, startedAt, cycles, load, verdict, splitBrainWrites);
+}
+
+/**
+ * Waits until the replica holds the node's generation (its snapshot, then WAL): before that a
+ * promotion would restore the previous generation. Resolves with when that was seen.
+ */
+async function generationInReplica(node: NodeProcess, timeoutMs: number): Promise<number> {
+  let deposed: string | null = null;
+  await waitFor(
+    `${node.name}'s generation in the replica`,
+    async () => {
+      const state = (await (await fetch(`${node.url}/ready`)).json()) as {
+        role?: string;
+        readOnlyReason?: string;
+        replication?: { position?: { replica: unknown } };
+      };
+      if (state.role === 'deposed') deposed = state.readOnlyReason ?? 'lease lost';
+      return deposed !== null || (state.replication?.position?.replica ?? null) !== null;
+    },
+    timeoutMs,
+  );
+  // No use waiting for a node that will never replicate again: the drill fails, saying why.
+  if (deposed) throw new Error(`${node.name} was deposed before its generation reached the replica: ${deposed}`);
+  return Date.now();
 }
 
 async function firstAcknowledgedAfter(load: WriteLoad, since: number, timeoutMs: number): Promise<WriteRecord> {

@@ -34,10 +34,13 @@ export function formatDrill(result: DrillResult): string {
     cycle.oldNodeAnswer,
   ]);
   const { options, writes, rpo, reads } = result;
+  const database = options.seeded ? `${Math.round(options.seeded.bytes / 1e6)} MB database` : 'empty database';
   return [
-    `failover drill: durability ${options.durability}, lease ${options.lease}, replica ${options.replica}, heartbeat ${options.heartbeatIntervalMs} ms × ${options.heartbeatMisses}, sync ${options.syncInterval}`,
+    `failover drill: ${database}, durability ${options.durability}, lease ${options.lease}, replica ${options.replica}, heartbeat ${options.heartbeatIntervalMs} ms × ${options.heartbeatMisses}, sync ${options.syncInterval}`,
     '',
     ...table(header, rows),
+    '',
+    ...formatSteps(result),
     '',
     `writes: ${writes.started} started, ${writes.acknowledged} acknowledged (${writes.perSecond}/s), ${writes.refused} refused, ${writes.gaveUp} given up`,
     `mutation latency (acknowledged attempt): p50 ${result.mutationLatencyMs.p50} ms, p99 ${result.mutationLatencyMs.p99} ms`,
@@ -53,6 +56,24 @@ export function formatDrill(result: DrillResult): string {
     `split brain: ${result.splitBrainWrites} writes acknowledged by a node without the lease`,
     `verdict: ${result.ok ? 'ok' : 'FAILED'} (${(result.durationMs / 1000).toFixed(1)} s)`,
   ].join('\n');
+}
+
+/**
+ * Each cycle's promotion step by step (as the standby logged them), and the two figures beside
+ * it that grow with the database: the restarted node's start-up restore, and how long the new
+ * primary's generation took to reach the replica.
+ */
+function formatSteps(result: DrillResult): string[] {
+  const steps = [...new Set(result.cycles.flatMap((cycle) => Object.keys(cycle.promoteSteps)))];
+  const header = ['cycle', 'attempts', ...steps.map((name) => `${name} ms`), 'standby start ms', 'in replica ms'];
+  const rows = result.cycles.map((cycle) => [
+    String(cycle.cycle),
+    String(cycle.promoteAttempts),
+    ...steps.map((name) => String(cycle.promoteSteps[name] ?? '-')),
+    String(cycle.standbyStartMs),
+    String(cycle.generationInReplicaMs),
+  ]);
+  return ['promotion steps ("restore: …" are parts of "restore and integrity check"):', ...table(header, rows)];
 }
 
 /** Drills of the same faults under each DURABILITY mode, one row per mode. */

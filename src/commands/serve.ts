@@ -44,6 +44,6 @@ export async function serve(config: Config, logger: Logger): Promise<void> {
   });
   await running.close();
   db.$client.close();
-  await replication?.stop();
+  await replication?.stop({ shipFirst: true });
   logger.info('stopped');
 }

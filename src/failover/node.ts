@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,6 +16,7 @@ import type { Logger } from '../logger.ts';
 import type { Replication } from '../replication/primary.ts';
 import { listGenerations, restoreReplica } from '../replication/restore.ts';
 import { Heartbeat } from './heartbeat.ts';
+import { PromotionHistory } from './promotions.ts';
 import { fencedPrimary, standbyNode } from './roles.ts';
 import { type CatchUp, step, type Takeover, type Timings, takeOver } from './takeover.ts';
 
@@ -26,8 +27,11 @@ export interface FencedNodeOptions {
 
 /** While the primary is missing but its lease still runs, how often to try for the lease. */
 const LEASE_POLL_MS = 50;
-/** How often a standby checks that the replica still answers (it spawns Litestream). */
-const REPLICA_CHECK_EVERY_MS = 30_000;
+/**
+ * How often a standby checks that the replica still answers and whether it has a newer
+ * generation than the standby's copy (it spawns Litestream: one listing).
+ */
+const REPLICA_CHECK_EVERY_MS = 10_000;
 
 /**
  * One node of a fenced pair, from start to stop. It listens at once; then, if it may (serve:
@@ -59,10 +63,13 @@ export async function runFencedNode(
   const newKeeper = () => new LeaseKeeper({ lease, timings: leaseTimings(config), logger, url: running.url });
   let keeper = newKeeper();
   const heartbeat = new Heartbeat(config.heartbeatIntervalMs);
+  const promotions = new PromotionHistory(config.heartbeatIntervalMs);
   let holder: LeaseRecord | null = null;
   let role: 'standby' | 'promoting' | 'primary' = 'standby';
   let primary: { db: Db; replication: Replication } | null = null;
   let copy: StandbyCopy | null = null;
+  /** A fresh copy being restored beside the current one, off the standby loop. */
+  let refreshing: Promise<void> | null = null;
   let replicaReachable: { at: string; error: string | null } = { at: new Date().toISOString(), error: null };
   const watched = () => primaryUrl ?? holder?.url ?? null;
   const standbyApp = (standbyCopy: StandbyCopy) =>
@@ -81,6 +88,7 @@ export async function runFencedNode(
           role,
         }),
         copy: () => ({ ...standbyCopy.describe, replicaReachable }),
+        promotions: () => promotions.describe(),
       }),
     });
 
@@ -90,7 +98,11 @@ export async function runFencedNode(
     role = 'promoting';
     const startedAt = performance.now();
     const timings: Timings = {};
-    logger.warn({ ...why, watched: watched() }, 'promoting: this node takes over as primary');
+    promotions.begin();
+    logger.warn(
+      { ...why, watched: watched(), term: tenure.term, attempt: promotions.attempts },
+      'promoting: this node takes over as primary',
+    );
     let takeover: Takeover | null = null;
     try {
       takeover = await takeOver(config, logger, () => tenure.whyNotHeld(), catchUp, timings);
@@ -98,7 +110,7 @@ export async function runFencedNode(
       // Deposed later: Litestream must not ship another frame nor start a generation of its own.
       tenure.onLost(() => void replication.stop());
       const primaryApp = await step(timings, logger, 'serve as primary', () =>
-        createApp({ db, config, logger, node: fencedPrimary(tenure, replication.node) }),
+        createApp({ db, config, logger, node: fencedPrimary(tenure, replication.node, () => promotions.describe()) }),
       );
       const lost = tenure.whyNotHeld();
       if (lost) throw new Error(`promotion abandoned: ${lost}`);
@@ -106,19 +118,33 @@ export async function runFencedNode(
       primary = takeover;
       role = 'primary';
       copy?.close();
-      logger.info(
-        { totalMs: Math.round(performance.now() - startedAt), steps: timings, term: tenure.term },
-        'promoted: this node is the primary',
-      );
+      const durationMs = Math.round(performance.now() - startedAt);
+      promotions.promoted({ term: tenure.term, at: new Date().toISOString(), durationMs, steps: timings });
+      logger.info({ totalMs: durationMs, steps: timings, term: tenure.term }, 'promoted: this node is the primary');
       return true;
     } catch (error) {
       // Nothing half-done may write: the lease goes back for a node (or a later try) that can
       // take over cleanly, and this node stands by again.
-      logger.error({ error: (error as Error).message, steps: timings }, 'promotion failed: standing by again');
+      const message = (error as Error).message;
       takeover?.db.$client.close();
       await takeover?.replication.stop();
       await tenure.release().catch(() => {});
       tenure.stop();
+      const holderNow = await tenure.current().catch(() => null);
+      const retryInMs = promotions.failure(
+        {
+          term: tenure.term,
+          at: new Date().toISOString(),
+          durationMs: Math.round(performance.now() - startedAt),
+          steps: timings,
+          error: message,
+        },
+        { lostToAnother: holderNow !== null && holderNow.holder !== tenure.holder },
+      );
+      logger.error(
+        { error: message, steps: timings, term: tenure.term, attempt: promotions.attempts, retryInMs },
+        'promotion failed: standing by again',
+      );
       keeper = newKeeper();
       role = 'standby';
       return false;
@@ -154,7 +180,7 @@ export async function runFencedNode(
         await heartbeat.probe(target);
       }
       const primaryGone = target !== null && heartbeat.misses >= config.heartbeatMisses;
-      if (holder === null || primaryGone) {
+      if ((holder === null || primaryGone) && promotions.mayAttempt(performance.now())) {
         suspectSince ??= performance.now();
         const acquired = await keeper.tryAcquire().catch((error: Error) => {
           logger.warn({ error: error.message }, 'could not take the lease');
@@ -167,11 +193,11 @@ export async function runFencedNode(
               lastError: heartbeat.lastError,
               waitedForLeaseMs: Math.round(performance.now() - suspectSince),
             },
-            { localMayBeNewest: false },
+            // The copy's snapshot passed quick_check at start: a restore from it checks nothing again.
+            { localMayBeNewest: false, checkedSnapshot: copy?.checkedSnapshot ?? null },
           );
           if (promoted) return;
           suspectSince = null;
-          await sleep(config.heartbeatIntervalMs);
           continue;
         }
         await sleep(LEASE_POLL_MS);
@@ -180,15 +206,40 @@ export async function runFencedNode(
       suspectSince = null;
       if (performance.now() - lastReplicaCheck > REPLICA_CHECK_EVERY_MS) {
         lastReplicaCheck = performance.now();
-        replicaReachable = await listGenerations(config).then(
-          () => ({ at: new Date().toISOString(), error: null }),
-          (error: Error) => ({ at: new Date().toISOString(), error: error.message }),
+        const listed = await listGenerations(config).then(
+          (generations) => ({ newest: generations.at(-1)?.generation ?? null, error: null }),
+          (error: Error) => ({ newest: null, error: error.message }),
         );
+        replicaReachable = { at: new Date().toISOString(), error: listed.error };
         if (replicaReachable.error) logger.warn({ error: replicaReachable.error }, 'standby cannot read the replica');
+        // A copy of an older generation (a failover since the standby started) has a snapshot
+        // a promotion would not restore: its check would count for nothing. Restored anew in
+        // the background, so the heartbeat goes on meanwhile.
+        if (listed.newest && copy && listed.newest !== copy.generation && !refreshing) {
+          refreshing = refreshCopy(copy).finally(() => {
+            refreshing = null;
+          });
+        }
       }
       await sleep(Math.max(0, config.heartbeatIntervalMs - (performance.now() - tickStartedAt)));
     }
   };
+
+  const refreshCopy = async (stale: StandbyCopy) => {
+    const fresh = await openStandbyCopy(config, logger, stale.path === copyPath(0) ? copyPath(1) : copyPath(0)).catch(
+      (error: Error) => {
+        logger.warn({ error: error.message }, 'could not refresh the standby copy');
+        return null;
+      },
+    );
+    if (!fresh) return;
+    // Promoted (or stopping) meanwhile: the fresh copy is of no use any more.
+    if (role !== 'standby' || stopping || copy !== stale) return fresh.close();
+    copy = fresh;
+    app = standbyApp(fresh);
+    stale.close();
+  };
+  const copyPath = (slot: 0 | 1) => `${config.databasePath}.standby${slot === 0 ? '' : '-next'}`;
 
   let failure: unknown = null;
   let watching: Promise<void> = Promise.resolve();
@@ -196,7 +247,7 @@ export async function runFencedNode(
     // serve: take over at once when no one holds the lease, before saying "listening".
     const mayTakeOver = !primaryUrl && (await keeper.current()) === null && (await keeper.tryAcquire());
     if (!(mayTakeOver && (await promote({ leaseWasFree: true }, { localMayBeNewest: true })))) {
-      copy = await openStandbyCopy(config, logger);
+      copy = await openStandbyCopy(config, logger, copyPath(0));
       app = standbyApp(copy);
       watching = standBy();
     }
@@ -208,11 +259,12 @@ export async function runFencedNode(
   }
   stopping = true;
   await watching.catch(() => {});
+  await refreshing;
   await running.close();
   (copy as StandbyCopy | null)?.close();
   const wasPrimary = primary as { db: Db; replication: Replication } | null;
   wasPrimary?.db.$client.close();
-  await wasPrimary?.replication.stop();
+  await wasPrimary?.replication.stop({ shipFirst: true });
   // Handed over only now that the last frames are in the replica.
   if (wasPrimary && keeper.whyNotHeld() === null) await keeper.release();
   keeper.stop();
@@ -223,6 +275,11 @@ export async function runFencedNode(
 
 interface StandbyCopy {
   db: Db;
+  path: string;
+  /** The generation it was restored from; null for an empty copy (the replica had none). */
+  generation: string | null;
+  /** The replica snapshot the copy was restored from; its pages passed quick_check. */
+  checkedSnapshot: string | null;
   describe: Record<string, unknown>;
   close(): void;
 }
@@ -232,28 +289,33 @@ interface StandbyCopy {
  * (never over it: that file is what a promotion restores into), or an empty database when
  * the replica has nothing yet.
  */
-async function openStandbyCopy(config: Config, logger: Logger): Promise<StandbyCopy> {
-  const path = `${config.databasePath}.standby`;
+async function openStandbyCopy(config: Config, logger: Logger, path: string): Promise<StandbyCopy> {
   const timings: Timings = {};
   const restored = await step(timings, logger, 'restore standby copy', async () => {
     if ((await listGenerations(config)).length === 0) return null;
-    return restoreReplica(config, { output: path, force: true });
+    return restoreReplica(config, { output: path, force: true, logger });
   });
   const db = openDatabase(restored ? path : ':memory:');
   applyMigrations(db);
   let open = true;
   return {
     db,
+    path,
+    generation: restored?.generation ?? null,
+    checkedSnapshot: restored?.snapshot ?? null,
     describe: {
       restoredAt: new Date().toISOString(),
       generation: restored?.generation ?? null,
+      snapshot: restored?.snapshot ?? null,
       path: restored && path,
     },
     close() {
       if (!open) return;
       open = false;
       db.$client.close();
-      if (restored) for (const file of [path, `${path}-wal`, `${path}-shm`]) rmSync(file, { force: true });
+      // Unlinking a file of GBs takes a while: not on the event loop, just after a promotion.
+      if (restored)
+        for (const file of [path, `${path}-wal`, `${path}-shm`]) void rm(file, { force: true }).catch(() => {});
     },
   };
 }

@@ -12,7 +12,11 @@ function describeLease(keeper: LeaseKeeper) {
  * then only while its replication lets it (Litestream up). A primary that lost its lease says
  * so as role "deposed": it never writes again in this process.
  */
-export function fencedPrimary(keeper: LeaseKeeper, replication: NodeState): NodeState {
+export function fencedPrimary(
+  keeper: LeaseKeeper,
+  replication: NodeState,
+  promotions: () => Record<string, unknown>,
+): NodeState {
   return {
     whyReadOnly: () => keeper.whyNotHeld() ?? replication.whyReadOnly(),
     // DURABILITY=replicated: writes are confirmed by the replication underneath (src/durability).
@@ -20,7 +24,7 @@ export function fencedPrimary(keeper: LeaseKeeper, replication: NodeState): Node
     describe() {
       const lease = describeLease(keeper);
       const lost = keeper.whyNotHeld()?.startsWith('lease lost') ?? false;
-      return { ...replication.describe(), role: lost ? 'deposed' : 'primary', lease };
+      return { ...replication.describe(), role: lost ? 'deposed' : 'primary', lease, promotions: promotions() };
     },
   };
 }
@@ -31,6 +35,8 @@ export interface StandbyView {
   heartbeat: () => Record<string, unknown>;
   /** What the standby serves reads from. */
   copy: () => Record<string, unknown>;
+  /** Its attempts at promotion so far (PromotionHistory). */
+  promotions: () => Record<string, unknown>;
 }
 
 /** A standby: serves reads from its last restored copy and refuses every write. */
@@ -43,6 +49,7 @@ export function standbyNode(keeper: () => LeaseKeeper, view: StandbyView): NodeS
       heartbeat: view.heartbeat(),
       copy: view.copy(),
       lease: describeLease(keeper()),
+      promotions: view.promotions(),
     }),
   };
 }

@@ -23,8 +23,39 @@ export interface Replication {
   barrier: ReplicaBarrier | null;
   /** The primary's state: it may write only while Litestream replicates. */
   node: NodeState;
-  /** Stops Litestream after it has shipped every committed WAL frame. Close the database first. */
-  stop(): Promise<void>;
+  /**
+   * Stops Litestream after it has shipped every committed WAL frame. Close the database first.
+   * `shipFirst` (a planned stop) first lets a Litestream that has not synced yet do so; a
+   * deposed primary stops at once.
+   */
+  stop(options?: { shipFirst?: boolean }): Promise<void>;
+}
+
+/** How long a planned stop waits for a Litestream that has not synced yet (a snapshot of GBs). */
+const FIRST_SYNC_ON_STOP_MS = 120_000;
+
+/**
+ * DURABILITY=local: Litestream serves once its metrics answer, which it does only after it
+ * opened the database. Writes from then on are in the WAL it snapshots at its first sync (it
+ * holds the checkpoints back), so the node need not wait for that sync: for a new generation
+ * it uploads the whole database (7 s at 1 GB). What this costs: until that snapshot is in the
+ * replica, the replica's newest generation is the previous primary's, so writes acknowledged
+ * in that window are lost if this node dies in it (README, "High availability").
+ */
+const metricsAnswer = (monitor: ReplicationMonitor) => async () => (await fetch(monitor.metricsUrl)).ok;
+
+/**
+ * DURABILITY=replicated answers a write only once it is in the replica, which a new generation
+ * is only after its first sync: until then there is nothing to be writable for.
+ */
+const firstSyncDone = (monitor: ReplicationMonitor) => async () => (await monitor.sample()).syncs > 0;
+
+async function firstSync(monitor: ReplicationMonitor, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await firstSyncDone(monitor)().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`Litestream did not sync within ${timeoutMs} ms`);
+    await new Promise((done) => setTimeout(done, 100));
+  }
 }
 
 /**
@@ -47,9 +78,7 @@ export async function startReplication(
     env: litestreamEnvironment(config, addr),
     logger,
     logPath: `${litestreamDatabasePath(config.databasePath)}-litestream.log`,
-    // Litestream takes hold of the database at its first sync, one monitor interval after it
-    // starts; until then a SIGTERM would make it exit without shipping anything.
-    isServing: async () => (await monitor.sample()).syncs > 0,
+    isServing: config.durability === 'replicated' ? firstSyncDone(monitor) : metricsAnswer(monitor),
     startTimeoutMs: 30_000 + 2 * durationMs(config.replicaSyncInterval),
     ...options,
   });
@@ -74,8 +103,14 @@ export async function startReplication(
     monitor,
     barrier,
     node: replicatingPrimary(supervisor, monitor, replica, barrier),
-    async stop() {
+    async stop({ shipFirst = false } = {}) {
       barrier?.stop();
+      // A SIGTERM before Litestream's first sync makes it exit without shipping anything.
+      if (shipFirst && supervisor.state.status === 'up') {
+        await firstSync(monitor, FIRST_SYNC_ON_STOP_MS).catch((error: Error) =>
+          logger.warn({ error: error.message }, 'stopping Litestream before its first sync'),
+        );
+      }
       monitor.stop();
       await supervisor.stop();
     },

@@ -1,10 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
 import type { FauxqsServer } from 'fauxqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningEtcd, startEtcd } from '../../bench/drill/etcd.ts';
 import { type NodeProcess, startNode } from '../../bench/drill/node-process.ts';
 import { freePort } from '../../bench/drill/ports.ts';
+import { FileLease } from '../../src/lease/file-lease.ts';
 import {
   createReview,
   eventually,
@@ -49,7 +52,7 @@ afterAll(async () => {
 interface Cluster {
   box: Sandbox;
   /** Starts `serve` (no primary) or `standby --primary`, as node `name`, on its own port. */
-  launch(name: string, primaryUrl?: string): Promise<NodeProcess>;
+  launch(name: string, primaryUrl?: string, env?: Record<string, string>): Promise<NodeProcess>;
 }
 
 async function cluster(lease: 'file' | 'etcd'): Promise<Cluster> {
@@ -64,7 +67,7 @@ async function cluster(lease: 'file' | 'etcd'): Promise<Cluster> {
   const ports = new Map<string, number>();
   return {
     box,
-    async launch(name, primaryUrl) {
+    async launch(name, primaryUrl, env = {}) {
       mkdirSync(join(box.dir, name), { recursive: true });
       const port = ports.get(name) ?? (await freePort());
       ports.set(name, port);
@@ -73,7 +76,7 @@ async function cluster(lease: 'file' | 'etcd'): Promise<Cluster> {
         port,
         primaryUrl,
         logFile: join(box.dir, `${name}.log`),
-        env: { ...box.env, DATABASE_PATH: join(box.dir, name, 'reviews.db') },
+        env: { ...box.env, DATABASE_PATH: join(box.dir, name, 'reviews.db'), ...env },
       });
       started.push(node);
       return node;
@@ -83,6 +86,7 @@ async function cluster(lease: 'file' | 'etcd'): Promise<Cluster> {
 
 interface Ready {
   role: string;
+  promotions?: { attempts: number; failed: number; last: { outcome: string; error: string | null } | null };
   writable: boolean;
   primary?: string;
   lease: { term: number | null; held: boolean };
@@ -213,4 +217,109 @@ describe('automatic failover', () => {
       expect(subjects.sort()).toEqual(['before the freeze', 'on the new primary']);
     },
   );
+});
+
+/**
+ * Promotion on a database whose check takes as long as a multi-GB one's: RESTORE_CHECK_EXTRA_MS
+ * holds the checking thread that long after the real quick_check (the lease TTL here is 1 s).
+ */
+const SLOW_CHECK = { RESTORE_CHECK_EXTRA_MS: '4000' };
+/** A primary that snapshots every second, so a promotion starts from a newer snapshot than the standby's copy. */
+const SNAPSHOTS_EVERY_SECOND = { REPLICA_SNAPSHOT_INTERVAL: '1s' };
+
+/**
+ * Makes the replica's newest snapshot one the standby has not checked: Litestream names a
+ * snapshot by its WAL index, which moves on only when it checkpoints (at 1000 pages of WAL), so
+ * 6 MB (of zeros: the S3 emulator refuses multipart uploads) are written into the primary's
+ * file beside it, and then a snapshot interval passes.
+ */
+async function newerSnapshot(databasePath: string) {
+  const db = new Database(databasePath);
+  try {
+    db.pragma('wal_autocheckpoint = 0');
+    db.exec('create table if not exists test_filler (bytes blob)');
+    db.transaction(() => {
+      for (let i = 0; i < 6; i++) db.prepare('insert into test_filler values (zeroblob(1000000))').run();
+    })();
+  } finally {
+    db.close();
+  }
+  await sleep(3000);
+}
+
+describe('promotion with a check that takes several lease TTLs', () => {
+  it('completes and keeps its term: the lease is renewed while the restored file is checked', {
+    timeout: 60_000,
+  }, async () => {
+    const { launch, box } = await cluster('file');
+    const token = await tokenFor('dave');
+    const primary = await launch('a', undefined, SNAPSHOTS_EVERY_SECOND);
+    await createReview(primary.url, token, 'before the crash');
+    const standby = await launch('b', primary.url, SLOW_CHECK);
+    await newerSnapshot(join(box.dir, 'a', 'reviews.db'));
+    await replicatedOn(primary);
+
+    primary.signal('SIGKILL');
+    const promoted = await standby.waitForLog('promoted: this node is the primary', 30_000);
+    expect((promoted.steps as Record<string, number>)['restore and integrity check']).toBeGreaterThanOrEqual(4000);
+    expect(standby.logs.filter((entry) => entry.msg === 'lease lost: writes refused from now on')).toEqual([]);
+    await eventually(async () => ((await readyOf(standby)).writable ? true : undefined), 10_000, 'writable');
+    expect(await readyOf(standby)).toMatchObject({
+      role: 'primary',
+      lease: { term: 2, held: true },
+      promotions: { attempts: 1, failed: 0, last: { outcome: 'promoted' } },
+    });
+    expect(await tryWrite(standby, token, 'after the failover')).toEqual({ status: 200, code: null });
+  });
+
+  it('still aborts when another node takes the lease during the check', { timeout: 60_000 }, async () => {
+    const { launch, box } = await cluster('file');
+    const primary = await launch('a', undefined, SNAPSHOTS_EVERY_SECOND);
+    const standby = await launch('b', primary.url, SLOW_CHECK);
+    await newerSnapshot(join(box.dir, 'a', 'reviews.db'));
+
+    primary.signal('SIGKILL');
+    const promoting = await standby.waitForLog('promoting: this node takes over as primary', 30_000);
+    // Frozen mid-check until its lease has run out and another contender has taken term 3.
+    standby.signal('SIGSTOP');
+    const other = new FileLease(join(box.dir, 'lease'));
+    const taken = await eventually(
+      async () => (await other.acquire({ holder: 'another node', url: null }, 60_000)) ?? undefined,
+      15_000,
+      'the lease to expire and be taken',
+    );
+    expect(taken.term).toBe(3);
+    standby.signal('SIGCONT');
+    const failed = await standby.waitForLog('promotion failed: standing by again', 30_000, promoting.time);
+    expect(failed.error).toMatch(/lease (lost|expired)/);
+    const state = await readyOf(standby);
+    expect(state).toMatchObject({ role: 'standby', writable: false, promotions: { attempts: 1, failed: 1 } });
+    expect(standby.logs.some((entry) => entry.msg === 'promoted: this node is the primary')).toBe(false);
+  });
+});
+
+describe("promotion from the standby's own snapshot", () => {
+  it('skips the page check its copy passed at start: only the WAL since is new', { timeout: 60_000 }, async () => {
+    const { launch } = await cluster('file');
+    const token = await tokenFor('erin');
+    const primary = await launch('a');
+    await createReview(primary.url, token, 'before the standby');
+    await replicatedOn(primary);
+    const standby = await launch('b', primary.url, SLOW_CHECK);
+    const [startUp] = standby.logs.filter((entry) => entry.msg === 'restored the database from the replica');
+    expect(startUp).toMatchObject({ checkSkipped: false, snapshot: expect.stringMatching(/^[0-9a-f]{16}\/\d+$/) });
+    await createReview(primary.url, token, 'after the standby started');
+    await replicatedOn(primary);
+
+    primary.signal('SIGKILL');
+    const promoted = await standby.waitForLog('promoted: this node is the primary', 30_000);
+    const restores = standby.logs.filter((entry) => entry.msg === 'restored the database from the replica');
+    expect(restores.at(-1)).toMatchObject({ checkSkipped: true, snapshot: startUp?.snapshot });
+    expect(Object.keys(promoted.steps as object)).not.toContain('restore: quick_check');
+    const reviews = await gql(standby.url, '{ reviews(first: 10) { nodes { subject } } }', {});
+    expect(reviews.data.reviews.nodes.map((node: { subject: string }) => node.subject).sort()).toEqual([
+      'after the standby started',
+      'before the standby',
+    ]);
+  });
 });

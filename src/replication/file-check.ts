@@ -1,0 +1,51 @@
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { CheckRequest } from './check-worker.ts';
+
+/**
+ * The worker's entry beside this file: `check-worker.js` in dist/ (what the server runs), or
+ * `check-worker.ts` when this module itself runs from source (tests, bench, drill). Node 20
+ * cannot load TypeScript, and a worker does not inherit the process's tsx loader (nor take it
+ * from execArgv before its entry loads), so from source the worker first registers tsx.
+ */
+const ownExtension = extname(fileURLToPath(import.meta.url));
+const WORKER_ENTRY = new URL(`./check-worker${ownExtension}`, import.meta.url);
+
+function startWorker(workerData: CheckRequest): Worker {
+  if (ownExtension !== '.ts') return new Worker(WORKER_ENTRY, { workerData });
+  const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(WORKER_ENTRY.href)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData });
+}
+
+/**
+ * Test seam: RESTORE_CHECK_EXTRA_MS makes every check hold its thread that much longer, so a
+ * test can give a small database the check time of a large one. Unset in production.
+ */
+function extraMs(): number {
+  const value = process.env.RESTORE_CHECK_EXTRA_MS;
+  if (value === undefined || value === '') return 0;
+  if (!/^\d+$/.test(value)) throw new Error(`RESTORE_CHECK_EXTRA_MS must be a whole number of ms, not "${value}"`);
+  return Number(value);
+}
+
+/**
+ * Runs `PRAGMA <pragma>` on the file at `path` in a worker thread and resolves with its
+ * verdict ('ok', or what it found). The event loop stays free meanwhile: the lease keeper
+ * renews and HTTP answers while a large database is read page by page.
+ */
+export function checkDatabaseFile(path: string, pragma: string): Promise<string> {
+  const request: CheckRequest = { path, pragma, extraMs: extraMs() };
+  return new Promise((resolve, reject) => {
+    const worker = startWorker(request);
+    let verdict: string | null = null;
+    worker.once('message', (message: string) => {
+      verdict = message;
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => {
+      if (verdict !== null) resolve(verdict);
+      else reject(new Error(`the ${pragma} worker exited with code ${code} before answering`));
+    });
+  });
+}
