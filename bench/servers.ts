@@ -31,6 +31,7 @@ export function startServer(kind: ServerKind, options: ServerOptions): Promise<R
     RATE_LIMIT: 'off',
     RESPONSE_CACHE: kind === 'service+cache' ? 'on' : 'off',
     LOG_LEVEL: 'info',
+    WORKERS: '1',
     ...options.env,
   };
   const flags = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,8 @@ export interface SoakOptions {
    * after warm-up against the median of the first third (medians: a GC cycle swings RSS).
    */
   maxRssGrowthBytes: number;
+  /** WORKERS for the server: 1, or a writer and read workers (src/cluster/). */
+  workers: number;
 }
 
 export const DEFAULT_SOAK: SoakOptions = {
@@ -35,6 +37,7 @@ export const DEFAULT_SOAK: SoakOptions = {
   maxRequests: 500_000,
   warmupFraction: 0.25,
   maxRssGrowthBytes: 96 * 1024 * 1024,
+  workers: 1,
 };
 
 export interface SoakReport {
@@ -42,6 +45,7 @@ export interface SoakReport {
   failures: string[];
   durationMs: number;
   clients: number;
+  workers: number;
   requests: number;
   reads: number;
   writes: { attempted: number; acknowledged: number };
@@ -74,7 +78,7 @@ interface Served {
 }
 
 /** `reviews-api serve` on an ephemeral loopback port, without Litestream or rate limits. */
-async function startServer(databasePath: string): Promise<Served> {
+async function startServer(databasePath: string, workers: number): Promise<Served> {
   const child = spawn(process.execPath, [CLI, 'serve'], {
     env: {
       ...process.env,
@@ -86,6 +90,7 @@ async function startServer(databasePath: string): Promise<Served> {
       REPLICATION: 'off',
       RATE_LIMIT: 'off',
       LOG_LEVEL: 'info',
+      WORKERS: String(workers),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -101,9 +106,13 @@ async function startServer(databasePath: string): Promise<Served> {
   return { child, url, stop };
 }
 
+/** The resident memory of a process and its children: with WORKERS > 1, the whole host's. */
 function rssOf(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match?.[1] ? Number(match[1]) * 1024 : 0;
+  const own = match?.[1] ? Number(match[1]) * 1024 : 0;
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean);
+  // A child may exit between the listing and the read (a read worker restarted).
+  return own + children.reduce((sum, child) => sum + (existsSync(`/proc/${child}`) ? rssOf(Number(child)) : 0), 0);
 }
 
 interface Ledger {
@@ -115,7 +124,7 @@ interface Ledger {
 export async function runSoak(options: SoakOptions = DEFAULT_SOAK): Promise<SoakReport> {
   const directory = mkdtempSync(join(tmpdir(), 'reviews-soak-'));
   const databasePath = join(directory, 'soak.db');
-  const server = await startServer(databasePath);
+  const server = await startServer(databasePath, options.workers);
   const pid = server.child.pid as number;
   try {
     return await soakAgainst(server, pid, databasePath, options);
@@ -245,6 +254,7 @@ async function soakAgainst(server: Served, pid: number, databasePath: string, op
     failures,
     durationMs,
     clients: options.clients,
+    workers: options.workers,
     requests: counts.requests,
     reads: counts.reads,
     writes: { attempted: counts.writesAttempted, acknowledged: counts.writesAcknowledged },
@@ -304,7 +314,7 @@ const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 export function formatReport(report: SoakReport): string {
   const rows: [string, string][] = [
-    ['duration', `${(report.durationMs / 1000).toFixed(1)} s, ${report.clients} clients`],
+    ['duration', `${(report.durationMs / 1000).toFixed(1)} s, ${report.clients} clients, WORKERS=${report.workers}`],
     ['requests', `${report.requests} (${report.reads} reads, ${report.writes.attempted} writes)`],
     ['writes acknowledged', String(report.writes.acknowledged)],
     [

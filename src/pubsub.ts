@@ -1,4 +1,5 @@
 import { createPubSub } from 'graphql-yoga';
+import { hostEventTarget } from './cluster/shared-events.ts';
 
 /**
  * What the subscriptions hear, published by the mutations once their transaction has
@@ -9,10 +10,11 @@ import { createPubSub } from 'graphql-yoga';
 export type ReviewEvents = ReturnType<typeof createReviewEvents>;
 
 export function createReviewEvents() {
+  // WORKERS > 1: an event reaches the subscribers of every process of the host.
   return createPubSub<{
     reviewAdded: [subject: string, event: ReviewAdded];
     commentAdded: [reviewId: number, event: CommentAdded];
-  }>();
+  }>({ eventTarget: hostEventTarget() });
 }
 
 export interface ReviewAdded {

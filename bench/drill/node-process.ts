@@ -38,7 +38,7 @@ export interface StartNode {
 export async function startNode({ name, port, env, primaryUrl, logFile }: StartNode): Promise<NodeProcess> {
   const args = primaryUrl ? ['standby', '--primary', primaryUrl] : ['serve'];
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port) },
+    env: { ...process.env, WORKERS: '1', ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: LogEntry[] = [];

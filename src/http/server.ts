@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { attachToHost } from '../cluster/attach.ts';
 import type { Logger } from '../logger.ts';
 import { LISTENING } from './listening.ts';
 
@@ -16,7 +17,9 @@ export interface RunningServer {
 
 /** `app`: an App, or a listener that hands each request to the App of the moment (failover). */
 export async function listen(app: RequestListener, { port, host }: { port: number; host: string }, logger?: Logger) {
-  const server = createServer(app);
+  // WORKERS > 1: host-wide /metrics and /ready, and the writer's socket for its read workers.
+  const onHost = await attachToHost(app);
+  const server = createServer(onHost?.handler ?? app);
   server.listen(port, host);
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
@@ -28,7 +31,7 @@ export async function listen(app: RequestListener, { port, host }: { port: numbe
       const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       server.close(() => {
         clearTimeout(force);
-        resolve();
+        void (onHost?.close() ?? Promise.resolve()).then(resolve);
       });
       // Keep-alive sockets with no request in flight would hold close() open.
       server.closeIdleConnections();

@@ -16,7 +16,7 @@ export interface Served {
 /** Starts `reviews-api serve` on an ephemeral port and resolves once it listens. */
 export async function startServe(env: Record<string, string>): Promise<Served> {
   const child = spawn(process.execPath, [CLI, 'serve'], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', WORKERS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
