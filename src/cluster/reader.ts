@@ -70,6 +70,7 @@ export async function runReader(config: Config, logger: Logger): Promise<void> {
   await running.close();
   toWriter.destroy();
   (serving as Serving | null)?.db.$client.close();
+  log.info('read worker stopped');
 }
 
 /** Reads here, writes to the writer: by method, and for /graphql by the document. */

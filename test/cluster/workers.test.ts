@@ -212,14 +212,31 @@ describe('WORKERS=2 on one host', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
     const after = await processes(url);
     expect(readerShare(before, after)).toBeGreaterThanOrEqual(2);
     try {
-      // A subscriber may still be registering when the first write lands: write until all heard one.
-      const heard = streams.map((stream) => stream.next());
+      const heard = Promise.all(streams.map((stream) => stream.next()));
       expect((await gql(url, CREATE_REVIEW, review('crossing'), token)).status).toBe(200);
-      const events = await Promise.all(heard);
+      const events = await Promise.race([
+        heard,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('not every subscriber heard')), 10_000)),
+      ]);
       for (const event of events) expect(event.value?.data).toEqual({ data: { reviewAdded: { title: 'crossing' } } });
     } finally {
       aborted.abort();
     }
+  });
+
+  it('with RESPONSE_CACHE=on, drops what a write touched from the cache of every process', async () => {
+    const { url } = await host({ RESPONSE_CACHE: 'on' });
+    const token = await tokenFor('frank');
+    const created = await gql(url, CREATE_REVIEW, review('cached'), token);
+    const id = created.body.data.createReview.review.id as string;
+    const title = async () => (await gql(url, 'query($id: ID!) { review(id: $id) { title } }', { id })).body;
+    const before = await processes(url);
+    // Both processes answer (and cache) the query, twice each.
+    for (let i = 0; i < 4; i++) expect(await title()).toEqual({ data: { review: { title: 'cached' } } });
+    expect(readerShare(before, await processes(url))).toBeGreaterThanOrEqual(2);
+    const update = 'mutation($input: UpdateReviewInput!) { updateReview(input: $input) { review { id } } }';
+    expect((await gql(url, update, { input: { id, title: 'renamed' } }, token)).status).toBe(200);
+    for (let i = 0; i < 4; i++) expect(await title()).toEqual({ data: { review: { title: 'renamed' } } });
   });
 
   it('restarts a read worker that was killed, and keeps answering meanwhile', async () => {
@@ -333,6 +350,7 @@ describe('WORKERS=2 with Litestream and a lease', { timeout: PROCESS_TEST_TIMEOU
     expect(order).toEqual([
       'supervisor: shutting down: read workers, then the writer',
       'reader: read worker shutting down',
+      'reader: read worker stopped',
       'writer: shutting down',
       'writer: stopped',
       'supervisor: stopped',
