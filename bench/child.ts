@@ -14,9 +14,11 @@ export interface RunningChild {
   child: ChildProcess;
   /** The GraphQL endpoint. */
   url: string;
-  /** Resident memory now, in bytes (Linux /proc). */
+  /** Resident memory now, in bytes (Linux /proc), of the process and its children (WORKERS > 1). */
   rss(): number;
-  /** CPU time the process has used so far (user + system), in milliseconds (Linux /proc). */
+  /** The same, one figure per process: the one started first, then its children. */
+  rssByProcess(): number[];
+  /** CPU time the process and its children used so far (user + system), in milliseconds (Linux /proc). */
   cpuMs(): number;
   stop(): Promise<void>;
 }
@@ -48,10 +50,33 @@ export async function startChild(
     const url = await untilListening(child, { timeoutMs: START_TIMEOUT_MS }).catch((error: Error) => {
       throw new Error(`${name}: ${error.message}`);
     });
-    return { name, child, url, rss: () => residentBytes(child.pid), cpuMs: () => cpuMilliseconds(child.pid), stop };
+    const tree = () => processTree(child.pid);
+    return {
+      name,
+      child,
+      url,
+      rss: () => tree().reduce((sum, pid) => sum + residentBytes(pid), 0),
+      rssByProcess: () => tree().map(residentBytes),
+      cpuMs: () => tree().reduce((sum, pid) => sum + cpuMilliseconds(pid), 0),
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/**
+ * A process and its live children, from /proc: with WORKERS > 1 a server is a supervisor and the
+ * processes it forked, and the figures are the host's. A child that exits meanwhile counts 0.
+ */
+function processTree(pid: number | undefined): number[] {
+  if (pid === undefined) return [];
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+    return [pid, ...children];
+  } catch {
+    return [pid];
   }
 }
 

@@ -21,6 +21,7 @@ const program = new Command('drill')
   )
   .addOption(new Option('--lease <kind>', 'the lease service').choices(['file', 'etcd']).default('file'))
   .addOption(new Option('--replica <kind>', 'where Litestream replicates').choices(['s3', 'directory']).default('s3'))
+  .option('--workers <n>', 'WORKERS on both nodes (1: a single process each)', integer(1), 1)
   .option('--writers <n>', 'concurrent writers (createReview / addComment with idempotencyKey)', integer(1), 6)
   .option('--readers <n>', 'concurrent readers', integer(0), 2)
   .option('--warmup-ms <ms>', 'load before each fault', integer(0), 3000)
@@ -49,6 +50,7 @@ const program = new Command('drill')
         lease: flags.lease,
         replica: flags.replica,
         writers: flags.writers,
+        workers: flags.workers,
         readers: flags.readers,
         warmupMs: flags.warmupMs,
         heartbeatIntervalMs: flags.heartbeatIntervalMs,

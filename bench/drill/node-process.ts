@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -41,6 +41,18 @@ export async function startNode({ name, port, env, primaryUrl, logFile }: StartN
     env: { ...process.env, WORKERS: '1', ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // WORKERS > 1: a fault strikes every reviews-api process of the host (the supervisor and what
+  // it forked) as it strikes the one process at WORKERS=1; Litestream, their child, is spared then too.
+  const kill = (signal: NodeJS.Signals) => {
+    const host = (env.WORKERS ?? '1') === '1' ? [] : processesForkedBy(child.pid as number);
+    for (const pid of [...host, child.pid as number]) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Exited meanwhile.
+      }
+    }
+  };
   const logs: LogEntry[] = [];
   const waiters = new Set<(entry: LogEntry) => void>();
   let stderr = '';
@@ -86,15 +98,17 @@ export async function startNode({ name, port, env, primaryUrl, logFile }: StartN
     logs,
     waitForLog,
     signal: (signal) => {
-      if (!exited()) child.kill(signal);
+      if (!exited()) kill(signal);
     },
     async stop(signal = 'SIGTERM') {
       if (exited()) return;
       const done = once(child, 'exit');
       // A frozen process would never handle SIGTERM.
-      child.kill('SIGCONT');
-      child.kill(signal);
-      const force = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      kill('SIGCONT');
+      // A graceful signal goes to the supervisor alone: it stops the host's processes in order.
+      if (signal === 'SIGKILL') kill(signal);
+      else child.kill(signal);
+      const force = setTimeout(() => kill('SIGKILL'), 20_000);
       await done;
       clearTimeout(force);
     },
@@ -106,4 +120,13 @@ export async function startNode({ name, port, env, primaryUrl, logFile }: StartN
     throw error;
   }
   return node;
+}
+
+/** The direct children of a process (Linux /proc); none once it is gone. */
+function processesForkedBy(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
