@@ -256,6 +256,18 @@ describe('WORKERS=2 on one host', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
     for (let i = 0; i < 6; i++) expect((await gql(url, '{ reviews(first: 1) { totalCount } }')).status).toBe(200);
     expect(readerShare(table, await processes(url))).toBeGreaterThanOrEqual(3);
   });
+
+  it('goes down whole when its writer dies: no read worker serves on without it', async () => {
+    const server = await host();
+    const table = await processes(server.url);
+    const writer = table.find((entry) => entry.role === 'writer') as ProcessInfo;
+    const reader = table.find((entry) => entry.role === 'reader') as ProcessInfo;
+    const exited = once(server.child, 'exit');
+    process.kill(writer.pid, 'SIGKILL');
+    expect((await exited)[0]).toBe(1);
+    expect(() => process.kill(reader.pid, 0)).toThrow();
+    expect(server.logs.some((entry) => entry.msg === 'the writer exited: stopping this host')).toBe(true);
+  });
 });
 
 describe('WORKERS=2 with Litestream and a lease', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
