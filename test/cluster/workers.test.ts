@@ -70,6 +70,8 @@ function send(url: string, method: string, path: string, body?: unknown, token?:
       },
     );
     sent.on('error', reject);
+    // Bounded: a connection handed to a process in the instant it died is never answered.
+    sent.setTimeout(10_000, () => sent.destroy(new Error(`no answer to ${method} ${path} within 10 s`)));
     sent.end(payload);
   });
 }
@@ -240,9 +242,18 @@ describe('WORKERS=2 on one host', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
   });
 
   it('restarts a read worker that was killed, and keeps answering meanwhile', async () => {
-    const { url } = await host();
+    const server = await host();
+    const { url } = server;
     const killed = (await processes(url)).find((entry) => entry.role === 'reader') as ProcessInfo;
     process.kill(killed.pid, 'SIGKILL');
+    // Connections handed to it in the instant it died are lost with it (the requests it held);
+    // once the supervisor has seen it go, none is handed to it again.
+    await eventually(
+      async () =>
+        server.logs.some((entry) => entry.msg === 'a read worker exited: starting another') ? true : undefined,
+      10_000,
+      'the supervisor to see the read worker go',
+    );
     for (let i = 0; i < 10; i++) expect((await gql(url, '{ reviews(first: 1) { totalCount } }')).status).toBe(200);
     const table = await eventually(
       async () => {
@@ -313,9 +324,18 @@ describe('WORKERS=2 with Litestream and a lease', { timeout: PROCESS_TEST_TIMEOU
     const box = newBox();
     const a = await launch(box, 'a', 2);
     await untilReaderServes(a.url);
-    const b = await launch(box, 'b', 1, a.url);
+    const b = await launch(box, 'b', 2, a.url);
+    await untilReaderServes(b.url);
     const token = await tokenFor('dave');
     expect((await gql(a.url, CREATE_REVIEW, review('before the freeze'), token)).status).toBe(200);
+
+    // A standby host's every process sends GraphQL back while its primary lives, reads too.
+    const standbyBefore = await processes(b.url);
+    for (let i = 0; i < 6; i++) {
+      const answer = await gql(b.url, '{ reviews(first: 1) { totalCount } }');
+      expect([answer.status, answer.body.errors?.[0]?.extensions?.code]).toEqual([503, 'READ_ONLY']);
+    }
+    expect(readerShare(standbyBefore, await processes(b.url))).toBeGreaterThanOrEqual(3);
 
     // The whole host freezes (a VM paused), the standby takes over, then the host wakes up.
     const pids = (await processes(a.url)).map((entry) => entry.pid);
@@ -340,7 +360,15 @@ describe('WORKERS=2 with Litestream and a lease', { timeout: PROCESS_TEST_TIMEOU
       'host a to say deposed',
     );
     expect(state.writable).toBe(false);
+    // The standby host promoted: its read workers now serve the new primary's file.
     expect((await gql(b.url, CREATE_REVIEW, review('on the new primary'), token)).status).toBe(200);
+    const promotedBefore = await processes(b.url);
+    for (let i = 0; i < 6; i++) {
+      expect((await gql(b.url, '{ reviews(first: 5) { totalCount } }')).body).toEqual({
+        data: { reviews: { totalCount: 2 } },
+      });
+    }
+    expect(readerShare(promotedBefore, await processes(b.url))).toBeGreaterThanOrEqual(3);
   });
 
   it('on SIGTERM drains every process, then ships the last writes, then gives the lease up', async () => {

@@ -24,7 +24,7 @@ const SCRIPT = fileURLToPath(new URL('../../scripts/restore-to-standby.sh', impo
 /** Runs the script; `listening` resolves with the server's URL once the server it starts listens. */
 function runScript(args: string[], env: Record<string, string>) {
   const child = spawn('bash', [SCRIPT, ...args], {
-    env: { ...process.env, PORT: '0', ...env },
+    env: { ...process.env, PORT: '0', WORKERS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
