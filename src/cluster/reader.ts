@@ -14,6 +14,7 @@ import { writerSocket } from './role.ts';
 const OLD_FILE_GRACE_MS = 10_000;
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const HEALTH_PATH = '/health';
 
 /** A read worker never writes: its file is opened read-only, and it hands every write on. */
 const readerNode: NodeState = {
@@ -76,6 +77,9 @@ export async function runReader(config: Config, logger: Logger): Promise<void> {
 /** Reads here, writes to the writer: by method, and for /graphql by the document. */
 function route(req: IncomingMessage, res: ServerResponse, app: App, socketPath: string, maxBodyBytes: number) {
   const method = req.method ?? 'GET';
+  // The host is alive while its writer is: a standby's heartbeat must not hear a read worker
+  // answer for a writer that froze.
+  if (req.url === HEALTH_PATH) return forwardToWriter(req, res, socketPath);
   if (SAFE_METHODS.has(method)) return void app(req, res);
   if (!req.url?.startsWith('/graphql') || method !== 'POST') return forwardToWriter(req, res, socketPath);
   readUpTo(req, maxBodyBytes).then(
