@@ -54,6 +54,12 @@ const program = new Command('bench')
   .option('--connections <list>', 'concurrency levels', positiveInts, [1, 8, 32, 64])
   .option('--duration <seconds>', 'seconds per measurement', positiveInt, 5)
   .option('--scenarios <list>', `which of ${SCENARIOS.join(', ')}`, list(SCENARIOS), SCENARIOS)
+  .option(
+    '--workers <list>',
+    'process counts to run each server at (WORKERS; the limit under node:cluster)',
+    positiveInts,
+    [1],
+  )
   .option('--servers <list>', `which of ${SERVERS.join(', ')}`, list(SERVERS), SERVERS)
   .option('--no-replication', 'skip writes with replication on and the replication lag')
   .option('--sync-interval <duration>', 'REPLICA_SYNC_INTERVAL for the replicated runs', '1s')
@@ -79,6 +85,7 @@ const program = new Command('bench')
         durationSeconds: opts.duration,
         scenarios: opts.scenarios,
         servers: opts.servers,
+        workers: opts.workers,
         replication: opts.replication,
         syncInterval: opts.syncInterval,
         lagSamples: opts.lagSamples,

@@ -30,9 +30,9 @@ export function formatReport(result: BenchResult): string {
       row.connections,
       row.server,
       Math.round(row.rps),
-      row.server === 'limit' ? '' : pct(row.ratioToLimit),
+      row.server.startsWith('limit') ? '' : pct(row.ratioToLimit),
       row.cpuMsPerRequest.toFixed(2),
-      row.server === 'limit' ? '' : pct(row.cpuRatioToLimit),
+      row.server.startsWith('limit') ? '' : pct(row.cpuRatioToLimit),
       row.latencyP99Ms,
       mb(row.peakRssBytes),
     ]);
@@ -46,8 +46,11 @@ export function formatReport(result: BenchResult): string {
   for (const s of result.statements) statements.push([s.scenario, s.pageSize ?? '', s.statements]);
   lines.push(statements.toString());
 
-  const memory = table(['server', 'peak RSS under load']);
-  for (const [server, bytes] of Object.entries(result.peakRssBytes)) memory.push([server, mb(bytes)]);
+  const memory = table(['server', 'peak RSS under load', 'each process at the end of its last run']);
+  for (const [server, bytes] of Object.entries(result.peakRssBytes)) {
+    const last = result.throughput.filter((row) => row.server === server).at(-1);
+    memory.push([server, mb(bytes), last?.processRssBytes.map(mb).join(' + ') ?? '']);
+  }
   lines.push(memory.toString());
 
   if (result.replication) {

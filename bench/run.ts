@@ -14,7 +14,8 @@ import { type ServerKind, startServer } from './servers.ts';
 import { countStatements, type StatementCount } from './statements.ts';
 
 /** Every server a throughput row can be about; replication on is the service with Litestream. */
-export type MeasuredServer = ServerKind | 'service (replication on)';
+/** A server and its process count: `service`, `service ×2` (WORKERS=2), `limit ×2` (node:cluster). */
+export type MeasuredServer = string;
 
 export interface BenchOptions {
   dataset: DatasetSize;
@@ -23,6 +24,8 @@ export interface BenchOptions {
   durationSeconds: number;
   scenarios: ScenarioName[];
   servers: ServerKind[];
+  /** Process counts each server runs at (WORKERS; the limit forks as many under node:cluster). */
+  workers: number[];
   replication: boolean;
   syncInterval: string;
   lagSamples: number;
@@ -35,8 +38,12 @@ export interface ThroughputRow extends LoadResult {
   scenario: ScenarioName;
   server: MeasuredServer;
   connections: number;
-  /** The largest resident set the server had during this run. */
+  /** Processes serving (WORKERS): ratios compare servers of the same count. */
+  workers: number;
+  /** The largest resident set the server had during this run, all its processes together. */
   peakRssBytes: number;
+  /** Each process's resident set at the end of this run (supervisor, writer, workers). */
+  processRssBytes: number[];
   /** The server's CPU time per answered request (user + system): steadier than req/s on a busy machine. */
   cpuMsPerRequest: number;
   /** rps / the limit's rps at the same scenario and concurrency; null without a limit figure. */
@@ -55,7 +62,7 @@ export interface BenchResult {
   statements: StatementCount[];
   throughput: ThroughputRow[];
   /** Peak resident memory of each server over all its runs. */
-  peakRssBytes: Partial<Record<MeasuredServer, number>>;
+  peakRssBytes: Record<MeasuredServer, number>;
   replication: { syncInterval: string; lagMs: { p50: number; p99: number; max: number; samples: number } } | null;
   restore: RestoreFigure[];
 }
@@ -91,21 +98,26 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
     const statements = await countStatements(databasePath, options.dataset, JWT_SECRET);
     const token = await signToken({ userId: 'bench-writer', name: 'Bench Writer' }, await signingKey(JWT_SECRET));
 
-    const servers = new Map<ServerKind, ServerProcess>();
-    for (const kind of options.servers) {
-      progress.step(`starting ${kind}`);
-      const server = await startServer(kind, {
-        databasePath,
-        jwtSecret: JWT_SECRET,
-        ...(kind === 'service' && options.cpuProfileDir && { cpuProfileDir: options.cpuProfileDir }),
-      });
-      running.push(server);
-      servers.set(kind, server);
+    const servers = new Map<MeasuredServer, ServerProcess & { workers: number }>();
+    for (const workers of options.workers) {
+      // Apollo has no process count of its own to give it.
+      for (const kind of options.servers.filter((name) => workers === 1 || name !== 'apollo')) {
+        const name = workers === 1 ? kind : `${kind} ×${workers}`;
+        progress.step(`starting ${name}`);
+        const server = await startServer(kind, {
+          databasePath,
+          jwtSecret: JWT_SECRET,
+          env: { WORKERS: String(workers) },
+          ...(kind === 'service' && options.cpuProfileDir && { cpuProfileDir: options.cpuProfileDir }),
+        });
+        running.push(server);
+        servers.set(name, { ...server, workers });
+      }
     }
     const chosen = scenarios(options.dataset).filter((s) => options.scenarios.includes(s.name));
     const responseBytes: BenchResult['responseBytes'] = {};
-    const service = servers.get('service');
-    const limit = servers.get('limit');
+    const service = servers.get('service') ?? servers.get(`service ×${options.workers[0]}`);
+    const limit = servers.get('limit') ?? servers.get(`limit ×${options.workers[0]}`);
     if (service && limit) {
       for (const scenario of chosen) {
         responseBytes[scenario.name] = await assertEquivalent(
@@ -118,13 +130,19 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
         progress.step(`${scenario.name}: the limit answers with the service's exact bytes`);
       }
     }
-    for (const [kind, server] of servers) {
-      if (kind === 'limit') continue;
+    for (const [name, server] of servers) {
+      if (name.startsWith('limit')) continue;
       await assertSameData(chosen, server, service, token);
     }
 
     const throughput: ThroughputRow[] = [];
-    const measure = async (scenario: Scenario, name: MeasuredServer, server: ServerProcess, connections: number) => {
+    const measure = async (
+      scenario: Scenario,
+      name: MeasuredServer,
+      server: ServerProcess,
+      connections: number,
+      workers = 1,
+    ) => {
       const label = `${scenario.name} · ${name} · ${connections} conn`;
       progress.update(label);
       const cpuBefore = server.cpuMs();
@@ -148,7 +166,9 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
         scenario: scenario.name,
         server: name,
         connections,
+        workers,
         peakRssBytes,
+        processRssBytes: server.rssByProcess(),
         cpuMsPerRequest,
         ratioToLimit: null,
         cpuRatioToLimit: null,
@@ -157,10 +177,10 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
     for (const scenario of chosen) {
       for (const connections of options.connections) {
         // Servers take turns at each step, so a noisy minute hits them all alike.
-        for (const [kind, server] of servers) {
+        for (const [name, server] of servers) {
           // The cache and FAST_READS serve queries only; a mutation through them is the service's figure again.
-          if ((kind === 'service+cache' || kind === 'service+ordinary') && scenario.write) continue;
-          await measure(scenario, kind, server, connections);
+          if ((name.startsWith('service+cache') || name.startsWith('service+ordinary')) && scenario.write) continue;
+          await measure(scenario, name, server, connections, server.workers);
         }
       }
     }
@@ -201,7 +221,11 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
 
     for (const row of throughput) {
       const limitRow = throughput.find(
-        (r) => r.server === 'limit' && r.scenario === row.scenario && r.connections === row.connections,
+        (r) =>
+          r.server.startsWith('limit') &&
+          r.workers === row.workers &&
+          r.scenario === row.scenario &&
+          r.connections === row.connections,
       );
       row.ratioToLimit = limitRow?.rps ? row.rps / limitRow.rps : null;
       row.cpuRatioToLimit = limitRow && row.cpuMsPerRequest ? limitRow.cpuMsPerRequest / row.cpuMsPerRequest : null;

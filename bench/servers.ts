@@ -32,6 +32,7 @@ export function startServer(kind: ServerKind, options: ServerOptions): Promise<S
     RESPONSE_CACHE: kind === 'service+cache' ? 'on' : 'off',
     FAST_READS: kind === 'service+ordinary' ? 'off' : 'on',
     LOG_LEVEL: 'info',
+    WORKERS: '1',
     ...options.env,
   };
   const flags = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];

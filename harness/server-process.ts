@@ -30,9 +30,11 @@ export interface ServerProcess {
   signal(signal: NodeJS.Signals): void;
   /** Sends `signal` (SIGTERM: graceful) and resolves with the exit code; SIGKILL past `forceAfterMs`. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
-  /** Resident memory now, in bytes (Linux /proc); 0 once it is gone. */
+  /** Resident memory now, in bytes (Linux /proc), of every process of the host (WORKERS > 1). */
   rss(): number;
-  /** CPU time used so far (user + system), in milliseconds (Linux /proc). */
+  /** The same, one figure per process: the one started first, then those it forked. */
+  rssByProcess(): number[];
+  /** CPU time the host's processes used so far (user + system), in milliseconds (Linux /proc). */
   cpuMs(): number;
 }
 
@@ -71,7 +73,8 @@ export async function startServerProcess(options: StartServerProcess = {}): Prom
   } = options;
   const child = spawn(process.execPath, [...nodeFlags, ...command], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env, HOST: '127.0.0.1', PORT: String(port) },
+    // One process unless the caller asks for read workers (src/cluster/).
+    env: { ...process.env, LOG_LEVEL: 'info', WORKERS: '1', ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: LogEntry[] = [];
@@ -92,6 +95,19 @@ export async function startServerProcess(options: StartServerProcess = {}): Prom
     for (const waiter of waiters) waiter(entry);
   });
   const exited = () => child.exitCode !== null || child.signalCode !== null;
+  // WORKERS > 1: the process is a supervisor, and the host is it and what it forked. At
+  // WORKERS=1 its only child is Litestream, which a fault of the server must spare.
+  const host = (): number[] =>
+    child.pid === undefined ? [] : (env.WORKERS ?? '1') === '1' ? [child.pid] : [child.pid, ...childrenOf(child.pid)];
+  const kill = (signal: NodeJS.Signals) => {
+    for (const pid of host().reverse()) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Exited meanwhile.
+      }
+    }
+  };
   const waitForLog = (msg: string, waitMs: number, since = 0) =>
     new Promise<LogEntry>((resolve, reject) => {
       const matches = (entry: LogEntry) => entry.msg === msg && (entry.time ?? 0) >= since;
@@ -122,9 +138,11 @@ export async function startServerProcess(options: StartServerProcess = {}): Prom
     if (exited()) return child.exitCode;
     const done = once(child, 'exit') as Promise<[number | null]>;
     // A frozen process would never handle SIGTERM.
-    child.kill('SIGCONT');
-    child.kill(signal);
-    const force = setTimeout(() => child.kill('SIGKILL'), forceAfterMs);
+    kill('SIGCONT');
+    // A graceful signal goes to the supervisor alone: it stops the host's processes in order.
+    if (signal === 'SIGKILL') kill(signal);
+    else child.kill(signal);
+    const force = setTimeout(() => kill('SIGKILL'), forceAfterMs);
     const [code] = await done;
     clearTimeout(force);
     return code;
@@ -145,11 +163,12 @@ export async function startServerProcess(options: StartServerProcess = {}): Prom
     logs,
     waitForLog,
     signal: (signal) => {
-      if (!exited()) child.kill(signal);
+      if (!exited()) kill(signal);
     },
     stop,
-    rss: () => residentBytes(child.pid),
-    cpuMs: () => cpuMilliseconds(child.pid),
+    rss: () => host().reduce((sum, pid) => sum + residentBytes(pid), 0),
+    rssByProcess: () => host().map(residentBytes),
+    cpuMs: () => host().reduce((sum, pid) => sum + cpuMilliseconds(pid), 0),
   };
 }
 
@@ -173,6 +192,15 @@ export async function runCli(args: string[], env: Record<string, string> = {}) {
   const run = spawnCollecting(process.execPath, [CLI, ...args], env);
   const code = await run.exited;
   return { code, ...run.output() };
+}
+
+/** The direct children of a process (Linux /proc); none once it is gone. */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 function residentBytes(pid: number | undefined): number {

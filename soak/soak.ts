@@ -24,6 +24,8 @@ export interface SoakOptions {
    * after warm-up against the median of the first third (medians: a GC cycle swings RSS).
    */
   maxRssGrowthBytes: number;
+  /** WORKERS for the server: 1, or a writer and read workers (src/cluster/). */
+  workers: number;
 }
 
 export const DEFAULT_SOAK: SoakOptions = {
@@ -32,6 +34,7 @@ export const DEFAULT_SOAK: SoakOptions = {
   maxRequests: 500_000,
   warmupFraction: 0.25,
   maxRssGrowthBytes: 96 * 1024 * 1024,
+  workers: 1,
 };
 
 export interface SoakReport {
@@ -39,6 +42,7 @@ export interface SoakReport {
   failures: string[];
   durationMs: number;
   clients: number;
+  workers: number;
   requests: number;
   reads: number;
   writes: { attempted: number; acknowledged: number };
@@ -64,10 +68,17 @@ const ADD_COMMENT = 'mutation($input: AddCommentInput!) { addComment(input: $inp
 const UPDATE_REVIEW = 'mutation($input: UpdateReviewInput!) { updateReview(input: $input) { review { version } } }';
 
 /** `reviews-api serve` on an ephemeral loopback port, without Litestream or rate limits. */
-function startServer(databasePath: string): Promise<ServerProcess> {
+function startServer(databasePath: string, workers: number): Promise<ServerProcess> {
   return startServerProcess({
     name: 'soak server',
-    env: { NODE_ENV: 'production', JWT_SECRET, DATABASE_PATH: databasePath, REPLICATION: 'off', RATE_LIMIT: 'off' },
+    env: {
+      NODE_ENV: 'production',
+      JWT_SECRET,
+      DATABASE_PATH: databasePath,
+      REPLICATION: 'off',
+      RATE_LIMIT: 'off',
+      WORKERS: String(workers),
+    },
     forceAfterMs: 15_000,
   });
 }
@@ -81,7 +92,7 @@ interface Ledger {
 export async function runSoak(options: SoakOptions = DEFAULT_SOAK): Promise<SoakReport> {
   const directory = mkdtempSync(join(tmpdir(), 'reviews-soak-'));
   const databasePath = join(directory, 'soak.db');
-  const server = await startServer(databasePath);
+  const server = await startServer(databasePath, options.workers);
   try {
     return await soakAgainst(server, databasePath, options);
   } finally {
@@ -210,6 +221,7 @@ async function soakAgainst(server: ServerProcess, databasePath: string, options:
     failures,
     durationMs,
     clients: options.clients,
+    workers: options.workers,
     requests: counts.requests,
     reads: counts.reads,
     writes: { attempted: counts.writesAttempted, acknowledged: counts.writesAcknowledged },
@@ -269,7 +281,7 @@ const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 export function formatReport(report: SoakReport): string {
   const rows: [string, string][] = [
-    ['duration', `${(report.durationMs / 1000).toFixed(1)} s, ${report.clients} clients`],
+    ['duration', `${(report.durationMs / 1000).toFixed(1)} s, ${report.clients} clients, WORKERS=${report.workers}`],
     ['requests', `${report.requests} (${report.reads} reads, ${report.writes.attempted} writes)`],
     ['writes acknowledged', String(report.writes.acknowledged)],
     [

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { MAX_TOKEN_LIFETIME_SECONDS } from './auth.ts';
 
@@ -83,6 +84,8 @@ const envSchema = z
     DURABILITY: z.enum(['local', 'replicated']).default('local'),
     DURABILITY_TIMEOUT_MS: positiveInt(100).default(5000),
     DURABILITY_POLL_MS: positiveInt(5).default(20),
+    // Unset: one process per core (src/cluster/). 1: a single process, as before workers.
+    WORKERS: positiveInt(1).max(256).optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {
@@ -149,6 +152,8 @@ export interface Config {
   durabilityTimeoutMs: number;
   durabilityPollMs: number;
   logLevel: Env['LOG_LEVEL'];
+  /** Processes per host: one writer, the rest read workers on the same file (src/cluster/). */
+  workers: number;
 }
 
 export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
@@ -214,6 +219,7 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       durabilityTimeoutMs: e.DURABILITY_TIMEOUT_MS,
       durabilityPollMs: e.DURABILITY_POLL_MS,
       logLevel: e.LOG_LEVEL,
+      workers: e.WORKERS ?? availableParallelism(),
     },
   };
 }

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { signingKey, signToken } from './auth.ts';
+import { runOnHost } from './cluster/host.ts';
 import { parseTimestamp, type RestoreCommandOptions, restoreCommand } from './commands/restore.ts';
 import { type Config, loadConfig } from './config.ts';
 import { openDatabase } from './db/client.ts';
@@ -26,8 +27,8 @@ program
     const config = configOrExit();
     // Loaded by the commands that serve: the GraphQL stack takes ~1.7 s to load, which
     // `restore` (on the recovery path) and the other small commands do not need.
-    const { serve } = await import('./commands/serve.ts');
-    await serve(config, createLogger(config));
+    const logger = createLogger(config);
+    await runOnHost(config, logger, async () => (await import('./commands/serve.ts')).serve(config, logger));
   });
 
 program
@@ -36,8 +37,10 @@ program
   .requiredOption('--primary <url>', "the primary's base URL, e.g. http://10.0.0.1:4000")
   .action(async (options: { primary: string }) => {
     const config = configOrExit();
-    const { standby } = await import('./commands/standby.ts');
-    await standby(config, createLogger(config), options.primary);
+    const logger = createLogger(config);
+    await runOnHost(config, logger, async () =>
+      (await import('./commands/standby.ts')).standby(config, logger, options.primary),
+    );
   });
 
 program

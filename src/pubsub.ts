@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { createPubSub } from 'graphql-yoga';
+import { hostEventTarget } from './cluster/shared-events.ts';
 
 /**
  * What the subscriptions hear, published by the mutations once their transaction has
@@ -10,7 +11,8 @@ import { createPubSub } from 'graphql-yoga';
 export type ReviewEvents = ReturnType<typeof createReviewEvents>;
 
 export function createReviewEvents() {
-  const eventTarget = new EventTarget();
+  // WORKERS > 1: an event reaches the subscribers of every process of the host.
+  const eventTarget = hostEventTarget() ?? new EventTarget();
   // Listeners are bounded by MAX_SUBSCRIPTIONS (src/http/subscription-limits.ts); Node's warning
   // at 11 listeners of one topic would only fill the log.
   setMaxListeners(0, eventTarget);

@@ -35,6 +35,7 @@ const program = new Command('drill')
       'where Litestream replicates (default: s3; directory with --db-size, since the S3 emulator refuses the multipart upload of a snapshot over ~5 MB)',
     ).choices(['s3', 'directory']),
   )
+  .option('--workers <n>', 'WORKERS on both nodes (1: a single process each)', integer(1), 1)
   .option('--writers <n>', 'concurrent writers (createReview / addComment with idempotencyKey)', integer(1), 6)
   .option('--readers <n>', 'concurrent readers', integer(0), 2)
   .option('--warmup-ms <ms>', 'load before each fault', integer(0), 3000)
@@ -79,6 +80,7 @@ const program = new Command('drill')
         lease: flags.lease,
         replica: flags.replica ?? (flags.dbSize === undefined ? 's3' : 'directory'),
         writers: flags.writers,
+        workers: flags.workers,
         readers: flags.readers,
         warmupMs: flags.warmupMs,
         heartbeatIntervalMs: flags.heartbeatIntervalMs,

@@ -30,6 +30,8 @@ export interface DrillOptions {
   syncInterval: string;
   /** DURABILITY for both nodes: `replicated` answers a mutation only once it is in the replica. */
   durability: 'local' | 'replicated';
+  /** WORKERS on both nodes: 1, or a writer and read workers per host (src/cluster/). */
+  workers: number;
   /** The whole drill stops (and fails) past this. */
   maxDurationMs: number;
   /** Leave the temp directory (node logs, databases, nginx files) for a post-mortem. */
@@ -138,6 +140,7 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
     HEARTBEAT_MISSES: String(options.heartbeatMisses),
     REPLICA_SYNC_INTERVAL: options.syncInterval,
     DURABILITY: options.durability,
+    WORKERS: String(options.workers),
   };
 
   if (options.replica === 's3') {

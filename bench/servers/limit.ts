@@ -1,15 +1,21 @@
 /**
  * The bare limit as a process of its own (so the load generator does not share its event
  * loop): node:http and the hand-written handlers over DATABASE_PATH. Logs the same
- * {"msg":"listening","url"} line as `reviews-api serve`.
+ * {"msg":"listening","url"} line as `reviews-api serve`. WORKERS > 1: as many processes under
+ * node:cluster on one port, each with its own connection (bench/servers/limit-cluster.ts).
  */
+import cluster from 'node:cluster';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { authenticate, signingKey } from '../../src/auth.ts';
 import { openDatabase } from '../../src/db/client.ts';
 import { limitHandlers } from '../limit/handlers.ts';
 import { type GraphQLBody, rowIdOf } from '../scenarios.ts';
+import { runAsCluster } from './limit-cluster.ts';
 import { logListening, stopOnSignal } from './listening.ts';
+
+// The primary of a cluster only forks and relays: it never reaches the handlers below.
+if (await runAsCluster(Number(process.env.WORKERS ?? 1))) process.exit(0);
 
 const databasePath = process.env.DATABASE_PATH;
 const jwtSecret = process.env.JWT_SECRET;
@@ -62,5 +68,8 @@ const server = createServer((req, res) => {
     (error: Error) => send(res, 500, JSON.stringify({ errors: [{ message: error.message }] })),
   );
 });
-server.listen(0, '127.0.0.1', () => logListening(server.address() as AddressInfo));
+server.listen(0, '127.0.0.1', () => {
+  // Under a cluster the primary says it, once every process listens.
+  if (cluster.isPrimary) logListening(server.address() as AddressInfo);
+});
 stopOnSignal(server, () => db.$client.close());

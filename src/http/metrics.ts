@@ -2,6 +2,7 @@ import { createCounter, usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { shareRegistryWithHost } from '../cluster/shared-metrics.ts';
 import type { NodeState } from '../context.ts';
 import { REST_ROUTES } from './rest.ts';
 
@@ -59,6 +60,8 @@ export interface FinishedRequest {
 export function createMetrics(node: NodeState) {
   const registry = new Registry();
   const operationLabel = operationLabels(['Anonymous', ...restOperationNames()]);
+  // WORKERS > 1: /metrics is one scrape for the host, summed over its processes.
+  shareRegistryWithHost(registry);
   collectDefaultMetrics({ register: registry });
   registerNodeGauges(registry, node);
   const requests = new Histogram({

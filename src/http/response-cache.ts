@@ -1,6 +1,7 @@
 import { createInMemoryCache, useResponseCache } from '@graphql-yoga/plugin-response-cache';
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { invalidatedAcrossHost } from '../cluster/shared-cache.ts';
 import type { Config } from '../config.ts';
 
 /**
@@ -42,7 +43,8 @@ const MAX_ENTRIES = 10_000;
  */
 export function responseCachePlugins(config: Pick<Config, 'responseCache'>): Plugin[] {
   if (!config.responseCache) return [];
-  const cache = createInMemoryCache({ max: MAX_ENTRIES });
+  // WORKERS > 1: a write drops what it touched from every process's cache.
+  const cache = invalidatedAcrossHost(createInMemoryCache({ max: MAX_ENTRIES }));
   return [
     useResponseCache({
       cache,

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { attachToHost } from '../cluster/attach.ts';
 import type { Logger } from '../logger.ts';
 import { LISTENING } from './listening.ts';
 
@@ -51,6 +52,9 @@ export async function listen(
   logger?: Logger,
   timeouts: ClientTimeouts = CLIENT_TIMEOUTS,
 ) {
+  // WORKERS > 1: host-wide /metrics and /ready, and the writer's socket for its read workers.
+  const onHost = await attachToHost(app);
+  const handler = onHost?.handler ?? app;
   const server = createServer(
     {
       headersTimeout: timeouts.headersTimeoutMs,
@@ -61,7 +65,7 @@ export async function listen(
     },
     (request, response) => {
       cutIfNotDrained(response, timeouts.answerDrainMs);
-      app(request, response);
+      handler(request, response);
     },
   );
   server.listen(port, host);
@@ -75,7 +79,7 @@ export async function listen(
       const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       server.close(() => {
         clearTimeout(force);
-        resolve();
+        void (onHost?.close() ?? Promise.resolve()).then(resolve);
       });
       // Keep-alive sockets with no request in flight would hold close() open.
       server.closeIdleConnections();

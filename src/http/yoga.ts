@@ -1,5 +1,6 @@
 import { createYoga, useReadinessCheck } from 'graphql-yoga';
 import { authenticate, signingKey } from '../auth.ts';
+import { reportApp } from '../cluster/writer-state.ts';
 import type { Config } from '../config.ts';
 import { type Context, type NodeState, standalonePrimary } from '../context.ts';
 import { type Db, statementLoggerOf } from '../db/client.ts';
@@ -48,6 +49,8 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
   const key = signingKey(config.jwtSecret);
   const events = createReviewEvents();
   const metrics = createMetrics(node);
+  // WORKERS > 1: the writer's read workers follow the file and the state of its newest app.
+  reportApp(db, node);
   return createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,

@@ -23,7 +23,7 @@ const SCRIPT = fileURLToPath(new URL('../../scripts/restore-to-standby.sh', impo
 
 /** Runs the script; `listening` resolves with the server's URL once the server it starts listens. */
 function runScript(args: string[], env: Record<string, string>) {
-  const { child, exited, output } = spawnCollecting('bash', [SCRIPT, ...args], { PORT: '0', ...env });
+  const { child, exited, output } = spawnCollecting('bash', [SCRIPT, ...args], { PORT: '0', WORKERS: '1', ...env });
   const listening = () =>
     eventually(
       async () => {

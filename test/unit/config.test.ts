@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { DEVELOPMENT_JWT_SECRET, loadConfig } from '../../src/config.ts';
 
@@ -50,6 +51,7 @@ describe('loadConfig', () => {
         durabilityTimeoutMs: 5000,
         durabilityPollMs: 20,
         logLevel: 'info',
+        workers: availableParallelism(),
       },
     });
   });
@@ -118,6 +120,15 @@ describe('loadConfig', () => {
     expect(names.sort()).toEqual(
       ['DURABILITY', 'FAST_READS', 'LEASE_URL', 'PORT', 'REPLICATION', 'REPLICA_SYNC_INTERVAL', 'REPLICA_URL'].sort(),
     );
+  });
+
+  it('runs one process per core unless WORKERS says, and refuses a WORKERS that is no count', () => {
+    expect(loadConfig({ WORKERS: '1' })).toMatchObject({ ok: true, config: { workers: 1 } });
+    expect(loadConfig({ WORKERS: '3' })).toMatchObject({ ok: true, config: { workers: 3 } });
+    for (const bad of ['0', 'many', '1.5']) {
+      const result = loadConfig({ WORKERS: bad });
+      expect(result.ok ? [] : result.errors.map((error) => error.split(':')[0])).toEqual(['WORKERS']);
+    }
   });
 
   it('takes the Litestream monitor interval from the sync interval unless REPLICA_MONITOR_INTERVAL says', () => {

@@ -1,0 +1,113 @@
+import { Agent, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import { getOperationAST, parse } from 'graphql';
+import { ErrorCode, httpStatusOf } from '../errors.ts';
+import { CLIENT_ADDRESS_HEADER } from './role.ts';
+
+/** Kept open between requests: a read worker hands over every mutation it receives. */
+export const toWriter = new Agent({ keepAlive: true, maxSockets: 256 });
+
+/** Per connection, not per request: never copied from one hop to the next. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade']);
+
+/**
+ * Hands a request to the writer over its unix socket (the local machine, not the network) and
+ * sends back its answer as it came: status, headers and body, streamed (subscriptions too).
+ * `alreadyRead`: the part of the body the caller read to decide; the rest is piped after it.
+ */
+export function forwardToWriter(
+  req: IncomingMessage,
+  res: ServerResponse,
+  socketPath: string,
+  alreadyRead: Buffer[] = [],
+): void {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
+  }
+  // The writer counts mutations per client address; over the socket it would see none.
+  headers[CLIENT_ADDRESS_HEADER] = req.socket.remoteAddress ?? '';
+  const upstream = request({ socketPath, agent: toWriter, method: req.method, path: req.url, headers }, (answer) => {
+    const raw = answer.rawHeaders;
+    const kept: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      if (!HOP_BY_HOP.has((raw[i] as string).toLowerCase())) kept.push(raw[i] as string, raw[i + 1] as string);
+    }
+    res.writeHead(answer.statusCode ?? 502, answer.statusMessage, kept);
+    answer.pipe(res);
+  });
+  upstream.on('error', () => {
+    if (!res.headersSent) writerUnreachable(res);
+    else res.destroy();
+  });
+  // The client gave up: so does the writer's request (a subscription ends there too).
+  res.on('close', () => {
+    if (!res.writableFinished) upstream.destroy();
+  });
+  for (const chunk of alreadyRead) upstream.write(chunk);
+  if (req.readableEnded) upstream.end();
+  else req.pipe(upstream);
+}
+
+/** READ_ONLY with 503, as a node that may not write says it, so a load balancer moves on. */
+export function writerUnreachable(res: ServerResponse): void {
+  const body = JSON.stringify({
+    errors: [
+      {
+        message: 'This node does not accept requests now: the writer of this host is not running',
+        extensions: { code: ErrorCode.READ_ONLY },
+      },
+    ],
+  });
+  res.writeHead(httpStatusOf.READ_ONLY, { 'content-type': 'application/json', 'retry-after': '1' }).end(body);
+}
+
+/**
+ * Reads a body until its end or until it passes `limit` bytes. A stream stopped at the limit
+ * is only paused: what is left can still be piped on.
+ */
+export function readUpTo(req: IncomingMessage, limit: number): Promise<{ chunks: Buffer[]; complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const done = (complete: boolean) => {
+      req.off('data', onData).off('end', onEnd).off('error', reject);
+      resolve({ chunks, complete });
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      total += chunk.byteLength;
+      if (total > limit) {
+        req.pause();
+        done(false);
+      }
+    };
+    const onEnd = () => done(true);
+    req.on('data', onData).on('end', onEnd).on('error', reject);
+  });
+}
+
+/**
+ * True only for a GraphQL request a read worker may answer itself: a JSON body whose document
+ * is surely not a mutation. Anything else (a mutation, a form-encoded body, a persisted
+ * operation without its text) goes to the writer, which answers everything correctly.
+ * A document that does not parse is answered here: every process gives the same error.
+ */
+export function isSurelyRead(body: Buffer): boolean {
+  let params: unknown;
+  try {
+    params = JSON.parse(body.toString('utf8'));
+  } catch {
+    return false;
+  }
+  if (typeof params !== 'object' || params === null) return false;
+  const { query, operationName } = params as { query?: unknown; operationName?: unknown };
+  if (typeof query !== 'string') return false;
+  // The common case costs no parse: without the word, no operation can be a mutation.
+  if (!query.includes('mutation')) return true;
+  try {
+    const operation = getOperationAST(parse(query), typeof operationName === 'string' ? operationName : undefined);
+    return operation?.operation !== 'mutation';
+  } catch {
+    return true;
+  }
+}

@@ -1,0 +1,76 @@
+import { type IncomingMessage, type RequestListener, request, type ServerResponse } from 'node:http';
+import { Registry } from 'prom-client';
+import { METRICS_PATH } from '../http/metrics.ts';
+import { askSupervisor, onSupervisor, tellSupervisor } from './ipc.ts';
+import type { ProcessInfo } from './messages.ts';
+import { writerSocket } from './role.ts';
+
+const READY_PATH = '/ready';
+/** Bounds the writer's /ready answer as a load balancer's probe would. */
+const READY_TIMEOUT_MS = 2000;
+
+/**
+ * Wraps what a process of a host serves on the shared port: it counts the requests (for the
+ * process table), and answers the two host-wide routes for the whole host, whichever process
+ * a client reached: /metrics (every process's series, summed by the supervisor) and /ready
+ * (the writer's answer with the process table; 503 when the writer is gone).
+ */
+export function servedForHost(handler: RequestListener): RequestListener {
+  let served = 0;
+  onSupervisor('cluster:stats?', ({ id }) => tellSupervisor({ type: 'cluster:stats', id, requestsServed: served }));
+  return (req, res) => {
+    served += 1;
+    const path = req.url?.split('?')[0];
+    if (req.method === 'GET' && path === METRICS_PATH) return void hostMetrics(res);
+    if (req.method === 'GET' && path === READY_PATH) return void hostReadiness(res);
+    handler(req, res);
+  };
+}
+
+async function hostMetrics(res: ServerResponse) {
+  try {
+    const text = await askSupervisor('metrics');
+    res.writeHead(200, { 'content-type': Registry.PROMETHEUS_CONTENT_TYPE }).end(text);
+  } catch (error) {
+    res.writeHead(503, { 'content-type': 'text/plain' }).end(`metrics unavailable: ${(error as Error).message}\n`);
+  }
+}
+
+async function hostReadiness(res: ServerResponse) {
+  const [writer, processes] = await Promise.all([
+    writersReadiness(),
+    askSupervisor('processes').catch(() => null as ProcessInfo[] | null),
+  ]);
+  const writerListed = processes?.some((entry) => entry.role === 'writer') ?? false;
+  const ready = writer.status === 200 && writerListed;
+  const body = { ...writer.body, ...(!ready && { status: 'not ready' }), processes };
+  res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
+}
+
+/** The writer's own /ready, asked over its socket; "gone" when it does not answer. */
+function writersReadiness(): Promise<{ status: number; body: Record<string, unknown> }> {
+  const gone = (why: string) => ({ status: 503, body: { status: 'not ready', writer: `gone: ${why}` } });
+  return new Promise((resolve) => {
+    const asked = request({ socketPath: writerSocket(), path: READY_PATH, timeout: READY_TIMEOUT_MS }, (answer) => {
+      readAll(answer).then(
+        (text) => {
+          try {
+            resolve({ status: answer.statusCode ?? 503, body: JSON.parse(text) as Record<string, unknown> });
+          } catch {
+            resolve(gone('its /ready was not JSON'));
+          }
+        },
+        (error: Error) => resolve(gone(error.message)),
+      );
+    });
+    asked.on('timeout', () => asked.destroy(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)));
+    asked.on('error', (error) => resolve(gone(error.message)));
+    asked.end();
+  });
+}
+
+async function readAll(stream: IncomingMessage): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) text += chunk;
+  return text;
+}

@@ -1,0 +1,61 @@
+/** What the processes of one host tell each other over node:cluster's IPC channel. */
+
+/** What the writer tells the read workers about the file they may serve. */
+export interface HostState {
+  /**
+   * True while the writer is a primary that holds its lease: read workers answer reads from
+   * `databasePath`. False (starting, standby, deposed): they hand every request to the writer,
+   * which answers as a lone process of that role would.
+   */
+  serveReads: boolean;
+  databasePath: string | null;
+}
+
+/** One process of the host as /ready lists it. */
+export interface ProcessInfo {
+  role: 'supervisor' | 'writer' | 'reader';
+  pid: number;
+  upSince: string;
+  /** Requests this process received from clients; null if it did not answer in time. */
+  requestsServed: number | null;
+}
+
+/** A live-update event (src/pubsub.ts) published on one process, for the others' subscribers. */
+export interface EventMessage {
+  type: 'cluster:event';
+  name: string;
+  detail: unknown;
+}
+
+/** RESPONSE_CACHE=on: entities a write invalidated, to drop from every process's cache. */
+export interface InvalidateMessage {
+  type: 'cluster:invalidate';
+  entities: { typename: string; id?: string | number }[];
+}
+
+/** Worker → supervisor. */
+export type ToSupervisor =
+  | EventMessage
+  | InvalidateMessage
+  | { type: 'cluster:writer-up' }
+  | { type: 'cluster:reader-up' }
+  | { type: 'cluster:host-state'; state: HostState }
+  | { type: 'cluster:ask'; id: number; question: 'metrics' | 'processes' }
+  | { type: 'cluster:stats'; id: number; requestsServed: number };
+
+/** Supervisor → worker. */
+export type ToWorker =
+  | EventMessage
+  | InvalidateMessage
+  | { type: 'cluster:host-state'; state: HostState }
+  | { type: 'cluster:answer'; id: number; metrics?: string; processes?: ProcessInfo[]; error?: string }
+  | { type: 'cluster:stats?'; id: number };
+
+export function isClusterMessage(message: unknown): message is { type: string } {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    typeof (message as { type?: unknown }).type === 'string' &&
+    (message as { type: string }).type.startsWith('cluster:')
+  );
+}

@@ -1,0 +1,160 @@
+import cluster, { type Worker } from 'node:cluster';
+import { once } from 'node:events';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AggregatorRegistry } from 'prom-client';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { type HostState, isClusterMessage, type ProcessInfo, type ToSupervisor, type ToWorker } from './messages.ts';
+import { type ProcessRole, ROLE_VARIABLE, SOCKET_VARIABLE } from './role.ts';
+
+/** How long a process may take to say how many requests it served, for /ready. */
+const STATS_TIMEOUT_MS = 1000;
+/** Before a crashed read worker is forked again: a worker failing at start does not spin. */
+const RESTART_DELAY_MS = 250;
+
+interface Member {
+  role: ProcessRole;
+  worker: Worker;
+  upSince: string;
+  exited: Promise<unknown>;
+}
+
+/**
+ * WORKERS > 1: node:cluster's primary process. It serves nothing itself: it forks the writer,
+ * then (once the writer's socket listens) the read workers, which share the port with it
+ * (node:cluster hands each connection to one of them). It relays what must not split between
+ * them (live-update events, cache invalidations, the writer's state), collects the host's
+ * metrics and process table, restarts a read worker that dies, and takes the host down when
+ * the writer dies (its lease is gone with it: the standby takes over). SIGTERM drains the read
+ * workers first (their writes are executed by the writer), then the writer, which stops as a
+ * lone process does: HTTP, database, Litestream's last frames, and only then the lease.
+ */
+export async function superviseHost(config: Config, logger: Logger): Promise<number> {
+  const log = logger.child({ role: 'supervisor' });
+  const upSince = new Date().toISOString();
+  const socketPath = join(tmpdir(), `reviews-api-${process.pid}.sock`);
+  const aggregator = new AggregatorRegistry();
+  const members = new Map<number, Member>();
+  let hostState: HostState = { serveReads: false, databasePath: null };
+  let readersForked = false;
+  let stopping = false;
+  let writerExit: ((code: number) => void) | null = null;
+  const writerGone = new Promise<number>((resolve) => {
+    writerExit = resolve;
+  });
+  const statsWaiters = new Map<number, (served: number) => void>();
+  let nextStatsId = 0;
+
+  const send = (worker: Worker, message: ToWorker) => {
+    if (worker.isConnected()) worker.send(message);
+  };
+  const fork = (role: ProcessRole) => {
+    const worker = cluster.fork({ [ROLE_VARIABLE]: role, [SOCKET_VARIABLE]: socketPath });
+    members.set(worker.id, { role, worker, upSince: new Date().toISOString(), exited: once(worker, 'exit') });
+    return worker;
+  };
+  const others = (sender: Worker) => [...members.values()].filter((member) => member.worker !== sender);
+
+  const requestsServed = (member: Member) =>
+    new Promise<number | null>((resolve) => {
+      const id = nextStatsId++;
+      const timer = setTimeout(() => {
+        statsWaiters.delete(id);
+        resolve(null);
+      }, STATS_TIMEOUT_MS);
+      statsWaiters.set(id, (served) => {
+        clearTimeout(timer);
+        statsWaiters.delete(id);
+        resolve(served);
+      });
+      send(member.worker, { type: 'cluster:stats?', id });
+    });
+  const processTable = async (): Promise<ProcessInfo[]> => {
+    const workers = await Promise.all(
+      [...members.values()].map(async (member) => ({
+        role: member.role,
+        pid: member.worker.process.pid ?? 0,
+        upSince: member.upSince,
+        requestsServed: await requestsServed(member),
+      })),
+    );
+    return [{ role: 'supervisor', pid: process.pid, upSince, requestsServed: 0 }, ...workers];
+  };
+
+  cluster.on('message', (worker: Worker, message: unknown) => {
+    if (!isClusterMessage(message)) return;
+    const typed = message as ToSupervisor;
+    switch (typed.type) {
+      case 'cluster:event':
+      case 'cluster:invalidate':
+        for (const member of others(worker)) send(member.worker, typed);
+        return;
+      case 'cluster:host-state':
+        hostState = typed.state;
+        for (const member of others(worker)) send(member.worker, typed);
+        return;
+      case 'cluster:reader-up':
+        send(worker, { type: 'cluster:host-state', state: hostState });
+        return;
+      case 'cluster:writer-up':
+        if (readersForked || stopping) return;
+        readersForked = true;
+        for (let i = 1; i < config.workers; i++) fork('reader');
+        return;
+      case 'cluster:stats':
+        statsWaiters.get(typed.id)?.(typed.requestsServed);
+        return;
+      case 'cluster:ask': {
+        const answer =
+          typed.question === 'metrics'
+            ? aggregator.clusterMetrics().then((metrics) => ({ metrics }))
+            : processTable().then((processes) => ({ processes }));
+        answer.then(
+          (fields) => send(worker, { type: 'cluster:answer', id: typed.id, ...fields }),
+          (error: Error) => send(worker, { type: 'cluster:answer', id: typed.id, error: error.message }),
+        );
+        return;
+      }
+    }
+  });
+
+  cluster.on('exit', (worker, code, signal) => {
+    const member = members.get(worker.id);
+    members.delete(worker.id);
+    if (!member) return;
+    if (member.role === 'writer') {
+      if (!stopping) log.error({ pid: worker.process.pid, code, signal }, 'the writer exited: stopping this host');
+      writerExit?.(code ?? 1);
+      return;
+    }
+    if (stopping) return;
+    log.warn({ pid: worker.process.pid, code, signal }, 'a read worker exited: starting another');
+    void sleep(RESTART_DELAY_MS).then(() => {
+      if (!stopping) fork('reader');
+    });
+  });
+
+  log.info({ workers: config.workers, pid: process.pid }, 'supervising one writer and read workers');
+  fork('writer');
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  const outcome = await Promise.race([stopped, writerGone]);
+  stopping = true;
+  if (typeof outcome === 'string') log.info({ signal: outcome }, 'shutting down: read workers, then the writer');
+  const stopAll = async (role: ProcessRole) => {
+    const group = [...members.values()].filter((member) => member.role === role);
+    for (const member of group) member.worker.process.kill('SIGTERM');
+    await Promise.all(group.map((member) => member.exited));
+  };
+  await stopAll('reader');
+  await stopAll('writer');
+  const code = await writerGone;
+  rmSync(socketPath, { force: true });
+  log.info('stopped');
+  return typeof outcome === 'string' ? code : code || 1;
+}
