@@ -1,6 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { MAX_TOKEN_LIFETIME_SECONDS } from './auth.ts';
+import { DURATION, durationMs } from './duration.ts';
+import { isS3Url } from './replica-url.ts';
 
 /** The development-only signing key: refused when NODE_ENV=production. */
 export const DEVELOPMENT_JWT_SECRET = 'reviews-api-development-secret-do-not-use-in-production';
@@ -10,21 +12,12 @@ const onOff = z.enum(['on', 'off']).transform((value) => value === 'on');
 const port = z.coerce.number().int().min(0).max(65535);
 
 /** Litestream-style durations ("500ms", "1s", "5m", "24h"), kept as text for litestream.yml. */
-const duration = z.string().regex(/^\d+(ms|s|m|h)$/, 'a duration such as 500ms, 1s, 5m or 24h');
+const duration = z.string().regex(DURATION, 'a duration such as 500ms, 1s, 5m or 24h');
 
 const positiveInt = (min: number) => z.coerce.number().int().min(min);
 
-const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-
 /** A duration in the same form, as milliseconds. */
-const durationMs = duration.transform((text) => {
-  const [, amount, unit] = /^(\d+)(ms|s|m|h)$/.exec(text) as unknown as [
-    string,
-    string,
-    keyof typeof DURATION_UNITS_MS,
-  ];
-  return Number(amount) * DURATION_UNITS_MS[unit];
-});
+const milliseconds = duration.transform(durationMs);
 
 const envSchema = z
   .object({
@@ -35,7 +28,7 @@ const envSchema = z
     REPLICA_URL: z
       .string()
       .min(1)
-      .refine((url) => !url.includes('://') || url.startsWith('s3://'), 'a directory path or s3://bucket/path')
+      .refine((url) => !url.includes('://') || isS3Url(url), 'a directory path or s3://bucket/path')
       .default('./data/replica'),
     REPLICA_ENDPOINT: z.url().optional(),
     REPLICATION: onOff.default(true),
@@ -50,7 +43,7 @@ const envSchema = z
       .optional(),
     JWT_SECRET: z.string().min(32, 'at least 32 characters').optional(),
     // A token whose `exp` is further ahead than this is refused: a leaked token stops working.
-    JWT_MAX_LIFETIME: durationMs.default(MAX_TOKEN_LIFETIME_SECONDS * 1000),
+    JWT_MAX_LIFETIME: milliseconds.default(MAX_TOKEN_LIFETIME_SECONDS * 1000),
     LEASE_URL: z
       .string()
       .regex(/^(file:.+|etcd:\/\/[^/]+\/.+)$/, 'file:PATH or etcd://host:port/key')

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { signingKey, signToken } from '../../src/auth.ts';
-import { durationMs } from '../../src/replication/settings.ts';
+import { durationMs } from '../../src/duration.ts';
 import { type RunningEtcd, startEtcd } from './etcd.ts';
 import { WriteLoad, type WriteRecord } from './load.ts';
 import { type RunningNginx, startNginx } from './nginx.ts';

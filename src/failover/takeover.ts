@@ -1,28 +1,12 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Config } from '../config.ts';
 import { type Db, openDatabase } from '../db/client.ts';
 import { applyMigrations } from '../db/migrate.ts';
 import type { Logger } from '../logger.ts';
+import { litestreamGeneration, litestreamStateDirectory } from '../replication/on-disk.ts';
 import { type Replication, startReplication } from '../replication/primary.ts';
-import { listGenerations, RestoreError, restoreReplica, takeRestoreMark } from '../replication/restore.ts';
-
-/** How restoreReplica says the replica holds nothing yet (a first start). */
-const NO_BACKUPS = 'no backups found';
-
-/** Litestream 0.3 keeps its state for `dir/name.db` in `dir/.name.db-litestream`. */
-const litestreamMetaDir = (databasePath: string) =>
-  join(dirname(databasePath), `.${basename(databasePath)}-litestream`);
-
-/** The generation Litestream last replicated this file as, if it ever did. */
-function localGeneration(databasePath: string): string | null {
-  try {
-    return readFileSync(join(litestreamMetaDir(databasePath), 'generation'), 'utf8').trim() || null;
-  } catch {
-    return null;
-  }
-}
+import { listGenerations, NoBackupsError, restoreReplica, takeRestoreMark } from '../replication/restore.ts';
 
 export type Timings = Record<string, number>;
 
@@ -65,10 +49,10 @@ export async function catchUpWithReplica(
       { databasePath: config.databasePath },
       'keeping the restored database: it replicates as a new generation',
     );
-    rmSync(litestreamMetaDir(config.databasePath), { recursive: true, force: true });
+    rmSync(litestreamStateDirectory(config.databasePath), { recursive: true, force: true });
     return { restored: false };
   }
-  const local = localMayBeNewest && existsSync(config.databasePath) ? localGeneration(config.databasePath) : null;
+  const local = localMayBeNewest && existsSync(config.databasePath) ? litestreamGeneration(config.databasePath) : null;
   // Only a file this node replicated itself can be the newest copy; the replica is the truth
   // for any other. (Without a local generation the listing is skipped: restoreReplica lists
   // the generations itself, and a second listing would only add to the failover time.)
@@ -88,10 +72,10 @@ export async function catchUpWithReplica(
     if (!checkSkipped) timings['restore: quick_check'] = phasesMs.check;
     timings['restore: fsync'] = phasesMs.fsync;
   } catch (error) {
-    if (error instanceof RestoreError && error.message.startsWith(NO_BACKUPS)) return { restored: false };
+    if (error instanceof NoBackupsError) return { restored: false };
     throw error;
   }
-  rmSync(litestreamMetaDir(config.databasePath), { recursive: true, force: true });
+  rmSync(litestreamStateDirectory(config.databasePath), { recursive: true, force: true });
   return { restored: true };
 }
 

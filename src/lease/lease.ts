@@ -1,5 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import type { Config } from '../config.ts';
+import { isS3Url } from '../replica-url.ts';
 
 /** Who holds the lease: the holder's id and, when it serves HTTP, the URL a standby watches. */
 export interface LeaseRecord {
@@ -75,7 +76,7 @@ export function leaseLocation({ leaseUrl, replicaUrl }: Pick<Config, 'leaseUrl' 
     const slash = rest.indexOf('/');
     return { kind: 'etcd', endpoint: `http://${rest.slice(0, slash)}`, key: rest.slice(slash + 1) };
   }
-  if (replicaUrl.startsWith('s3://')) return null;
+  if (isS3Url(replicaUrl)) return null;
   const replica = resolve(replicaUrl);
   return { kind: 'file', path: join(dirname(replica), `${replica.split('/').pop()}.lease`) };
 }

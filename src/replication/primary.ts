@@ -1,12 +1,12 @@
 import type { Config } from '../config.ts';
 import type { NodeState } from '../context.ts';
 import { ReplicaBarrier } from '../durability/replica-barrier.ts';
+import { durationMs } from '../duration.ts';
 import type { Logger } from '../logger.ts';
 import { LitestreamSupervisor } from './litestream.ts';
 import { ReplicationMonitor } from './monitor.ts';
 import {
   describeReplica,
-  durationMs,
   LITESTREAM_CONFIG_PATH,
   litestreamDatabasePath,
   litestreamEnvironment,

@@ -21,6 +21,11 @@ export class RestoreError extends Error {
   override name = 'RestoreError';
 }
 
+/** The replica holds nothing yet (a first start): a restore has nothing to bring back. */
+export class NoBackupsError extends RestoreError {
+  override name = 'NoBackupsError';
+}
+
 /** One generation: an unbroken history of the database, from its first snapshot on. */
 export interface Generation {
   generation: string;
@@ -110,7 +115,7 @@ const sameSecond = (a: Date, b: Date) => Math.floor(a.getTime() / SECOND) === Ma
 
 /** Chooses what to restore for "the latest" or "as it was at `timestamp`". Pure. */
 export function planRestore(generations: Generation[], replica: string, timestamp?: Date): RestorePlan {
-  if (generations.length === 0) throw new RestoreError(`no backups found in the replica at ${replica}`);
+  if (generations.length === 0) throw new NoBackupsError(`no backups found in the replica at ${replica}`);
   // The newest generation by start, named explicitly: Litestream's own choice is the one updated
   // last, which a deposed primary still replicating would win (README, "High availability").
   if (!timestamp) return { attempt: { generation: (generations.at(-1) as Generation).generation }, otherwise: null };

@@ -2,6 +2,7 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.ts';
+import { isS3Url } from '../replica-url.ts';
 
 /** The documented Litestream configuration: its ${VAR}s are filled by litestreamEnvironment(). */
 export const LITESTREAM_CONFIG_PATH = fileURLToPath(new URL('../../litestream.yml', import.meta.url));
@@ -21,7 +22,7 @@ export type ReplicaTarget = { kind: 'directory'; path: string } | { kind: 's3'; 
 
 /** REPLICA_URL read as what it names: a directory (made absolute) or an S3 location. */
 export function replicaTarget({ replicaUrl, replicaEndpoint }: Pick<Config, 'replicaUrl' | 'replicaEndpoint'>) {
-  const target: ReplicaTarget = replicaUrl.startsWith('s3://')
+  const target: ReplicaTarget = isS3Url(replicaUrl)
     ? { kind: 's3', url: replicaUrl, endpoint: replicaEndpoint ?? null }
     : { kind: 'directory', path: resolve(replicaUrl) };
   return target;
@@ -74,13 +75,4 @@ export function metricsUrl(addr: string): string {
   const [host, port] = [addr.slice(0, addr.lastIndexOf(':')), addr.slice(addr.lastIndexOf(':') + 1)];
   const reachable = host === '' || host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host;
   return `http://${reachable}:${port}/metrics`;
-}
-
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-
-/** Milliseconds in a duration as config.ts accepts them ("500ms", "1s", "5m", "24h"). */
-export function durationMs(duration: string): number {
-  const match = /^(\d+)(ms|s|m|h)$/.exec(duration);
-  if (!match) throw new Error(`not a duration: ${duration}`);
-  return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
 }

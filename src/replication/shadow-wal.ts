@@ -1,11 +1,15 @@
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { join } from 'node:path';
 import type { WalPosition } from './metrics.ts';
-import { walHeaderSalts } from './wal.ts';
-
-const WAL_HEADER_BYTES = 32;
-const FRAME_HEADER_BYTES = 24;
-const SHADOW_WAL_FILE = /^([0-9a-f]{8})\.wal$/;
+import {
+  litestreamGeneration,
+  SHADOW_WAL_FILE,
+  shadowWalDirectory,
+  WAL_FRAME_HEADER_BYTES,
+  WAL_HEADER_BYTES,
+  walHeaderSalts,
+  walPageSize,
+} from './on-disk.ts';
 
 /**
  * Which of Litestream's WAL indexes holds a given SQLite WAL. Litestream 0.3.13 keeps its copy
@@ -16,21 +20,17 @@ const SHADOW_WAL_FILE = /^([0-9a-f]{8})\.wal$/;
  * exactly, with no guess about when Litestream moved to the next one.
  */
 export class ShadowWalIndexes {
-  readonly directory: string;
+  readonly #databasePath: string;
   #generation: string | null = null;
   #indexBySalts = new Map<string, number>();
 
   constructor(databasePath: string) {
-    this.directory = join(dirname(databasePath), `.${basename(databasePath)}-litestream`);
+    this.#databasePath = databasePath;
   }
 
   /** The generation Litestream writes now, or null before it has one. */
   generation(): string | null {
-    try {
-      return readFileSync(join(this.directory, 'generation'), 'utf8').trim() || null;
-    } catch {
-      return null;
-    }
+    return litestreamGeneration(this.#databasePath);
   }
 
   /**
@@ -42,7 +42,7 @@ export class ShadowWalIndexes {
   position(): WalPosition | null {
     const generation = this.generation();
     if (!generation) return null;
-    const walDirectory = join(this.directory, 'generations', generation, 'wal');
+    const walDirectory = shadowWalDirectory(this.#databasePath, generation);
     let index = -1;
     let name = '';
     for (const entry of listing(walDirectory)) {
@@ -67,7 +67,7 @@ export class ShadowWalIndexes {
 
   /** Reads the header of every shadow WAL not seen yet (Litestream deletes old ones once shipped). */
   #scan(generation: string) {
-    const walDirectory = join(this.directory, 'generations', generation, 'wal');
+    const walDirectory = shadowWalDirectory(this.#databasePath, generation);
     const names = listing(walDirectory);
     const known = new Set(this.#indexBySalts.values());
     for (const name of names) {
@@ -112,7 +112,7 @@ function wholeFramesIn(path: string): number | null {
   const read = readHeader(path);
   if (!read) return null;
   if (!read.header) return 0;
-  const frameBytes = FRAME_HEADER_BYTES + (read.header.readUInt32BE(8) || 65536);
+  const frameBytes = WAL_FRAME_HEADER_BYTES + walPageSize(read.header);
   return WAL_HEADER_BYTES + Math.floor((read.size - WAL_HEADER_BYTES) / frameBytes) * frameBytes;
 }
 

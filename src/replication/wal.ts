@@ -1,16 +1,12 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
-const WAL_HEADER_BYTES = 32;
-const FRAME_HEADER_BYTES = 24;
+import { WAL_FRAME_HEADER_BYTES, WAL_HEADER_BYTES, walFrameSalts, walHeaderSalts, walPageSize } from './on-disk.ts';
 
 /** Where a WAL's committed frames end; `salts` (hex, empty without a WAL) tell one WAL from the next. */
 export interface WalEnd {
   salts: string;
   offset: number;
 }
-
-/** The salts in a WAL header (or a Litestream shadow WAL's, which copies it), as hex. */
-export const walHeaderSalts = (header: Buffer) => header.subarray(16, 24).toString('hex');
 
 /**
  * Where SQLite's WAL ends: the byte just past the last committed frame of the current WAL
@@ -49,15 +45,15 @@ export class WalReader {
       if (size < WAL_HEADER_BYTES) return this.#reset('');
       const header = Buffer.alloc(WAL_HEADER_BYTES);
       readSync(fd, header, 0, WAL_HEADER_BYTES, 0);
-      const pageSize = header.readUInt32BE(8) || 65536;
+      const pageSize = walPageSize(header);
       const salts = walHeaderSalts(header);
       if (salts !== this.#salts) this.#reset(salts);
-      const frame = Buffer.alloc(FRAME_HEADER_BYTES);
-      const frameBytes = FRAME_HEADER_BYTES + pageSize;
+      const frame = Buffer.alloc(WAL_FRAME_HEADER_BYTES);
+      const frameBytes = WAL_FRAME_HEADER_BYTES + pageSize;
       let offset = this.#scannedTo;
       while (offset + frameBytes <= size) {
-        readSync(fd, frame, 0, FRAME_HEADER_BYTES, offset);
-        if (frame.subarray(8, 16).toString('hex') !== salts) break;
+        readSync(fd, frame, 0, WAL_FRAME_HEADER_BYTES, offset);
+        if (walFrameSalts(frame) !== salts) break;
         offset += frameBytes;
         // A commit frame records the database size after the commit; other frames record 0.
         if (frame.readUInt32BE(4) !== 0) this.#committedEnd = offset;

@@ -6,12 +6,13 @@ import Database from 'better-sqlite3';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
+import { durationMs } from '../../src/duration.ts';
 import { litestreamBinary } from '../../src/replication/binary.ts';
 import { LitestreamSupervisor } from '../../src/replication/litestream.ts';
 import { litestreamFailure, parseLitestreamLogLine } from '../../src/replication/litestream-log.ts';
 import { bytesBehind, databaseMetrics, parsePrometheusText } from '../../src/replication/metrics.ts';
 import { type Generation, planRestore, RestoreError } from '../../src/replication/restore.ts';
-import { durationMs, litestreamEnvironment, metricsUrl } from '../../src/replication/settings.ts';
+import { litestreamEnvironment, metricsUrl } from '../../src/replication/settings.ts';
 import { WalReader } from '../../src/replication/wal.ts';
 import { settingsOf } from './support.ts';
 
