@@ -13,8 +13,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import { signingKey, signToken } from '../src/auth.ts';
 import { DATASETS, seedDatabase } from './dataset.ts';
-import { startNginx } from './drill/nginx.ts';
-import { freePort } from './drill/ports.ts';
+import { startNginx } from '../drill/nginx.ts';
+import { freePort } from '../drill/ports.ts';
 import { PAGE_QUERY } from './scenarios.ts';
 import { startServer } from './servers.ts';
 

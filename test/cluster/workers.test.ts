@@ -4,8 +4,8 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type NodeProcess, startNode } from '../../bench/drill/node-process.ts';
-import { freePort } from '../../bench/drill/ports.ts';
+import { type NodeProcess, startNode } from '../../drill/node-process.ts';
+import { freePort } from '../../drill/ports.ts';
 import { serverSentEvents, subscribe } from '../ecosystem/sse.ts';
 import {
   eventually,

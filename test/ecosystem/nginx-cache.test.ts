@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningNginx, startNginx } from '../../bench/drill/nginx.ts';
-import { freePort } from '../../bench/drill/ports.ts';
+import { type RunningNginx, startNginx } from '../../drill/nginx.ts';
+import { freePort } from '../../drill/ports.ts';
 import { lacks } from '../support/system-programs.ts';
 import { aliceToken, graphql, type Served, serve } from './served.ts';
 

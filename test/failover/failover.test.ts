@@ -4,9 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { FauxqsServer } from 'fauxqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningEtcd, startEtcd } from '../../bench/drill/etcd.ts';
-import { type NodeProcess, startNode } from '../../bench/drill/node-process.ts';
-import { freePort } from '../../bench/drill/ports.ts';
+import { type RunningEtcd, startEtcd } from '../../drill/etcd.ts';
+import { type NodeProcess, startNode } from '../../drill/node-process.ts';
+import { freePort } from '../../drill/ports.ts';
 import { FileLease } from '../../src/lease/file-lease.ts';
 import {
   createReview,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningEtcd, startEtcd } from '../../bench/drill/etcd.ts';
+import { type RunningEtcd, startEtcd } from '../../drill/etcd.ts';
 import { EtcdLease } from '../../src/lease/etcd-lease.ts';
 import { FileLease } from '../../src/lease/file-lease.ts';
 import { LeaseKeeper } from '../../src/lease/keeper.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSize } from '../../bench/drill/seeded-database.ts';
+import { parseSize } from '../../drill/seeded-database.ts';
 import { PromotionHistory } from '../../src/failover/promotions.ts';
 
 const attempt = (error: string) => ({ term: 2, at: new Date().toISOString(), durationMs: 10, steps: {}, error });

@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { seedDatabaseOfSize } from '../dataset.ts';
+import { seedDatabaseOfSize } from '../bench/dataset.ts';
 
 /**
  * Bump when seedDatabaseOfSize (bench/dataset.ts) or the migrations change what it writes: a
@@ -10,7 +10,7 @@ import { seedDatabaseOfSize } from '../dataset.ts';
 const GENERATOR_VERSION = 1;
 
 /** Seeded databases are kept here (git-ignored), keyed by size and generator version. */
-const CACHE_DIR = fileURLToPath(new URL('../../.tmp/drill-datasets/', import.meta.url));
+const CACHE_DIR = fileURLToPath(new URL('../.tmp/drill-datasets/', import.meta.url));
 
 const UNITS = { KB: 1e3, MB: 1e6, GB: 1e9 } as const;
 

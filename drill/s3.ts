@@ -11,7 +11,7 @@ export interface RunningS3 {
   stop(): Promise<void>;
 }
 
-/** bench/drill/s3-server.ts as a child process, with `bucket` created. */
+/** drill/s3-server.ts as a child process, with `bucket` created. */
 export async function startS3Process(bucket: string): Promise<RunningS3> {
   const child = spawn(process.execPath, ['--import', 'tsx', SERVER, bucket], { stdio: ['ignore', 'pipe', 'inherit'] });
   const stop = async () => {

@@ -2,7 +2,7 @@
  * The S3 emulator the replication tests use (fauxqs 1.9.2), in a process of its own so the
  * drill's load generator does not slow the replica down. Prints one JSON line with its
  * address once it listens; runs until it is killed.
- * Usage: node --import tsx bench/drill/s3-server.ts BUCKET
+ * Usage: node --import tsx drill/s3-server.ts BUCKET
  */
 import { startFauxqs } from 'fauxqs';
 

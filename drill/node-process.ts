@@ -1,4 +1,4 @@
-import { CLI, type ServerProcess, startServerProcess } from '../../harness/server-process.ts';
+import { CLI, type ServerProcess, startServerProcess } from '../harness/server-process.ts';
 
 export type NodeProcess = ServerProcess;
 
