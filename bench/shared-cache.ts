@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
-import { signingKey, signToken } from '../src/auth.ts';
-import { DATASETS, seedDatabase } from './dataset.ts';
 import { startNginx } from '../drill/nginx.ts';
 import { freePort } from '../drill/ports.ts';
+import { signingKey, signToken } from '../src/auth.ts';
+import { DATASETS, seedDatabase } from './dataset.ts';
 import { PAGE_QUERY } from './scenarios.ts';
 import { startServer } from './servers.ts';
 

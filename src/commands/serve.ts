@@ -2,8 +2,9 @@ import type { Config } from '../config.ts';
 import { openDatabase } from '../db/client.ts';
 import { applyMigrations } from '../db/migrate.ts';
 import { runFencedNode } from '../failover/node.ts';
-import { listen } from '../http/server.ts';
+import { announceListening, listen } from '../http/server.ts';
 import { createApp } from '../http/yoga.ts';
+import { shutDown, stopRequested } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
 import { type Replication, startReplication } from '../replication/primary.ts';
 import { restoreIfMissing } from '../replication/restore.ts';
@@ -33,17 +34,9 @@ export async function serve(config: Config, logger: Logger): Promise<void> {
     throw error;
   }
   const app = createApp({ db, config, logger, ...(replication && { node: replication.node }) });
-  const running = await listen(app, config, logger);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      logger.info({ signal }, 'shutting down');
-      resolve();
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
-  await running.close();
-  db.$client.close();
-  await replication?.stop({ shipFirst: true });
+  const running = await listen(app, config);
+  announceListening(logger, running);
+  logger.info({ signal: await stopRequested() }, 'shutting down');
+  await shutDown(running, { db, ...(replication && { replication }) });
   logger.info('stopped');
 }

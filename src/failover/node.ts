@@ -5,13 +5,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.ts';
 import { type Db, openDatabase } from '../db/client.ts';
 import { applyMigrations } from '../db/migrate.ts';
-import { ErrorCode, httpStatusOf } from '../errors.ts';
-import { LISTENING } from '../http/listening.ts';
-import { listen } from '../http/server.ts';
+import { ErrorCode, httpOf } from '../errors.ts';
+import { announceListening, listen } from '../http/server.ts';
 import { type App, createApp } from '../http/yoga.ts';
 import { LeaseKeeper } from '../lease/keeper.ts';
 import { type LeaseLocation, type LeaseRecord, leaseTimings } from '../lease/lease.ts';
 import { openLease } from '../lease/open-lease.ts';
+import { shutDown, stopRequested } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
 import type { Replication } from '../replication/primary.ts';
 import { listGenerations, restoreReplica } from '../replication/restore.ts';
@@ -152,13 +152,9 @@ export async function runFencedNode(
   };
 
   let stopping = false;
-  const stopped = new Promise<NodeJS.Signals>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      stopping = true;
-      resolve(signal);
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+  const stopped = stopRequested().then((signal) => {
+    stopping = true;
+    return signal;
   });
 
   const standBy = async () => {
@@ -251,7 +247,7 @@ export async function runFencedNode(
       app = standbyApp(copy);
       watching = standBy();
     }
-    logger.info({ url: `${running.url}/graphql`, role }, LISTENING);
+    announceListening(logger, running, { role });
     const signal = await Promise.race([watching.then(() => stopped), stopped]);
     logger.info({ signal }, 'shutting down');
   } catch (error) {
@@ -260,11 +256,9 @@ export async function runFencedNode(
   stopping = true;
   await watching.catch(() => {});
   await refreshing;
-  await running.close();
-  (copy as StandbyCopy | null)?.close();
   const wasPrimary = primary as { db: Db; replication: Replication } | null;
-  wasPrimary?.db.$client.close();
-  await wasPrimary?.replication.stop({ shipFirst: true });
+  await shutDown(running, wasPrimary ?? undefined);
+  (copy as StandbyCopy | null)?.close();
   // Handed over only now that the last frames are in the replica.
   if (wasPrimary && keeper.whyNotHeld() === null) await keeper.release();
   keeper.stop();
@@ -327,5 +321,6 @@ function refuse(response: ServerResponse, reason: string) {
       { message: `This node does not accept requests now: ${reason}`, extensions: { code: ErrorCode.READ_ONLY } },
     ],
   });
-  response.writeHead(httpStatusOf.READ_ONLY, { 'content-type': 'application/json', 'retry-after': '1' }).end(body);
+  const { status, headers } = httpOf(ErrorCode.READ_ONLY);
+  response.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body);
 }

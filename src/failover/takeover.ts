@@ -35,12 +35,12 @@ export interface CatchUp {
   checkedSnapshot?: string | null;
 }
 
-export async function catchUpWithReplica(
+async function catchUpWithReplica(
   config: Config,
   logger: Logger,
   { localMayBeNewest, checkedSnapshot }: CatchUp,
   timings: Timings,
-) {
+): Promise<void> {
   // A file the operator restored on purpose (reviews-api restore, restore-to-standby.sh) is
   // kept when this node starts as primary: it becomes a new generation. After standing by for
   // another primary, that primary's newer history wins and the mark is dropped.
@@ -50,7 +50,7 @@ export async function catchUpWithReplica(
       'keeping the restored database: it replicates as a new generation',
     );
     rmSync(litestreamStateDirectory(config.databasePath), { recursive: true, force: true });
-    return { restored: false };
+    return;
   }
   const local = localMayBeNewest && existsSync(config.databasePath) ? litestreamGeneration(config.databasePath) : null;
   // Only a file this node replicated itself can be the newest copy; the replica is the truth
@@ -58,7 +58,7 @@ export async function catchUpWithReplica(
   // the generations itself, and a second listing would only add to the failover time.)
   if (local) {
     const generations = await step(timings, logger, 'list generations', () => listGenerations(config));
-    if (generations.length === 0 || generations.at(-1)?.generation === local) return { restored: false };
+    if (generations.length === 0 || generations.at(-1)?.generation === local) return;
   }
   try {
     // quick_check, not integrity_check: this is on the recovery-time path, where the full check
@@ -72,17 +72,15 @@ export async function catchUpWithReplica(
     if (!checkSkipped) timings['restore: quick_check'] = phasesMs.check;
     timings['restore: fsync'] = phasesMs.fsync;
   } catch (error) {
-    if (error instanceof NoBackupsError) return { restored: false };
+    if (error instanceof NoBackupsError) return;
     throw error;
   }
   rmSync(litestreamStateDirectory(config.databasePath), { recursive: true, force: true });
-  return { restored: true };
 }
 
 export interface Takeover {
   db: Db;
   replication: Replication;
-  timings: Timings;
 }
 
 /**
@@ -111,7 +109,7 @@ export async function takeOver(
   try {
     guard();
     const replication = await step(timings, logger, 'start replication', () => startReplication(config, logger));
-    return { db, replication, timings };
+    return { db, replication };
   } catch (error) {
     db.$client.close();
     throw error;

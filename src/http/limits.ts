@@ -225,9 +225,9 @@ function useResponseSizeLimit(maxBytes: number): Plugin {
       onExecuteDone({ result, setResult }) {
         // A compiled read's answer is text already (src/reads/): its length is known, and
         // reading its `data` would parse it only to measure it.
-        const serialized = (result as { serializedLength?: unknown }).serializedLength;
-        if (typeof serialized === 'number') {
-          if (serialized <= maxBytes) return;
+        const { serializedLength } = result as { serializedLength?: unknown };
+        if (typeof serializedLength === 'function') {
+          if (serializedLength() <= maxBytes) return;
         } else if (!('data' in result) || !result.data || jsonSizeAtLeast(result.data, maxBytes) <= maxBytes) return;
         setResult({
           errors: [

@@ -45,11 +45,15 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** The `listening` log line, with the GraphQL URL: what tests, the drill and operators wait for. */
+export function announceListening(logger: Logger, running: RunningServer, fields: Record<string, unknown> = {}) {
+  logger.info({ url: `${running.url}/graphql`, ...fields }, LISTENING);
+}
+
 /** `app`: an App, or a listener that hands each request to the App of the moment (failover). */
 export async function listen(
   app: RequestListener,
   { port, host }: { port: number; host: string },
-  logger?: Logger,
   timeouts: ClientTimeouts = CLIENT_TIMEOUTS,
 ) {
   // WORKERS > 1: host-wide /metrics and /ready, and the writer's socket for its read workers.
@@ -72,7 +76,6 @@ export async function listen(
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
-  logger?.info({ url: `${url}/graphql` }, LISTENING);
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= new Promise<void>((resolve) => {

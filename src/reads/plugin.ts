@@ -178,8 +178,11 @@ function compiledResult(json: string) {
       edited = true;
     },
     stringify: (value: unknown): string => (value === result && !edited ? `{"data":${json}}` : JSON.stringify(value)),
-    /** The answer's length as sent: MAX_RESPONSE_BYTES is checked on it without parsing. */
-    serializedLength: json.length + '{"data":}'.length,
+    /**
+     * The answer's length as sent: MAX_RESPONSE_BYTES is checked on it without parsing. A
+     * function, as `stringify` is, so that a copy of the result serialized as JSON leaves it out.
+     */
+    serializedLength: () => json.length + '{"data":}'.length,
   };
   return result;
 }

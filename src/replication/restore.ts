@@ -324,23 +324,20 @@ async function verifyRestored(path: string, check: RestoreCheck | null): Promise
   }
 }
 
-export type StartingDatabase = 'present' | 'restored' | 'new';
-
 /**
  * Before a replicating server opens its database: a missing file is restored from the newest
  * copy in the replica when there is one, so a fresh machine comes back with its data. An
  * unreadable replica stops the start rather than begin an empty database beside it.
  */
-export async function restoreIfMissing(settings: ReplicationSettings, logger: Logger): Promise<StartingDatabase> {
-  if (existsSync(settings.databasePath)) return 'present';
+export async function restoreIfMissing(settings: ReplicationSettings, logger: Logger): Promise<void> {
+  if (existsSync(settings.databasePath)) return;
   const generations = await listGenerations(settings);
   if (generations.length === 0) {
     logger.info({ replica: describeReplica(replicaTarget(settings)) }, 'no database and no backups: starting empty');
-    return 'new';
+    return;
   }
   const result = await restoreReplica(settings, { output: settings.databasePath, logger });
   logger.info({ durationMs: result.durationMs, bytes: result.bytes }, 'database restored before start');
-  return 'restored';
 }
 
 /**
