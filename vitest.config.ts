@@ -11,6 +11,7 @@ import { defineConfig } from 'vitest/config';
 const E2E = [
   'test/replication/**/*.test.ts',
   'test/failover/**/*.test.ts',
+  'test/cluster/**/*.test.ts',
   'test/durability/replicated.test.ts',
   'test/bench/**/*.test.ts',
   'test/security/soak.test.ts',

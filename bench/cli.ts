@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: seeds a dataset, then measures the service against the bare limit (and a
  * stock Apollo Server, and the response cache) over loopback HTTP, each server a process of its
- * own. Prints a table, writes bench/results/<time>.json and .svg. README "Performance" explains.
+ * own. Prints a table, writes bench/results/<time>.json and .svg. docs/performance.md explains.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -5,7 +5,7 @@
  * `--distinct-documents` makes every request a document never seen before (a comment differs),
  * so each one is parsed, validated and compiled anew: a flood of new documents. Small changes to the request path show here when
  * they drown in an HTTP run's noise: run it on two checkouts in turn and compare the minima
- * (README "Performance").
+ * (docs/performance.md).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -291,7 +291,7 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
       `cycle ${index + 1}: RTO ${result.rtoMs} ms (detect ${result.detectMs} ms, promote ${result.promoteMs} ms: ${JSON.stringify(result.promoteSteps)}); old node answers ${result.oldNodeAnswer}; ${Date.now() - afterRestart} ms`,
     );
     // The next fault comes only once the new primary's snapshot is in the replica: a fault within
-    // that window loses what it wrote (README, "High availability"), measured here as a figure.
+    // that window loses what it wrote (docs/operations.md, "High availability"), measured here as a figure.
     result.generationInReplicaMs = (await generationInReplica(standby, 300_000)) - promoted.time;
     primary = standby;
     standby = restarted;

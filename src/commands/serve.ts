@@ -20,7 +20,7 @@ export async function serve(config: Config, logger: Logger): Promise<void> {
   if (config.durability === 'replicated' && !config.replication) {
     throw new Error('DURABILITY=replicated needs REPLICATION=on: without Litestream no write reaches a replica');
   }
-  // Fenced by a lease (README, "High availability"): primary if the lease is free, else a standby.
+  // Fenced by a lease (docs/operations.md, "High availability"): primary if the lease is free, else a standby.
   const lease = fencingLease(config);
   if (lease) return runFencedNode(config, logger, lease, {});
   if (config.replication) await restoreIfMissing(config, logger);

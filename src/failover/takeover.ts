@@ -63,11 +63,11 @@ async function catchUpWithReplica(
   try {
     // quick_check, not integrity_check: this is on the recovery-time path, where the full check
     // of a 1 GB database would cost ~20 s to find only an index out of step with its table
-    // (README, "Backups and recovery").
+    // (docs/operations.md, "Restoring").
     const { phasesMs, checkSkipped } = await step(timings, logger, 'restore and integrity check', () =>
       restoreReplica(config, { output: config.databasePath, force: true, check: 'quick', checkedSnapshot, logger }),
     );
-    // Its parts, for the drill's report and the README's figures per database size.
+    // Its parts, for the drill's report and the figures per database size in docs/operations.md.
     timings['restore: litestream'] = phasesMs.litestream;
     if (!checkSkipped) timings['restore: quick_check'] = phasesMs.check;
     timings['restore: fsync'] = phasesMs.fsync;

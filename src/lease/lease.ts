@@ -40,7 +40,7 @@ export interface Lease {
  * to declare the primary gone (interval × misses, at least MIN_TTL_MS), so a dead primary's
  * lease runs out about when the standby wants it. The holder renews five times per TTL and
  * stops writing one fifth of a TTL before the lease could expire: that margin absorbs a slow
- * renewal round trip and clock rate drift (README, "High availability": clock-drift bounds).
+ * renewal round trip and clock rate drift (docs/operations.md, "Fencing": clock-drift bounds).
  */
 export interface LeaseTimings {
   ttlMs: number;

@@ -40,7 +40,7 @@ const FIRST_SYNC_ON_STOP_MS = 120_000;
  * holds the checkpoints back), so the node need not wait for that sync: for a new generation
  * it uploads the whole database (7 s at 1 GB). What this costs: until that snapshot is in the
  * replica, the replica's newest generation is the previous primary's, so writes acknowledged
- * in that window are lost if this node dies in it (README, "High availability").
+ * in that window are lost if this node dies in it (docs/operations.md, "High availability").
  */
 const metricsAnswer = (monitor: ReplicationMonitor) => async () => (await fetch(monitor.metricsUrl)).ok;
 

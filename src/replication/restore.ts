@@ -117,7 +117,7 @@ const sameSecond = (a: Date, b: Date) => Math.floor(a.getTime() / SECOND) === Ma
 export function planRestore(generations: Generation[], replica: string, timestamp?: Date): RestorePlan {
   if (generations.length === 0) throw new NoBackupsError(`no backups found in the replica at ${replica}`);
   // The newest generation by start, named explicitly: Litestream's own choice is the one updated
-  // last, which a deposed primary still replicating would win (README, "High availability").
+  // last, which a deposed primary still replicating would win (docs/operations.md, "High availability").
   if (!timestamp) return { attempt: { generation: (generations.at(-1) as Generation).generation }, otherwise: null };
   const first = generations[0] as Generation;
   const startedBefore = generations.filter((g) => g.start.getTime() <= timestamp.getTime());

@@ -132,7 +132,7 @@ describe('serving under Litestream', () => {
     async () => {
       // After Litestream's first sync the next is 10 s later. Writes made in between reach the
       // replica only through the final sync at shutdown. (DURABILITY=local is writable before
-      // that first sync: writes before it are in the window README "Failover and database size"
+      // that first sync: writes before it are in the window docs/operations.md "Failover and database size"
       // describes, so these come after it.)
       box = sandbox('directory', undefined, { REPLICA_SYNC_INTERVAL: '10s' });
       served = await startServe(box.env);

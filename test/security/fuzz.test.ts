@@ -63,7 +63,7 @@ const hostileText = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom('', '   ', 'x'.repeat(201), 'y'.repeat(10_001), '😀'.repeat(200)) },
 );
 
-/** The service's rule for text a person wrote (README "The rules"): what it must accept and store. */
+/** The service's rule for text a person wrote (docs/api.md, "The rules"): what it must accept and store. */
 function acceptedText(text: string, max: number): string | null {
   const trimmed = text.trim();
   const length = [...trimmed].length;
