@@ -6,14 +6,13 @@ import type { Config } from '../config.ts';
 import { type Db, openDatabase } from '../db/client.ts';
 import { applyMigrations } from '../db/migrate.ts';
 import { ErrorCode, httpOf } from '../errors.ts';
-import { announceListening, listen } from '../http/server.ts';
+import { announceListening, listen, type RunningServer } from '../http/server.ts';
 import { type App, createApp } from '../http/yoga.ts';
 import { LeaseKeeper } from '../lease/keeper.ts';
-import { type LeaseLocation, type LeaseRecord, leaseTimings } from '../lease/lease.ts';
+import { type Lease, type LeaseLocation, type LeaseRecord, leaseTimings } from '../lease/lease.ts';
 import { openLease } from '../lease/open-lease.ts';
 import { shutDown, stopRequested } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
-import type { Replication } from '../replication/primary.ts';
 import { listGenerations, restoreReplica } from '../replication/restore.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { PromotionHistory } from './promotions.ts';
@@ -34,6 +33,18 @@ const LEASE_POLL_MS = 50;
 const REPLICA_CHECK_EVERY_MS = 10_000;
 
 /**
+ * What the node is, and what it holds in each state. Only #to changes it, and each state
+ * carries exactly what it may use: a standby its restored copy, a primary its database and
+ * Litestream, a deposed primary the same until it stops (it never writes again).
+ */
+type NodeRole =
+  | { kind: 'starting' }
+  | { kind: 'standby'; copy: StandbyCopy; app: App }
+  | { kind: 'promoting'; copy: StandbyCopy | null; app: App | null }
+  | { kind: 'primary'; serving: Takeover; app: App }
+  | { kind: 'deposed'; serving: Takeover; app: App };
+
+/**
  * One node of a fenced pair, from start to stop. It listens at once; then, if it may (serve:
  * the lease is free), it becomes primary before it says "listening". Otherwise it stands by:
  * reads from a copy restored at start, READ_ONLY for writes, heartbeat on the primary's
@@ -49,75 +60,175 @@ export async function runFencedNode(
   { primaryUrl }: FencedNodeOptions,
 ): Promise<void> {
   const lease = await openLease(location);
-  let app: App | null = null;
-  const handler = (request: IncomingMessage, response: ServerResponse) => {
-    // While the primary answers, a standby sends every GraphQL request back (even reads: its
-    // copy is behind), so a load balancer that tried it first moves on to the primary. Once
-    // the heartbeat misses, it serves reads from its copy until it has promoted.
-    const deferToPrimary = role === 'standby' && heartbeat.misses === 0 && request.url?.startsWith('/graphql');
-    if (app && !deferToPrimary) return void app(request, response);
-    refuse(response, app ? `standby for ${watched() ?? 'the lease holder'}: ask the primary` : 'starting');
-  };
-  const running = await listen(handler, config);
+  const node = new FencedNode(config, logger, lease, primaryUrl ?? null);
+  try {
+    await node.run(await listen(node.handle, config));
+  } finally {
+    await lease.close();
+  }
+}
+
+class FencedNode {
+  #state: NodeRole = { kind: 'starting' };
   // One keeper per attempt at being primary: a lost lease is never taken up again by it.
-  const newKeeper = () => new LeaseKeeper({ lease, timings: leaseTimings(config), logger, url: running.url });
-  let keeper = newKeeper();
-  const heartbeat = new Heartbeat(config.heartbeatIntervalMs);
-  const promotions = new PromotionHistory(config.heartbeatIntervalMs);
-  let holder: LeaseRecord | null = null;
-  let role: 'standby' | 'promoting' | 'primary' = 'standby';
-  let primary: { db: Db; replication: Replication } | null = null;
-  let copy: StandbyCopy | null = null;
+  #keeper!: LeaseKeeper;
+  #url = '';
+  readonly #heartbeat: Heartbeat;
+  readonly #promotions: PromotionHistory;
+  #holder: LeaseRecord | null = null;
+  #stopping = false;
   /** A fresh copy being restored beside the current one, off the standby loop. */
-  let refreshing: Promise<void> | null = null;
-  let replicaReachable: { at: string; error: string | null } = { at: new Date().toISOString(), error: null };
-  const watched = () => primaryUrl ?? holder?.url ?? null;
-  const standbyApp = (standbyCopy: StandbyCopy) =>
-    createApp({
-      db: standbyCopy.db,
-      config,
-      logger,
-      node: standbyNode(() => keeper, {
-        primary: watched,
+  #refreshing: Promise<void> | null = null;
+  #replicaReachable: { at: string; error: string | null } = { at: new Date().toISOString(), error: null };
+
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+    private readonly lease: Lease,
+    private readonly primaryUrl: string | null,
+  ) {
+    this.#heartbeat = new Heartbeat(config.heartbeatIntervalMs);
+    this.#promotions = new PromotionHistory(config.heartbeatIntervalMs);
+  }
+
+  /**
+   * Every request, by the state of the moment. While the primary answers, a standby sends every
+   * GraphQL request back (even reads: its copy is behind), so a load balancer that tried it
+   * first moves on to the primary. Once the heartbeat misses, it serves reads from its copy
+   * until it has promoted.
+   */
+  readonly handle = (request: IncomingMessage, response: ServerResponse) => {
+    const state = this.#state;
+    const app = state.kind === 'starting' ? null : state.app;
+    if (!app) return refuse(response, 'starting');
+    if (state.kind === 'standby' && this.#heartbeat.misses === 0 && request.url?.startsWith('/graphql')) {
+      return refuse(response, `standby for ${this.#watched() ?? 'the lease holder'}: ask the primary`);
+    }
+    app(request, response);
+  };
+
+  async run(running: RunningServer): Promise<void> {
+    this.#url = running.url;
+    this.#keeper = this.#newKeeper();
+    const stopped = stopRequested().then((signal) => {
+      this.#stopping = true;
+      return signal;
+    });
+    let failure: unknown = null;
+    let watching: Promise<void> = Promise.resolve();
+    try {
+      // serve: take over at once when no one holds the lease, before saying "listening".
+      const mayTakeOver =
+        !this.primaryUrl && (await this.#keeper.current()) === null && (await this.#keeper.tryAcquire());
+      if (!(mayTakeOver && (await this.#promote({ leaseWasFree: true }, { localMayBeNewest: true })))) {
+        const copy = await openStandbyCopy(this.config, this.logger, this.#copyPath(0));
+        this.#to({ kind: 'standby', copy, app: this.#standbyApp(copy) });
+        watching = this.#standBy();
+      }
+      announceListening(this.logger, running, { role: this.#state.kind });
+      const signal = await Promise.race([watching.then(() => stopped), stopped]);
+      this.logger.info({ signal }, 'shutting down');
+    } catch (error) {
+      failure = error;
+    }
+    this.#stopping = true;
+    await watching.catch(() => {});
+    await this.#refreshing;
+    await this.#stop(running);
+    if (failure) throw failure;
+    this.logger.info('stopped');
+  }
+
+  /** The only way the node changes what it is. */
+  #to(next: NodeRole) {
+    if (next.kind !== this.#state.kind) this.logger.debug({ from: this.#state.kind, to: next.kind }, 'node state');
+    this.#state = next;
+  }
+
+  async #stop(running: RunningServer) {
+    const state = this.#state;
+    const serving = state.kind === 'primary' || state.kind === 'deposed' ? state.serving : undefined;
+    await shutDown(running, serving);
+    if (state.kind === 'standby' || state.kind === 'promoting') state.copy?.close();
+    // Handed over only now that the last frames are in the replica; a deposed node has none.
+    if (state.kind === 'primary' && this.#keeper.whyNotHeld() === null) await this.#keeper.release();
+    this.#keeper.stop();
+  }
+
+  #newKeeper() {
+    return new LeaseKeeper({
+      lease: this.lease,
+      timings: leaseTimings(this.config),
+      logger: this.logger,
+      url: this.#url,
+    });
+  }
+
+  #watched() {
+    return this.primaryUrl ?? this.#holder?.url ?? null;
+  }
+
+  #copyPath(slot: 0 | 1) {
+    return `${this.config.databasePath}.standby${slot === 0 ? '' : '-next'}`;
+  }
+
+  #standbyApp(copy: StandbyCopy) {
+    const heartbeat = this.#heartbeat;
+    return createApp({
+      db: copy.db,
+      config: this.config,
+      logger: this.logger,
+      node: standbyNode(() => this.#keeper, {
+        primary: () => this.#watched(),
         heartbeat: () => ({
           intervalMs: heartbeat.intervalMs,
           misses: heartbeat.misses,
-          missesToPromote: config.heartbeatMisses,
+          missesToPromote: this.config.heartbeatMisses,
           lastError: heartbeat.lastError,
           lastSuccessAt: heartbeat.lastSuccessAt && new Date(heartbeat.lastSuccessAt).toISOString(),
-          role,
+          role: this.#state.kind,
         }),
-        copy: () => ({ ...standbyCopy.describe, replicaReachable }),
-        promotions: () => promotions.describe(),
+        copy: () => ({ ...copy.describe, replicaReachable: this.#replicaReachable }),
+        promotions: () => this.#promotions.describe(),
       }),
     });
+  }
 
   /** True once this node is the primary; false (standing by again) if the promotion failed. */
-  const promote = async (why: Record<string, unknown>, catchUp: CatchUp): Promise<boolean> => {
-    const tenure = keeper;
-    role = 'promoting';
+  async #promote(why: Record<string, unknown>, catchUp: CatchUp): Promise<boolean> {
+    const { config, logger } = this;
+    const tenure = this.#keeper;
+    const before = this.#state.kind === 'standby' ? this.#state : null;
+    this.#to({ kind: 'promoting', copy: before?.copy ?? null, app: before?.app ?? null });
     const startedAt = performance.now();
     const timings: Timings = {};
+    const promotions = this.#promotions;
     promotions.begin();
     logger.warn(
-      { ...why, watched: watched(), term: tenure.term, attempt: promotions.attempts },
+      { ...why, watched: this.#watched(), term: tenure.term, attempt: promotions.attempts },
       'promoting: this node takes over as primary',
     );
     let takeover: Takeover | null = null;
     try {
       takeover = await takeOver(config, logger, () => tenure.whyNotHeld(), catchUp, timings);
-      const { db, replication } = takeover;
-      // Deposed later: Litestream must not ship another frame nor start a generation of its own.
-      tenure.onLost(() => void replication.stop());
+      const serving = takeover;
       const primaryApp = await step(timings, logger, 'serve as primary', () =>
-        createApp({ db, config, logger, node: fencedPrimary(tenure, replication.node, () => promotions.describe()) }),
+        createApp({
+          db: serving.db,
+          config,
+          logger,
+          node: fencedPrimary(tenure, serving.replication.node, () => promotions.describe()),
+        }),
       );
       const lost = tenure.whyNotHeld();
       if (lost) throw new Error(`promotion abandoned: ${lost}`);
-      app = primaryApp;
-      primary = takeover;
-      role = 'primary';
-      copy?.close();
+      this.#to({ kind: 'primary', serving, app: primaryApp });
+      // Deposed later: Litestream must not ship another frame nor start a generation of its own.
+      tenure.onLost(() => {
+        void serving.replication.stop();
+        if (this.#state.kind === 'primary') this.#to({ kind: 'deposed', serving, app: primaryApp });
+      });
+      before?.copy.close();
       const durationMs = Math.round(performance.now() - startedAt);
       promotions.promoted({ term: tenure.term, at: new Date().toISOString(), durationMs, steps: timings });
       logger.info({ totalMs: durationMs, steps: timings, term: tenure.term }, 'promoted: this node is the primary');
@@ -145,48 +256,44 @@ export async function runFencedNode(
         { error: message, steps: timings, term: tenure.term, attempt: promotions.attempts, retryInMs },
         'promotion failed: standing by again',
       );
-      keeper = newKeeper();
-      role = 'standby';
+      this.#keeper = this.#newKeeper();
+      this.#to(before ?? { kind: 'starting' });
       return false;
     }
-  };
+  }
 
-  let stopping = false;
-  const stopped = stopRequested().then((signal) => {
-    stopping = true;
-    return signal;
-  });
-
-  const standBy = async () => {
+  async #standBy() {
+    const { config, logger } = this;
     let lastReplicaCheck = performance.now();
     /** When this standby first found the primary gone (or the lease free). */
     let suspectSince: number | null = null;
     let lastProbeAt = Number.NEGATIVE_INFINITY;
-    while (!stopping) {
+    while (!this.#stopping) {
       const tickStartedAt = performance.now();
-      holder = await keeper.current().catch((error: Error) => {
-        logger.warn({ lease: keeper.location, error: error.message }, 'lease store unreachable');
-        return holder;
+      this.#holder = await this.#keeper.current().catch((error: Error) => {
+        logger.warn({ lease: this.#keeper.location, error: error.message }, 'lease store unreachable');
+        return this.#holder;
       });
-      const target = watched();
+      const target = this.#watched();
       // Once on the lease's trail, polled every LEASE_POLL_MS, the primary is still probed only
       // once per interval: a frozen one holds each probe for a whole interval.
       if (target && performance.now() - lastProbeAt >= config.heartbeatIntervalMs) {
         lastProbeAt = performance.now();
-        await heartbeat.probe(target);
+        await this.#heartbeat.probe(target);
       }
-      const primaryGone = target !== null && heartbeat.misses >= config.heartbeatMisses;
-      if ((holder === null || primaryGone) && promotions.mayAttempt(performance.now())) {
+      const primaryGone = target !== null && this.#heartbeat.misses >= config.heartbeatMisses;
+      if ((this.#holder === null || primaryGone) && this.#promotions.mayAttempt(performance.now())) {
         suspectSince ??= performance.now();
-        const acquired = await keeper.tryAcquire().catch((error: Error) => {
+        const acquired = await this.#keeper.tryAcquire().catch((error: Error) => {
           logger.warn({ error: error.message }, 'could not take the lease');
           return false;
         });
         if (acquired) {
-          const promoted = await promote(
+          const copy = this.#state.kind === 'standby' ? this.#state.copy : null;
+          const promoted = await this.#promote(
             {
-              misses: heartbeat.misses,
-              lastError: heartbeat.lastError,
+              misses: this.#heartbeat.misses,
+              lastError: this.#heartbeat.lastError,
               waitedForLeaseMs: Math.round(performance.now() - suspectSince),
             },
             // The copy's snapshot passed quick_check at start: a restore from it checks nothing again.
@@ -202,69 +309,46 @@ export async function runFencedNode(
       suspectSince = null;
       if (performance.now() - lastReplicaCheck > REPLICA_CHECK_EVERY_MS) {
         lastReplicaCheck = performance.now();
-        const listed = await listGenerations(config).then(
-          (generations) => ({ newest: generations.at(-1)?.generation ?? null, error: null }),
-          (error: Error) => ({ newest: null, error: error.message }),
-        );
-        replicaReachable = { at: new Date().toISOString(), error: listed.error };
-        if (replicaReachable.error) logger.warn({ error: replicaReachable.error }, 'standby cannot read the replica');
-        // A copy of an older generation (a failover since the standby started) has a snapshot
-        // a promotion would not restore: its check would count for nothing. Restored anew in
-        // the background, so the heartbeat goes on meanwhile.
-        if (listed.newest && copy && listed.newest !== copy.generation && !refreshing) {
-          refreshing = refreshCopy(copy).finally(() => {
-            refreshing = null;
-          });
-        }
+        await this.#checkReplica();
       }
       await sleep(Math.max(0, config.heartbeatIntervalMs - (performance.now() - tickStartedAt)));
     }
-  };
+  }
 
-  const refreshCopy = async (stale: StandbyCopy) => {
-    const fresh = await openStandbyCopy(config, logger, stale.path === copyPath(0) ? copyPath(1) : copyPath(0)).catch(
-      (error: Error) => {
-        logger.warn({ error: error.message }, 'could not refresh the standby copy');
-        return null;
-      },
+  /**
+   * Whether the replica answers, and whether its newest generation is the copy's. A copy of an
+   * older generation (a failover since the standby started) has a snapshot a promotion would
+   * not restore: its check would count for nothing. Restored anew in the background, so the
+   * heartbeat goes on meanwhile.
+   */
+  async #checkReplica() {
+    const listed = await listGenerations(this.config).then(
+      (generations) => ({ newest: generations.at(-1)?.generation ?? null, error: null }),
+      (error: Error) => ({ newest: null, error: error.message }),
     );
+    this.#replicaReachable = { at: new Date().toISOString(), error: listed.error };
+    if (listed.error) this.logger.warn({ error: listed.error }, 'standby cannot read the replica');
+    const state = this.#state;
+    if (listed.newest && state.kind === 'standby' && listed.newest !== state.copy.generation && !this.#refreshing) {
+      this.#refreshing = this.#refreshCopy(state.copy).finally(() => {
+        this.#refreshing = null;
+      });
+    }
+  }
+
+  async #refreshCopy(stale: StandbyCopy) {
+    const path = stale.path === this.#copyPath(0) ? this.#copyPath(1) : this.#copyPath(0);
+    const fresh = await openStandbyCopy(this.config, this.logger, path).catch((error: Error) => {
+      this.logger.warn({ error: error.message }, 'could not refresh the standby copy');
+      return null;
+    });
     if (!fresh) return;
     // Promoted (or stopping) meanwhile: the fresh copy is of no use any more.
-    if (role !== 'standby' || stopping || copy !== stale) return fresh.close();
-    copy = fresh;
-    app = standbyApp(fresh);
+    const state = this.#state;
+    if (state.kind !== 'standby' || this.#stopping || state.copy !== stale) return fresh.close();
+    this.#to({ kind: 'standby', copy: fresh, app: this.#standbyApp(fresh) });
     stale.close();
-  };
-  const copyPath = (slot: 0 | 1) => `${config.databasePath}.standby${slot === 0 ? '' : '-next'}`;
-
-  let failure: unknown = null;
-  let watching: Promise<void> = Promise.resolve();
-  try {
-    // serve: take over at once when no one holds the lease, before saying "listening".
-    const mayTakeOver = !primaryUrl && (await keeper.current()) === null && (await keeper.tryAcquire());
-    if (!(mayTakeOver && (await promote({ leaseWasFree: true }, { localMayBeNewest: true })))) {
-      copy = await openStandbyCopy(config, logger, copyPath(0));
-      app = standbyApp(copy);
-      watching = standBy();
-    }
-    announceListening(logger, running, { role });
-    const signal = await Promise.race([watching.then(() => stopped), stopped]);
-    logger.info({ signal }, 'shutting down');
-  } catch (error) {
-    failure = error;
   }
-  stopping = true;
-  await watching.catch(() => {});
-  await refreshing;
-  const wasPrimary = primary as { db: Db; replication: Replication } | null;
-  await shutDown(running, wasPrimary ?? undefined);
-  (copy as StandbyCopy | null)?.close();
-  // Handed over only now that the last frames are in the replica.
-  if (wasPrimary && keeper.whyNotHeld() === null) await keeper.release();
-  keeper.stop();
-  await lease.close();
-  if (failure) throw failure;
-  logger.info('stopped');
 }
 
 interface StandbyCopy {
