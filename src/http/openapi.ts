@@ -1,4 +1,4 @@
-import type { RestRoute } from './rest-route.ts';
+import type { RestRoute } from '../schema/extensions.ts';
 
 /** The parts of an OpenAPI 3.0 document this module touches. */
 interface SchemaObject {

@@ -3,23 +3,14 @@ import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { invalidatedAcrossHost } from '../cluster/shared-cache.ts';
 import type { Config } from '../config.ts';
+import { cacheTouchesOf } from '../schema/extensions.ts';
 
 /**
- * What each mutation may change beyond the rows it returns, by type. The cache already drops
- * every cached answer holding an entity a mutation returns (Comment:7); these cover the rest:
- * a new comment changes its review's commentCount and comments, a new review changes
- * listings, and every write refreshes its author's User row.
+ * The cache already drops every cached answer holding an entity a mutation returns (Comment:7);
+ * each mutation declares the rest beside its field (cacheTouches in src/schema/: a new comment
+ * changes its review's commentCount and comments, every write its author's User row). One that
+ * declares nothing (or is aliased) drops every cached answer.
  */
-const TOUCHES: Record<string, string[]> = {
-  createReview: ['Review', 'User'],
-  updateReview: ['Review', 'User'],
-  deleteReview: ['Review', 'Comment', 'User'],
-  addComment: ['Comment', 'Review', 'User'],
-  updateComment: ['Comment', 'User'],
-  deleteComment: ['Comment', 'Review', 'User'],
-};
-
-/** A mutation missing from TOUCHES (or aliased) drops every cached answer. */
 const EVERYTHING = ['Review', 'Comment', 'User'];
 
 /**
@@ -54,12 +45,13 @@ export function responseCachePlugins(config: Pick<Config, 'responseCache'>): Plu
     }),
     {
       onExecute({ args }) {
+        const { schema } = args;
         if (getOperationAST(args.document, args.operationName)?.operation !== 'mutation') return;
         return {
           onExecuteDone({ result }) {
             if (!('data' in result) || !result.data) return;
             const written = Object.keys(result.data).filter((field) => result.data?.[field] != null);
-            const types = new Set(written.flatMap((field) => TOUCHES[field] ?? EVERYTHING));
+            const types = new Set(written.flatMap((field) => cacheTouchesOf(schema, field) ?? EVERYTHING));
             if (types.size) cache.invalidate([...types].map((typename) => ({ typename })));
           },
         };

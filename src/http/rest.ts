@@ -3,11 +3,12 @@ import { useSofa } from '@graphql-yoga/plugin-sofa';
 import { GraphQLError, GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { ErrorCode, httpStatusOf } from '../errors.ts';
+import { type RestRoute, restRoutesOf } from '../schema/extensions.ts';
+import { schema } from '../schema/index.ts';
 import { bodyLengthRefusal, readAtMost, TOO_LARGE } from './body-limit.ts';
 import { withoutSuggestions } from './input-errors.ts';
 import { restDocument } from './openapi.ts';
 import { REST_DOCS_PATH, serveRestDocs } from './rest-docs.ts';
-import type { RestRoute } from './rest-route.ts';
 
 export const REST_BASE = '/api';
 export const OPENAPI_PATH = `${REST_BASE}/openapi.json`;
@@ -15,30 +16,12 @@ export const OPENAPI_PATH = `${REST_BASE}/openapi.json`;
 type SofaErrorHandler = NonNullable<Parameters<typeof useSofa>[0]['errorHandler']>;
 
 /**
- * Every REST route, by the GraphQL root field it runs. Nothing else under /api reaches SOFA:
- * in particular not its webhook routes, which would make this server call any URL a client
- * names. A mutation's body is its `input`; path parameters fill the input's fields of the
- * same name (`PATCH /reviews/:id` sets `input.id`).
+ * Every REST route, by the GraphQL root field it runs, as the fields declare them (restRoute in
+ * src/schema/). Nothing else under /api reaches SOFA: in particular not its webhook routes,
+ * which would make this server call any URL a client names. A mutation's body is its `input`;
+ * path parameters fill the input's fields of the same name (`PATCH /reviews/:id` sets `input.id`).
  */
-export const REST_ROUTES: Record<string, RestRoute> = {
-  'Query.reviews': { method: 'GET', path: '/reviews', tags: ['reviews'] },
-  'Query.review': { method: 'GET', path: '/reviews/:id', tags: ['reviews'] },
-  'Query.reviewComments': { method: 'GET', path: '/reviews/:reviewId/comments', tags: ['comments'] },
-  'Query.comment': { method: 'GET', path: '/reviews/:reviewId/comments/:id', tags: ['comments'] },
-  'Query.ratingSummary': { method: 'GET', path: '/rating-summary', tags: ['reviews'] },
-  'Query.viewer': { method: 'GET', path: '/viewer', tags: ['users'] },
-  'Mutation.createReview': { method: 'POST', path: '/reviews', tags: ['reviews'], responseStatus: 201 },
-  'Mutation.updateReview': { method: 'PATCH', path: '/reviews/:id', tags: ['reviews'] },
-  'Mutation.deleteReview': { method: 'DELETE', path: '/reviews/:id', tags: ['reviews'] },
-  'Mutation.addComment': {
-    method: 'POST',
-    path: '/reviews/:reviewId/comments',
-    tags: ['comments'],
-    responseStatus: 201,
-  },
-  'Mutation.updateComment': { method: 'PATCH', path: '/comments/:id', tags: ['comments'] },
-  'Mutation.deleteComment': { method: 'DELETE', path: '/comments/:id', tags: ['comments'] },
-};
+export const REST_ROUTES: Record<string, RestRoute> = restRoutesOf(schema);
 
 /**
  * Fields left out of the REST representations. SOFA embeds every object it reaches (this

@@ -6,6 +6,7 @@ import { addComment, deleteComment, updateComment } from '../services/comments.t
 import { runWrite } from '../services/write.ts';
 import { builder } from './builder.ts';
 import { sharedConnection } from './connections.ts';
+import { cacheTouches, restRoute } from './extensions.ts';
 import { rowId } from './ids.ts';
 import { deletedPayload } from './payloads.ts';
 import { Review } from './review.ts';
@@ -67,7 +68,10 @@ builder.queryField('comment', (t) =>
       reviewId: t.arg.globalID({ for: Review, required: true }),
       id: t.arg.globalID({ for: Comment, required: true }),
     },
-    extensions: readSpec(onReview),
+    extensions: {
+      ...readSpec(onReview),
+      ...restRoute({ method: 'GET', path: '/reviews/:reviewId/comments/:id', tags: ['comments'] }),
+    },
     resolve: (query, _root, args, ctx) =>
       ctx.db.query.comments.findFirst(query({ where: relationalWhere(onReview.filters, args) })),
   }),
@@ -80,7 +84,10 @@ builder.queryField('reviewComments', (t) =>
       description:
         'The comments of one review in conversation order (REST: /reviews/:reviewId/comments); NOT_FOUND if there is no such review.',
       args: { reviewId: t.arg.globalID({ for: Review, required: true }) },
-      extensions: readSpec(ofReview),
+      extensions: {
+        ...readSpec(ofReview),
+        ...restRoute({ method: 'GET', path: '/reviews/:reviewId/comments', tags: ['comments'] }),
+      },
       totalCount: (_root, args, ctx) => ctx.db.$count(comments, eq(comments.reviewId, rowId(args.reviewId))),
       resolve: (query, _root, args, ctx) => {
         const reviewId = rowId(args.reviewId);
@@ -135,6 +142,11 @@ const DeleteCommentPayload = deletedPayload('DeleteCommentPayload', 'Comment');
 builder.mutationFields((t) => ({
   addComment: t.field({
     type: AddCommentPayload,
+    extensions: {
+      ...restRoute({ method: 'POST', path: '/reviews/:reviewId/comments', tags: ['comments'], responseStatus: 201 }),
+      // A review's commentCount and comments change with it.
+      ...cacheTouches('Comment', 'Review', 'User'),
+    },
     authScopes: { signedIn: true },
     args: { input: t.arg({ type: AddCommentInput, required: true }) },
     resolve: (_root, { input }, ctx) => {
@@ -146,6 +158,10 @@ builder.mutationFields((t) => ({
   }),
   updateComment: t.field({
     type: UpdateCommentPayload,
+    extensions: {
+      ...restRoute({ method: 'PATCH', path: '/comments/:id', tags: ['comments'] }),
+      ...cacheTouches('Comment', 'User'),
+    },
     authScopes: { signedIn: true },
     args: { input: t.arg({ type: UpdateCommentInput, required: true }) },
     resolve: (_root, { input }, ctx) => ({
@@ -154,6 +170,11 @@ builder.mutationFields((t) => ({
   }),
   deleteComment: t.field({
     type: DeleteCommentPayload,
+    extensions: {
+      ...restRoute({ method: 'DELETE', path: '/comments/:id', tags: ['comments'] }),
+      // A review's commentCount and comments change with it.
+      ...cacheTouches('Comment', 'Review', 'User'),
+    },
     authScopes: { signedIn: true },
     args: { input: t.arg({ type: DeleteCommentInput, required: true }) },
     resolve: (_root, { input }, ctx) => ({

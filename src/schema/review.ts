@@ -7,6 +7,7 @@ import { createReview, deleteReview, updateReview } from '../services/reviews.ts
 import { runWrite } from '../services/write.ts';
 import { builder } from './builder.ts';
 import { sharedConnection } from './connections.ts';
+import { cacheTouches, restRoute } from './extensions.ts';
 import { rowId, userId } from './ids.ts';
 import { deletedPayload } from './payloads.ts';
 import { idempotencyKey, rating, userText, version } from './validation.ts';
@@ -99,7 +100,7 @@ builder.queryFields((t) => ({
         minRating: t.arg.int({ validate: rating.nullish() }),
         orderBy: t.arg({ type: ReviewOrder, defaultValue: 'NEWEST' }),
       },
-      extensions: readSpec(listing),
+      extensions: { ...readSpec(listing), ...restRoute({ method: 'GET', path: '/reviews', tags: ['reviews'] }) },
       totalCount: (_root, args, ctx) => ctx.db.$count(reviews, boundWhere(listing.filters, reviews, args)),
       resolve: (query, _root, args, ctx) =>
         ctx.db.query.reviews.findMany(
@@ -112,14 +113,17 @@ builder.queryFields((t) => ({
     type: 'reviews',
     nullable: true,
     args: { id: t.arg.globalID({ for: Review, required: true }) },
-    extensions: readSpec(byId),
+    extensions: { ...readSpec(byId), ...restRoute({ method: 'GET', path: '/reviews/:id', tags: ['reviews'] }) },
     resolve: (query, _root, args, ctx) =>
       ctx.db.query.reviews.findFirst(query({ where: relationalWhere(byId.filters, args) })),
   }),
   ratingSummary: t.field({
     type: RatingSummary,
     args: { subject: t.arg.string({ required: true }) },
-    extensions: readSpec({ kind: 'aggregate', row: ratingSummaryRow }),
+    extensions: {
+      ...readSpec({ kind: 'aggregate', row: ratingSummaryRow }),
+      ...restRoute({ method: 'GET', path: '/rating-summary', tags: ['reviews'] }),
+    },
     resolve: (_root, { subject }, ctx) => {
       const row = ctx.db.get<{ subject: string; count: number; average: number | null; histogram: string }>(
         ratingSummaryRow({ subject: sql`${subject}` }),
@@ -187,6 +191,10 @@ const DeleteReviewPayload = deletedPayload('DeleteReviewPayload', 'Review');
 builder.mutationFields((t) => ({
   createReview: t.field({
     type: CreateReviewPayload,
+    extensions: {
+      ...restRoute({ method: 'POST', path: '/reviews', tags: ['reviews'], responseStatus: 201 }),
+      ...cacheTouches('Review', 'User'),
+    },
     authScopes: { signedIn: true },
     args: { input: t.arg({ type: CreateReviewInput, required: true }) },
     resolve: (_root, { input }, ctx) => {
@@ -197,6 +205,10 @@ builder.mutationFields((t) => ({
   }),
   updateReview: t.field({
     type: UpdateReviewPayload,
+    extensions: {
+      ...restRoute({ method: 'PATCH', path: '/reviews/:id', tags: ['reviews'] }),
+      ...cacheTouches('Review', 'User'),
+    },
     authScopes: { signedIn: true },
     args: { input: t.arg({ type: UpdateReviewInput, required: true }) },
     resolve: (_root, { input }, ctx) => ({
@@ -205,6 +217,11 @@ builder.mutationFields((t) => ({
   }),
   deleteReview: t.field({
     type: DeleteReviewPayload,
+    extensions: {
+      ...restRoute({ method: 'DELETE', path: '/reviews/:id', tags: ['reviews'] }),
+      // Its comments go with it.
+      ...cacheTouches('Review', 'Comment', 'User'),
+    },
     authScopes: { signedIn: true },
     args: { input: t.arg({ type: DeleteReviewInput, required: true }) },
     resolve: (_root, { input }, ctx) => ({

@@ -1,5 +1,6 @@
 import { type RowsSpec, readSpec } from '../reads/read-spec.ts';
 import { builder } from './builder.ts';
+import { restRoute } from './extensions.ts';
 import { ReviewConnection } from './review.ts';
 
 /** A user's own reviews, newest first, the primary key breaking ties. */
@@ -31,7 +32,7 @@ builder.queryField('viewer', (t) =>
     type: 'users',
     nullable: true,
     description: 'The signed-in user; null when anonymous or before their first write.',
-    extensions: readSpec(signedInUser),
+    extensions: { ...readSpec(signedInUser), ...restRoute({ method: 'GET', path: '/viewer', tags: ['users'] }) },
     resolve: (query, _root, _args, ctx) =>
       ctx.viewer ? ctx.db.query.users.findFirst(query({ where: { id: ctx.viewer.id } })) : null,
   }),

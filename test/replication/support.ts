@@ -75,7 +75,8 @@ export function sandbox(kind: ReplicaKind, s3: FauxqsServer | undefined, extra: 
       ...S3_CREDENTIALS,
     });
   }
-  return { dir, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  // A killed server's Litestream may still be writing its last state here: retry until it is done.
+  return { dir, env, cleanup: () => rmSync(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 }) };
 }
 
 export const tokenFor = async (userId: string) => signToken({ userId, name: userId }, await signingKey(JWT_SECRET));
