@@ -55,17 +55,33 @@ const NODES_QUERY =
 
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
 
-async function worst() {
+/** A migrated database file in a directory of its own. */
+function freshDatabase(name: string) {
   const directory = mkdtempSync(join(tmpdir(), 'reviews-figures-'));
-  const db = openDatabase(join(directory, 'worst.db'));
+  const databasePath = join(directory, name);
+  const db = openDatabase(databasePath);
   applyMigrations(db);
-  const author = aUser(db, 'mallory');
+  return { directory, databasePath, db };
+}
+
+/**
+ * The largest data one account's rows can give every connection: 100 reviews of 10,000
+ * characters, 100 comments of 5,000 on each; `ids` are the reviews' global ids.
+ */
+function worstData() {
+  const data = freshDatabase('worst.db');
+  const author = aUser(data.db, 'mallory');
   const ids: string[] = [];
   for (let r = 0; r < 100; r++) {
-    const review = aReview(db, { authorId: author, body: 'r'.repeat(10_000) });
+    const review = aReview(data.db, { authorId: author, body: 'r'.repeat(10_000) });
     ids.push(review.globalId);
-    for (let c = 0; c < 100; c++) aComment(db, { reviewId: review.id, authorId: author, body: 'c'.repeat(5000) });
+    for (let c = 0; c < 100; c++) aComment(data.db, { reviewId: review.id, authorId: author, body: 'c'.repeat(5000) });
   }
+  return { ...data, ids };
+}
+
+async function worst() {
+  const { directory, db, ids } = worstData();
   const app = createApp({ db, config: { ...testConfig, env: 'production' } });
   console.log(`data written; rss ${mb(process.memoryUsage().rss)}`);
   const run = async (query: string, variables: Record<string, unknown> = {}) => {
@@ -108,17 +124,7 @@ async function worst() {
  * on that data: CPU per request and resident memory, read from the server's /proc entries.
  */
 async function served() {
-  const directory = mkdtempSync(join(tmpdir(), 'reviews-figures-'));
-  const databasePath = join(directory, 'worst.db');
-  const db = openDatabase(databasePath);
-  applyMigrations(db);
-  const author = aUser(db, 'mallory');
-  const ids: string[] = [];
-  for (let r = 0; r < 100; r++) {
-    const review = aReview(db, { authorId: author, body: 'r'.repeat(10_000) });
-    ids.push(review.globalId);
-    for (let c = 0; c < 100; c++) aComment(db, { reviewId: review.id, authorId: author, body: 'c'.repeat(5000) });
-  }
+  const { directory, databasePath, db, ids } = worstData();
   db.$client.close();
   const server = await serveInProduction(databasePath);
   const run = async (query: string, variables: Record<string, unknown>) => {
@@ -161,10 +167,7 @@ async function served() {
 
 /** 100,000 requests to `serve`, each with its own operation name: /metrics' size and the server's RSS. */
 async function metrics() {
-  const directory = mkdtempSync(join(tmpdir(), 'reviews-figures-'));
-  const databasePath = join(directory, 'metrics.db');
-  const db = openDatabase(databasePath);
-  applyMigrations(db);
+  const { directory, databasePath, db } = freshDatabase('metrics.db');
   db.$client.close();
   const server = await serveInProduction(databasePath);
   const metricsUrl = `${server.url}/metrics`;
@@ -196,10 +199,7 @@ async function metrics() {
 /** One address opening 4,000 SSE subscriptions to `serve`, holding each it gets: the server's RSS. */
 async function subscriptions() {
   const { subscribe } = await import('../ecosystem/sse.ts');
-  const directory = mkdtempSync(join(tmpdir(), 'reviews-figures-'));
-  const databasePath = join(directory, 'subscriptions.db');
-  const db = openDatabase(databasePath);
-  applyMigrations(db);
+  const { directory, databasePath, db } = freshDatabase('subscriptions.db');
   const review = aReview(db);
   db.$client.close();
   const server = await serveInProduction(databasePath);
