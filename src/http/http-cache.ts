@@ -81,6 +81,13 @@ export function useHttpCache(config: HttpCacheConfig, graphqlEndpoint: string): 
     },
     async onResponse({ request, response, setResponse, fetchAPI }) {
       if (new URL(request.url).pathname !== graphqlEndpoint) return;
+      if (!isShareable(request, response)) {
+        // In place, as most answers go (every POST): nothing to rebuild for a private one.
+        response.headers.delete('etag');
+        response.headers.delete('last-modified');
+        response.headers.set('cache-control', NOT_SHARED);
+        return;
+      }
       const headers = new fetchAPI.Headers();
       // One by one, in lower case: names come as Yoga spelled them (`Content-Type`, `ETag`), and a
       // new Response that did not find `content-type` added text/plain beside it.
@@ -88,11 +95,6 @@ export function useHttpCache(config: HttpCacheConfig, graphqlEndpoint: string): 
         const lower = name.toLowerCase();
         if (lower !== 'etag' && lower !== 'last-modified') headers.set(lower, value);
       });
-      if (!isShareable(request, response)) {
-        headers.set('cache-control', NOT_SHARED);
-        setResponse(new fetchAPI.Response(response.body, { status: response.status, headers }));
-        return;
-      }
       const body = await response.text();
       const etag = entityTag(headers.get('content-type'), body);
       headers.set('cache-control', shared);
