@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { attachToHost } from '../cluster/attach.ts';
 import type { Logger } from '../logger.ts';
 import { LISTENING } from './listening.ts';
@@ -11,31 +11,46 @@ const SHUTDOWN_GRACE_MS = 10_000;
 /**
  * How long a client may take, so a slow one cannot hold a socket (and what is buffered for it)
  * for Node's defaults of minutes: the headers within 10 s, the whole request (body included)
- * within 30 s, 5 s between requests on a kept-alive connection, and a complete answer must
- * have drained to the client within 60 s or its connection is cut, the answer freed. SSE
- * streams are not complete answers until they end, so they are not cut by it.
+ * within 30 s, 5 s between requests on a kept-alive connection, and a reader with bytes waiting
+ * for it must take some of them every 60 s or its connection is cut, what waited freed.
  */
 export const CLIENT_TIMEOUTS = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
-  answerDrainMs: 60_000,
+  stalledReaderMs: 60_000,
 };
 
 export type ClientTimeouts = typeof CLIENT_TIMEOUTS;
 
 /**
- * A reader that stops reading leaves its answer in this process's socket buffer, and Node's
- * socket timeout does not see a write that never completes. Once an answer has been handed
- * over whole (`prefinish`), it has `ms` to drain (`finish`), or the connection is destroyed.
+ * A reader that stops reading leaves what it was sent in this process's socket buffer, and no
+ * Node timeout sees a write that never completes (Yoga waits for `drain` before it even ends an
+ * answer). Like nginx's `send_timeout`: a connection whose waiting bytes have not shrunk from
+ * one check to the next, `ms` apart, is destroyed. SSE streams too: their events queue alike.
  */
-function cutIfNotDrained(response: ServerResponse, ms: number) {
-  let timer: NodeJS.Timeout | undefined;
-  response.once('prefinish', () => {
-    timer = setTimeout(() => response.destroy(), ms);
+function cutStalledReaders(server: Server, ms: number) {
+  server.on('connection', (socket: Socket) => {
+    let waiting = 0;
+    const check = setInterval(() => {
+      const now = socket.writableLength;
+      if (now > 0 && waiting > 0 && now >= waiting) socket.destroy();
+      waiting = now;
+    }, ms).unref();
+    socket.once('close', () => clearInterval(check));
   });
-  response.once('finish', () => clearTimeout(timer));
-  response.once('close', () => clearTimeout(timer));
+}
+
+/**
+ * Node hands over every request a pipelining client sent in one write at once, and holds the
+ * answers of all but the first in memory until the socket takes them: forty requests written
+ * together to a socket that is never read were forty answers held. A request behind another
+ * runs only once the socket is its own (after the answer before it has drained), so a
+ * connection holds one answer at a time; one whose connection was cut meanwhile never runs.
+ */
+function oneAnswerAtATime(response: ServerResponse, run: () => void) {
+  if (response.socket) run();
+  else response.once('socket', (socket: Socket) => socket.destroyed || run());
 }
 
 export interface RunningServer {
@@ -67,11 +82,9 @@ export async function listen(
       // Node checks the two timeouts above this often (30 s by default, longer than a test).
       connectionsCheckingInterval: Math.min(1000, timeouts.headersTimeoutMs),
     },
-    (request, response) => {
-      cutIfNotDrained(response, timeouts.answerDrainMs);
-      handler(request, response);
-    },
+    (request, response) => oneAnswerAtATime(response, () => handler(request, response)),
   );
+  cutStalledReaders(server, timeouts.stalledReaderMs);
   server.listen(port, host);
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
