@@ -21,6 +21,7 @@ export function formatReport(result: BenchResult): string {
     '÷ limit',
     'CPU ms/req',
     'CPU: limit ÷',
+    'cores + load',
     'p99 ms',
     'peak RSS',
   ]);
@@ -33,6 +34,7 @@ export function formatReport(result: BenchResult): string {
       row.server.startsWith('limit') ? '' : pct(row.ratioToLimit),
       row.cpuMsPerRequest.toFixed(2),
       row.server.startsWith('limit') ? '' : pct(row.cpuRatioToLimit),
+      `${row.cores.server.toFixed(2)} + ${row.cores.load.toFixed(2)}`,
       row.latencyP99Ms,
       mb(row.peakRssBytes),
     ]);

@@ -46,6 +46,12 @@ export interface ThroughputRow extends LoadResult {
   processRssBytes: number[];
   /** The server's CPU time per answered request (user + system): steadier than req/s on a busy machine. */
   cpuMsPerRequest: number;
+  /**
+   * Cores kept busy during the run (CPU time ÷ wall time): the server's, all its processes
+   * together, and the load generator's (this process). On a machine of few cores they show
+   * what a second server process could have had.
+   */
+  cores: { server: number; load: number };
   /** rps / the limit's rps at the same scenario and concurrency; null without a limit figure. */
   ratioToLimit: number | null;
   /** The limit's CPU time per request / this server's: the same ratio, measured in CPU time. */
@@ -146,6 +152,8 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
       const label = `${scenario.name} · ${name} · ${connections} conn`;
       progress.update(label);
       const cpuBefore = server.cpuMs();
+      const loadCpuBefore = process.cpuUsage();
+      const startedAt = performance.now();
       const [load, peakRssBytes] = await withPeakRss(server, () =>
         runLoad({
           url: server.graphqlUrl,
@@ -156,9 +164,13 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
           onTick: (requests) => progress.update(`${label}: ${requests} requests`),
         }),
       );
-      const cpuMsPerRequest = (server.cpuMs() - cpuBefore) / Math.max(1, load.requests);
+      const wallMs = performance.now() - startedAt;
+      const serverCpuMs = server.cpuMs() - cpuBefore;
+      const loadCpu = process.cpuUsage(loadCpuBefore);
+      const cpuMsPerRequest = serverCpuMs / Math.max(1, load.requests);
+      const cores = { server: serverCpuMs / wallMs, load: (loadCpu.user + loadCpu.system) / 1000 / wallMs };
       progress.step(
-        `${label}: ${Math.round(load.rps)} req/s, ${cpuMsPerRequest.toFixed(2)} CPU ms/req, p99 ${load.latencyP99Ms} ms, ${Math.round(peakRssBytes / 2 ** 20)} MB RSS` +
+        `${label}: ${Math.round(load.rps)} req/s, ${cpuMsPerRequest.toFixed(2)} CPU ms/req, cores ${cores.server.toFixed(2)} + load ${cores.load.toFixed(2)}, p99 ${load.latencyP99Ms} ms, ${Math.round(peakRssBytes / 2 ** 20)} MB RSS` +
           (load.failures ? `, ${load.failures} FAILED` : ''),
       );
       throughput.push({
@@ -170,6 +182,7 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
         peakRssBytes,
         processRssBytes: server.rssByProcess(),
         cpuMsPerRequest,
+        cores,
         ratioToLimit: null,
         cpuRatioToLimit: null,
       });
