@@ -151,7 +151,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: AddCommentInput, required: true }) },
     resolve: (_root, { input }, ctx) => {
       const reviewId = rowId(input.reviewId);
-      const commentId = runWrite(ctx, (tx, viewer, now) => addComment(tx, viewer, now, { ...input, reviewId }));
+      const commentId = runWrite(ctx, (db, viewer, now) => addComment(db, viewer, now, { ...input, reviewId }));
       ctx.events.publish('commentAdded', reviewId, { commentId });
       return { rowId: commentId };
     },
@@ -165,7 +165,7 @@ builder.mutationFields((t) => ({
     authScopes: { signedIn: true },
     args: { input: t.arg({ type: UpdateCommentInput, required: true }) },
     resolve: (_root, { input }, ctx) => ({
-      rowId: runWrite(ctx, (tx, viewer, now) => updateComment(tx, viewer, now, { ...input, id: rowId(input.id) })),
+      rowId: runWrite(ctx, (db, viewer, now) => updateComment(db, viewer, now, { ...input, id: rowId(input.id) })),
     }),
   }),
   deleteComment: t.field({
@@ -178,7 +178,7 @@ builder.mutationFields((t) => ({
     authScopes: { signedIn: true },
     args: { input: t.arg({ type: DeleteCommentInput, required: true }) },
     resolve: (_root, { input }, ctx) => ({
-      rowId: runWrite(ctx, (tx, viewer) => deleteComment(tx, viewer, { ...input, id: rowId(input.id) })),
+      rowId: runWrite(ctx, (db, viewer) => deleteComment(db, viewer, { ...input, id: rowId(input.id) })),
     }),
   }),
 }));

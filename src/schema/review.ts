@@ -198,7 +198,7 @@ builder.mutationFields((t) => ({
     authScopes: { signedIn: true },
     args: { input: t.arg({ type: CreateReviewInput, required: true }) },
     resolve: (_root, { input }, ctx) => {
-      const reviewId = runWrite(ctx, (tx, viewer, now) => createReview(tx, viewer, now, input));
+      const reviewId = runWrite(ctx, (db, viewer, now) => createReview(db, viewer, now, input));
       ctx.events.publish('reviewAdded', input.subject, { reviewId });
       return { rowId: reviewId };
     },
@@ -212,7 +212,7 @@ builder.mutationFields((t) => ({
     authScopes: { signedIn: true },
     args: { input: t.arg({ type: UpdateReviewInput, required: true }) },
     resolve: (_root, { input }, ctx) => ({
-      rowId: runWrite(ctx, (tx, viewer, now) => updateReview(tx, viewer, now, { ...input, id: rowId(input.id) })),
+      rowId: runWrite(ctx, (db, viewer, now) => updateReview(db, viewer, now, { ...input, id: rowId(input.id) })),
     }),
   }),
   deleteReview: t.field({
@@ -225,7 +225,7 @@ builder.mutationFields((t) => ({
     authScopes: { signedIn: true },
     args: { input: t.arg({ type: DeleteReviewInput, required: true }) },
     resolve: (_root, { input }, ctx) => ({
-      rowId: runWrite(ctx, (tx, viewer) => deleteReview(tx, viewer, { ...input, id: rowId(input.id) })),
+      rowId: runWrite(ctx, (db, viewer) => deleteReview(db, viewer, { ...input, id: rowId(input.id) })),
     }),
   }),
 }));

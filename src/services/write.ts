@@ -1,22 +1,72 @@
 import { createHash } from 'node:crypto';
-import { and, eq, lt } from 'drizzle-orm';
+import { and, eq, lt, sql } from 'drizzle-orm';
 import type { Viewer } from '../auth.ts';
 import type { Context } from '../context.ts';
 import type { Db } from '../db/client.ts';
 import { idempotencyKeys, users } from '../db/schema.ts';
 import { clientError, ErrorCode, refusal } from '../errors.ts';
-
-export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+import { preparedPerDatabase } from './statements.ts';
 
 /** How long an idempotency key is remembered: longer than any client retries a request. */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 
+const statements = preparedPerDatabase((db) => ({
+  upsertUser: db
+    .insert(users)
+    .values({
+      id: sql.placeholder('id'),
+      name: sql.placeholder('name'),
+      createdAt: sql.placeholder('now'),
+      updatedAt: sql.placeholder('now'),
+    })
+    .onConflictDoUpdate({ target: users.id, set: { name: sql.placeholder('name'), updatedAt: sql.placeholder('now') } })
+    .prepare(),
+  findKey: db
+    .select()
+    .from(idempotencyKeys)
+    .where(and(eq(idempotencyKeys.userId, sql.placeholder('userId')), eq(idempotencyKeys.key, sql.placeholder('key'))))
+    .prepare(),
+  expireKeys: db
+    .delete(idempotencyKeys)
+    .where(
+      and(
+        eq(idempotencyKeys.userId, sql.placeholder('userId')),
+        lt(idempotencyKeys.createdAt, sql.placeholder('before')),
+      ),
+    )
+    .prepare(),
+  recordKey: db
+    .insert(idempotencyKeys)
+    .values({
+      userId: sql.placeholder('userId'),
+      key: sql.placeholder('key'),
+      operation: sql.placeholder('operation'),
+      requestHash: sql.placeholder('requestHash'),
+      resultId: sql.placeholder('resultId'),
+      createdAt: sql.placeholder('now'),
+    })
+    .onConflictDoUpdate({
+      target: [idempotencyKeys.userId, idempotencyKeys.key],
+      set: {
+        operation: sql.placeholder('operation'),
+        requestHash: sql.placeholder('requestHash'),
+        resultId: sql.placeholder('resultId'),
+        createdAt: sql.placeholder('now'),
+      },
+    })
+    .prepare(),
+}));
+
 /**
  * The one way a mutation writes: refused on a node that may not write, run in an IMMEDIATE
  * transaction (so a check and the write it guards see the same rows), with the author's
- * user row kept current from the token. Returns the id of the row written.
+ * user row kept current from the token. `write` runs its statements on `db` inside that
+ * transaction. Returns the id of the row written.
  */
-export function runWrite(ctx: Context, write: (tx: Tx, viewer: Viewer, now: number) => number): number {
+export function runWrite(
+  ctx: Pick<Context, 'db' | 'viewer' | 'node'>,
+  write: (db: Db, viewer: Viewer, now: number) => number,
+): number {
   const viewer = ctx.viewer;
   if (!viewer) throw clientError(ErrorCode.UNAUTHENTICATED, 'Not signed in');
   const readOnly = ctx.node.whyReadOnly();
@@ -24,14 +74,12 @@ export function runWrite(ctx: Context, write: (tx: Tx, viewer: Viewer, now: numb
     // HTTP 503: nothing was written, so a load balancer may retry the request on another node.
     throw refusal(ErrorCode.READ_ONLY, `This node does not accept writes now: ${readOnly}`);
   }
-  return ctx.db.transaction(
-    (tx) => {
+  const { db } = ctx;
+  return db.transaction(
+    () => {
       const now = Date.now();
-      tx.insert(users)
-        .values({ id: viewer.id, name: viewer.name, createdAt: now, updatedAt: now })
-        .onConflictDoUpdate({ target: users.id, set: { name: viewer.name, updatedAt: now } })
-        .run();
-      return write(tx, viewer, now);
+      statements(db).upsertUser.run({ id: viewer.id, name: viewer.name, now });
+      return write(db, viewer, now);
     },
     { behavior: 'immediate' },
   );
@@ -46,11 +94,11 @@ interface IdempotentWrite {
 }
 
 /** Runs `write` once per (user, key); a repeat returns the first result's id. */
-export function idempotent(tx: Tx, viewer: Viewer, now: number, { operation, key, request, write }: IdempotentWrite) {
+export function idempotent(db: Db, viewer: Viewer, now: number, { operation, key, request, write }: IdempotentWrite) {
   if (!key) return write();
   const requestHash = createHash('sha256').update(JSON.stringify(request)).digest('hex');
-  const where = and(eq(idempotencyKeys.userId, viewer.id), eq(idempotencyKeys.key, key));
-  const prior = tx.select().from(idempotencyKeys).where(where).get();
+  const { findKey, expireKeys, recordKey } = statements(db);
+  const prior = findKey.get({ userId: viewer.id, key });
   if (prior && prior.createdAt > now - IDEMPOTENCY_TTL_MS) {
     if (prior.operation !== operation || prior.requestHash !== requestHash) {
       throw clientError(ErrorCode.CONFLICT, 'idempotencyKey was already used for a different request');
@@ -58,16 +106,8 @@ export function idempotent(tx: Tx, viewer: Viewer, now: number, { operation, key
     return prior.resultId;
   }
   const resultId = write();
-  tx.delete(idempotencyKeys)
-    .where(and(eq(idempotencyKeys.userId, viewer.id), lt(idempotencyKeys.createdAt, now - IDEMPOTENCY_TTL_MS)))
-    .run();
-  tx.insert(idempotencyKeys)
-    .values({ userId: viewer.id, key, operation, requestHash, resultId, createdAt: now })
-    .onConflictDoUpdate({
-      target: [idempotencyKeys.userId, idempotencyKeys.key],
-      set: { operation, requestHash, resultId, createdAt: now },
-    })
-    .run();
+  expireKeys.run({ userId: viewer.id, before: now - IDEMPOTENCY_TTL_MS });
+  recordKey.run({ userId: viewer.id, key, operation, requestHash, resultId, now });
   return resultId;
 }
 
