@@ -99,7 +99,14 @@ export async function startServerProcess(options: StartServerProcess = {}): Prom
   // WORKERS=1 its only child is Litestream, which a fault of the server must spare.
   const host = (): number[] =>
     child.pid === undefined ? [] : (env.WORKERS ?? '1') === '1' ? [child.pid] : [child.pid, ...childrenOf(child.pid)];
+  // Every process the host had when it was signalled, Litestream too: a stop resolves once they
+  // are all gone, so that nothing writes in a directory the caller removes next.
+  const tree = new Map<number, string>();
   const kill = (signal: NodeJS.Signals) => {
+    for (const pid of child.pid === undefined ? [] : descendantsOf(child.pid)) {
+      const started = startTime(pid);
+      if (started) tree.set(pid, started);
+    }
     for (const pid of host().reverse()) {
       try {
         process.kill(pid, signal);
@@ -135,7 +142,10 @@ export async function startServerProcess(options: StartServerProcess = {}): Prom
       child.once('exit', onExit);
     });
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (exited()) return child.exitCode;
+    if (exited()) {
+      await outlived(name, tree);
+      return child.exitCode;
+    }
     const done = once(child, 'exit') as Promise<[number | null]>;
     // A frozen process would never handle SIGTERM.
     kill('SIGCONT');
@@ -145,6 +155,7 @@ export async function startServerProcess(options: StartServerProcess = {}): Prom
     const force = setTimeout(() => kill('SIGKILL'), forceAfterMs);
     const [code] = await done;
     clearTimeout(force);
+    await outlived(name, tree);
     return code;
   };
   let url: string;
@@ -192,6 +203,60 @@ export async function runCli(args: string[], env: Record<string, string> = {}) {
   const run = spawnCollecting(process.execPath, [CLI, ...args], env);
   const code = await run.exited;
   return { code, ...run.output() };
+}
+
+/**
+ * How long a killed host's processes may outlive it: its Litestream ships its last frames for
+ * a grace below the lease's TTL (src/lease/lease.ts, orphanGraceMs), then is killed.
+ */
+const OUTLIVE_BOUND_MS = 10_000;
+
+/**
+ * Waits until every process in `tree` is gone; past the bound, kills those left and throws: a
+ * process that outlives its server by that much is a leak to fix, not to clean up after.
+ */
+async function outlived(name: string, tree: Map<number, string>): Promise<void> {
+  const alive = () => [...tree].filter(([pid, started]) => startTime(pid) === started).map(([pid]) => pid);
+  const deadline = Date.now() + OUTLIVE_BOUND_MS;
+  while (alive().length > 0 && Date.now() < deadline) await new Promise((done) => setTimeout(done, 20));
+  const left = alive();
+  tree.clear();
+  if (left.length === 0) return;
+  const commands = left.map((pid) => `${pid} ${commandLine(pid)}`).join('; ');
+  for (const pid of left) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  throw new Error(`${name}: still running ${OUTLIVE_BOUND_MS} ms after the host exited: ${commands}`);
+}
+
+/** A process and everything under it, children before their own (Linux /proc). */
+function descendantsOf(pid: number): number[] {
+  return childrenOf(pid).flatMap((child) => [child, ...descendantsOf(child)]);
+}
+
+/**
+ * When a live process started (clock ticks since boot, /proc/PID/stat field 22): tells it from a
+ * later one with the same pid. Empty once it is gone or a zombie, which writes nothing.
+ */
+function startTime(pid: number): string {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return fields[0] === 'Z' ? '' : (fields[19] ?? '');
+  } catch {
+    return '';
+  }
+}
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim().slice(0, 200);
+  } catch {
+    return '';
+  }
 }
 
 /** The direct children of a process (Linux /proc); none once it is gone. */

@@ -62,6 +62,17 @@ export function leaseTimings({
   return { ttlMs, renewEveryMs: Math.round(ttlMs / 5), safetyMarginMs: Math.round(ttlMs / 5) };
 }
 
+/**
+ * How long a dead holder's Litestream may go on shipping its last frames: it must be gone
+ * before the lease expires and another node replicates the same database. The holder may die
+ * just before a renewal, one `renewEveryMs` after the last; the lease runs out `ttlMs` after
+ * that one was sent, and the safety margin absorbs the kernel's and `timeout`'s latency.
+ */
+export function orphanGraceMs(config: Pick<Config, 'heartbeatIntervalMs' | 'heartbeatMisses'>): number {
+  const { ttlMs, renewEveryMs, safetyMarginMs } = leaseTimings(config);
+  return ttlMs - renewEveryMs - safetyMarginMs;
+}
+
 export type LeaseLocation = { kind: 'file'; path: string } | { kind: 'etcd'; endpoint: string; key: string };
 
 /**

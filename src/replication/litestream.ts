@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../logger.ts';
 import { litestreamBinary } from './binary.ts';
@@ -12,18 +12,59 @@ import { followLogFile } from './log-file.ts';
  * write generations of one database to the same replica.
  */
 const SETPRIV = '/usr/bin/setpriv';
+/** GNU coreutils' `timeout`: the bound on how long an orphaned `replicate` ships its tail. */
+const TIMEOUT = '/usr/bin/timeout';
 
-function command(args: string[]): [string, string[]] {
-  if (process.platform === 'linux' && existsSync(SETPRIV)) {
-    return [SETPRIV, ['--pdeathsig', 'TERM', '--', litestreamBinary(), ...args]];
-  }
-  return [litestreamBinary(), args];
+/**
+ * How a command is run. With `orphanGraceMs` (`replicate`), the kernel's TERM goes to `timeout`,
+ * which passes it on to Litestream and kills it `orphanGraceMs` later: SIGTERM makes `replicate`
+ * ship its last frames, which takes as long as the replica takes to answer (forever for one
+ * that hangs), and past the grace another node may hold the lease and replicate the same
+ * database. Litestream dies with `timeout` (`--pdeathsig KILL`): a SIGKILL to the pid the
+ * supervisor knows takes it along. `--foreground` keeps both in the server's process group.
+ */
+function command(args: string[], orphanGraceMs?: number): [string, string[]] {
+  const binary = litestreamBinary();
+  if (process.platform !== 'linux' || !existsSync(SETPRIV)) return [binary, args];
+  const dieWithParent = (signal: string, ...rest: string[]) => ['--pdeathsig', signal, '--', ...rest];
+  if (orphanGraceMs === undefined || !existsSync(TIMEOUT)) return [SETPRIV, dieWithParent('TERM', binary, ...args)];
+  const bounded = [TIMEOUT, '--foreground', `--kill-after=${orphanGraceMs / 1000}s`, '0'];
+  return [SETPRIV, dieWithParent('TERM', ...bounded, SETPRIV, ...dieWithParent('KILL', binary, ...args))];
 }
 
 /** Output to pipes (one-off commands), or to a log file's descriptor (`replicate`: see log-file.ts). */
-function spawnLitestream(args: string[], env: Record<string, string>, output: 'pipe' | number = 'pipe'): ChildProcess {
-  const [file, argv] = command(args);
+function spawnLitestream(
+  args: string[],
+  env: Record<string, string>,
+  output: 'pipe' | number = 'pipe',
+  orphanGraceMs?: number,
+): ChildProcess {
+  const [file, argv] = command(args, orphanGraceMs);
   return spawn(file, argv, { env: { ...process.env, ...env }, stdio: ['ignore', output, output] });
+}
+
+/**
+ * The Litestream process itself, under `timeout` if there is one: a stop signals it directly,
+ * since `timeout` would kill it after the orphan's grace instead of letting it ship its tail.
+ */
+function litestreamPid(child: ChildProcess): number | undefined {
+  if (child.pid === undefined) return undefined;
+  try {
+    const [inner] = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').split(' ').filter(Boolean);
+    if (inner) return Number(inner);
+  } catch {
+    // Not Linux, or already gone.
+  }
+  return child.pid;
+}
+
+function signal(pid: number | undefined, name: NodeJS.Signals) {
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, name);
+  } catch {
+    // Exited meanwhile: its 'exit' is on the way.
+  }
 }
 
 export interface LitestreamResult {
@@ -81,6 +122,8 @@ export interface SupervisorOptions {
   logPath: string;
   /** True once a started process does its job (for `replicate`: its metrics answer). */
   isServing: () => Promise<boolean>;
+  /** How long Litestream may go on shipping its tail once the server is gone (see `command`). */
+  orphanGraceMs: number;
   /** First wait before starting a dead Litestream again; doubles up to maxRestartDelayMs. */
   restartDelayMs?: number;
   maxRestartDelayMs?: number;
@@ -150,7 +193,7 @@ export class LitestreamSupervisor {
     const child = this.#child;
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((done) => child.once('exit', done));
-      child.kill('SIGTERM');
+      signal(litestreamPid(child), 'SIGTERM');
       const force = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       await exited;
       clearTimeout(force);
@@ -167,12 +210,12 @@ export class LitestreamSupervisor {
 
   /** Spawns the process and waits until it serves; false if it exits or times out first. */
   async #launch(): Promise<boolean> {
-    const { args, env, logger, logPath, isServing, startTimeoutMs } = this.#options;
+    const { args, env, logger, logPath, isServing, startTimeoutMs, orphanGraceMs } = this.#options;
     const log = followLogFile(logPath, (line) => {
       const { level, msg, fields } = parseLitestreamLogLine(line);
       logger[LOG_LEVELS[level] ?? 'info']({ component: 'litestream', ...fields }, msg);
     });
-    const child = spawnLitestream(args, env, log.fd);
+    const child = spawnLitestream(args, env, log.fd, orphanGraceMs);
     this.#child = child;
     this.#set({ status: 'starting', pid: child.pid ?? null });
     let exited = false;

@@ -2,6 +2,7 @@ import type { Config } from '../config.ts';
 import type { NodeState } from '../context.ts';
 import { ReplicaBarrier } from '../durability/replica-barrier.ts';
 import { durationMs } from '../duration.ts';
+import { orphanGraceMs } from '../lease/lease.ts';
 import type { Logger } from '../logger.ts';
 import { LitestreamSupervisor } from './litestream.ts';
 import { ReplicationMonitor } from './monitor.ts';
@@ -64,7 +65,15 @@ async function firstSync(monitor: ReplicationMonitor, timeoutMs: number): Promis
  */
 export async function startReplication(
   config: ReplicationSettings &
-    Pick<Config, 'litestreamMetricsAddr' | 'durability' | 'durabilityTimeoutMs' | 'durabilityPollMs'>,
+    Pick<
+      Config,
+      | 'litestreamMetricsAddr'
+      | 'durability'
+      | 'durabilityTimeoutMs'
+      | 'durabilityPollMs'
+      | 'heartbeatIntervalMs'
+      | 'heartbeatMisses'
+    >,
   logger: Logger,
   options: { restartDelayMs?: number } = {},
 ): Promise<Replication> {
@@ -79,6 +88,7 @@ export async function startReplication(
     logger,
     logPath: `${litestreamDatabasePath(config.databasePath)}-litestream.log`,
     isServing: config.durability === 'replicated' ? firstSyncDone(monitor) : metricsAnswer(monitor),
+    orphanGraceMs: orphanGraceMs(config),
     startTimeoutMs: 30_000 + 2 * durationMs(config.replicaSyncInterval),
     ...options,
   });

@@ -32,6 +32,7 @@ describe('the supervisor', () => {
       logger: pino({ level: 'silent' }),
       logPath: join(mkdtempSync(join(tmpdir(), 'supervisor-')), 'litestream.log'),
       isServing: async () => false,
+      orphanGraceMs: 1000,
       restartDelayMs: 10,
     });
     await expect(supervisor.start()).rejects.toThrow('Litestream did not start: exited with code 1');
