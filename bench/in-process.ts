@@ -16,7 +16,7 @@ import { loadConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/client.ts';
 import { createApp } from '../src/http/yoga.ts';
 import { DATASETS, seedDatabase } from './dataset.ts';
-import { type ScenarioName, scenarios } from './scenarios.ts';
+import { SCENARIO_NAMES, type ScenarioName, scenarios } from './scenarios.ts';
 
 const JWT_SECRET = 'in-process-bench-secret-of-32-characters';
 
@@ -36,16 +36,7 @@ interface InProcessOptions {
 
 const program = new Command('bench:in-process')
   .description('CPU time per request of one scenario through the app in this process')
-  .addOption(
-    new Option('--scenario <name>', 'which request').choices([
-      'page',
-      'review',
-      'ratingSummary',
-      'comment',
-      'node',
-      'addComment',
-    ]),
-  )
+  .addOption(new Option('--scenario <name>', 'which request').choices(SCENARIO_NAMES))
   .addOption(new Option('--fast-reads <on|off>', 'FAST_READS').choices(['on', 'off']).default('on'))
   .option('--distinct-documents', 'every request a new document (no plan or parse cache hits)')
   .option('--requests <n>', 'requests per round', positiveInt, 2000)

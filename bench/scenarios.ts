@@ -8,7 +8,9 @@ export interface GraphQLBody {
   variables: Record<string, unknown>;
 }
 
-export type ScenarioName = 'page' | 'review' | 'ratingSummary' | 'comment' | 'node' | 'addComment';
+/** Every scenario, in the order a run measures them. */
+export const SCENARIO_NAMES = ['page', 'review', 'ratingSummary', 'comment', 'node', 'typename', 'addComment'] as const;
+export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export interface Scenario {
   name: ScenarioName;
@@ -29,6 +31,8 @@ export const COMMENT_QUERY =
   'query Comment($reviewId: ID!, $id: ID!) { comment(reviewId: $reviewId, id: $id) { id body createdAt author { name } } }';
 export const NODE_QUERY =
   'query Node($id: ID!) { node(id: $id) { __typename id ... on Review { title rating author { name } } ...CommentFields } } fragment CommentFields on Comment { body author { name } }';
+/** No SQL and no resolver: what any request costs a server before its work starts. */
+export const TYPENAME_QUERY = 'query Typename { __typename }';
 export const ADD_COMMENT_MUTATION =
   'mutation AddComment($input: AddCommentInput!) { addComment(input: $input) { comment { id body createdAt author { name } } } }';
 
@@ -95,6 +99,12 @@ export function scenarios(size: DatasetSize, pageSize = 20): Scenario[] {
         operationName: 'Node',
         variables: { id: globalId(i % 2 ? 'Comment' : 'Review', (i % rows) + 1) },
       }),
+    },
+    {
+      name: 'typename',
+      description: '{ __typename }: no SQL, no resolver, the floor of a request',
+      write: false,
+      body: () => ({ query: TYPENAME_QUERY, operationName: 'Typename', variables: {} }),
     },
     {
       name: 'addComment',

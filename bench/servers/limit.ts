@@ -50,6 +50,8 @@ async function answer(req: IncomingMessage): Promise<[number, string]> {
       const [typename = '', id = ''] = Buffer.from(String(variables.id), 'base64').toString().split(':');
       return [200, handlers.node(typename, Number(id))];
     }
+    case 'Typename':
+      return [200, handlers.typename()];
     case 'AddComment': {
       const auth = await authenticate(req.headers.authorization ?? null, key);
       if (auth.kind !== 'user') return [401, '{"errors":[{"message":"Not signed in"}]}'];
