@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { MAX_TOKEN_LIFETIME_SECONDS } from './auth.ts';
 import { DURATION, durationMs } from './duration.ts';
+import { isAddressOrRange } from './http/client-address.ts';
 import { isS3Url } from './replica-url.ts';
 
 /** The development-only signing key: refused when NODE_ENV=production. */
@@ -63,6 +64,18 @@ const envSchema = z
     MAX_SUBSCRIPTIONS: positiveInt(1).default(200),
     MAX_SUBSCRIPTIONS_PER_ADDRESS: positiveInt(1).default(10),
     SUBSCRIPTION_IDLE_MS: positiveInt(1000).default(300_000),
+    // The load balancers in front (addresses or CIDR ranges): behind one, a client's address is
+    // read from X-Forwarded-For (src/http/client-address.ts).
+    TRUSTED_PROXIES: z
+      .string()
+      .default('')
+      .transform((text) =>
+        text
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter(Boolean),
+      )
+      .refine((entries) => entries.every(isAddressOrRange), 'a comma-separated list of addresses or CIDR ranges'),
     // Unset: GraphiQL in development, none in production.
     GRAPHIQL: onOff.optional(),
     RESPONSE_CACHE: onOff.default(false),
@@ -126,6 +139,7 @@ export interface Config {
   /** Concurrent subscriptions (SSE streams) in all, and per client address. */
   maxSubscriptions: number;
   maxSubscriptionsPerAddress: number;
+  trustedProxies: string[];
   /** A subscription that has delivered nothing for this long is ended. */
   subscriptionIdleMs: number;
   graphiql: boolean;
@@ -198,6 +212,7 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       maxResponseBytes: e.MAX_RESPONSE_BYTES,
       maxSubscriptions: e.MAX_SUBSCRIPTIONS,
       maxSubscriptionsPerAddress: e.MAX_SUBSCRIPTIONS_PER_ADDRESS,
+      trustedProxies: e.TRUSTED_PROXIES,
       subscriptionIdleMs: e.SUBSCRIPTION_IDLE_MS,
       graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
       responseCache: e.RESPONSE_CACHE,

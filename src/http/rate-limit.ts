@@ -5,6 +5,7 @@ import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config.ts';
 import type { Context } from '../context.ts';
 import { ErrorCode, refusal } from '../errors.ts';
+import type { ClientAddressOf } from './client-address.ts';
 
 export type RateLimitConfig = Pick<Config, 'rateLimit' | 'rateLimitUserPerMinute' | 'rateLimitIpPerMinute'>;
 
@@ -16,7 +17,7 @@ const WINDOW_SECONDS = 60;
  * who hits the limit, or anyone else, reads on. State is in this process: a restart or a
  * failover starts the counts afresh, which errs on the side of serving.
  */
-export function useMutationRateLimit(config: RateLimitConfig): Plugin {
+export function useMutationRateLimit(config: RateLimitConfig, clientAddress: ClientAddressOf): Plugin {
   const perIp = new RateLimiterMemory({
     keyPrefix: 'ip',
     points: config.rateLimitIpPerMinute,
@@ -44,11 +45,6 @@ export function useMutationRateLimit(config: RateLimitConfig): Plugin {
       }
     },
   };
-}
-
-/** The socket's peer: who connected to us. Forwarded-for headers are the client's to forge. */
-export function clientAddress(req: IncomingMessage | undefined): string {
-  return req?.socket.remoteAddress ?? 'in-process';
 }
 
 /** Root fields, looking through fragments: a fragment of ten aliased mutations costs ten. */

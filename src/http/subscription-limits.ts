@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
 import { ErrorCode, refusal } from '../errors.ts';
-import { clientAddress } from './rate-limit.ts';
+import type { ClientAddressOf } from './client-address.ts';
 
 export type SubscriptionLimitConfig = Pick<
   Config,
@@ -15,12 +15,12 @@ const RETRY_AFTER_SECONDS = 30;
 /**
  * Bounds on live subscriptions: each is a stream held open and a selection run on every event,
  * so 4,000 from one address were 4,000 queries per write. At most MAX_SUBSCRIPTIONS at once,
- * MAX_SUBSCRIPTIONS_PER_ADDRESS of them from one client address (behind a proxy, the proxy's:
- * deploy/ limits connections per client there); more are refused with 429 and Retry-After.
+ * MAX_SUBSCRIPTIONS_PER_ADDRESS of them from one client address (behind a load balancer, the
+ * one it forwards, with TRUSTED_PROXIES); more are refused with 429 and Retry-After.
  * A stream that has delivered nothing for SUBSCRIPTION_IDLE_MS ends, and frees its place.
  * Their selections are costed like queries, at a smaller bound (src/http/limits.ts).
  */
-export function useSubscriptionLimits(limits: SubscriptionLimitConfig): Plugin {
+export function useSubscriptionLimits(limits: SubscriptionLimitConfig, clientAddress: ClientAddressOf): Plugin {
   let total = 0;
   const perAddress = new Map<string, number>();
   return {

@@ -80,6 +80,31 @@ describe('mutation rate limits, over real HTTP', () => {
     expect((await post(url, { query: PAGE })).status).toBe(200);
   });
 
+  it('count each client behind a trusted proxy apart, and ignore the header from anyone else', async () => {
+    const writeAs = async (url: string, forwardedFor: string) =>
+      (
+        await post(
+          url,
+          { query: CREATE, variables: { input: review(forwardedFor) } },
+          { token: await tokenFor(`user-${forwardedFor}`), headers: { 'x-forwarded-for': forwardedFor } },
+        )
+      ).status;
+    // The test's socket comes from 127.0.0.1, here the load balancer in front.
+    const behind = await serve({ rateLimitUserPerMinute: 100, rateLimitIpPerMinute: 2, trustedProxies: ['127.0.0.1'] });
+    const perClient = [];
+    for (const client of ['198.51.100.1', '198.51.100.1', '198.51.100.1', '198.51.100.2']) {
+      perClient.push(await writeAs(behind.url, client));
+    }
+    expect(perClient).toEqual([200, 200, 429, 200]);
+    await behind.close();
+    // Not a trusted proxy: a forged header buys no fresh budget.
+    const direct = await serve({ rateLimitUserPerMinute: 100, rateLimitIpPerMinute: 2, trustedProxies: ['10.0.0.1'] });
+    const forged = [];
+    for (const client of ['198.51.100.1', '198.51.100.2', '198.51.100.3'])
+      forged.push(await writeAs(direct.url, client));
+    expect(forged).toEqual([200, 200, 429]);
+  });
+
   it('apply to REST writes too: SOFA runs each route as a GraphQL operation through the same server', async () => {
     const { url } = await serve({ rateLimitUserPerMinute: 1, rateLimitIpPerMinute: 100 });
     const alice = await tokenFor('alice');

@@ -37,6 +37,7 @@ describe('loadConfig', () => {
         maxResponseBytes: 16 * 1_048_576,
         maxSubscriptions: 200,
         maxSubscriptionsPerAddress: 10,
+        trustedProxies: [],
         subscriptionIdleMs: 300_000,
         graphiql: true,
         responseCache: false,
@@ -181,6 +182,7 @@ describe('loadConfig', () => {
       MAX_SUBSCRIPTIONS: '50',
       MAX_SUBSCRIPTIONS_PER_ADDRESS: '2',
       SUBSCRIPTION_IDLE_MS: '5000',
+      TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8,fd00::/8',
     });
     expect(result.ok && result.config).toMatchObject({
       rateLimitUserPerMinute: 5,
@@ -197,16 +199,23 @@ describe('loadConfig', () => {
       maxSubscriptions: 50,
       maxSubscriptionsPerAddress: 2,
       subscriptionIdleMs: 5000,
+      trustedProxies: ['127.0.0.1', '10.0.0.0/8', 'fd00::/8'],
     });
     const production = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(40) });
     expect(production.ok && production.config.graphiql).toBe(false);
     const opted = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(40), GRAPHIQL: 'on' });
     expect(opted.ok && opted.config.graphiql).toBe(true);
-    const bad = loadConfig({ MAX_DEPTH: '0', REQUEST_TIMEOUT_MS: 'soon', GRAPHIQL: 'maybe' });
+    const bad = loadConfig({
+      MAX_DEPTH: '0',
+      REQUEST_TIMEOUT_MS: 'soon',
+      GRAPHIQL: 'maybe',
+      TRUSTED_PROXIES: '127.0.0.1,localhost',
+    });
     expect(bad.ok ? [] : bad.errors.map((error) => error.split(':')[0]).sort()).toEqual([
       'GRAPHIQL',
       'MAX_DEPTH',
       'REQUEST_TIMEOUT_MS',
+      'TRUSTED_PROXIES',
     ]);
   });
 
