@@ -7,6 +7,7 @@ import { type RunningNginx, startNginx } from '../../drill/nginx.ts';
 import { freePort } from '../../drill/ports.ts';
 import { lacks } from '../support/system-programs.ts';
 import { aliceToken, graphql, type Served, serve } from './served.ts';
+import { serverSentEvents, subscribe } from './sse.ts';
 
 /** Short, so that the test waits out an expiry; the default is 5 s. */
 const MAX_AGE_S = 2;
@@ -14,7 +15,7 @@ const PREFLIGHT = { 'apollo-require-preflight': 'true' };
 
 const describeWithNginx = describe.skipIf(lacks('nginx', 'the nginx shared-cache tests'));
 
-describeWithNginx("deploy/'s nginx in front of a real server: the shared cache of public GET reads", () => {
+describeWithNginx("deploy/'s nginx in front of a real server: the shared cache, and live updates past it", () => {
   const dir = mkdtempSync(join(tmpdir(), 'reviews-nginx-cache-'));
   let served: Served;
   let nginx: RunningNginx;
@@ -112,4 +113,47 @@ describeWithNginx("deploy/'s nginx in front of a real server: the shared cache o
     expect([conditional.status, conditional.headers.get('x-cache-status')]).toEqual([304, 'HIT']);
     expect(await nodeAnswered('Conditional')).toBe(1);
   });
+
+  it('keeps a live-update stream open past its 3 s read timeout and passes each event on as it comes', async () => {
+    const { createReview } = await graphql<{ createReview: { review: { id: string } } }>(
+      served.origin,
+      'mutation($input: CreateReviewInput!) { createReview(input: $input) { review { id } } }',
+      { input: { subject: 'live', rating: 4, title: 'Watched', body: 'b' } },
+      token,
+    );
+    const reviewId = createReview.review.id;
+    const abort = new AbortController();
+    // Yoga pings a stream every 300 ms under NODE_ENV=test: this one is opened as production's,
+    // with a keep-alive comment every 12 s, so it is silent past nginx's 3 s read timeout.
+    process.env.NODE_ENV = 'production';
+    const stream = await subscribe(
+      nginx.url,
+      'subscription($reviewId: ID!) { commentAdded(reviewId: $reviewId) { body } }',
+      { reviewId },
+      abort.signal,
+    ).finally(() => {
+      process.env.NODE_ENV = 'test';
+    });
+    try {
+      expect(stream.status).toBe(200);
+      await sleep(4500);
+      const events = serverSentEvents(stream);
+      const next = events.next();
+      await graphql(
+        served.origin,
+        'mutation($input: AddCommentInput!) { addComment(input: $input) { comment { id } } }',
+        { input: { reviewId, body: 'after the silence' } },
+        token,
+      );
+      // Bounded: a buffered event would wait for more bytes, a cut stream ends without one.
+      const event = await Promise.race([next, sleep(5000).then(() => 'still waiting' as const)]);
+      expect(event).not.toBe('still waiting');
+      expect(event).toMatchObject({
+        done: false,
+        value: { data: { data: { commentAdded: { body: 'after the silence' } } } },
+      });
+    } finally {
+      abort.abort();
+    }
+  }, 20_000);
 });
