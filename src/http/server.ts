@@ -26,16 +26,21 @@ export type ClientTimeouts = typeof CLIENT_TIMEOUTS;
 /**
  * A reader that stops reading leaves what it was sent in this process's socket buffer, and no
  * Node timeout sees a write that never completes (Yoga waits for `drain` before it even ends an
- * answer). Like nginx's `send_timeout`: a connection whose waiting bytes have not shrunk from
- * one check to the next, `ms` apart, is destroyed. SSE streams too: their events queue alike.
+ * answer). Like nginx's `send_timeout`: a connection that had bytes waiting at two checks `ms`
+ * apart, and handed not one byte to the kernel in between, is destroyed. A slow reader that
+ * takes anything stays, however much more is queued behind; SSE streams are held alike.
  */
 function cutStalledReaders(server: Server, ms: number) {
   server.on('connection', (socket: Socket) => {
-    let waiting = 0;
+    let waited = false;
+    let flushed = 0;
     const check = setInterval(() => {
-      const now = socket.writableLength;
-      if (now > 0 && waiting > 0 && now >= waiting) socket.destroy();
-      waiting = now;
+      const waiting = socket.writableLength;
+      // bytesWritten counts what is still buffered too: the difference is what was written out.
+      const written = socket.bytesWritten - waiting;
+      if (waited && waiting > 0 && written === flushed) socket.destroy();
+      waited = waiting > 0;
+      flushed = written;
     }, ms).unref();
     socket.once('close', () => clearInterval(check));
   });
