@@ -9,14 +9,24 @@ const MAPPED_IPV4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
 /** An IPv4 client of a dual-stack socket is `::ffff:a.b.c.d`: the same client as `a.b.c.d`. */
 const plain = (address: string) => MAPPED_IPV4.exec(address)?.[1] ?? address;
 
-/** True for an address (`10.0.0.5`, `::1`) or a CIDR range (`10.0.0.0/8`, `fd00::/8`). */
-export function isAddressOrRange(entry: string): boolean {
+type Family = 'ipv4' | 'ipv6';
+
+const familyOf = (address: string): Family | null => {
+  const version = isIP(address);
+  return version === 4 ? 'ipv4' : version === 6 ? 'ipv6' : null;
+};
+
+/** An address (`10.0.0.5`, `::1`) or a CIDR range (`10.0.0.0/8`, `fd00::/8`); null for anything else. */
+function parseEntry(entry: string): { address: string; family: Family; bits: number | null } | null {
   const [address = '', bits, ...rest] = entry.split('/');
-  const family = isIP(address);
-  if (!family || rest.length) return false;
-  if (bits === undefined) return true;
-  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+  const family = familyOf(address);
+  if (!family || rest.length) return null;
+  if (bits === undefined) return { address, family, bits: null };
+  if (!/^\d{1,3}$/.test(bits) || Number(bits) > (family === 'ipv4' ? 32 : 128)) return null;
+  return { address, family, bits: Number(bits) };
 }
+
+export const isAddressOrRange = (entry: string): boolean => parseEntry(entry) !== null;
 
 /**
  * The socket's peer, unless it is one of TRUSTED_PROXIES: then the nearest address in
@@ -30,13 +40,16 @@ export function clientAddressOf(trustedProxies: readonly string[]): ClientAddres
   if (trustedProxies.length === 0) return (req) => plain(req?.socket.remoteAddress ?? 'in-process');
   const trusted = new BlockList();
   for (const entry of trustedProxies) {
-    const [address = '', bits] = entry.split('/');
-    const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) trusted.addAddress(address, family);
-    else trusted.addSubnet(address, Number(bits), family);
+    const parsed = parseEntry(entry);
+    // Config refuses such an entry: one here is a caller's mistake, not a proxy to skip.
+    if (!parsed) throw new Error(`TRUSTED_PROXIES: not an address or CIDR range: ${entry}`);
+    if (parsed.bits === null) trusted.addAddress(parsed.address, parsed.family);
+    else trusted.addSubnet(parsed.address, parsed.bits, parsed.family);
   }
-  const isTrusted = (address: string) =>
-    isIP(address) !== 0 && trusted.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
+  const isTrusted = (address: string) => {
+    const family = familyOf(address);
+    return family !== null && trusted.check(address, family);
+  };
   return (req) => {
     const peer = plain(req?.socket.remoteAddress ?? 'in-process');
     if (!req || !isTrusted(peer)) return peer;
