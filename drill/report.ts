@@ -73,7 +73,10 @@ function formatSteps(result: DrillResult): string[] {
     String(cycle.standbyStartMs),
     String(cycle.generationInReplicaMs),
   ]);
-  return ['promotion steps ("restore: …" are parts of "restore and integrity check"):', ...table(header, rows)];
+  return [
+    'promotion steps ("restore: …" are parts of "restore and integrity check", the fallback when the standby could not follow):',
+    ...table(header, rows),
+  ];
 }
 
 /** Drills of the same faults under each DURABILITY mode, one row per mode. */

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.ts';
 import { type Db, openDatabase } from '../db/client.ts';
 import { applyMigrations } from '../db/migrate.ts';
+import { durationMs } from '../duration.ts';
 import { ErrorCode, httpOf } from '../errors.ts';
 import { announceListening, listen, type RunningServer } from '../http/server.ts';
 import { type App, createApp } from '../http/yoga.ts';
@@ -13,6 +14,7 @@ import { type Lease, type LeaseLocation, type LeaseRecord, leaseTimings } from '
 import { openLease } from '../lease/open-lease.ts';
 import { shutDown, stopRequested } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
+import { ReplicaFollower } from '../replication/follower.ts';
 import { listGenerations, restoreReplica } from '../replication/restore.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { PromotionHistory } from './promotions.ts';
@@ -79,6 +81,9 @@ class FencedNode {
   #stopping = false;
   /** A fresh copy being restored beside the current one, off the standby loop. */
   #refreshing: Promise<void> | null = null;
+  /** A standby's DATABASE_PATH, kept at the replica's head for the next promotion. */
+  #follower: ReplicaFollower | null = null;
+  #following: Promise<void> | null = null;
   #replicaReachable: { at: string; error: string | null } = { at: new Date().toISOString(), error: null };
 
   constructor(
@@ -121,7 +126,10 @@ class FencedNode {
       const mayTakeOver =
         !this.primaryUrl && (await this.#keeper.current()) === null && (await this.#keeper.tryAcquire());
       if (!(mayTakeOver && (await this.#promote({ leaseWasFree: true }, { localMayBeNewest: true })))) {
-        const copy = await openStandbyCopy(this.config, this.logger, this.#copyPath(0));
+        this.#follower = await step({}, this.logger, 'restore the followed database', () =>
+          ReplicaFollower.start(this.config, this.logger, this.config.databasePath),
+        );
+        const copy = await openStandbyCopy(this.config, this.logger, this.#copyPath(0), this.#follower);
         this.#to({ kind: 'standby', copy, app: this.#standbyApp(copy) });
         watching = this.#standBy();
       }
@@ -134,6 +142,8 @@ class FencedNode {
     this.#stopping = true;
     await watching.catch(() => {});
     await this.#refreshing;
+    await this.#following;
+    this.#follower?.close();
     await this.#stop(running);
     if (failure) throw failure;
     this.logger.info('stopped');
@@ -188,7 +198,11 @@ class FencedNode {
           lastSuccessAt: heartbeat.lastSuccessAt && new Date(heartbeat.lastSuccessAt).toISOString(),
           role: this.#state.kind,
         }),
-        copy: () => ({ ...copy.describe, replicaReachable: this.#replicaReachable }),
+        copy: () => ({
+          ...copy.describe,
+          replicaReachable: this.#replicaReachable,
+          followed: this.#follower?.describe() ?? null,
+        }),
         promotions: () => this.#promotions.describe(),
       }),
     });
@@ -229,9 +243,12 @@ class FencedNode {
         if (this.#state.kind === 'primary') this.#to({ kind: 'deposed', serving, app: primaryApp });
       });
       before?.copy.close();
-      const durationMs = Math.round(performance.now() - startedAt);
-      promotions.promoted({ term: tenure.term, at: new Date().toISOString(), durationMs, steps: timings });
-      logger.info({ totalMs: durationMs, steps: timings, term: tenure.term }, 'promoted: this node is the primary');
+      // DATABASE_PATH is the primary's now: nothing follows the replica into it any more.
+      this.#follower?.close();
+      this.#follower = null;
+      const tookMs = Math.round(performance.now() - startedAt);
+      promotions.promoted({ term: tenure.term, at: new Date().toISOString(), durationMs: tookMs, steps: timings });
+      logger.info({ totalMs: tookMs, steps: timings, term: tenure.term }, 'promoted: this node is the primary');
       return true;
     } catch (error) {
       // Nothing half-done may write: the lease goes back for a node (or a later try) that can
@@ -239,6 +256,8 @@ class FencedNode {
       const message = (error as Error).message;
       takeover?.db.$client.close();
       await takeover?.replication.stop();
+      // Migrated, or replicated as a generation of its own: the followed file is no longer the replica's.
+      this.#follower?.markTouched();
       await tenure.release().catch(() => {});
       tenure.stop();
       const holderNow = await tenure.current().catch(() => null);
@@ -268,6 +287,8 @@ class FencedNode {
     /** When this standby first found the primary gone (or the lease free). */
     let suspectSince: number | null = null;
     let lastProbeAt = Number.NEGATIVE_INFINITY;
+    // Litestream ships a segment per sync interval: following more often finds nothing new.
+    const followEveryMs = durationMs(config.replicaSyncInterval);
     while (!this.#stopping) {
       const tickStartedAt = performance.now();
       this.#holder = await this.#keeper.current().catch((error: Error) => {
@@ -289,30 +310,50 @@ class FencedNode {
           return false;
         });
         if (acquired) {
-          const copy = this.#state.kind === 'standby' ? this.#state.copy : null;
           const promoted = await this.#promote(
             {
               misses: this.#heartbeat.misses,
               lastError: this.#heartbeat.lastError,
               waitedForLeaseMs: Math.round(performance.now() - suspectSince),
             },
-            // The copy's snapshot passed quick_check at start: a restore from it checks nothing again.
-            { localMayBeNewest: false, checkedSnapshot: copy?.checkedSnapshot ?? null },
+            // The followed file is a few WAL segments from the head (docs/operations.md).
+            { localMayBeNewest: false, follower: this.#follower },
           );
           if (promoted) return;
           suspectSince = null;
           continue;
         }
+        // While the lease runs out, the dead primary's last segments are applied already.
+        this.#followInBackground(followEveryMs);
         await sleep(LEASE_POLL_MS);
         continue;
       }
       suspectSince = null;
+      this.#followInBackground(followEveryMs);
       if (performance.now() - lastReplicaCheck > REPLICA_CHECK_EVERY_MS) {
         lastReplicaCheck = performance.now();
         await this.#checkReplica();
       }
       await sleep(Math.max(0, config.heartbeatIntervalMs - (performance.now() - tickStartedAt)));
     }
+  }
+
+  #lastFollowAt = Number.NEGATIVE_INFINITY;
+
+  /** One catch-up of the followed file at a time, off the standby loop: the heartbeat goes on. */
+  #followInBackground(everyMs: number) {
+    const follower = this.#follower;
+    if (!follower || this.#following || performance.now() - this.#lastFollowAt < everyMs) return;
+    this.#lastFollowAt = performance.now();
+    this.#following = follower
+      .catchUp()
+      .then(
+        () => {},
+        (error: Error) => this.logger.warn({ error: error.message }, 'standby cannot follow the replica'),
+      )
+      .finally(() => {
+        this.#following = null;
+      });
   }
 
   /**
@@ -338,7 +379,7 @@ class FencedNode {
 
   async #refreshCopy(stale: StandbyCopy) {
     const path = stale.path === this.#copyPath(0) ? this.#copyPath(1) : this.#copyPath(0);
-    const fresh = await openStandbyCopy(this.config, this.logger, path).catch((error: Error) => {
+    const fresh = await openStandbyCopy(this.config, this.logger, path, this.#follower).catch((error: Error) => {
       this.logger.warn({ error: error.message }, 'could not refresh the standby copy');
       return null;
     });
@@ -356,20 +397,27 @@ interface StandbyCopy {
   path: string;
   /** The generation it was restored from; null for an empty copy (the replica had none). */
   generation: string | null;
-  /** The replica snapshot the copy was restored from; its pages passed quick_check. */
-  checkedSnapshot: string | null;
   describe: Record<string, unknown>;
   close(): void;
 }
 
 /**
- * What a standby reads from: the replica's newest generation restored beside DATABASE_PATH
- * (never over it: that file is what a promotion restores into), or an empty database when
- * the replica has nothing yet.
+ * What a standby reads from: a copy of the followed DATABASE_PATH beside it (which nothing else
+ * may open), else the replica's newest generation restored there, or an empty database when
+ * the replica has nothing yet. The copy is migrated; the followed file must stay the replica's.
  */
-async function openStandbyCopy(config: Config, logger: Logger, path: string): Promise<StandbyCopy> {
+async function openStandbyCopy(
+  config: Config,
+  logger: Logger,
+  path: string,
+  follower: ReplicaFollower | null,
+): Promise<StandbyCopy> {
   const timings: Timings = {};
-  const restored = await step(timings, logger, 'restore standby copy', async () => {
+  const restored = await step(timings, logger, 'standby copy', async () => {
+    if (follower) {
+      await follower.copyTo(path);
+      return { generation: follower.generation, snapshot: follower.snapshot };
+    }
     if ((await listGenerations(config)).length === 0) return null;
     return restoreReplica(config, { output: path, force: true, logger });
   });
@@ -380,7 +428,6 @@ async function openStandbyCopy(config: Config, logger: Logger, path: string): Pr
     db,
     path,
     generation: restored?.generation ?? null,
-    checkedSnapshot: restored?.snapshot ?? null,
     describe: {
       restoredAt: new Date().toISOString(),
       generation: restored?.generation ?? null,

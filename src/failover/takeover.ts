@@ -4,6 +4,7 @@ import type { Config } from '../config.ts';
 import { type Db, openDatabase } from '../db/client.ts';
 import { applyMigrations } from '../db/migrate.ts';
 import type { Logger } from '../logger.ts';
+import type { ReplicaFollower } from '../replication/follower.ts';
 import { litestreamGeneration, litestreamStateDirectory } from '../replication/on-disk.ts';
 import { type Replication, startReplication } from '../replication/primary.ts';
 import { listGenerations, NoBackupsError, restoreReplica, takeRestoreMark } from '../replication/restore.ts';
@@ -31,14 +32,14 @@ export interface CatchUp {
    * node replicated, so the file is restored without listing the generations first.
    */
   localMayBeNewest: boolean;
-  /** The snapshot this standby's copy was restored from and checked at start (RestoreResult.snapshot). */
-  checkedSnapshot?: string | null;
+  /** A standby's follower of DATABASE_PATH: only the WAL shipped since its last catch-up is left to apply. */
+  follower?: ReplicaFollower | null;
 }
 
 async function catchUpWithReplica(
   config: Config,
   logger: Logger,
-  { localMayBeNewest, checkedSnapshot }: CatchUp,
+  { localMayBeNewest, follower }: CatchUp,
   timings: Timings,
 ): Promise<void> {
   // A file the operator restored on purpose (reviews-api restore, restore-to-standby.sh) is
@@ -49,6 +50,10 @@ async function catchUpWithReplica(
       { databasePath: config.databasePath },
       'keeping the restored database: it replicates as a new generation',
     );
+    rmSync(litestreamStateDirectory(config.databasePath), { recursive: true, force: true });
+    return;
+  }
+  if (follower && (await followToHead(follower, logger, timings))) {
     rmSync(litestreamStateDirectory(config.databasePath), { recursive: true, force: true });
     return;
   }
@@ -64,18 +69,33 @@ async function catchUpWithReplica(
     // quick_check, not integrity_check: this is on the recovery-time path, where the full check
     // of a 1 GB database would cost ~20 s to find only an index out of step with its table
     // (docs/operations.md, "Restoring").
-    const { phasesMs, checkSkipped } = await step(timings, logger, 'restore and integrity check', () =>
-      restoreReplica(config, { output: config.databasePath, force: true, check: 'quick', checkedSnapshot, logger }),
+    const { phasesMs } = await step(timings, logger, 'restore and integrity check', () =>
+      restoreReplica(config, { output: config.databasePath, force: true, check: 'quick', logger }),
     );
     // Its parts, for the drill's report and the figures per database size in docs/operations.md.
     timings['restore: litestream'] = phasesMs.litestream;
-    if (!checkSkipped) timings['restore: quick_check'] = phasesMs.check;
+    timings['restore: quick_check'] = phasesMs.check;
     timings['restore: fsync'] = phasesMs.fsync;
   } catch (error) {
     if (error instanceof NoBackupsError) return;
     throw error;
   }
   rmSync(litestreamStateDirectory(config.databasePath), { recursive: true, force: true });
+}
+
+/**
+ * The standby's followed file brought to the replica's head: true once it is there. Should
+ * following fail (the replica's WAL unreadable, a segment damaged), a whole restore follows.
+ */
+async function followToHead(follower: ReplicaFollower, logger: Logger, timings: Timings): Promise<boolean> {
+  try {
+    const applied = await step(timings, logger, 'apply the new WAL', () => follower.catchUp());
+    logger.info({ ...follower.describe(), applied }, 'the followed database is at the head of the replica');
+    return true;
+  } catch (error) {
+    logger.warn({ error: (error as Error).message }, 'following the replica failed: restoring the database whole');
+    return false;
+  }
 }
 
 export interface Takeover {

@@ -1,7 +1,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { CheckRequest } from './check-worker.ts';
+import type { PragmaReply, PragmaRequest } from './check-worker.ts';
 
 /**
  * The worker's entry beside this file: `check-worker.js` in dist/ (what the server runs), or
@@ -12,15 +12,16 @@ import type { CheckRequest } from './check-worker.ts';
 const ownExtension = extname(fileURLToPath(import.meta.url));
 const WORKER_ENTRY = new URL(`./check-worker${ownExtension}`, import.meta.url);
 
-function startWorker(workerData: CheckRequest): Worker {
+function startWorker(workerData: PragmaRequest): Worker {
   if (ownExtension !== '.ts') return new Worker(WORKER_ENTRY, { workerData });
   const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(WORKER_ENTRY.href)}); })`;
   return new Worker(bootstrap, { eval: true, workerData });
 }
 
 /**
- * Test seam: RESTORE_CHECK_EXTRA_MS makes every check hold its thread that much longer, so a
- * test can give a small database the check time of a large one. Unset in production.
+ * Test seam: RESTORE_CHECK_EXTRA_MS makes every PRAGMA run here (a restore's check, a standby's
+ * WAL apply) hold its thread that much longer, so a test can give a small database the times of
+ * a large one. Unset in production.
  */
 function extraMs(): number {
   const value = process.env.RESTORE_CHECK_EXTRA_MS;
@@ -30,22 +31,31 @@ function extraMs(): number {
 }
 
 /**
- * Runs `PRAGMA <pragma>` on the file at `path` in a worker thread and resolves with its
- * verdict ('ok', or what it found). The event loop stays free meanwhile: the lease keeper
- * renews and HTTP answers while a large database is read page by page.
+ * Runs `PRAGMA <pragma>` on the file at `path` in a worker thread. The event loop stays free
+ * meanwhile: the lease keeper renews and HTTP answers while a large file is read or written.
  */
-export function checkDatabaseFile(path: string, pragma: string): Promise<string> {
-  const request: CheckRequest = { path, pragma, extraMs: extraMs() };
+export function runPragmaOffThread(path: string, pragma: string): Promise<PragmaReply> {
+  const request: PragmaRequest = { path, pragma, extraMs: extraMs() };
   return new Promise((resolve, reject) => {
     const worker = startWorker(request);
-    let verdict: string | null = null;
-    worker.once('message', (message: string) => {
-      verdict = message;
+    let reply: PragmaReply | null = null;
+    worker.once('message', (message: PragmaReply) => {
+      reply = message;
     });
     worker.once('error', reject);
     worker.once('exit', (code) => {
-      if (verdict !== null) resolve(verdict);
+      if (reply !== null) resolve(reply);
       else reject(new Error(`the ${pragma} worker exited with code ${code} before answering`));
     });
   });
+}
+
+/**
+ * A check's verdict on the file at `path`, off the event loop: 'ok', or what it found. SQLite
+ * stops at some damage (a page that is no b-tree page at all) with SQLITE_CORRUPT instead of
+ * listing it: that is a verdict too.
+ */
+export async function checkDatabaseFile(path: string, pragma: string): Promise<string> {
+  const reply = await runPragmaOffThread(path, pragma);
+  return 'error' in reply ? reply.error : reply.rows.map((row) => row[pragma]).join('; ');
 }

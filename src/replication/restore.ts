@@ -161,13 +161,6 @@ export interface RestoreOptions {
   force?: boolean;
   /** How thoroughly the restored file is checked; `quick` when absent. */
   check?: RestoreCheck;
-  /**
-   * A snapshot (RestoreResult.snapshot) an earlier restore's check passed on. Snapshots never
-   * change once written; restored from it again, only the WAL replayed on top is new, and
-   * SQLite checksums that frame by frame: the page check is skipped (a standby checks its copy
-   * at start, so its promotion need not read every page again).
-   */
-  checkedSnapshot?: string | null;
   logger?: Logger;
 }
 
@@ -179,10 +172,13 @@ export interface RestoreResult {
   durationMs: number;
   /** The check the restored file passed. */
   check: RestoreCheck;
-  /** True when the page check was skipped: the restore started from `checkedSnapshot`. */
-  checkSkipped: boolean;
   /** The snapshot the restore started from (`generation/index`), as Litestream logged it. */
   snapshot: string | null;
+  /**
+   * The last WAL index the restore replayed (the snapshot's when none), as Litestream logged it:
+   * frames of that index shipped later were not in it, so a follower starts again from it.
+   */
+  walIndex: number | null;
   /** Migrations this code has that the restored database does not (serve applies them). */
   pendingMigrations: string[];
   /** Where the time went: Litestream's restore, then the check and the flush to disk side by side. */
@@ -208,10 +204,10 @@ export async function restoreReplica(settings: ReplicationSettings, options: Res
       const restored = join(directory, basename(output));
       const restoreStartedAt = performance.now();
       let step = plan.attempt;
-      let { failure, snapshot } = await litestreamRestore(env, placeholder, restored, step);
+      let { failure, snapshot, walIndex } = await litestreamRestore(env, placeholder, restored, step);
       if (failure?.includes(NOTHING_TO_RESTORE) && plan.otherwise) {
         step = plan.otherwise;
-        ({ failure, snapshot } = await litestreamRestore(env, placeholder, restored, step));
+        ({ failure, snapshot, walIndex } = await litestreamRestore(env, placeholder, restored, step));
       }
       if (failure?.includes(NOTHING_TO_RESTORE) && options.timestamp) {
         throw new RestoreError(`${options.timestamp.toISOString()} is before the first snapshot in the replica`);
@@ -222,9 +218,8 @@ export async function restoreReplica(settings: ReplicationSettings, options: Res
       // The check (a worker thread reading) and that flush (the disk writing back) overlap.
       const checkStartedAt = performance.now();
       const since = (at: number) => Math.round(performance.now() - at);
-      const checkSkipped = snapshot !== null && snapshot === options.checkedSnapshot;
       const [[pending, checkMs], fsyncMs] = await Promise.all([
-        verifyRestored(restored, checkSkipped ? null : check).then((found) => [found, since(checkStartedAt)] as const),
+        verifyRestored(restored, check).then((found) => [found, since(checkStartedAt)] as const),
         fsync(restored).then(() => since(checkStartedAt)),
       ]);
       if (options.force) {
@@ -236,7 +231,7 @@ export async function restoreReplica(settings: ReplicationSettings, options: Res
       await fsync(dirname(output));
       const phasesMs = { litestream: Math.round(checkStartedAt - restoreStartedAt), check: checkMs, fsync: fsyncMs };
       options.logger?.info(
-        { output, replica, check, checkSkipped, snapshot, ...step },
+        { output, replica, check, snapshot, ...step },
         'restored the database from the replica',
       );
       return {
@@ -246,8 +241,8 @@ export async function restoreReplica(settings: ReplicationSettings, options: Res
         bytes: (await stat(output)).size,
         durationMs: Math.round(performance.now() - startedAt),
         check,
-        checkSkipped,
         snapshot,
+        walIndex,
         pendingMigrations: pending,
         phasesMs,
       };
@@ -262,7 +257,7 @@ async function litestreamRestore(
   placeholder: string,
   restored: string,
   { generation, timestamp }: RestoreStep,
-): Promise<{ failure: string | null; snapshot: string | null }> {
+): Promise<{ failure: string | null; snapshot: string | null; walIndex: number | null }> {
   const args = [
     'restore',
     '-config',
@@ -277,8 +272,14 @@ async function litestreamRestore(
   const result = await runLitestream([...args, placeholder], env, { timeoutMs: RESTORE_TIMEOUT_MS });
   const started = result.log.find((line) => line.msg === 'restoring snapshot')?.fields;
   const snapshot = started?.generation && started.index ? `${started.generation}/${started.index}` : null;
-  if (result.code === 0 && existsSync(restored)) return { failure: null, snapshot };
-  return { failure: litestreamFailure(result.log) ?? `litestream exited ${result.code ?? result.signal}`, snapshot };
+  const lastIndex = result.log.find((line) => line.msg === 'restoring wal files')?.fields.index_max ?? started?.index;
+  const walIndex = lastIndex === undefined ? null : Number(lastIndex);
+  if (result.code === 0 && existsSync(restored)) return { failure: null, snapshot, walIndex };
+  return {
+    failure: litestreamFailure(result.log) ?? `litestream exited ${result.code ?? result.signal}`,
+    snapshot,
+    walIndex,
+  };
 }
 
 /** Every migration this code has: all of them are pending on an empty database. */
@@ -301,17 +302,12 @@ async function fsync(path: string): Promise<void> {
   }
 }
 
-/**
- * Refuses a restored file that is damaged (unless `check` is null: its pages passed before) or
- * is not this service's database.
- */
-async function verifyRestored(path: string, check: RestoreCheck | null): Promise<string[]> {
-  if (check) {
-    const pragma = CHECK_PRAGMA[check];
-    // Off the event loop: the check reads every page, seconds at 1 GB (a lease keeper waits).
-    const verdict = await checkDatabaseFile(path, pragma);
-    if (verdict !== 'ok') throw new RestoreError(`the restored database failed ${pragma}: ${verdict}`);
-  }
+/** Refuses a restored file that is damaged or is not this service's database. */
+async function verifyRestored(path: string, check: RestoreCheck): Promise<string[]> {
+  const pragma = CHECK_PRAGMA[check];
+  // Off the event loop: the check reads every page, seconds at 1 GB (a lease keeper waits).
+  const verdict = await checkDatabaseFile(path, pragma);
+  if (verdict !== 'ok') throw new RestoreError(`the restored database failed ${pragma}: ${verdict}`);
   const db = openDatabase(path);
   try {
     const pending = pendingMigrations(db);

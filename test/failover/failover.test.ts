@@ -1,7 +1,5 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import Database from 'better-sqlite3';
 import type { FauxqsServer } from 'fauxqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningEtcd, startEtcd } from '../../drill/etcd.ts';
@@ -138,9 +136,11 @@ describe('automatic failover', () => {
 
     primary.signal('SIGKILL');
     const promoted = await standby.waitForLog('promoted: this node is the primary', 30_000);
+    // The standby followed the replica into its DATABASE_PATH: no restore on the way to primary.
     expect(Object.keys(promoted.steps as object)).toEqual(
-      expect.arrayContaining(['restore and integrity check', 'start replication']),
+      expect.arrayContaining(['apply the new WAL', 'start replication']),
     );
+    expect(Object.keys(promoted.steps as object)).not.toContain('restore and integrity check');
     await eventually(async () => ((await readyOf(standby)).writable ? true : undefined), 10_000, 'writable');
     expect(await readyOf(standby)).toMatchObject({ role: 'primary', lease: { term: 2, held: true } });
     const reviews = await gql(standby.url, '{ reviews(first: 10) { nodes { subject } } }', {});
@@ -220,48 +220,38 @@ describe('automatic failover', () => {
 });
 
 /**
- * Promotion on a database whose check takes as long as a multi-GB one's: RESTORE_CHECK_EXTRA_MS
- * holds the checking thread that long after the real quick_check (the lease TTL here is 1 s).
+ * Promotion on a database whose steps take as long as a multi-GB one's: RESTORE_CHECK_EXTRA_MS
+ * holds the thread of every off-loop database step (a check, a WAL apply) that long after the
+ * real one (the lease TTL here is 1 s).
  */
-const SLOW_CHECK = { RESTORE_CHECK_EXTRA_MS: '4000' };
-/** A primary that snapshots every second, so a promotion starts from a newer snapshot than the standby's copy. */
-const SNAPSHOTS_EVERY_SECOND = { REPLICA_SNAPSHOT_INTERVAL: '1s' };
+const SLOW_STEPS = { RESTORE_CHECK_EXTRA_MS: '4000' };
 
 /**
- * Makes the replica's newest snapshot one the standby has not checked: Litestream names a
- * snapshot by its WAL index, which moves on only when it checkpoints (at 1000 pages of WAL), so
- * 6 MB (of zeros: the S3 emulator refuses multipart uploads) are written into the primary's
- * file beside it, and then a snapshot interval passes.
+ * Kills the primary with a write the standby has not applied yet: frozen while the write
+ * replicates, the standby wakes to find the primary gone and WAL to apply, which its follower
+ * starts before the promotion and the promotion waits for.
  */
-async function newerSnapshot(databasePath: string) {
-  const db = new Database(databasePath);
-  try {
-    db.pragma('wal_autocheckpoint = 0');
-    db.exec('create table if not exists test_filler (bytes blob)');
-    db.transaction(() => {
-      for (let i = 0; i < 6; i++) db.prepare('insert into test_filler values (zeroblob(1000000))').run();
-    })();
-  } finally {
-    db.close();
-  }
-  await sleep(3000);
+async function killWithWalToApply(primary: NodeProcess, standby: NodeProcess, token: string) {
+  standby.signal('SIGSTOP');
+  await createReview(primary.url, token, 'not yet applied');
+  await replicatedOn(primary);
+  primary.signal('SIGKILL');
+  standby.signal('SIGCONT');
 }
 
-describe('promotion with a check that takes several lease TTLs', () => {
-  it('completes and keeps its term: the lease is renewed while the restored file is checked', {
+describe('promotion with a step that takes several lease TTLs', () => {
+  it('completes and keeps its term: the lease is renewed while the WAL is applied', {
     timeout: 60_000,
   }, async () => {
-    const { launch, box } = await cluster('file');
+    const { launch } = await cluster('file');
     const token = await tokenFor('dave');
-    const primary = await launch('a', undefined, SNAPSHOTS_EVERY_SECOND);
+    const primary = await launch('a');
     await createReview(primary.url, token, 'before the crash');
-    const standby = await launch('b', primary.url, SLOW_CHECK);
-    await newerSnapshot(join(box.dir, 'a', 'reviews.db'));
-    await replicatedOn(primary);
-
-    primary.signal('SIGKILL');
+    const standby = await launch('b', primary.url, SLOW_STEPS);
+    await killWithWalToApply(primary, standby, token);
     const promoted = await standby.waitForLog('promoted: this node is the primary', 30_000);
-    expect((promoted.steps as Record<string, number>)['restore and integrity check']).toBeGreaterThanOrEqual(4000);
+    // Begun at most a few heartbeats before the promotion, the 4 s apply outlasts two TTLs in it.
+    expect((promoted.steps as Record<string, number>)['apply the new WAL']).toBeGreaterThanOrEqual(2000);
     expect(standby.logs.filter((entry) => entry.msg === 'lease lost: writes refused from now on')).toEqual([]);
     await eventually(async () => ((await readyOf(standby)).writable ? true : undefined), 10_000, 'writable');
     expect(await readyOf(standby)).toMatchObject({
@@ -272,15 +262,14 @@ describe('promotion with a check that takes several lease TTLs', () => {
     expect(await tryWrite(standby, token, 'after the failover')).toEqual({ status: 200, code: null });
   });
 
-  it('still aborts when another node takes the lease during the check', { timeout: 60_000 }, async () => {
+  it('still aborts when another node takes the lease during that step', { timeout: 60_000 }, async () => {
     const { launch, box } = await cluster('file');
-    const primary = await launch('a', undefined, SNAPSHOTS_EVERY_SECOND);
-    const standby = await launch('b', primary.url, SLOW_CHECK);
-    await newerSnapshot(join(box.dir, 'a', 'reviews.db'));
-
-    primary.signal('SIGKILL');
+    const token = await tokenFor('dave');
+    const primary = await launch('a');
+    const standby = await launch('b', primary.url, SLOW_STEPS);
+    await killWithWalToApply(primary, standby, token);
     const promoting = await standby.waitForLog('promoting: this node takes over as primary', 30_000);
-    // Frozen mid-check until its lease has run out and another contender has taken term 3.
+    // Frozen mid-apply until its lease has run out and another contender has taken term 3.
     standby.signal('SIGSTOP');
     const other = new FileLease(join(box.dir, 'lease'));
     const taken = await eventually(
@@ -298,28 +287,39 @@ describe('promotion with a check that takes several lease TTLs', () => {
   });
 });
 
-describe("promotion from the standby's own snapshot", () => {
-  it('skips the page check its copy passed at start: only the WAL since is new', { timeout: 60_000 }, async () => {
+describe('a standby following the replica', () => {
+  it('applies only the WAL since its last catch-up when it promotes: no restore, no page check', {
+    timeout: 60_000,
+  }, async () => {
     const { launch } = await cluster('file');
     const token = await tokenFor('erin');
     const primary = await launch('a');
     await createReview(primary.url, token, 'before the standby');
     await replicatedOn(primary);
-    const standby = await launch('b', primary.url, SLOW_CHECK);
-    const [startUp] = standby.logs.filter((entry) => entry.msg === 'restored the database from the replica');
-    expect(startUp).toMatchObject({ checkSkipped: false, snapshot: expect.stringMatching(/^[0-9a-f]{16}\/\d+$/) });
+    const standby = await launch('b', primary.url);
+    expect(standby.logs.filter((entry) => entry.msg === 'restored the database from the replica')).toHaveLength(1);
     await createReview(primary.url, token, 'after the standby started');
     await replicatedOn(primary);
+    // Followed while the primary lives: /ready shows the segments applied since the restore.
+    const followed = await eventually(
+      async () => {
+        const copy = ((await readyOf(standby)) as unknown as { copy: { followed: { segments: number } } }).copy;
+        return copy.followed.segments > 0 ? copy.followed : undefined;
+      },
+      15_000,
+      'the standby to apply a segment',
+    );
+    expect(followed).toMatchObject({ restores: 1, generation: expect.stringMatching(/^[0-9a-f]{16}$/) });
 
-    primary.signal('SIGKILL');
+    await killWithWalToApply(primary, standby, token);
     const promoted = await standby.waitForLog('promoted: this node is the primary', 30_000);
-    const restores = standby.logs.filter((entry) => entry.msg === 'restored the database from the replica');
-    expect(restores.at(-1)).toMatchObject({ checkSkipped: true, snapshot: startUp?.snapshot });
+    expect(standby.logs.filter((entry) => entry.msg === 'restored the database from the replica')).toHaveLength(1);
     expect(Object.keys(promoted.steps as object)).not.toContain('restore: quick_check');
     const reviews = await gql(standby.url, '{ reviews(first: 10) { nodes { subject } } }', {});
     expect(reviews.data.reviews.nodes.map((node: { subject: string }) => node.subject).sort()).toEqual([
       'after the standby started',
       'before the standby',
+      'not yet applied',
     ]);
   });
 });

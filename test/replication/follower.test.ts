@@ -1,0 +1,195 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import type { FauxqsServer } from 'fauxqs';
+import { compressFrameSync, decompressFrameSync } from 'lz4-napi';
+import pino from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Db, openDatabase } from '../../src/db/client.ts';
+import { applyMigrations } from '../../src/db/migrate.ts';
+import { ReplicaFollower } from '../../src/replication/follower.ts';
+import { litestreamStateDirectory } from '../../src/replication/on-disk.ts';
+import { type Replication, startReplication } from '../../src/replication/primary.ts';
+import { restoreReplica } from '../../src/replication/restore.ts';
+import {
+  eventually,
+  type ReplicaKind,
+  type Sandbox,
+  sandbox,
+  settingsOf,
+  shareS3CredentialsWithThisProcess,
+  startS3,
+} from './support.ts';
+
+/**
+ * A standby's follower against a real Litestream 0.3.13 replicating a real primary file to a
+ * directory and to a real S3-compatible server: the followed file must be what a fresh
+ * `litestream restore` gives, across WAL indexes, generations and damage.
+ */
+
+let s3: FauxqsServer;
+beforeAll(async () => {
+  s3 = await startS3();
+  shareS3CredentialsWithThisProcess();
+});
+afterAll(() => s3?.stop());
+
+const logger = pino({ level: 'silent' });
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/** Every row of every table, in order: what a reader of the file would see. */
+function contentOf(path: string): string {
+  const db = new Database(path, { readonly: true });
+  try {
+    const tables = db.prepare("select name from sqlite_master where type = 'table' order by name").pluck().all();
+    return JSON.stringify(tables.map((name) => db.prepare(`select * from "${name}" order by rowid`).raw().all()));
+  } finally {
+    db.close();
+  }
+}
+
+describe.each<ReplicaKind>(['directory', 's3'])('a follower of a %s replica', (kind) => {
+  let box: Sandbox;
+  let primary: Db;
+  let replication: Replication | null = null;
+  let follower: ReplicaFollower | null = null;
+  let rows = 0;
+
+  const config = () => settingsOf(box.env);
+  const primaryPath = () => config().databasePath;
+  const followedPath = () => join(box.dir, 'followed.db');
+
+  async function startPrimary() {
+    box = sandbox(kind, s3, { REPLICA_SYNC_INTERVAL: '100ms', REPLICA_MONITOR_INTERVAL: '100ms' });
+    primary = openDatabase(primaryPath(), { replicating: true });
+    applyMigrations(primary);
+    primary.$client.exec('create table filler (id integer primary key, bytes blob)');
+    replication = await startReplication(config(), logger);
+  }
+
+  /** About `kb` KB in one transaction, plus an update and a delete: the WAL moves on. */
+  function write(kb: number) {
+    const insert = primary.$client.prepare('insert into filler (bytes) values (randomblob(1000))');
+    primary.$client.transaction(() => {
+      for (let i = 0; i < kb; i++) insert.run();
+      rows += kb;
+      primary.$client.prepare('update filler set bytes = randomblob(500) where id % 11 = ?').run(rows % 11);
+      primary.$client.prepare('delete from filler where id % 13 = ?').run(rows % 13);
+    })();
+  }
+
+  /** Caught up once the followed file reads as the primary does (Litestream ships within ~100 ms). */
+  const caughtUp = () =>
+    eventually(
+      async () => {
+        await follower?.catchUp();
+        return contentOf(followedPath()) === contentOf(primaryPath()) ? true : undefined;
+      },
+      20_000,
+      'the followed file to match the primary',
+    );
+
+  afterEach(async () => {
+    follower?.close();
+    follower = null;
+    await replication?.stop();
+    replication = null;
+    primary?.$client.close();
+    box?.cleanup();
+  });
+
+  it('builds, segment by segment and across WAL indexes, the file a fresh restore gives', async () => {
+    await startPrimary();
+    write(300);
+    follower = await eventually(
+      async () => (await ReplicaFollower.start(config(), logger, followedPath())) ?? undefined,
+      10_000,
+      'a generation',
+    );
+    // ~4 MB of WAL makes Litestream checkpoint and start the next WAL index; each write is one
+    // segment under the emulator's 5 MB single-upload limit.
+    for (let round = 0; round < 8; round++) {
+      write(round % 2 === 0 ? 900 : 150);
+      await sleep(250);
+      await follower?.catchUp();
+    }
+    await caughtUp();
+    const position = follower?.describe();
+    expect(position).toMatchObject({ restores: 1 });
+    expect(position?.index).toBeGreaterThanOrEqual(1);
+    expect(position?.segments).toBeGreaterThanOrEqual(8);
+
+    const restored = join(box.dir, 'restored.db');
+    await restoreReplica(config(), { output: restored, logger });
+    expect(sha256(followedPath())).toBe(sha256(restored));
+    const check = new Database(followedPath(), { readonly: true });
+    expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
+    check.close();
+  });
+
+  it('restores from a newer generation when one begins', async () => {
+    await startPrimary();
+    write(100);
+    follower = await eventually(
+      async () => (await ReplicaFollower.start(config(), logger, followedPath())) ?? undefined,
+      10_000,
+      'a generation',
+    );
+    const first = follower.generation;
+    await caughtUp();
+    // Litestream starts a new generation when it finds no state of its own beside the file.
+    await replication?.stop();
+    rmSync(litestreamStateDirectory(primaryPath()), { recursive: true, force: true });
+    write(100);
+    replication = await startReplication(config(), logger);
+    await caughtUp();
+    expect(follower.generation).not.toBe(first);
+    expect(follower.describe()).toMatchObject({ restores: 2 });
+  });
+});
+
+describe('a follower given a damaged segment', () => {
+  let box: Sandbox;
+  let replication: Replication | null = null;
+
+  afterEach(async () => {
+    await replication?.stop();
+    box?.cleanup();
+  });
+
+  it('refuses to apply it and restores the file instead', async () => {
+    box = sandbox('directory', undefined, { REPLICA_SYNC_INTERVAL: '100ms', REPLICA_MONITOR_INTERVAL: '100ms' });
+    const config = settingsOf(box.env);
+    const primary = openDatabase(config.databasePath, { replicating: true });
+    applyMigrations(primary);
+    primary.$client.exec('create table filler (id integer primary key, bytes blob)');
+    replication = await startReplication(config, logger);
+    const followed = join(box.dir, 'followed.db');
+    const follower = await eventually(
+      async () => (await ReplicaFollower.start(config, logger, followed)) ?? undefined,
+      10_000,
+      'a generation',
+    );
+    const generation = follower.generation;
+    const walDirectory = join(config.replicaUrl, 'generations', generation, 'wal');
+    const before = new Set(readdirSync(walDirectory));
+    primary.$client.prepare('insert into filler (bytes) values (randomblob(3000))').run();
+    const fresh = await eventually(
+      async () => readdirSync(walDirectory).find((name) => !before.has(name)),
+      10_000,
+      'a new segment',
+    );
+    // One byte of the last frame's page flipped: its checksum no longer holds.
+    const segment = join(walDirectory, fresh);
+    const wal = decompressFrameSync(readFileSync(segment));
+    wal[wal.length - 100] = (wal[wal.length - 100] ?? 0) ^ 0xff;
+    writeFileSync(segment, compressFrameSync(wal));
+
+    expect(await follower.catchUp()).toBe(-1);
+    expect(follower.describe()).toMatchObject({ restores: 2 });
+    follower.close();
+    primary.$client.close();
+  });
+});
