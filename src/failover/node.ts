@@ -84,6 +84,8 @@ class FencedNode {
   /** A standby's DATABASE_PATH, kept at the replica's head for the next promotion. */
   #follower: ReplicaFollower | null = null;
   #following: Promise<void> | null = null;
+  /** The last catch-up's error, logged once until it changes or following works again. */
+  #followError: string | null = null;
   #replicaReachable: { at: string; error: string | null } = { at: new Date().toISOString(), error: null };
 
   constructor(
@@ -201,7 +203,7 @@ class FencedNode {
         copy: () => ({
           ...copy.describe,
           replicaReachable: this.#replicaReachable,
-          followed: this.#follower?.describe() ?? null,
+          followed: this.#follower ? { ...this.#follower.describe(), error: this.#followError } : null,
         }),
         promotions: () => this.#promotions.describe(),
       }),
@@ -348,8 +350,16 @@ class FencedNode {
     this.#following = follower
       .catchUp()
       .then(
-        () => {},
-        (error: Error) => this.logger.warn({ error: error.message }, 'standby cannot follow the replica'),
+        () => {
+          if (this.#followError) this.logger.info('standby follows the replica again');
+          this.#followError = null;
+        },
+        (error: Error) => {
+          if (error.message !== this.#followError) {
+            this.logger.warn({ error: error.message }, 'standby cannot follow the replica');
+          }
+          this.#followError = error.message;
+        },
       )
       .finally(() => {
         this.#following = null;

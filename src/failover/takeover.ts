@@ -89,7 +89,7 @@ async function catchUpWithReplica(
  */
 async function followToHead(follower: ReplicaFollower, logger: Logger, timings: Timings): Promise<boolean> {
   try {
-    const applied = await step(timings, logger, 'apply the new WAL', () => follower.catchUp());
+    const applied = await step(timings, logger, 'apply the new WAL', () => follower.catchUp({ promoting: true }));
     logger.info({ ...follower.describe(), applied }, 'the followed database is at the head of the replica');
     return true;
   } catch (error) {

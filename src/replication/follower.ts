@@ -1,7 +1,7 @@
 import { constants, copyFile, rm, writeFile } from 'node:fs/promises';
 import type { Logger } from '../logger.ts';
 import { runPragmaOffThread } from './file-check.ts';
-import { WAL_FRAME_HEADER_BYTES, WAL_HEADER_BYTES, walPageSize } from './on-disk.ts';
+import { litestreamStateDirectory, WAL_FRAME_HEADER_BYTES, WAL_HEADER_BYTES, walPageSize } from './on-disk.ts';
 import { openReplicaStore, type ReplicaStore, type Segment } from './replica-store.ts';
 import { listGenerations, restoreReplica } from './restore.ts';
 import type { ReplicationSettings } from './settings.ts';
@@ -24,6 +24,12 @@ export interface FollowPosition {
   restores: number;
 }
 
+/**
+ * How often, at most, a follower asks Litestream which generation is newest while the replica
+ * holds one it has not seen listed (a new primary's, its snapshot maybe still uploading).
+ */
+const CONFIRM_EVERY_MS = 10_000;
+
 /** An index's name prefix: every segment name of `index` sorts after it, every earlier one before. */
 const indexPrefix = (index: number) => index.toString(16).padStart(8, '0');
 
@@ -41,8 +47,12 @@ export class ReplicaFollower {
   readonly #settings: ReplicationSettings;
   readonly #logger: Logger;
   readonly #store: ReplicaStore;
-  /** Generations in the replica when the file was last restored: a name not among them is newer. */
+  /**
+   * Generations Litestream listed (restorable) no newer than the followed one: a newer one can
+   * only have a name not among them.
+   */
   #known = new Set<string>();
+  #confirmedAt = Number.NEGATIVE_INFINITY;
   #generation = '';
   #index = 0;
   /** The followed index's WAL so far, segment by segment, and the last segment's name. */
@@ -115,9 +125,11 @@ export class ReplicaFollower {
    * Brings the file to the replica's newest generation's head: the segments shipped since the
    * last call, or a new restore when a newer generation began (another node took over) or the
    * WAL cannot be followed on. Resolves with what it applied, in segments (-1: restored).
+   * `promoting`: asks Litestream at once about any generation not seen listed yet; otherwise
+   * that is asked at most every CONFIRM_EVERY_MS.
    */
-  catchUp(): Promise<number> {
-    return this.#enqueue(() => this.#catchUp());
+  catchUp({ promoting = false } = {}): Promise<number> {
+    return this.#enqueue(() => this.#catchUp(promoting));
   }
 
   #enqueue<T>(work: () => Promise<T>): Promise<T> {
@@ -126,8 +138,8 @@ export class ReplicaFollower {
     return next;
   }
 
-  async #catchUp(): Promise<number> {
-    const newer = (await this.#store.generations()).some((name) => !this.#known.has(name));
+  async #catchUp(promoting: boolean): Promise<number> {
+    const newer = await this.#newerGeneration(promoting);
     if (newer || this.#touched) {
       const why = newer ? 'a newer generation began' : 'the file was opened for writing';
       this.#logger.info({ generation: this.#generation, why }, 'standby: restoring the followed file');
@@ -144,10 +156,24 @@ export class ReplicaFollower {
     }
   }
 
+  /** Whether Litestream lists a generation newer than the followed one. */
+  async #newerGeneration(promoting: boolean): Promise<boolean> {
+    const unseen = (await this.#store.generations()).some((name) => !this.#known.has(name));
+    if (!unseen || (!promoting && performance.now() - this.#confirmedAt < CONFIRM_EVERY_MS)) return false;
+    this.#confirmedAt = performance.now();
+    const listed = await listGenerations(this.#settings);
+    if (listed.at(-1)?.generation !== this.#generation) return true;
+    this.#known = new Set(listed.map(({ generation }) => generation));
+    return false;
+  }
+
   async #restore() {
-    const known = await this.#store.generations();
+    const listed = await listGenerations(this.#settings);
     const restored = await restoreReplica(this.#settings, { output: this.path, force: true, logger: this.#logger });
-    this.#known = new Set([...known, restored.generation ?? '']);
+    // State a Litestream of this node's once kept beside the file describes another file now.
+    await rm(litestreamStateDirectory(this.path), { recursive: true, force: true });
+    // The restore took the newest of these, or of a listing a moment later.
+    this.#known = new Set([...listed.map(({ generation }) => generation), restored.generation ?? '']);
     this.#generation = restored.generation ?? '';
     this.#index = restored.walIndex ?? 0;
     this.#wal = [];

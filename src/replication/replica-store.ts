@@ -85,6 +85,8 @@ function s3Store(url: string, endpoint: string | null): ReplicaStore {
   const client = new S3Client({
     ...(endpoint && { endpoint, forcePathStyle: true }),
     region: process.env.AWS_REGION ?? 'us-east-1',
+    // Litestream finds an AWS bucket's region itself; the SDK follows S3's redirect to it.
+    followRegionRedirects: true,
     ...(accessKeyId && secretAccessKey && { credentials: { accessKeyId, secretAccessKey } }),
   });
   async function* listed(input: { Prefix: string; Delimiter?: string; StartAfter?: string }) {

@@ -66,17 +66,23 @@ async function withLitestreamWorkspace<T>(
 }
 
 function parseGenerations(output: string): Generation[] {
-  return output
-    .split('\n')
-    .slice(1)
-    .map((line) => line.trim().split(/\s+/))
-    .filter((columns) => columns.length >= 5)
-    .map(([, generation = '', , start = '', end = '']) => ({
-      generation,
-      start: new Date(start),
-      end: new Date(end),
-    }))
-    .sort((a, b) => a.start.getTime() - b.start.getTime());
+  return (
+    output
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim().split(/\s+/))
+      .filter((columns) => columns.length >= 5)
+      .map(([, generation = '', , start = '', end = '']) => ({
+        generation,
+        start: new Date(start),
+        end: new Date(end),
+      }))
+      // A generation whose first snapshot is still on its way: Litestream lists it from year 1,
+      // and it cannot be restored yet.
+      .filter(({ start }) => start.getUTCFullYear() > 1)
+      // Begun in the same (whole) second: the one written to last is the newer primary's.
+      .sort((a, b) => a.start.getTime() - b.start.getTime() || a.end.getTime() - b.end.getTime())
+  );
 }
 
 /** What the replica holds, oldest first. Throws RestoreError when the replica cannot be read. */
@@ -230,10 +236,7 @@ export async function restoreReplica(settings: ReplicationSettings, options: Res
       await rename(restored, output);
       await fsync(dirname(output));
       const phasesMs = { litestream: Math.round(checkStartedAt - restoreStartedAt), check: checkMs, fsync: fsyncMs };
-      options.logger?.info(
-        { output, replica, check, snapshot, ...step },
-        'restored the database from the replica',
-      );
+      options.logger?.info({ output, replica, check, snapshot, ...step }, 'restored the database from the replica');
       return {
         output,
         generation: step.generation ?? null,

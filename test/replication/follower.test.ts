@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
@@ -80,11 +80,14 @@ describe.each<ReplicaKind>(['directory', 's3'])('a follower of a %s replica', (k
     })();
   }
 
-  /** Caught up once the followed file reads as the primary does (Litestream ships within ~100 ms). */
-  const caughtUp = () =>
+  /**
+   * Caught up once the followed file reads as the primary does (Litestream ships within ~100 ms).
+   * `promoting`: a generation not seen listed yet is looked up at once, as a promotion does.
+   */
+  const caughtUp = (promoting = false) =>
     eventually(
       async () => {
-        await follower?.catchUp();
+        await follower?.catchUp({ promoting });
         return contentOf(followedPath()) === contentOf(primaryPath()) ? true : undefined;
       },
       20_000,
@@ -142,11 +145,50 @@ describe.each<ReplicaKind>(['directory', 's3'])('a follower of a %s replica', (k
     // Litestream starts a new generation when it finds no state of its own beside the file.
     await replication?.stop();
     rmSync(litestreamStateDirectory(primaryPath()), { recursive: true, force: true });
+    // Litestream lists when a generation began in whole seconds: this one begins a second later.
+    await sleep(1100);
     write(100);
     replication = await startReplication(config(), logger);
-    await caughtUp();
+    await caughtUp(true);
     expect(follower.generation).not.toBe(first);
     expect(follower.describe()).toMatchObject({ restores: 2 });
+  });
+});
+
+describe('a follower that sees a generation before its first snapshot is in', () => {
+  let box: Sandbox;
+  let replication: Replication | null = null;
+
+  afterEach(async () => {
+    await replication?.stop();
+    box?.cleanup();
+  });
+
+  it('still restores from it once it is complete', async () => {
+    box = sandbox('directory', undefined, { REPLICA_SYNC_INTERVAL: '100ms', REPLICA_MONITOR_INTERVAL: '100ms' });
+    const config = settingsOf(box.env);
+    const primary = openDatabase(config.databasePath, { replicating: true });
+    applyMigrations(primary);
+    replication = await startReplication(config, logger);
+    const follower = await eventually(
+      async () => (await ReplicaFollower.start(config, logger, join(box.dir, 'followed.db'))) ?? undefined,
+      10_000,
+      'a generation',
+    );
+    const generations = join(config.replicaUrl, 'generations');
+    const first = join(generations, follower.generation);
+    // A new primary's generation, its snapshot not uploaded yet: named, but not restorable.
+    const next = join(generations, 'feedfacefeedface');
+    mkdirSync(join(next, 'snapshots'), { recursive: true });
+    expect(await follower.catchUp({ promoting: true })).not.toBe(-1);
+    // Its snapshot arrives (a copy of the first generation's files, newer by their times).
+    await replication.stop();
+    replication = null;
+    cpSync(first, next, { recursive: true });
+    expect(await follower.catchUp({ promoting: true })).toBe(-1);
+    expect(follower.generation).toBe('feedfacefeedface');
+    follower.close();
+    primary.$client.close();
   });
 });
 
