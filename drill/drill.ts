@@ -60,6 +60,8 @@ export interface CycleResult {
   standbyStartMs: number;
   /** Promoted → the new generation's snapshot in the replica (the window a second fault loses). */
   generationInReplicaMs: number;
+  /** Promoted → the restarted node's standby follows that generation (one WAL apply from its head). */
+  standbyFollowsMs: number;
   /** Writes acknowledged by the old primary after the fault: must be 0. */
   writesOnOldPrimary: number;
   /** A write sent straight to the old node once it is back: its answer (READ_ONLY expected). */
@@ -281,6 +283,7 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
       ).length,
       standbyStartMs,
       generationInReplicaMs: 0,
+      standbyFollowsMs: 0,
       writesOnOldPrimary: onOld,
       lostWrites: 0,
       clientsSaw: answersBetween(load, faultAt, firstAfter.ackedAt as number, ports),
@@ -293,6 +296,8 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
     // The next fault comes only once the new primary's snapshot is in the replica: a fault within
     // that window loses what it wrote (docs/operations.md, "High availability"), measured here as a figure.
     result.generationInReplicaMs = (await generationInReplica(standby, 300_000)) - promoted.time;
+    // ...and once the restarted standby follows it: before, a fault costs a whole restore.
+    result.standbyFollowsMs = (await standbyFollows(restarted, standby, 300_000)) - promoted.time;
     primary = standby;
     standby = restarted;
   }
@@ -332,6 +337,24 @@ async function generationInReplica(node: NodeProcess, timeoutMs: number): Promis
   );
   // No use waiting for a node that will never replicate again: the drill fails, saying why.
   if (deposed) throw new Error(`${node.name} was deposed before its generation reached the replica: ${deposed}`);
+  return Date.now();
+}
+
+/** Waits until `standby` follows the generation `primary` replicates; resolves with when. */
+async function standbyFollows(standby: NodeProcess, primary: NodeProcess, timeoutMs: number): Promise<number> {
+  const readyOf = async (node: NodeProcess) =>
+    (await (await fetch(`${node.url}/ready`)).json()) as {
+      replication?: { generation?: string | null };
+      copy?: { followed?: { generation?: string } | null };
+    };
+  await waitFor(
+    `${standby.name} to follow ${primary.name}'s generation`,
+    async () => {
+      const generation = (await readyOf(primary)).replication?.generation;
+      return typeof generation === 'string' && (await readyOf(standby)).copy?.followed?.generation === generation;
+    },
+    timeoutMs,
+  );
   return Date.now();
 }
 

@@ -65,13 +65,21 @@ export function formatDrill(result: DrillResult): string {
  */
 function formatSteps(result: DrillResult): string[] {
   const steps = [...new Set(result.cycles.flatMap((cycle) => Object.keys(cycle.promoteSteps)))];
-  const header = ['cycle', 'attempts', ...steps.map((name) => `${name} ms`), 'standby start ms', 'in replica ms'];
+  const header = [
+    'cycle',
+    'attempts',
+    ...steps.map((name) => `${name} ms`),
+    'standby start ms',
+    'in replica ms',
+    'standby follows ms',
+  ];
   const rows = result.cycles.map((cycle) => [
     String(cycle.cycle),
     String(cycle.promoteAttempts),
     ...steps.map((name) => String(cycle.promoteSteps[name] ?? '-')),
     String(cycle.standbyStartMs),
     String(cycle.generationInReplicaMs),
+    String(cycle.standbyFollowsMs),
   ]);
   return [
     'promotion steps ("restore: …" are parts of "restore and integrity check", the fallback when the standby could not follow):',

@@ -6,6 +6,7 @@ import { orphanGraceMs } from '../lease/lease.ts';
 import type { Logger } from '../logger.ts';
 import { LitestreamSupervisor } from './litestream.ts';
 import { ReplicationMonitor } from './monitor.ts';
+import { litestreamGeneration } from './on-disk.ts';
 import {
   describeReplica,
   LITESTREAM_CONFIG_PATH,
@@ -112,7 +113,7 @@ export async function startReplication(
     supervisor,
     monitor,
     barrier,
-    node: replicatingPrimary(supervisor, monitor, replica, barrier),
+    node: replicatingPrimary(supervisor, monitor, replica, config.databasePath, barrier),
     async stop({ shipFirst = false } = {}) {
       barrier?.stop();
       // A SIGTERM before Litestream's first sync makes it exit without shipping anything.
@@ -135,6 +136,7 @@ export function replicatingPrimary(
   supervisor: LitestreamSupervisor,
   monitor: ReplicationMonitor,
   replica: string,
+  databasePath: string,
   barrier: ReplicaBarrier | null = null,
 ): NodeState {
   return {
@@ -148,7 +150,9 @@ export function replicatingPrimary(
       const { status, pid, restarts, since, reason } = supervisor.state;
       const { sample, error } = monitor.latest();
       const litestream = { status, pid, restarts, since: new Date(since).toISOString(), reason };
-      const replication: Record<string, unknown> = { replica, litestream, metrics: monitor.metricsUrl };
+      // The generation a standby's /ready `copy.followed` must name to be one WAL apply from here.
+      const generation = litestreamGeneration(databasePath);
+      const replication: Record<string, unknown> = { replica, generation, litestream, metrics: monitor.metricsUrl };
       if (sample) {
         const { local, shadow, replica: replicaPosition, ...figures } = sample;
         Object.assign(replication, { position: { local, shadow, replica: replicaPosition }, ...figures });
