@@ -251,14 +251,17 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
     await sleep(500);
     const afterRestart = Date.now();
     const restartedAnswer = await directWrite(restarted.url, tokens[0] as string, runId);
-    // Acknowledged by the old node after it lost its tenure: after the kill (it could not),
-    // after it woke up, or after it came back as a standby.
+    // Acknowledged by the old node after it lost its tenure: sent to it after the kill (a dead
+    // process cannot answer; when the answer arrived says nothing: a busy client reads an answer
+    // sent before the kill late), after it woke up, or after it came back as a standby.
     const onOld = load
       .acknowledged()
       .filter(
         (write) =>
           write.ackedBy === oldAddress &&
-          (fault === 'SIGKILL' ? (write.ackedAt as number) > faultAt + 50 : (write.ackedAt as number) >= resumedAt),
+          (fault === 'SIGKILL'
+            ? (write.attempts.at(-1)?.startedAt ?? 0) > faultAt + 50
+            : (write.ackedAt as number) >= resumedAt),
       ).length;
     splitBrainWrites += onOld;
     const lastBefore = lastAcknowledgedBefore(load, faultAt);
