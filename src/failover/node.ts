@@ -367,10 +367,9 @@ class FencedNode {
   }
 
   /**
-   * Whether the replica answers, and whether its newest generation is the copy's. A copy of an
-   * older generation (a failover since the standby started) has a snapshot a promotion would
-   * not restore: its check would count for nothing. Restored anew in the background, so the
-   * heartbeat goes on meanwhile.
+   * Whether the replica answers, and whether its newest generation is the one the copy that
+   * reads are served from was taken of. A copy of an older generation (a failover since the
+   * standby started) is taken again in the background, so the heartbeat goes on meanwhile.
    */
   async #checkReplica() {
     const listed = await listGenerations(this.config).then(
@@ -380,7 +379,15 @@ class FencedNode {
     this.#replicaReachable = { at: new Date().toISOString(), error: listed.error };
     if (listed.error) this.logger.warn({ error: listed.error }, 'standby cannot read the replica');
     const state = this.#state;
-    if (listed.newest && state.kind === 'standby' && listed.newest !== state.copy.generation && !this.#refreshing) {
+    // A follower still on the older generation would only be copied again: it restores soon.
+    const followerBehind = this.#follower !== null && this.#follower.generation !== listed.newest;
+    if (
+      listed.newest &&
+      state.kind === 'standby' &&
+      listed.newest !== state.copy.generation &&
+      !followerBehind &&
+      !this.#refreshing
+    ) {
       this.#refreshing = this.#refreshCopy(state.copy).finally(() => {
         this.#refreshing = null;
       });
