@@ -20,6 +20,8 @@ export interface FollowPosition {
   /** Segments applied since the file was restored. */
   segments: number;
   appliedAt: string | null;
+  /** The last catch-up that succeeded, whether or not it found anything new. */
+  caughtUpAt: string | null;
   /** Restores of the file since the follower started: 1, plus one per generation change. */
   restores: number;
 }
@@ -63,6 +65,7 @@ export class ReplicaFollower {
   #segments = 0;
   #restores = 0;
   #appliedAt: string | null = null;
+  #caughtUpAt: string | null = null;
   #snapshot: string | null = null;
   /** Set when the file was opened for writing (a promotion that failed): it is restored anew. */
   #touched = false;
@@ -118,6 +121,7 @@ export class ReplicaFollower {
       walBytes: this.#walBytes,
       segments: this.#segments,
       appliedAt: this.#appliedAt,
+      caughtUpAt: this.#caughtUpAt,
       restores: this.#restores,
     };
   }
@@ -130,7 +134,11 @@ export class ReplicaFollower {
    * that is asked at most every CONFIRM_EVERY_MS.
    */
   catchUp({ promoting = false } = {}): Promise<number> {
-    return this.#enqueue(() => this.#catchUp(promoting));
+    return this.#enqueue(async () => {
+      const applied = await this.#catchUp(promoting);
+      this.#caughtUpAt = new Date().toISOString();
+      return applied;
+    });
   }
 
   #enqueue<T>(work: () => Promise<T>): Promise<T> {
