@@ -155,67 +155,55 @@ describe.each<ReplicaKind>(['directory', 's3'])('a follower of a %s replica', (k
   });
 });
 
-describe('a follower that sees a generation before its first snapshot is in', () => {
+describe('a follower of a directory replica', () => {
   let box: Sandbox;
+  let primary: Db | null = null;
   let replication: Replication | null = null;
+  let follower: ReplicaFollower | null = null;
 
-  afterEach(async () => {
-    await replication?.stop();
-    box?.cleanup();
-  });
-
-  it('still restores from it once it is complete', async () => {
+  /** A primary file replicated by a real Litestream, and a follower of it. */
+  async function start() {
     box = sandbox('directory', undefined, { REPLICA_SYNC_INTERVAL: '100ms', REPLICA_MONITOR_INTERVAL: '100ms' });
     const config = settingsOf(box.env);
-    const primary = openDatabase(config.databasePath, { replicating: true });
+    primary = openDatabase(config.databasePath, { replicating: true });
     applyMigrations(primary);
+    primary.$client.exec('create table filler (id integer primary key, bytes blob)');
     replication = await startReplication(config, logger);
-    const follower = await eventually(
+    const started = await eventually(
       async () => (await ReplicaFollower.start(config, logger, join(box.dir, 'followed.db'))) ?? undefined,
       10_000,
       'a generation',
     );
-    const generations = join(config.replicaUrl, 'generations');
+    follower = started;
+    return { config, primary, follower: started, generations: join(config.replicaUrl, 'generations') };
+  }
+
+  afterEach(async () => {
+    follower?.close();
+    await replication?.stop();
+    primary?.$client.close();
+    [follower, replication, primary] = [null, null, null];
+    box?.cleanup();
+  });
+
+  it('that sees a generation before its first snapshot is in still restores from it once it is', async () => {
+    const { follower, generations } = await start();
     const first = join(generations, follower.generation);
     // A new primary's generation, its snapshot not uploaded yet: named, but not restorable.
     const next = join(generations, 'feedfacefeedface');
     mkdirSync(join(next, 'snapshots'), { recursive: true });
     expect(await follower.catchUp({ promoting: true })).not.toBe(-1);
     // Its snapshot arrives (a copy of the first generation's files, newer by their times).
-    await replication.stop();
+    await replication?.stop();
     replication = null;
     cpSync(first, next, { recursive: true });
     expect(await follower.catchUp({ promoting: true })).toBe(-1);
     expect(follower.generation).toBe('feedfacefeedface');
-    follower.close();
-    primary.$client.close();
-  });
-});
-
-describe('a follower given a damaged segment', () => {
-  let box: Sandbox;
-  let replication: Replication | null = null;
-
-  afterEach(async () => {
-    await replication?.stop();
-    box?.cleanup();
   });
 
-  it('refuses to apply it and restores the file instead', async () => {
-    box = sandbox('directory', undefined, { REPLICA_SYNC_INTERVAL: '100ms', REPLICA_MONITOR_INTERVAL: '100ms' });
-    const config = settingsOf(box.env);
-    const primary = openDatabase(config.databasePath, { replicating: true });
-    applyMigrations(primary);
-    primary.$client.exec('create table filler (id integer primary key, bytes blob)');
-    replication = await startReplication(config, logger);
-    const followed = join(box.dir, 'followed.db');
-    const follower = await eventually(
-      async () => (await ReplicaFollower.start(config, logger, followed)) ?? undefined,
-      10_000,
-      'a generation',
-    );
-    const generation = follower.generation;
-    const walDirectory = join(config.replicaUrl, 'generations', generation, 'wal');
+  it('refuses a damaged segment and restores the file instead', async () => {
+    const { follower, primary, generations } = await start();
+    const walDirectory = join(generations, follower.generation, 'wal');
     const before = new Set(readdirSync(walDirectory));
     primary.$client.prepare('insert into filler (bytes) values (randomblob(3000))').run();
     const fresh = await eventually(
@@ -231,7 +219,5 @@ describe('a follower given a damaged segment', () => {
 
     expect(await follower.catchUp()).toBe(-1);
     expect(follower.describe()).toMatchObject({ restores: 2 });
-    follower.close();
-    primary.$client.close();
   });
 });
