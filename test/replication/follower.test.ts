@@ -50,6 +50,20 @@ function contentOf(path: string): string {
   }
 }
 
+/** A primary file in a fresh sandbox, replicated by a real Litestream every 100 ms. */
+async function replicatedPrimary(kind: ReplicaKind) {
+  const box = sandbox(kind, s3, { REPLICA_SYNC_INTERVAL: '100ms', REPLICA_MONITOR_INTERVAL: '100ms' });
+  const config = settingsOf(box.env);
+  const primary = openDatabase(config.databasePath, { replicating: true });
+  applyMigrations(primary);
+  primary.$client.exec('create table filler (id integer primary key, bytes blob)');
+  return { box, config, primary, replication: await startReplication(config, logger) };
+}
+
+/** A follower of the replica into `path`, once the replica holds a generation. */
+const followerOf = (config: ReturnType<typeof settingsOf>, path: string) =>
+  eventually(async () => (await ReplicaFollower.start(config, logger, path)) ?? undefined, 10_000, 'a generation');
+
 describe.each<ReplicaKind>(['directory', 's3'])('a follower of a %s replica', (kind) => {
   let box: Sandbox;
   let primary: Db;
@@ -62,11 +76,7 @@ describe.each<ReplicaKind>(['directory', 's3'])('a follower of a %s replica', (k
   const followedPath = () => join(box.dir, 'followed.db');
 
   async function startPrimary() {
-    box = sandbox(kind, s3, { REPLICA_SYNC_INTERVAL: '100ms', REPLICA_MONITOR_INTERVAL: '100ms' });
-    primary = openDatabase(primaryPath(), { replicating: true });
-    applyMigrations(primary);
-    primary.$client.exec('create table filler (id integer primary key, bytes blob)');
-    replication = await startReplication(config(), logger);
+    ({ box, primary, replication } = await replicatedPrimary(kind));
   }
 
   /** About `kb` KB in one transaction, plus an update and a delete: the WAL moves on. */
@@ -106,11 +116,7 @@ describe.each<ReplicaKind>(['directory', 's3'])('a follower of a %s replica', (k
   it('builds, segment by segment and across WAL indexes, the file a fresh restore gives', async () => {
     await startPrimary();
     write(300);
-    follower = await eventually(
-      async () => (await ReplicaFollower.start(config(), logger, followedPath())) ?? undefined,
-      10_000,
-      'a generation',
-    );
+    follower = await followerOf(config(), followedPath());
     // ~4 MB of WAL makes Litestream checkpoint and start the next WAL index; each write is one
     // segment under the emulator's 5 MB single-upload limit.
     for (let round = 0; round < 8; round++) {
@@ -135,11 +141,7 @@ describe.each<ReplicaKind>(['directory', 's3'])('a follower of a %s replica', (k
   it('restores from a newer generation when one begins', async () => {
     await startPrimary();
     write(100);
-    follower = await eventually(
-      async () => (await ReplicaFollower.start(config(), logger, followedPath())) ?? undefined,
-      10_000,
-      'a generation',
-    );
+    follower = await followerOf(config(), followedPath());
     const first = follower.generation;
     await caughtUp();
     // Litestream starts a new generation when it finds no state of its own beside the file.
@@ -163,19 +165,10 @@ describe('a follower of a directory replica', () => {
 
   /** A primary file replicated by a real Litestream, and a follower of it. */
   async function start() {
-    box = sandbox('directory', undefined, { REPLICA_SYNC_INTERVAL: '100ms', REPLICA_MONITOR_INTERVAL: '100ms' });
-    const config = settingsOf(box.env);
-    primary = openDatabase(config.databasePath, { replicating: true });
-    applyMigrations(primary);
-    primary.$client.exec('create table filler (id integer primary key, bytes blob)');
-    replication = await startReplication(config, logger);
-    const started = await eventually(
-      async () => (await ReplicaFollower.start(config, logger, join(box.dir, 'followed.db'))) ?? undefined,
-      10_000,
-      'a generation',
-    );
-    follower = started;
-    return { config, primary, follower: started, generations: join(config.replicaUrl, 'generations') };
+    const started = await replicatedPrimary('directory');
+    ({ box, primary, replication } = started);
+    follower = await followerOf(started.config, join(box.dir, 'followed.db'));
+    return { follower, primary: started.primary, generations: join(started.config.replicaUrl, 'generations') };
   }
 
   afterEach(async () => {
