@@ -404,11 +404,16 @@ class Compiler {
       });
       return sql`(select json_group_array(${branches(sql`j.value ->> 0`, sql`j.value ->> 1`)} order by j.key) from json_each(${ids}) j)`;
     }
+    // Decoded once per run: the check and both placeholders read it (a run is synchronous).
+    let last: { run: RunState; decoded: [string, string | number] } | undefined;
+    const decodedNow = (run: RunState) => {
+      if (last?.run !== run) last = { run, decoded: decode(at(run)[arg.name]) };
+      return last.decoded;
+    };
     this.checks.push((run) => {
       const value = at(run)[arg.name];
-      return Array.isArray(value) ? value.map(decode) : decode(value);
+      return Array.isArray(value) ? value.map(decode) : decodedNow(run);
     });
-    const decodedNow = (run: RunState) => decode(at(run)[arg.name]);
     return branches(
       this.bind((run) => decodedNow(run)[0]),
       this.bind((run) => decodedNow(run)[1]),
