@@ -6,7 +6,7 @@ import type { Config } from '../config.ts';
 export type HttpCacheConfig = Pick<Config, 'httpCache' | 'httpCacheMaxAge' | 'httpCacheStaleWhileRevalidate'>;
 
 /** What a shared cache must never keep: anything tied to a token, mutations, errors. */
-const NOT_SHARED = 'private, no-store';
+export const NOT_SHARED = 'private, no-store';
 
 /**
  * Fields whose answer depends on who asks. Matched by name anywhere in a document, so a
@@ -26,6 +26,46 @@ interface Answered {
   succeeded: boolean;
 }
 
+/** What decides whether an answer may be shared: the request and the answer. */
+export interface CacheFacts extends Answered {
+  method: string;
+  authorized: boolean;
+  status: number;
+  contentType: string | null;
+}
+
+/**
+ * The rule: an anonymous GET query whose answer is the same for everyone (no per-viewer field,
+ * no Authorization header, no errors) may be shared. Asked by useHttpCache and the fast lane.
+ */
+export function httpCacheRule(config: HttpCacheConfig) {
+  const perViewer = new Map<string, boolean>();
+
+  function asksPerViewer(query: string): boolean {
+    let verdict = perViewer.get(query);
+    if (verdict === undefined) {
+      verdict = touchesPerViewerField(query);
+      if (perViewer.size >= MAX_REMEMBERED_DOCUMENTS) perViewer.clear();
+      perViewer.set(query, verdict);
+    }
+    return verdict;
+  }
+
+  return {
+    isShareable: (facts: CacheFacts): boolean =>
+      config.httpCache &&
+      facts.method === 'GET' &&
+      !facts.authorized &&
+      facts.status === 200 &&
+      facts.succeeded &&
+      facts.query !== undefined &&
+      isJson(facts.contentType) &&
+      !asksPerViewer(facts.query),
+  };
+}
+
+export type HttpCacheRule = ReturnType<typeof httpCacheRule>;
+
 /**
  * HTTP caching of public reads on the GraphQL endpoint. An anonymous GET query whose answer is
  * the same for everyone (no per-viewer field, no Authorization header, no errors) answers with
@@ -39,32 +79,25 @@ interface Answered {
  * and Last-Modified are removed; its 304 shortcut answers only an If-None-Match equal to a bare
  * cache key, which no response from here carries (ours are quoted).
  */
-export function useHttpCache(config: HttpCacheConfig, graphqlEndpoint: string): Plugin {
+export function useHttpCache(
+  config: HttpCacheConfig,
+  graphqlEndpoint: string,
+  rule: HttpCacheRule = httpCacheRule(config),
+): Plugin {
   const shared = `public, max-age=${config.httpCacheMaxAge}, stale-while-revalidate=${config.httpCacheStaleWhileRevalidate}`;
   const answered = new WeakMap<Request, Answered>();
-  const perViewer = new Map<string, boolean>();
-
-  function asksPerViewer(query: string): boolean {
-    let verdict = perViewer.get(query);
-    if (verdict === undefined) {
-      verdict = touchesPerViewerField(query);
-      if (perViewer.size >= MAX_REMEMBERED_DOCUMENTS) perViewer.clear();
-      perViewer.set(query, verdict);
-    }
-    return verdict;
-  }
 
   function isShareable(request: Request, response: Response): boolean {
     const answer = answered.get(request);
     return (
-      config.httpCache &&
-      request.method === 'GET' &&
-      !request.headers.has('authorization') &&
-      response.status === 200 &&
-      answer?.succeeded === true &&
-      answer.query !== undefined &&
-      isJson(response.headers.get('content-type')) &&
-      !asksPerViewer(answer.query)
+      answer !== undefined &&
+      rule.isShareable({
+        ...answer,
+        method: request.method,
+        authorized: request.headers.has('authorization'),
+        status: response.status,
+        contentType: response.headers.get('content-type'),
+      })
     );
   }
 

@@ -33,7 +33,7 @@ export type LimitConfig = Pick<
  * parsing and validating, so a refused document never reaches a resolver or the database,
  * on the ordinary path or a compiled one.
  */
-export function queryLimitPlugins(limits: LimitConfig): Plugin[] {
+export function queryLimitPlugins(limits: LimitConfig, cost: CostLimit = costLimit(limits.maxCost)): Plugin[] {
   const production = limits.env === 'production';
   const refuse = { exposeLimits: true, onReject: [tagAsLimitError], propagateOnRejection: true };
   const plugins: Plugin[] = [
@@ -50,7 +50,7 @@ export function queryLimitPlugins(limits: LimitConfig): Plugin[] {
       // Suggestions reveal field names that introspection would hide.
       blockFieldSuggestion: { enabled: production },
     }) as Plugin,
-    useCostLimit(limits.maxCost),
+    cost.plugin,
     useInputErrors({ production }),
     useResponseSizeLimit(limits.maxResponseBytes),
     useQueryTimeout(limits.requestTimeoutMs),
@@ -66,20 +66,21 @@ function tagAsLimitError(_context: unknown, error: GraphQLError) {
 
 /**
  * The cost rule (src/http/cost.ts), the bound on list arguments and the cursors' form, once the standard
- * validation has passed and before anything runs: the REST routes' fixed documents and the compiled read
- * path are behind it too. It needs the request's variables (a page size or an id list passed
- * as `$n` counts as written), so it cannot be a plain validation rule.
+ * validation has passed and before anything runs: the REST routes' fixed documents, the compiled read
+ * path and the fast lane are behind it too. It needs the request's variables (a page size or an id list
+ * passed as `$n` counts as written), so it cannot be a plain validation rule.
  *
  * A verdict is remembered per document and per the sizes its variables carry: Yoga's parser
  * cache hands the same document object to every request with the same text. Bounded per
- * document, so a client cycling through page sizes cannot grow it.
+ * document, so a client cycling through page sizes cannot grow it. `budget` is what running
+ * documents hold (CostBudget): the plugin and the fast lane take from the same one.
  */
-function useCostLimit(maxCost: number): Plugin {
+export function costLimit(maxCost: number) {
   const verdicts = new WeakMap<DocumentNode, Map<string, CostVerdict>>();
   // Contexts whose document was weighed while validating (SOFA's REST routes skip validation),
   // with the cost they were admitted at.
   const weighed = new WeakMap<object, number>();
-  const running = new CostBudget(maxCost * CONCURRENT_WORST_DOCUMENTS);
+  const budget = new CostBudget(maxCost * CONCURRENT_WORST_DOCUMENTS);
   const verdictFor = (
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -102,7 +103,7 @@ function useCostLimit(maxCost: number): Plugin {
     const limit = operation.operation === 'subscription' ? subscriptionCost(maxCost) : maxCost;
     return { refusal: refusalOf(verdict, limit), cost: 'cost' in verdict ? verdict.cost : 0 };
   };
-  return {
+  const plugin: Plugin = {
     onValidate({ params, context }) {
       return ({ valid }) => {
         if (!valid) return;
@@ -122,10 +123,10 @@ function useCostLimit(maxCost: number): Plugin {
         cost = verdict.cost;
       }
       // Heavy documents wait for their turn: ten at once would each hold their rows in memory.
-      await running.take(cost);
+      await budget.take(cost);
       let held = true;
       const release = () => {
-        if (held) running.give(cost);
+        if (held) budget.give(cost);
         held = false;
       };
       // Released when done, and also should execution throw (onExecuteDone would not run).
@@ -140,7 +141,10 @@ function useCostLimit(maxCost: number): Plugin {
       return { onExecuteDone: release };
     },
   };
+  return { verdictFor, budget, plugin };
 }
+
+export type CostLimit = ReturnType<typeof costLimit>;
 
 /** How many documents at MAX_COST may run at once; cheaper ones share the same budget. */
 const CONCURRENT_WORST_DOCUMENTS = 2;
@@ -223,12 +227,7 @@ function useResponseSizeLimit(maxBytes: number): Plugin {
   return {
     onExecute: () => ({
       onExecuteDone({ result, setResult }) {
-        // A compiled read's answer is text already (src/reads/): its length is known, and
-        // reading its `data` would parse it only to measure it.
-        const { serializedLength } = result as { serializedLength?: unknown };
-        if (typeof serializedLength === 'function') {
-          if (serializedLength() <= maxBytes) return;
-        } else if (!('data' in result) || !result.data || jsonSizeAtLeast(result.data, maxBytes) <= maxBytes) return;
+        if (answerFits(result, maxBytes)) return;
         setResult({
           errors: [
             new GraphQLError(`The answer would be larger than ${maxBytes} bytes; ask for fewer rows`, {
@@ -239,6 +238,18 @@ function useResponseSizeLimit(maxBytes: number): Plugin {
       },
     }),
   };
+}
+
+/**
+ * MAX_RESPONSE_BYTES on one result, as the plugin above and the fast lane ask it. A compiled
+ * read's answer is text already (src/reads/): its length is known, and reading its `data`
+ * would parse it only to measure it.
+ */
+export function answerFits(result: object, maxBytes: number): boolean {
+  const { serializedLength } = result as { serializedLength?: unknown };
+  if (typeof serializedLength === 'function') return (serializedLength as () => number)() <= maxBytes;
+  const { data } = result as { data?: unknown };
+  return !data || jsonSizeAtLeast(data, maxBytes) <= maxBytes;
 }
 
 /** An estimate of `value`'s JSON length (strings by their length), stopping once past `limit`. */

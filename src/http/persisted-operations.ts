@@ -21,41 +21,80 @@ const APQ_MAX_DOCUMENTS = 1000;
 const APQ_MAX_DOCUMENT_LENGTH = 16 * 1024;
 const APQ_TTL_MS = 24 * 60 * 60 * 1000;
 
+/** What a GraphQL request's body names: a document's text, or a persisted one's id. */
+export interface RequestedDocument {
+  query?: unknown;
+  extensions?: unknown;
+}
+
 /**
  * TRUSTED_DOCUMENTS=on: only the manifest's documents run, named by the id a client sends in
  * `extensions.persistedQuery.sha256Hash` (Apollo's and urql's persisted-query format). Off:
  * any document runs, and clients may register theirs by hash (APQ), over GET or POST.
+ *
+ * `documentOf` is the same rule for the fast lane (src/http/fast-lane.ts), over the same
+ * manifest and store: the text a request runs, or null whenever the plugins would refuse it,
+ * register a document, or read something else (it then goes through them).
  */
-export function persistedOperationPlugins(
-  config: Pick<Config, 'trustedDocuments' | 'trustedDocumentsManifest'>,
-): Plugin[] {
-  if (!config.trustedDocuments) return [useAPQ({ store: boundedStore() })];
+export function persistedOperations(config: Pick<Config, 'trustedDocuments' | 'trustedDocumentsManifest'>): {
+  plugins: Plugin[];
+  documentOf: (request: RequestedDocument) => string | null;
+} {
+  if (!config.trustedDocuments) {
+    const documents = createInMemoryAPQStore({ max: APQ_MAX_DOCUMENTS, ttl: APQ_TTL_MS });
+    return {
+      plugins: [useAPQ({ store: boundedStore(documents) })],
+      documentOf: ({ query, extensions }) => {
+        if (extensions === undefined || extensions === null) return typeof query === 'string' ? query : null;
+        const hash = persistedId(extensions);
+        if (hash === null || (query !== undefined && query !== null)) return null;
+        const stored = documents.get(hash);
+        return typeof stored === 'string' ? stored : null;
+      },
+    };
+  }
   const manifest = readManifest(config.trustedDocumentsManifest ?? DEFAULT_MANIFEST);
   // 400 rather than 200: the document did not run, and a plain fetch client should see that.
   const refusal = (message: string, code: string) => ({ message, extensions: { code, http: { status: 400 } } });
-  return [
-    usePersistedOperations({
-      getPersistedOperation: (id) => manifest.get(id) ?? null,
-      customErrors: {
-        notFound: refusal(
-          'PersistedQueryNotFound: this server runs only its trusted documents',
-          'PERSISTED_QUERY_NOT_IN_LIST',
-        ),
-        keyNotFound: refusal(
-          'PersistedQueryKeyNotFound: send extensions.persistedQuery.sha256Hash',
-          'PERSISTED_QUERY_ID_REQUIRED',
-        ),
-        persistedQueryOnly: refusal(
-          'PersistedQueryOnly: send the id of a trusted document, not a query',
-          'CANNOT_SEND_PQ_ID_AND_BODY',
-        ),
-      },
-    }),
-  ];
+  return {
+    plugins: [
+      usePersistedOperations({
+        getPersistedOperation: (id) => manifest.get(id) ?? null,
+        customErrors: {
+          notFound: refusal(
+            'PersistedQueryNotFound: this server runs only its trusted documents',
+            'PERSISTED_QUERY_NOT_IN_LIST',
+          ),
+          keyNotFound: refusal(
+            'PersistedQueryKeyNotFound: send extensions.persistedQuery.sha256Hash',
+            'PERSISTED_QUERY_ID_REQUIRED',
+          ),
+          persistedQueryOnly: refusal(
+            'PersistedQueryOnly: send the id of a trusted document, not a query',
+            'CANNOT_SEND_PQ_ID_AND_BODY',
+          ),
+        },
+      }),
+    ],
+    documentOf: ({ query, extensions }) => {
+      const id = query === undefined || query === null ? persistedId(extensions) : null;
+      return id === null ? null : (manifest.get(id) ?? null);
+    },
+  };
 }
 
-function boundedStore(): APQStore {
-  const documents = createInMemoryAPQStore({ max: APQ_MAX_DOCUMENTS, ttl: APQ_TTL_MS });
+/** `{ persistedQuery: { version: 1, sha256Hash } }` and nothing else: the id; else null. */
+function persistedId(extensions: unknown): string | null {
+  if (typeof extensions !== 'object' || extensions === null) return null;
+  const keys = Object.keys(extensions);
+  if (keys.length !== 1 || keys[0] !== 'persistedQuery') return null;
+  const { persistedQuery } = extensions as { persistedQuery: unknown };
+  if (typeof persistedQuery !== 'object' || persistedQuery === null) return null;
+  const { version, sha256Hash } = persistedQuery as { version?: unknown; sha256Hash?: unknown };
+  return version === 1 && typeof sha256Hash === 'string' ? sha256Hash : null;
+}
+
+function boundedStore(documents: ReturnType<typeof createInMemoryAPQStore>): APQStore {
   return {
     get: (hash) => documents.get(hash),
     // A longer document still runs; it is just not remembered (the client keeps sending it).

@@ -1,5 +1,12 @@
 import type { IncomingMessage } from 'node:http';
-import { type DocumentNode, type GraphQLError, getOperationAST, Kind, type SelectionSetNode } from 'graphql';
+import {
+  type DocumentNode,
+  type GraphQLError,
+  getOperationAST,
+  Kind,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config.ts';
@@ -31,7 +38,7 @@ export function useMutationRateLimit(config: RateLimitConfig, clientAddress: Cli
   return {
     async onExecute({ args, setResultAndStopExecution }) {
       const operation = getOperationAST(args.document, args.operationName);
-      if (operation?.operation !== 'mutation') return;
+      if (!operation || !isRateLimited(operation)) return;
       const points = Math.max(1, rootFieldCount(args.document, operation.selectionSet));
       // Yoga's context, with ours (createApp) and Node's server context (`req`) merged in.
       const context: Partial<Pick<Context, 'viewer'>> & { request: Request; req?: IncomingMessage } = args.contextValue;
@@ -45,6 +52,11 @@ export function useMutationRateLimit(config: RateLimitConfig, clientAddress: Cli
       }
     },
   };
+}
+
+/** Mutations are counted, queries never: the plugin and the fast lane ask this alike. */
+export function isRateLimited(operation: OperationDefinitionNode): boolean {
+  return operation.operation === 'mutation';
 }
 
 /** Root fields, looking through fragments: a fragment of ten aliased mutations costs ten. */

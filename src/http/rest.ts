@@ -162,7 +162,7 @@ function pathMatcher({ path }: RestRoute) {
 
 /** A mutation's `input`: the JSON body (optional for DELETE) with the path parameters over it. */
 async function mutationInput(request: Request, params: Record<string, string>, maxBodyBytes: number) {
-  const refused = bodyLengthRefusal(request, maxBodyBytes);
+  const refused = bodyLengthRefusal(request.headers.get('content-length'), maxBodyBytes);
   if (refused) return errorResponse(refused.status, refused.message);
   const bytes = await readAtMost(request, maxBodyBytes);
   if (!bytes) return errorResponse(TOO_LARGE.status, TOO_LARGE.message);

@@ -1,3 +1,4 @@
+import { type IncomingMessage, ServerResponse } from 'node:http';
 import { createYoga, useReadinessCheck } from 'graphql-yoga';
 import { authenticate, signingKey } from '../auth.ts';
 import { reportApp } from '../cluster/writer-state.ts';
@@ -12,11 +13,13 @@ import { useFastReads } from '../reads/plugin.ts';
 import { schema } from '../schema/index.ts';
 import { useBodyLimit } from './body-limit.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
-import { type HttpCacheConfig, useHttpCache } from './http-cache.ts';
+import { fastLane, type NodeHandler } from './fast-lane.ts';
+import { type HttpCacheConfig, httpCacheRule, useHttpCache } from './http-cache.ts';
+import { costLimit } from './limits.ts';
 import { maskError } from './mask-error.ts';
 import { createMetrics } from './metrics.ts';
-import { persistedOperationPlugins } from './persisted-operations.ts';
-import { useRequestLog, withFailuresAnswered } from './request-log.ts';
+import { persistedOperations } from './persisted-operations.ts';
+import { requestLog, useRequestLog, withFailuresAnswered } from './request-log.ts';
 import { responseCachePlugins } from './response-cache.ts';
 import { useRest } from './rest.ts';
 import { type SecurityConfig, securityPlugins } from './security.ts';
@@ -33,6 +36,7 @@ export interface AppOptions {
     | 'trustedDocuments'
     | 'trustedDocumentsManifest'
     | 'fastReads'
+    | 'maxResponseBytes'
   > &
     SecurityConfig &
     HttpCacheConfig;
@@ -44,14 +48,28 @@ export type App = ReturnType<typeof createApp>;
 
 const GRAPHQL_ENDPOINT = '/graphql';
 
-/** The whole HTTP surface: /graphql (GraphiQL on GET from a browser), /health, /ready. */
+/**
+ * The whole HTTP surface: /graphql (GraphiQL on GET from a browser), /health, /ready. With
+ * FAST_READS on (and no RESPONSE_CACHE, whose hits and keys live in Yoga), a request that
+ * reaches it over node:http goes through the fast lane first (src/http/fast-lane.ts): the
+ * rules below that apply per request are built once here and shared by both.
+ */
 export function createApp({ db, config, node = standalonePrimary, logger }: AppOptions) {
   const key = signingKey(config.jwtSecret);
+  const authenticateRequest = (authorization: string | null) =>
+    authenticate(authorization, key, { maxLifetimeSeconds: config.jwtMaxLifetimeSeconds });
   const events = createReviewEvents();
   const metrics = createMetrics(node);
+  const log = requestLog(logger, metrics.observeRequest);
+  const cost = costLimit(config.maxCost);
+  const persisted = persistedOperations(config);
+  const httpCache = httpCacheRule(config);
+  const reads = config.fastReads
+    ? useFastReads({ db, sqlLogger: statementLoggerOf(db), registry: metrics.registry, logger })
+    : null;
   // WORKERS > 1: the writer's read workers follow the file and the state of its newest app.
   reportApp(db, node);
-  return createYoga<Record<string, unknown>, Context>({
+  const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
     healthCheckEndpoint: '/health',
@@ -67,27 +85,23 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     // first page only: the bundle costs about 80 MB of resident memory, and production serves none.
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     context: async ({ request }) => {
-      const auth = await authenticate(request.headers.get('authorization'), await key, {
-        maxLifetimeSeconds: config.jwtMaxLifetimeSeconds,
-      });
+      const auth = await authenticateRequest(request.headers.get('authorization'));
       return { db, auth, viewer: auth.kind === 'user' ? auth.viewer : null, node, events };
     },
     plugins: [
       // First, so every request (REST and /metrics too) is timed, logged and given its id.
-      useRequestLog(logger, metrics.observeRequest),
+      useRequestLog(logger, metrics.observeRequest, log),
       useBodyLimit(config.maxBodyBytes),
       ...metrics.plugins,
-      ...securityPlugins(config),
+      ...securityPlugins(config, cost),
       // Before the response cache, which keys answers on the document text these fill in.
-      ...persistedOperationPlugins(config),
+      ...persisted.plugins,
       // Replaces execution of the queries it compiles; before the cache, so that a cache miss
       // runs the compiled statement (of the document the cache rewrote with its id fields).
-      ...(config.fastReads
-        ? [useFastReads({ db, sqlLogger: statementLoggerOf(db), registry: metrics.registry, logger })]
-        : []),
+      ...(reads ? [reads] : []),
       // After the limits: an answer is cached only once its document has passed them.
       ...responseCachePlugins(config),
-      useHttpCache(config, GRAPHQL_ENDPOINT),
+      useHttpCache(config, GRAPHQL_ENDPOINT, httpCache),
       // DURABILITY=replicated: a mutation is answered once the replica has it (or NOT_REPLICATED).
       useDurableMutations(config),
       useReadinessCheck({
@@ -96,6 +110,30 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       }),
       withFailuresAnswered(useRest({ maxBodyBytes: config.maxBodyBytes }), logger),
     ],
+  });
+  if (!reads || config.responseCache) return yoga;
+  const lane = fastLane({
+    schema,
+    endpoint: GRAPHQL_ENDPOINT,
+    maxBodyBytes: config.maxBodyBytes,
+    maxResponseBytes: config.maxResponseBytes,
+    authenticate: authenticateRequest,
+    reads,
+    cost,
+    documentOf: persisted.documentOf,
+    httpCache,
+    log,
+    registry: metrics.registry,
+  });
+  const yogaHandler: NodeHandler = (req, res) => void yoga(req, res);
+  // The same app (fetch, handle, …) for every caller; only a call with Node's (req, res), as
+  // node:http, the read worker, the writer's socket and the failover node make it, tries the lane.
+  return new Proxy(yoga, {
+    apply(target, thisArg, args: unknown[]) {
+      const [req, res] = args;
+      if (res instanceof ServerResponse) return lane(req as IncomingMessage, res, yogaHandler);
+      return Reflect.apply(target, thisArg, args);
+    },
   });
 }
 

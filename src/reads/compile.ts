@@ -149,19 +149,41 @@ function primaryKey(table: SQLiteTable): { key: string; column: Column } {
 /** A global id's parts, exactly as the ordinary path would read them, or NotCompilable. */
 function decodeGlobalId(value: unknown): { typename: string; id: string } {
   if (typeof value !== 'string') throw new NotCompilable();
+  let decoded = decodedIds.get(value);
+  if (decoded === undefined) {
+    decoded = parsedGlobalId(value);
+    // Short texts only, and a bounded number of them: a key is the client's.
+    if (value.length <= MAX_REMEMBERED_ID_LENGTH) {
+      if (decodedIds.size >= MAX_REMEMBERED_IDS) decodedIds.clear();
+      decodedIds.set(value, decoded);
+    }
+  }
+  if (decoded === null) throw new NotCompilable();
+  return decoded;
+}
+
+/**
+ * Ids decoded, by their text (null: not one this service writes). Decoding is pure, and the
+ * requests of a page name the same few ids, each read by several checks and placeholders.
+ */
+const decodedIds = new Map<string, { typename: string; id: string } | null>();
+const MAX_REMEMBERED_IDS = 1024;
+const MAX_REMEMBERED_ID_LENGTH = 64;
+
+function parsedGlobalId(value: string): { typename: string; id: string } | null {
   let decoded: string;
   try {
     decoded = decodeBase64(value);
   } catch {
-    throw new NotCompilable();
+    return null;
   }
   // Only ids that are exactly what this service writes: anything else takes the ordinary path.
-  if (Buffer.from(decoded).toString('base64') !== value) throw new NotCompilable();
+  if (Buffer.from(decoded).toString('base64') !== value) return null;
   const colon = decoded.indexOf(':');
   const typename = decoded.slice(0, colon);
   const id = decoded.slice(colon + 1);
-  if (colon < 1 || id === '' || id.includes(':') || !/^[A-Z_a-z]\w*$/.test(typename)) throw new NotCompilable();
-  return { typename, id };
+  if (colon < 1 || id === '' || id.includes(':') || !/^[A-Z_a-z]\w*$/.test(typename)) return null;
+  return Object.freeze({ typename, id });
 }
 
 /** A row key as its column holds it: canonical positive integers for integer keys. */
@@ -404,11 +426,16 @@ class Compiler {
       });
       return sql`(select json_group_array(${branches(sql`j.value ->> 0`, sql`j.value ->> 1`)} order by j.key) from json_each(${ids}) j)`;
     }
+    // Decoded once per run: the check and both placeholders read it (a run is synchronous).
+    let last: { run: RunState; decoded: [string, string | number] } | undefined;
+    const decodedNow = (run: RunState) => {
+      if (last?.run !== run) last = { run, decoded: decode(at(run)[arg.name]) };
+      return last.decoded;
+    };
     this.checks.push((run) => {
       const value = at(run)[arg.name];
-      return Array.isArray(value) ? value.map(decode) : decode(value);
+      return Array.isArray(value) ? value.map(decode) : decodedNow(run);
     });
-    const decodedNow = (run: RunState) => decode(at(run)[arg.name]);
     return branches(
       this.bind((run) => decodedNow(run)[0]),
       this.bind((run) => decodedNow(run)[1]),

@@ -6,6 +6,7 @@
 export class PlanCache<V> {
   private readonly entries = new Map<string, { value: V; bytes: number }>();
   private totalBytes = 0;
+  private newest: string | undefined;
 
   constructor(
     readonly maxEntries: number,
@@ -28,8 +29,12 @@ export class PlanCache<V> {
   get(key: string): V | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    this.entries.delete(key);
-    this.entries.set(key, entry);
+    // Already the most recent (a client repeating its query): nothing to move.
+    if (key !== this.newest) {
+      this.entries.delete(key);
+      this.entries.set(key, entry);
+      this.newest = key;
+    }
     return entry.value;
   }
 
@@ -40,6 +45,7 @@ export class PlanCache<V> {
       this.entries.delete(key);
     }
     this.entries.set(key, { value, bytes });
+    this.newest = key;
     this.totalBytes += bytes;
     for (const [oldest, entry] of this.entries) {
       if (this.entries.size <= this.maxEntries && this.totalBytes <= this.maxBytes) break;

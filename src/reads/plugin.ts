@@ -2,7 +2,6 @@ import Database, { type Statement } from 'better-sqlite3';
 import type { Logger as SqlLogger } from 'drizzle-orm';
 import {
   type DocumentNode,
-  type ExecutionArgs,
   type FragmentDefinitionNode,
   type GraphQLSchema,
   getArgumentValues,
@@ -16,6 +15,7 @@ import {
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { Counter, type Registry } from 'prom-client';
+import type { Viewer } from '../auth.ts';
 import type { Context } from '../context.ts';
 import type { Db } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
@@ -53,6 +53,23 @@ interface Operation {
 
 export type ReadPath = 'compiled' | 'ordinary';
 
+/** A known document's entry in the fast lane's table, beside its text (the node is Yoga's, cached anyway). */
+const KNOWN_ENTRY_BYTES = 256;
+
+export type FastReads = Plugin<Context> & {
+  plans: PlanCache<Plan | null>;
+  known(text: string): DocumentNode | undefined;
+  answer(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+    variables: Record<string, unknown>,
+    viewer: Viewer | null,
+  ): { json: string; operation: OperationDefinitionNode } | null;
+  /** Counts an answer the lane sent, as the plugin counts its own. */
+  laneAnswered(operationName: string | null | undefined): void;
+};
+
 /**
  * FAST_READS=on: each query document is compiled once (per shape of its variables) into one
  * prepared SQLite statement that returns the response's JSON, and run by binding its values.
@@ -60,10 +77,12 @@ export type ReadPath = 'compiled' | 'ordinary';
  * run. A document it cannot plan, or a request whose answer would be an error (a malformed
  * id, a missing review), runs the ordinary way, which gives exactly today's answer.
  */
-export function useFastReads(options: FastReadsOptions): Plugin<Context> & { plans: PlanCache<Plan | null> } {
+export function useFastReads(options: FastReadsOptions): FastReads {
   const sqlite = options.db.$client;
   registerReadFunctions(sqlite);
   const plans = new PlanCache<Plan | null>(options.maxPlans ?? MAX_PLANS, options.maxPlanBytes ?? MAX_PLAN_BYTES);
+  // Texts of documents that ran compiled, to the document Yoga made of them: as many as the plans.
+  const known = new PlanCache<DocumentNode>(options.maxPlans ?? MAX_PLANS, options.maxPlanBytes ?? MAX_PLAN_BYTES);
   const documentIds = new WeakMap<DocumentNode, number>();
   let documents = 0;
   const operations = new WeakMap<DocumentNode, Map<string, Operation | null>>();
@@ -85,19 +104,25 @@ export function useFastReads(options: FastReadsOptions): Plugin<Context> & { pla
     return byName.get(key) ?? null;
   };
 
-  const planOf = (args: ExecutionArgs, operation: Operation, variables: Record<string, unknown>): Plan | null => {
-    let id = documentIds.get(args.document);
+  const planOf = (
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+    operation: Operation,
+    variables: Record<string, unknown>,
+  ): Plan | null => {
+    let id = documentIds.get(document);
     if (id === undefined) {
       id = ++documents;
-      documentIds.set(args.document, id);
+      documentIds.set(document, id);
     }
-    const key = `${id}:${args.operationName ?? ''}:${operation.shapeOf(variables)}`;
+    const key = `${id}:${operationName ?? ''}:${operation.shapeOf(variables)}`;
     const cached = plans.get(key);
     if (cached !== undefined) return cached;
     const started = performance.now();
     let plan: Plan | null = null;
     try {
-      const read = compileOperation(args.schema, operation.fragments, operation.definition, variables);
+      const read = compileOperation(schema, operation.fragments, operation.definition, variables);
       // Past the connection's statement cache: a flood of documents must not evict the app's own statements.
       // Its one column is the answer's JSON: plucked, set once here rather than on every run.
       plan = { read, statement: (Database.prototype.prepare.call(sqlite, read.sql) as Statement).pluck(true) };
@@ -111,8 +136,7 @@ export function useFastReads(options: FastReadsOptions): Plugin<Context> & { pla
     return plan;
   };
 
-  const run = (plan: Plan, args: ExecutionArgs, variables: Record<string, unknown>): string | null => {
-    const viewer = (args.contextValue as Context).viewer;
+  const run = (plan: Plan, variables: Record<string, unknown>, viewer: Viewer | null): string | null => {
     try {
       const state: RunState = {
         args: plan.read.argumentFields.map(({ def, node }) => getArgumentValues(def, node, variables)),
@@ -128,34 +152,57 @@ export function useFastReads(options: FastReadsOptions): Plugin<Context> & { pla
     }
   };
 
-  const took = (path: ReadPath, args: ExecutionArgs) => {
+  /** `lane`: answered by the fast lane (src/http/fast-lane.ts) rather than through Yoga. */
+  const took = (path: ReadPath, operationName: string | null | undefined, lane: boolean) => {
     paths.inc({ path });
-    options.logger?.debug({ operation: args.operationName ?? null, path }, 'read path');
+    options.logger?.debug({ operation: operationName ?? null, path, lane }, 'read path');
   };
 
   /** The answer's JSON text from a compiled statement, or null for the ordinary path. */
-  const compiled = (args: ExecutionArgs): string | null => {
-    const operation = operationOf(args.schema, args.document, args.operationName);
+  const compiled = (
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+    variables: Record<string, unknown>,
+    viewer: Viewer | null,
+  ): { json: string; operation: OperationDefinitionNode } | null => {
+    const operation = operationOf(schema, document, operationName);
     if (!operation) return null;
-    const coerced = getVariableValues(
-      args.schema,
-      operation.definition.variableDefinitions ?? [],
-      args.variableValues ?? {},
-    );
+    const coerced = getVariableValues(schema, operation.definition.variableDefinitions ?? [], variables);
     if (coerced.errors) return null;
-    const plan = planOf(args, operation, coerced.coerced);
-    return plan && run(plan, args, coerced.coerced);
+    const plan = planOf(schema, document, operationName, operation, coerced.coerced);
+    const json = plan && run(plan, coerced.coerced, viewer);
+    return json === null ? null : { json, operation: operation.definition };
   };
 
   return {
     plans,
+    /**
+     * The fast lane's way in (src/http/fast-lane.ts): the document Yoga parsed and validated
+     * for this text when it last ran compiled, and its answer by the same plans. Null: let
+     * Yoga answer (a document never run compiled, or not this time).
+     */
+    known: (text) => known.get(text),
+    answer: compiled,
+    laneAnswered: (operationName) => took('compiled', operationName, true),
     onExecute({ executeFn, setExecuteFn }) {
       // Planned from the document actually executed: a plugin before this one (the response
       // cache) may execute a rewritten one.
       setExecuteFn((args) => {
-        const data = compiled(args);
-        took(data === null ? 'ordinary' : 'compiled', args);
-        return data === null ? executeFn(args) : compiledResult(data);
+        const context = args.contextValue as Context & { params?: { query?: unknown } };
+        const answer = compiled(
+          args.schema,
+          args.document,
+          args.operationName,
+          args.variableValues ?? {},
+          context.viewer,
+        );
+        took(answer === null ? 'ordinary' : 'compiled', args.operationName, false);
+        if (answer === null) return executeFn(args);
+        // Parsed, validated and weighed by Yoga, and compiled: the lane may take its text from now on.
+        const text = context.params?.query;
+        if (typeof text === 'string') known.set(text, args.document, text.length * 2 + KNOWN_ENTRY_BYTES);
+        return compiledResult(answer.json);
       });
     },
   };

@@ -183,6 +183,18 @@ describe('WORKERS=2 on one host', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
     expect(readerShare(before, await processes(url))).toBeGreaterThanOrEqual(3);
   });
 
+  it('answers known documents on the fast lane in the read worker as in the writer', async () => {
+    const { url } = await host();
+    const before = await processes(url);
+    const reads = 8;
+    for (let i = 0; i < reads; i++) await gql(url, 'query Lane { reviews(first: 1) { totalCount } }');
+    expect(readerShare(before, await processes(url))).toBeGreaterThanOrEqual(3);
+    const metrics = (await send(url, 'GET', '/metrics')).body as string;
+    // Each process sends its first to Yoga, which makes the document known; the rest take the
+    // lane, which is more than the writer alone answered.
+    expect(Number(/^reviews_api_fast_lane_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(reads - 2);
+  });
+
   it('answers /metrics with one scrape for the whole host', async () => {
     const { url } = await host();
     const before = await processes(url);

@@ -1,12 +1,13 @@
 import { encodeBase64 } from '@pothos/core';
 import fc from 'fast-check';
 import { print, type VariableDefinitionNode } from 'graphql';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenFor } from '../support/app.ts';
 import { bothPaths } from './both-paths.ts';
 import { readCorpus } from './corpus.ts';
 import { type Pools, tiedDataset } from './dataset.ts';
 import { generatedRequests } from './generated-documents.ts';
+import { servedWithLane } from './lane.ts';
 
 const { db, pools: basePools } = tiedDataset();
 const both = bothPaths(db);
@@ -111,5 +112,55 @@ describe('the compiled path answers byte for byte as the ordinary path', () => {
       { numRuns: 400, seed: 20261201 },
     );
     expect(tally.compiled).toBeGreaterThan(100);
+  }, 240_000);
+});
+
+describe('the fast lane answers as Yoga does, status, bytes and headers', () => {
+  let served: Awaited<ReturnType<typeof servedWithLane>>;
+  beforeAll(async () => {
+    served = await servedWithLane(db);
+  });
+  afterAll(() => served.close());
+
+  /** The same request to Yoga (which makes its document known to the lane) and over HTTP. */
+  const expectSameAnswer = async (
+    query: string,
+    variables: Record<string, unknown>,
+    token?: string,
+    accept?: string,
+  ) => {
+    const request = { body: { query, variables }, token, ...(accept && { headers: { accept } }) };
+    const yoga = await served.throughYoga(request);
+    expect(await served.overHttp(request), `${query}\n${JSON.stringify(variables)}`).toEqual(yoga);
+  };
+
+  it('for every read document in the corpus, anonymous and signed in, as JSON and graphql-response+json', async () => {
+    const accepts = [undefined, '*/*', 'application/graphql-response+json', 'application/json'];
+    let requests = 0;
+    for (const entry of readCorpus()) {
+      const operation = entry.document.definitions.find(
+        (node) =>
+          node.kind === 'OperationDefinition' &&
+          (entry.operationName === undefined || node.name?.value === entry.operationName),
+      );
+      const definitions = operation?.kind === 'OperationDefinition' ? (operation.variableDefinitions ?? []) : [];
+      for (let k = 0; k < 4; k++) {
+        await expectSameAnswer(entry.text, assignment(definitions, k), k % 2 === 0 ? alice : undefined, accepts[k]);
+        requests++;
+      }
+    }
+    // Most of them the lane answered: the comparison is of two ways in, not Yoga twice.
+    expect(await served.laneAnswers()).toBeGreaterThan(requests / 2);
+  }, 120_000);
+
+  it('for documents generated from the schema', async () => {
+    const before = await served.laneAnswers();
+    await fc.assert(
+      fc.asyncProperty(generatedRequests(pools), async ({ query, variables, signedIn }) => {
+        await expectSameAnswer(query, variables, signedIn ? alice : undefined);
+      }),
+      { numRuns: 150, seed: 20261202 },
+    );
+    expect((await served.laneAnswers()) - before).toBeGreaterThan(40);
   }, 240_000);
 });

@@ -1,0 +1,238 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { DocumentNode, GraphQLSchema, OperationDefinitionNode } from 'graphql';
+import { Counter, type Registry } from 'prom-client';
+import type { Authentication, Viewer } from '../auth.ts';
+import type { FastReads } from '../reads/plugin.ts';
+import { bodyLengthRefusal } from './body-limit.ts';
+import { wasPreflighted } from './csrf.ts';
+import { type HttpCacheRule, NOT_SHARED } from './http-cache.ts';
+import { answerFits, type CostLimit } from './limits.ts';
+import type { RequestedDocument } from './persisted-operations.ts';
+import { isRateLimited } from './rate-limit.ts';
+import { noteOperation, REQUEST_ID_HEADER, type RequestFacts, type RequestLog } from './request-log.ts';
+
+export interface FastLaneOptions {
+  schema: GraphQLSchema;
+  endpoint: string;
+  maxBodyBytes: number;
+  maxResponseBytes: number;
+  /** The app's own: who a bearer token names, exactly as Yoga's context reads it. */
+  authenticate: (authorization: string | null) => Authentication | Promise<Authentication>;
+  reads: FastReads;
+  cost: CostLimit;
+  documentOf: (request: RequestedDocument) => string | null;
+  httpCache: HttpCacheRule;
+  log: RequestLog;
+  registry: Registry;
+}
+
+export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Request bodies the lane reads: JSON as every GraphQL client posts it; other forms go to Yoga. */
+const JSON_BODIES = new Set(['application/json', 'application/json; charset=utf-8']);
+
+/**
+ * The media type of the answer, by the Accept header exactly as sent (Yoga's choice for each, see
+ * its result processors); any other Accept (SSE, multipart, lists with weights) goes to Yoga.
+ */
+const ANSWER_TYPES = new Map([
+  ['*/*', 'application/json'],
+  ['application/json', 'application/json'],
+  ['application/graphql-response+json', 'application/graphql-response+json'],
+]);
+
+/** The members of a GraphQL-over-HTTP body; one with another is left to Yoga. */
+const PARAMS = new Set(['query', 'operationName', 'variables', 'extensions']);
+
+/**
+ * FAST_READS: a query whose document already ran compiled (src/reads/: Yoga parsed, validated
+ * and weighed it once) is answered here, on node:http, without Yoga's per-request machinery:
+ * its text is looked up, its variables coerced, its statement run, its JSON written. Every
+ * rule Yoga applies per request is asked here through the same function: CSRF (csrf.ts), the
+ * body limit (body-limit.ts), persisted documents and APQ (persisted-operations.ts), the
+ * bearer token, the cost limit and its budget, the answer's size (limits.ts), the mutation
+ * rate limit (rate-limit.ts), the HTTP cache (http-cache.ts), the request log and metrics
+ * (request-log.ts). Whatever the lane is not sure of (another method, path, content type or
+ * Accept, a body without Content-Length, an unknown document or extension, an answer that
+ * would be an error) goes to `yoga` unchanged, with the body it read.
+ */
+export function fastLane(options: FastLaneOptions) {
+  const { endpoint, maxBodyBytes } = options;
+  const answers = new Counter({
+    name: 'reviews_api_fast_lane_total',
+    help: 'GraphQL requests the fast lane answered itself, in front of Yoga',
+    registers: [options.registry],
+  });
+
+  /** Sends the answer, or hands the request to Yoga with the body read. */
+  const reply = (request: LaneRequest, answer: Answer | null) => {
+    const { req, res, facts } = request;
+    if (answer === null) return fallBack(request);
+    noteOperation(facts, answer.operation, answer.operationName, answer.viewer);
+    res.writeHead(200, {
+      'content-type': `${request.mediaType}; charset=utf-8`,
+      'content-length': Buffer.byteLength(answer.body),
+      [REQUEST_ID_HEADER]: facts.id,
+      'cache-control': NOT_SHARED,
+    });
+    res.end(answer.body);
+    options.reads.laneAnswered(answer.operationName);
+    answers.inc();
+    options.log.end(facts, { method: req.method as string, status: 200, path: endpoint });
+  };
+
+  // Unsure: Yoga answers (a read is run again, never a write), or the client is told nothing.
+  const failed = (request: LaneRequest) => {
+    if (!request.res.headersSent) fallBack(request);
+    else request.res.destroy();
+  };
+
+  /** Most answers come without waiting a turn: no token to verify, no cost budget to wait for. */
+  const run = (request: LaneRequest) => {
+    try {
+      const answer = answered(options, request);
+      if (answer instanceof Promise) answer.then((ready) => reply(request, ready)).catch(() => failed(request));
+      else reply(request, answer);
+    } catch {
+      failed(request);
+    }
+  };
+
+  return (req: IncomingMessage, res: ServerResponse, yoga: NodeHandler): void => {
+    const { headers } = req;
+    const contentType = headers['content-type'];
+    const mediaType = ANSWER_TYPES.get(headers.accept ?? '*/*');
+    if (
+      req.method !== 'POST' ||
+      req.url !== endpoint ||
+      mediaType === undefined ||
+      contentType === undefined ||
+      !JSON_BODIES.has(contentType) ||
+      headers['content-length'] === undefined ||
+      bodyLengthRefusal(headers['content-length'], maxBodyBytes) !== null ||
+      !wasPreflighted(contentType, (name) => headers[name] !== undefined)
+    ) {
+      yoga(req, res);
+      return;
+    }
+    const facts = options.log.begin(headers[REQUEST_ID_HEADER] as string | undefined);
+    const request: LaneRequest = { req, res, yoga, mediaType, facts, body: EMPTY };
+    // A read worker has read the body to decide it may answer (src/cluster/reader.ts).
+    const read = (req as IncomingMessage & { body?: unknown }).body;
+    if (Buffer.isBuffer(read)) {
+      request.body = read;
+      run(request);
+      return;
+    }
+    // The whole body: Node frames it by its Content-Length.
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.once('end', () => {
+      request.body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      run(request);
+    });
+    // The client went away before its body was in: nothing to answer.
+    req.once('error', () => res.destroy());
+  };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+interface LaneRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  yoga: NodeHandler;
+  mediaType: string;
+  facts: RequestFacts;
+  body: Buffer;
+}
+
+function fallBack({ req, res, yoga, body }: LaneRequest) {
+  // Yoga's Node adapter takes a body already read from `req.body` (whatwg-node's normalizeNodeRequest).
+  (req as IncomingMessage & { body?: Buffer }).body = body;
+  yoga(req, res);
+}
+
+interface Answer {
+  body: string;
+  operation: OperationDefinitionNode;
+  operationName: string | undefined;
+  viewer: Viewer | null;
+}
+
+/** The answer's text, or null when Yoga must answer; a promise only when it must wait. */
+function answered(
+  options: FastLaneOptions,
+  { req, body, mediaType }: LaneRequest,
+): Answer | null | Promise<Answer | null> {
+  let params: unknown;
+  try {
+    params = JSON.parse(body.toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) return null;
+  for (const key in params) if (!PARAMS.has(key)) return null;
+  const { query, operationName, variables, extensions } = params as Record<string, unknown>;
+  if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return null;
+  if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables)))
+    return null;
+  const text = options.documentOf({ query, extensions });
+  const document = text === null ? undefined : options.reads.known(text);
+  if (text === null || document === undefined) return null;
+  const known: Known = {
+    text,
+    document,
+    operationName: operationName ?? undefined,
+    variables: (variables ?? {}) as Record<string, unknown>,
+    mediaType,
+    authorized: req.headers.authorization !== undefined,
+  };
+  const auth = options.authenticate(req.headers.authorization ?? null);
+  return auth instanceof Promise ? auth.then((ready) => weighed(options, known, ready)) : weighed(options, known, auth);
+}
+
+/** A request for a document the lane knows, its body read. */
+interface Known {
+  text: string;
+  document: DocumentNode;
+  operationName: string | undefined;
+  variables: Record<string, unknown>;
+  mediaType: string;
+  authorized: boolean;
+}
+
+/** Past the cost limit, on its budget (waiting for its turn, as the plugin does, when it is spent). */
+function weighed(options: FastLaneOptions, known: Known, auth: Authentication): Answer | null | Promise<Answer | null> {
+  const { schema, cost } = options;
+  const verdict = cost.verdictFor(schema, known.document, known.operationName, known.variables);
+  if (verdict.refusal) return null;
+  const viewer = auth.kind === 'user' ? auth.viewer : null;
+  const turn = cost.budget.take(verdict.cost);
+  const execute = () => {
+    try {
+      return executed(options, known, viewer);
+    } finally {
+      cost.budget.give(verdict.cost);
+    }
+  };
+  return turn ? turn.then(execute) : execute();
+}
+
+function executed(options: FastLaneOptions, known: Known, viewer: Viewer | null): Answer | null {
+  const read = options.reads.answer(options.schema, known.document, known.operationName, known.variables, viewer);
+  if (read === null || isRateLimited(read.operation)) return null;
+  const result = { serializedLength: () => read.json.length + '{"data":}'.length };
+  if (!answerFits(result, options.maxResponseBytes)) return null;
+  // A shared answer needs its ETag and 304: Yoga's (useHttpCache) builds those.
+  const shareable = options.httpCache.isShareable({
+    method: 'POST',
+    authorized: known.authorized,
+    status: 200,
+    succeeded: true,
+    query: known.text,
+    contentType: `${known.mediaType}; charset=utf-8`,
+  });
+  if (shareable) return null;
+  return { body: `{"data":${read.json}}`, operation: read.operation, operationName: known.operationName, viewer };
+}
