@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type ServerProcess, startServerProcess } from '../harness/server-process.ts';
 
 /** The servers a run compares, each a process of its own over the same database file. */
@@ -22,7 +23,7 @@ const ENTRIES: Record<ServerKind, string[]> = {
   apollo: ['--import', 'tsx', join('bench', 'servers', 'apollo.ts')],
 };
 
-export function startServer(kind: ServerKind, options: ServerOptions): Promise<ServerProcess> {
+export async function startServer(kind: ServerKind, options: ServerOptions): Promise<ServerProcess> {
   const env: Record<string, string> = {
     NODE_ENV: 'production',
     DATABASE_PATH: options.databasePath,
@@ -36,5 +37,37 @@ export function startServer(kind: ServerKind, options: ServerOptions): Promise<S
     ...options.env,
   };
   const flags = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
-  return startServerProcess({ name: kind, command: ENTRIES[kind], env, nodeFlags: flags, forceAfterMs: 15_000 });
+  const server = await startServerProcess({
+    name: kind,
+    command: ENTRIES[kind],
+    env,
+    nodeFlags: flags,
+    forceAfterMs: 15_000,
+  });
+  const workers = Number(env.WORKERS);
+  if (kind !== 'limit' && kind !== 'apollo' && workers > 1) await untilEveryReaderServes(server, workers - 1);
+  return server;
+}
+
+/** How long a host's read workers may take to start after its writer listens. */
+const READERS_TIMEOUT_MS = 30_000;
+
+/**
+ * The service logs `listening` when its writer listens, before its read workers do; node:cluster
+ * hands a connection only to a process that listens, so a load started then would land on the
+ * writer alone. Waits until /ready lists every read worker as answering.
+ */
+async function untilEveryReaderServes(server: ServerProcess, readers: number): Promise<void> {
+  const deadline = Date.now() + READERS_TIMEOUT_MS;
+  for (;;) {
+    const answer = await fetch(`${server.url}/ready`).catch(() => null);
+    const body = (await answer?.json().catch(() => null)) as {
+      processes?: { role: string; requestsServed: number | null }[];
+    } | null;
+    const up = body?.processes?.filter((entry) => entry.role === 'reader' && entry.requestsServed !== null) ?? [];
+    if (up.length >= readers) return;
+    if (Date.now() > deadline)
+      throw new Error(`${server.name}: ${up.length} of ${readers} read workers up after ${READERS_TIMEOUT_MS} ms`);
+    await sleep(100);
+  }
 }

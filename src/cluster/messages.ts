@@ -21,10 +21,15 @@ export interface ProcessInfo {
 }
 
 /** A live-update event (src/pubsub.ts) published on one process, for the others' subscribers. */
-export interface EventMessage {
-  type: 'cluster:event';
+export interface HostEvent {
   name: string;
   detail: unknown;
+}
+
+/** The events one process published in one turn of its event loop (src/cluster/turn-batch.ts). */
+export interface EventsMessage {
+  type: 'cluster:events';
+  events: HostEvent[];
 }
 
 /** RESPONSE_CACHE=on: entities a write invalidated, to drop from every process's cache. */
@@ -35,7 +40,7 @@ export interface InvalidateMessage {
 
 /** Worker → supervisor. */
 export type ToSupervisor =
-  | EventMessage
+  | EventsMessage
   | InvalidateMessage
   | { type: 'cluster:writer-up' }
   | { type: 'cluster:reader-up' }
@@ -45,7 +50,7 @@ export type ToSupervisor =
 
 /** Supervisor → worker. */
 export type ToWorker =
-  | EventMessage
+  | EventsMessage
   | InvalidateMessage
   | { type: 'cluster:host-state'; state: HostState }
   | { type: 'cluster:answer'; id: number; metrics?: string; processes?: ProcessInfo[]; error?: string }

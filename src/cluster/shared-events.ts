@@ -1,21 +1,26 @@
 import { onSupervisor, tellSupervisor } from './ipc.ts';
+import type { HostEvent } from './messages.ts';
 import { processRole } from './role.ts';
+import { batchPerTurn } from './turn-batch.ts';
 
 /**
  * An EventTarget whose events reach every process of the host: a write runs on the writer,
  * its subscribers may be connected to any read worker. Dispatched here at once and sent to
- * the supervisor, which hands it to the others; what arrives is dispatched here only.
+ * the supervisor, which hands them to the others, the events of one turn in one message;
+ * what arrives is dispatched here only.
  */
 class HostEventTarget extends EventTarget {
+  readonly #send = batchPerTurn<HostEvent>((events) => tellSupervisor({ type: 'cluster:events', events }));
+
   constructor() {
     super();
-    onSupervisor('cluster:event', ({ name, detail }) => {
-      super.dispatchEvent(new CustomEvent(name, { detail }));
+    onSupervisor('cluster:events', ({ events }) => {
+      for (const { name, detail } of events) super.dispatchEvent(new CustomEvent(name, { detail }));
     });
   }
 
   override dispatchEvent(event: Event): boolean {
-    tellSupervisor({ type: 'cluster:event', name: event.type, detail: (event as CustomEvent).detail });
+    this.#send({ name: event.type, detail: (event as CustomEvent).detail });
     return super.dispatchEvent(event);
   }
 }

@@ -88,7 +88,7 @@ export async function superviseHost(config: Config, logger: Logger): Promise<num
     if (!isClusterMessage(message)) return;
     const typed = message as ToSupervisor;
     switch (typed.type) {
-      case 'cluster:event':
+      case 'cluster:events':
       case 'cluster:invalidate':
         for (const member of others(worker)) send(member.worker, typed);
         return;
