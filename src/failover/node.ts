@@ -84,6 +84,7 @@ class FencedNode {
   /** A standby's DATABASE_PATH, kept at the replica's head for the next promotion. */
   #follower: ReplicaFollower | null = null;
   #following: Promise<void> | null = null;
+  #lastFollowAt = Number.NEGATIVE_INFINITY;
   /** The last catch-up's error, logged once until it changes or following works again. */
   #followError: string | null = null;
   #replicaReachable: { at: string; error: string | null } = { at: new Date().toISOString(), error: null };
@@ -339,8 +340,6 @@ class FencedNode {
       await sleep(Math.max(0, config.heartbeatIntervalMs - (performance.now() - tickStartedAt)));
     }
   }
-
-  #lastFollowAt = Number.NEGATIVE_INFINITY;
 
   /** One catch-up of the followed file at a time, off the standby loop: the heartbeat goes on. */
   #followInBackground(everyMs: number) {

@@ -3,7 +3,7 @@ import type { Logger } from '../logger.ts';
 import { runPragmaOffThread } from './file-check.ts';
 import { litestreamStateDirectory, WAL_FRAME_HEADER_BYTES, WAL_HEADER_BYTES, walPageSize } from './on-disk.ts';
 import { openReplicaStore, type ReplicaStore, type Segment } from './replica-store.ts';
-import { listGenerations, restoreReplica } from './restore.ts';
+import { listGenerations, NoBackupsError, restoreReplica } from './restore.ts';
 import type { ReplicationSettings } from './settings.ts';
 
 /** Following cannot go on from here: the file is restored from the replica again instead. */
@@ -81,10 +81,15 @@ export class ReplicaFollower {
 
   /** A follower of `path`, restored from the replica; null when the replica has nothing yet. */
   static async start(settings: ReplicationSettings, logger: Logger, path: string): Promise<ReplicaFollower | null> {
-    if ((await listGenerations(settings)).length === 0) return null;
     const follower = new ReplicaFollower(settings, logger, path);
-    await follower.#restore();
-    return follower;
+    try {
+      await follower.#restore();
+      return follower;
+    } catch (error) {
+      follower.close();
+      if (error instanceof NoBackupsError) return null;
+      throw error;
+    }
   }
 
   get generation() {
@@ -177,12 +182,11 @@ export class ReplicaFollower {
   }
 
   async #restore() {
-    const listed = await listGenerations(this.#settings);
     const restored = await restoreReplica(this.#settings, { output: this.path, force: true, logger: this.#logger });
     // State a Litestream of this node's once kept beside the file describes another file now.
     await rm(litestreamStateDirectory(this.path), { recursive: true, force: true });
-    // The restore took the newest of these, or of a listing a moment later.
-    this.#known = new Set([...listed.map(({ generation }) => generation), restored.generation ?? '']);
+    // The restore took the newest of the generations it listed.
+    this.#known = new Set(restored.generations.map(({ generation }) => generation));
     this.#generation = restored.generation ?? '';
     this.#index = restored.walIndex ?? 0;
     this.#wal = [];

@@ -185,6 +185,8 @@ export interface RestoreResult {
    * frames of that index shipped later were not in it, so a follower starts again from it.
    */
   walIndex: number | null;
+  /** The generations the restore chose from, as Litestream listed them (oldest first). */
+  generations: Generation[];
   /** Migrations this code has that the restored database does not (serve applies them). */
   pendingMigrations: string[];
   /** Where the time went: Litestream's restore, then the check and the flush to disk side by side. */
@@ -202,7 +204,8 @@ export async function restoreReplica(settings: ReplicationSettings, options: Res
   const check = options.check ?? 'quick';
   const replica = describeReplica(replicaTarget(settings));
   if (existsSync(output) && !options.force) throw new RestoreError(`${output} exists; pass --force to replace it`);
-  const plan = planRestore(await listGenerations(settings), replica, options.timestamp);
+  const generations = await listGenerations(settings);
+  const plan = planRestore(generations, replica, options.timestamp);
   await mkdir(dirname(output), { recursive: true });
   return withLitestreamWorkspace(
     settings,
@@ -246,6 +249,7 @@ export async function restoreReplica(settings: ReplicationSettings, options: Res
         check,
         snapshot,
         walIndex,
+        generations,
         pendingMigrations: pending,
         phasesMs,
       };
