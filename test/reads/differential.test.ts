@@ -80,18 +80,23 @@ async function expectSameBytes(query: string, variables: Record<string, unknown>
   tally[answer.path ?? 'ordinary']++;
 }
 
+/** The variables the corpus entry's operation declares (the named one, or its only one). */
+function variableDefinitionsOf(entry: ReturnType<typeof readCorpus>[number]) {
+  const operation = entry.document.definitions.find(
+    (node) =>
+      node.kind === 'OperationDefinition' &&
+      (entry.operationName === undefined || node.name?.value === entry.operationName),
+  );
+  return operation?.kind === 'OperationDefinition' ? (operation.variableDefinitions ?? []) : [];
+}
+
 describe('the compiled path answers byte for byte as the ordinary path', () => {
   it('for every read document in the tests, the README, GraphiQL and the typed client', async () => {
     const corpus = readCorpus();
     expect(corpus.length).toBeGreaterThan(40);
     const tally: Tally = { compiled: 0, ordinary: 0 };
     for (const entry of corpus) {
-      const operation = entry.document.definitions.find(
-        (node) =>
-          node.kind === 'OperationDefinition' &&
-          (entry.operationName === undefined || node.name?.value === entry.operationName),
-      );
-      const definitions = operation?.kind === 'OperationDefinition' ? (operation.variableDefinitions ?? []) : [];
+      const definitions = variableDefinitionsOf(entry);
       for (let k = 0; k < 6; k++) {
         const query = entry.operationName ? `${entry.text}` : entry.text;
         const answer = await both.ask(query, assignment(definitions, k), k % 2 === 0 ? alice : undefined);
@@ -138,12 +143,7 @@ describe('the fast lane answers as Yoga does, status, bytes and headers', () => 
     const accepts = [undefined, '*/*', 'application/graphql-response+json', 'application/json'];
     let requests = 0;
     for (const entry of readCorpus()) {
-      const operation = entry.document.definitions.find(
-        (node) =>
-          node.kind === 'OperationDefinition' &&
-          (entry.operationName === undefined || node.name?.value === entry.operationName),
-      );
-      const definitions = operation?.kind === 'OperationDefinition' ? (operation.variableDefinitions ?? []) : [];
+      const definitions = variableDefinitionsOf(entry);
       for (let k = 0; k < 4; k++) {
         await expectSameAnswer(entry.text, assignment(definitions, k), k % 2 === 0 ? alice : undefined, accepts[k]);
         requests++;
