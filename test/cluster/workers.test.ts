@@ -396,17 +396,23 @@ describe('WORKERS=2 with Litestream and a lease', { timeout: PROCESS_TEST_TIMEOU
     const statuses = (await Promise.all(inFlight)).map((answer) => answer.status);
     expect((await exited)[0]).toBe(0);
     expect(statuses).toEqual([200, 200, 200, 200, 200, 200]);
-    const order = a.logs
-      .map((entry) => `${entry.role ?? 'writer'}: ${entry.msg}`)
-      .filter((line) => /shutting down|stopped/.test(line));
-    expect(order).toEqual([
+    // Lines reach the one stdout pipe out of order: the processes share it, and one exiting
+    // flushes its last line at once while an earlier one may still be in flight (pino's async
+    // destination). The order is read from each line's own clock (ms; a tie is no order).
+    const steps = [
       'supervisor: shutting down: read workers, then the writer',
       'reader: read worker shutting down',
       'reader: read worker stopped',
       'writer: shutting down',
       'writer: stopped',
       'supervisor: stopped',
-    ]);
+    ];
+    const times = steps.map((step) => {
+      const seen = a.logs.filter((entry) => `${entry.role ?? 'writer'}: ${entry.msg}` === step);
+      expect(seen, step).toHaveLength(1);
+      return seen[0]?.time ?? Number.NaN;
+    });
+    for (let i = 1; i < times.length; i++) expect(times[i], steps[i]).toBeGreaterThanOrEqual(times[i - 1] as number);
     // Litestream shipped the tail: the replica has every acknowledged write.
     const restored = join(box.dir, 'restored.db');
     const restore = await runCli(['restore', '--output', restored], { ...box.env, LOG_LEVEL: 'silent' });
