@@ -33,6 +33,11 @@ const LEASE_POLL_MS = 50;
  * generation than the standby's copy (it spawns Litestream: one listing).
  */
 const REPLICA_CHECK_EVERY_MS = 10_000;
+/**
+ * How often a standby that has nothing to follow yet (the replica was empty when it started, a
+ * primary's first snapshot still uploading) tries again: each try spawns a Litestream restore.
+ */
+const FIRST_FOLLOW_EVERY_MS = 2_000;
 
 /**
  * What the node is, and what it holds in each state. Only #to changes it, and each state
@@ -83,6 +88,7 @@ class FencedNode {
   #refreshing: Promise<void> | null = null;
   /** A standby's DATABASE_PATH, kept at the replica's head for the next promotion. */
   #follower: ReplicaFollower | null = null;
+  /** A catch-up of the follower, or its start: either writes DATABASE_PATH, one at a time. */
   #following: Promise<void> | null = null;
   #lastFollowAt = Number.NEGATIVE_INFINITY;
   /** The last catch-up's error, logged once until it changes or following works again. */
@@ -128,7 +134,7 @@ class FencedNode {
       // serve: take over at once when no one holds the lease, before saying "listening".
       const mayTakeOver =
         !this.primaryUrl && (await this.#keeper.current()) === null && (await this.#keeper.tryAcquire());
-      if (!(mayTakeOver && (await this.#promote({ leaseWasFree: true }, { localMayBeNewest: true })))) {
+      if (!(mayTakeOver && (await this.#promote({ leaseWasFree: true }, true)))) {
         this.#follower = await step({}, this.logger, 'restore the followed database', () =>
           ReplicaFollower.start(this.config, this.logger, this.config.databasePath),
         );
@@ -211,8 +217,11 @@ class FencedNode {
     });
   }
 
-  /** True once this node is the primary; false (standing by again) if the promotion failed. */
-  async #promote(why: Record<string, unknown>, catchUp: CatchUp): Promise<boolean> {
+  /**
+   * True once this node is the primary; false (standing by again) if the promotion failed.
+   * `localMayBeNewest`: see CatchUp (true only for `serve` taking a free lease at start).
+   */
+  async #promote(why: Record<string, unknown>, localMayBeNewest: boolean): Promise<boolean> {
     const { config, logger } = this;
     const tenure = this.#keeper;
     const before = this.#state.kind === 'standby' ? this.#state : null;
@@ -227,6 +236,11 @@ class FencedNode {
     );
     let takeover: Takeover | null = null;
     try {
+      // A follower starting, or catching up, writes DATABASE_PATH: the takeover writes it next.
+      const following = this.#following;
+      if (following) await step(timings, logger, 'finish following', () => following);
+      // The followed file is a few WAL segments from the head (docs/operations.md).
+      const catchUp: CatchUp = { localMayBeNewest, follower: this.#follower };
       takeover = await takeOver(config, logger, () => tenure.whyNotHeld(), catchUp, timings);
       const serving = takeover;
       const primaryApp = await step(timings, logger, 'serve as primary', () =>
@@ -319,8 +333,7 @@ class FencedNode {
               lastError: this.#heartbeat.lastError,
               waitedForLeaseMs: Math.round(performance.now() - suspectSince),
             },
-            // The followed file is a few WAL segments from the head (docs/operations.md).
-            { localMayBeNewest: false, follower: this.#follower },
+            false,
           );
           if (promoted) return;
           suspectSince = null;
@@ -341,13 +354,16 @@ class FencedNode {
     }
   }
 
-  /** One catch-up of the followed file at a time, off the standby loop: the heartbeat goes on. */
+  /**
+   * One catch-up of the followed file at a time, off the standby loop: the heartbeat goes on.
+   * A standby with nothing to follow yet starts following once the replica has a generation.
+   */
   #followInBackground(everyMs: number) {
     const follower = this.#follower;
-    if (!follower || this.#following || performance.now() - this.#lastFollowAt < everyMs) return;
+    const waitMs = follower ? everyMs : Math.max(everyMs, FIRST_FOLLOW_EVERY_MS);
+    if (this.#following || performance.now() - this.#lastFollowAt < waitMs) return;
     this.#lastFollowAt = performance.now();
-    this.#following = follower
-      .catchUp()
+    this.#following = (follower ? follower.catchUp() : this.#startFollowing())
       .then(
         () => {
           if (this.#followError) this.logger.info('standby follows the replica again');
@@ -365,6 +381,22 @@ class FencedNode {
       });
   }
 
+  /** The follower, once the replica has a generation; the copy reads are served from is taken of it. */
+  async #startFollowing() {
+    const follower = await ReplicaFollower.start(this.config, this.logger, this.config.databasePath);
+    if (!follower) return;
+    this.#follower = follower;
+    this.logger.info(follower.describe(), 'standby follows the replica from now on');
+    const state = this.#state;
+    if (state.kind === 'standby' && !this.#refreshing) this.#refreshInBackground(state.copy);
+  }
+
+  #refreshInBackground(stale: StandbyCopy) {
+    this.#refreshing = this.#refreshCopy(stale).finally(() => {
+      this.#refreshing = null;
+    });
+  }
+
   /**
    * Whether the replica answers, and whether its newest generation is the one the copy that
    * reads are served from was taken of. A copy of an older generation (a failover since the
@@ -378,8 +410,8 @@ class FencedNode {
     this.#replicaReachable = { at: new Date().toISOString(), error: listed.error };
     if (listed.error) this.logger.warn({ error: listed.error }, 'standby cannot read the replica');
     const state = this.#state;
-    // A follower still on the older generation would only be copied again: it restores soon.
-    const followerBehind = this.#follower !== null && this.#follower.generation !== listed.newest;
+    // A follower still on the older generation (or none yet) restores soon, and the copy is taken of it then.
+    const followerBehind = this.#follower?.generation !== listed.newest;
     if (
       listed.newest &&
       state.kind === 'standby' &&
@@ -387,9 +419,7 @@ class FencedNode {
       !followerBehind &&
       !this.#refreshing
     ) {
-      this.#refreshing = this.#refreshCopy(state.copy).finally(() => {
-        this.#refreshing = null;
-      });
+      this.#refreshInBackground(state.copy);
     }
   }
 

@@ -83,6 +83,9 @@ export class ReplicaFollower {
   static async start(settings: ReplicationSettings, logger: Logger, path: string): Promise<ReplicaFollower | null> {
     const follower = new ReplicaFollower(settings, logger, path);
     try {
+      // A listing of the store costs no Litestream process: a standby waiting for a first
+      // generation asks every few seconds.
+      if ((await follower.#store.generations()).length === 0) throw new NoBackupsError('the replica is empty');
       await follower.#restore();
       return follower;
     } catch (error) {

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FauxqsServer } from 'fauxqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -53,8 +53,8 @@ interface Cluster {
   launch(name: string, primaryUrl?: string, env?: Record<string, string>): Promise<NodeProcess>;
 }
 
-async function cluster(lease: 'file' | 'etcd'): Promise<Cluster> {
-  const box = sandbox('s3', s3, {
+async function cluster(lease: 'file' | 'etcd', replica: 'directory' | 's3' = 's3'): Promise<Cluster> {
+  const box = sandbox(replica, s3, {
     HEARTBEAT_INTERVAL_MS: '200',
     HEARTBEAT_MISSES: '3',
     REPLICA_SYNC_INTERVAL: '250ms',
@@ -318,6 +318,39 @@ describe('a standby following the replica', () => {
     const reviews = await gql(standby.url, '{ reviews(first: 10) { nodes { subject } } }', {});
     expect(reviews.data.reviews.nodes.map((node: { subject: string }) => node.subject).sort()).toEqual([
       'after the standby started',
+      'before the standby',
+      'not yet applied',
+    ]);
+  });
+
+  it('starts following once the replica has a generation, when it started before there was one', {
+    timeout: 60_000,
+  }, async () => {
+    const { box, launch } = await cluster('file', 'directory');
+    const token = await tokenFor('frank');
+    const primary = await launch('a');
+    await createReview(primary.url, token, 'before the standby');
+    await replicatedOn(primary);
+    // The standby finds the replica empty (a primary's first snapshot still uploading, at size).
+    const generations = join(box.dir, 'replica', 'generations');
+    renameSync(generations, `${generations}.hidden`);
+    const standby = await launch('b', primary.url);
+    renameSync(`${generations}.hidden`, generations);
+    expect(((await readyOf(standby)) as unknown as { copy: { followed: unknown } }).copy.followed).toBeNull();
+
+    const followed = await eventually(
+      async () => ((await readyOf(standby)) as unknown as { copy: { followed: unknown } }).copy.followed ?? undefined,
+      15_000,
+      'the standby to follow the replica',
+    );
+    expect(followed).toMatchObject({ restores: 1, generation: expect.stringMatching(/^[0-9a-f]{16}$/) });
+    await killWithWalToApply(primary, standby, token);
+    const promoted = await standby.waitForLog('promoted: this node is the primary', 30_000);
+    // The followed file was brought to the head: no whole restore on the promotion's path.
+    expect(Object.keys(promoted.steps as object)).toContain('apply the new WAL');
+    expect(Object.keys(promoted.steps as object)).not.toContain('restore: quick_check');
+    const reviews = await gql(standby.url, '{ reviews(first: 10) { nodes { subject } } }', {});
+    expect(reviews.data.reviews.nodes.map((node: { subject: string }) => node.subject).sort()).toEqual([
       'before the standby',
       'not yet applied',
     ]);
