@@ -31,4 +31,9 @@ export interface Context {
   node: NodeState;
   /** The live-update channel: mutations publish, subscriptions listen (src/pubsub.ts). */
   events: ReviewEvents;
+  /**
+   * Told by runWrite once its transaction has committed: the fast lane hands a mutation it ran
+   * on to Yoga only if nothing did (src/http/mutation-lane.ts).
+   */
+  committed?: () => void;
 }

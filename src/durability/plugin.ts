@@ -22,14 +22,15 @@ export function useDurableMutations({ durability }: Pick<Config, 'durability'>):
         const result = (await executeFn(executeArgs)) as ExecutionResult;
         // Refused before writing (input, auth, READ_ONLY…): nothing to wait for.
         if (!result.data || Object.values(result.data).every((value) => value === null)) return result;
-        const unconfirmed = await confirm(args.contextValue.node);
+        const unconfirmed = await unconfirmedWrites(args.contextValue.node);
         return unconfirmed ? { data: null, errors: [...(result.errors ?? []), unconfirmed] } : result;
       });
     },
   };
 }
 
-async function confirm(node: NodeState) {
+/** Null once the node confirms the writes so far; else the NOT_REPLICATED error (the fast lane's too). */
+export async function unconfirmedWrites(node: NodeState) {
   let why: string | null;
   if (!node.confirmWrites) {
     why = 'this node cannot confirm replication (it does not run Litestream)';

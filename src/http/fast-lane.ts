@@ -7,6 +7,7 @@ import { bodyLengthRefusal } from './body-limit.ts';
 import { wasPreflighted } from './csrf.ts';
 import { type HttpCacheRule, NOT_SHARED } from './http-cache.ts';
 import { answerFits, type CostLimit } from './limits.ts';
+import type { MutationLane } from './mutation-lane.ts';
 import type { RequestedDocument } from './persisted-operations.ts';
 import { isRateLimited } from './rate-limit.ts';
 import { noteOperation, REQUEST_ID_HEADER, type RequestFacts, type RequestLog } from './request-log.ts';
@@ -19,6 +20,8 @@ export interface FastLaneOptions {
   /** The app's own: who a bearer token names, exactly as Yoga's context reads it. */
   authenticate: (authorization: string | null) => Authentication | Promise<Authentication>;
   reads: FastReads;
+  /** Known mutations (src/http/mutation-lane.ts). */
+  mutations: MutationLane;
   cost: CostLimit;
   documentOf: (request: RequestedDocument) => string | null;
   httpCache: HttpCacheRule;
@@ -69,19 +72,21 @@ export function fastLane(options: FastLaneOptions) {
     const { req, res, facts } = request;
     if (answer === null) return fallBack(request);
     noteOperation(facts, answer.operation, answer.operationName, answer.viewer);
-    res.writeHead(200, {
+    res.writeHead(answer.status, {
+      ...answer.headers,
       'content-type': `${request.mediaType}; charset=utf-8`,
       'content-length': Buffer.byteLength(answer.body),
       [REQUEST_ID_HEADER]: facts.id,
       'cache-control': NOT_SHARED,
     });
     res.end(answer.body);
-    options.reads.laneAnswered(answer.operationName);
+    options.reads.laneAnswered(answer.operationName, answer.operation);
     answers.inc();
-    options.log.end(facts, { method: req.method as string, status: 200, path: endpoint });
+    options.log.end(facts, { method: req.method as string, status: answer.status, path: endpoint });
   };
 
-  // Unsure: Yoga answers (a read is run again, never a write), or the client is told nothing.
+  // Unsure: Yoga answers (a read is run again; a write only if nothing committed, see
+  // mutation-lane.ts), or the client is told nothing.
   const failed = (request: LaneRequest) => {
     if (!request.res.headersSent) fallBack(request);
     else request.res.destroy();
@@ -154,6 +159,9 @@ function fallBack({ req, res, yoga, body }: LaneRequest) {
 }
 
 interface Answer {
+  status: number;
+  /** Beyond the lane's own: those an error asks for (Retry-After). */
+  headers: Record<string, string>;
   body: string;
   operation: OperationDefinitionNode;
   operationName: string | undefined;
@@ -181,6 +189,7 @@ function answered(
   const document = text === null ? undefined : options.reads.known(text);
   if (text === null || document === undefined) return null;
   const known: Known = {
+    req,
     text,
     document,
     operationName: operationName ?? undefined,
@@ -194,6 +203,7 @@ function answered(
 
 /** A request for a document the lane knows, its body read. */
 interface Known {
+  req: IncomingMessage;
   text: string;
   document: DocumentNode;
   operationName: string | undefined;
@@ -207,21 +217,37 @@ function weighed(options: FastLaneOptions, known: Known, auth: Authentication): 
   const { schema, cost } = options;
   const verdict = cost.verdictFor(schema, known.document, known.operationName, known.variables);
   if (verdict.refusal) return null;
-  const viewer = auth.kind === 'user' ? auth.viewer : null;
   const turn = cost.budget.take(verdict.cost);
+  // Held until the answer is ready: a write's until it is replicated, as the plugin holds it.
   const execute = () => {
+    let answer: Answer | null | Promise<Answer | null>;
     try {
-      return executed(options, known, viewer);
-    } finally {
+      answer = executed(options, known, auth);
+    } catch (error) {
       cost.budget.give(verdict.cost);
+      throw error;
     }
+    if (answer instanceof Promise) return answer.finally(() => cost.budget.give(verdict.cost));
+    cost.budget.give(verdict.cost);
+    return answer;
   };
   return turn ? turn.then(execute) : execute();
 }
 
-function executed(options: FastLaneOptions, known: Known, viewer: Viewer | null): Answer | null {
-  const read = options.reads.answer(options.schema, known.document, known.operationName, known.variables, viewer);
-  if (read === null || isRateLimited(read.operation)) return null;
+function executed(
+  options: FastLaneOptions,
+  known: Known,
+  auth: Authentication,
+): Answer | null | Promise<Answer | null> {
+  const viewer = auth.kind === 'user' ? auth.viewer : null;
+  const { operationName } = known;
+  const read = options.reads.answer(options.schema, known.document, operationName, known.variables, viewer);
+  if (read === null) {
+    const written = options.mutations({ ...known, auth });
+    const asAnswer = (answer: Awaited<typeof written>): Answer | null => answer && { ...answer, operationName, viewer };
+    return written instanceof Promise ? written.then(asAnswer) : asAnswer(written);
+  }
+  if (isRateLimited(read.operation)) return null;
   const result = { serializedLength: () => read.json.length + '{"data":}'.length };
   if (!answerFits(result, options.maxResponseBytes)) return null;
   // A shared answer needs its ETag and 304: Yoga's (useHttpCache) builds those.
@@ -234,5 +260,5 @@ function executed(options: FastLaneOptions, known: Known, viewer: Viewer | null)
     contentType: `${known.mediaType}; charset=utf-8`,
   });
   if (shareable) return null;
-  return { body: `{"data":${read.json}}`, operation: read.operation, operationName: known.operationName, viewer };
+  return { status: 200, headers: {}, body: `{"data":${read.json}}`, operation: read.operation, operationName, viewer };
 }

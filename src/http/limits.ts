@@ -228,16 +228,17 @@ function useResponseSizeLimit(maxBytes: number): Plugin {
     onExecute: () => ({
       onExecuteDone({ result, setResult }) {
         if (answerFits(result, maxBytes)) return;
-        setResult({
-          errors: [
-            new GraphQLError(`The answer would be larger than ${maxBytes} bytes; ask for fewer rows`, {
-              extensions: { code: QUERY_LIMIT_CODE, http: { status: 400 } },
-            }),
-          ],
-        });
+        setResult({ errors: [answerTooLarge(maxBytes)] });
       },
     }),
   };
+}
+
+/** The refusal of an answer past MAX_RESPONSE_BYTES (the fast lane's too). */
+export function answerTooLarge(maxBytes: number) {
+  return new GraphQLError(`The answer would be larger than ${maxBytes} bytes; ask for fewer rows`, {
+    extensions: { code: QUERY_LIMIT_CODE, http: { status: 400 } },
+  });
 }
 
 /**

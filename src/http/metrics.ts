@@ -1,5 +1,5 @@
 import { createCounter, usePrometheus } from '@graphql-yoga/plugin-prometheus';
-import { getOperationAST } from 'graphql';
+import { getOperationAST, type OperationDefinitionNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { shareRegistryWithHost } from '../cluster/shared-metrics.ts';
@@ -116,20 +116,22 @@ export function createMetrics(node: NodeState) {
   });
   // Yoga's Prometheus plugin follows an operation from its parsing, which SOFA skips: this
   // hook sees every execution, REST routes included.
+  const countErrors = (operation: OperationDefinitionNode | null | undefined, result: readonly unknown[]) => {
+    for (const error of result) {
+      errors.inc({
+        operationType: operation?.operation ?? 'unknown',
+        operation: operationLabel(operation?.name?.value ?? 'Anonymous'),
+        // Without a code, an error is one Yoga masks as "Unexpected error.".
+        code: errorCode(error) ?? 'UNEXPECTED',
+      });
+    }
+  };
   const errorsByCode: Plugin = {
     onExecute({ args }) {
       const operation = getOperationAST(args.document, args.operationName);
       return {
         onExecuteDone({ result }) {
-          if (!('errors' in result) || !result.errors) return;
-          for (const error of result.errors) {
-            errors.inc({
-              operationType: operation?.operation ?? 'unknown',
-              operation: operationLabel(operation?.name?.value ?? 'Anonymous'),
-              // Without a code, an error is one Yoga masks as "Unexpected error.".
-              code: errorCode(error) ?? 'UNEXPECTED',
-            });
-          }
+          if ('errors' in result && result.errors) countErrors(operation, result.errors);
         },
       };
     },
@@ -137,6 +139,8 @@ export function createMetrics(node: NodeState) {
   return {
     registry,
     plugins: [plugin, errorsByCode],
+    /** The errors of an executed operation (the fast lane counts its own answers' here). */
+    countErrors,
     observeRequest({ method, status, durationMs, operationName }: FinishedRequest) {
       requests.observe({ method, status, operation: operationLabel(operationName) }, durationMs / 1000);
     },

@@ -22,9 +22,10 @@ const WINDOW_SECONDS = 60;
  * Per-user and per-IP limits on mutations, counted per root mutation field (so aliasing ten
  * `createReview`s into one request costs ten). Queries are never counted or refused: a user
  * who hits the limit, or anyone else, reads on. State is in this process: a restart or a
- * failover starts the counts afresh, which errs on the side of serving.
+ * failover starts the counts afresh, which errs on the side of serving. The plugin and the
+ * fast lane (src/http/mutation-lane.ts) take from the same counts.
  */
-export function useMutationRateLimit(config: RateLimitConfig, clientAddress: ClientAddressOf): Plugin {
+export function mutationRateLimit(config: RateLimitConfig, clientAddress: ClientAddressOf) {
   const perIp = new RateLimiterMemory({
     keyPrefix: 'ip',
     points: config.rateLimitIpPerMinute,
@@ -35,24 +36,41 @@ export function useMutationRateLimit(config: RateLimitConfig, clientAddress: Cli
     points: config.rateLimitUserPerMinute,
     duration: WINDOW_SECONDS,
   });
-  return {
+  /** Requests the lane counted and then handed to Yoga: counted once. */
+  const counted = new WeakSet<IncomingMessage>();
+  /** Takes the operation's points; the refusal to answer with when either count is spent. */
+  const consume = async (
+    req: IncomingMessage | undefined,
+    viewer: { id: string } | null | undefined,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+  ): Promise<GraphQLError | null> => {
+    const points = Math.max(1, rootFieldCount(document, operation.selectionSet));
+    try {
+      // The IP first: it also bounds anonymous callers, whose every mutation is refused anyway.
+      await perIp.consume(clientAddress(req), points);
+      if (viewer) await perUser.consume(viewer.id, points);
+      return null;
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      return rateLimitedError(rejection.msBeforeNext);
+    }
+  };
+  const plugin: Plugin = {
     async onExecute({ args, setResultAndStopExecution }) {
       const operation = getOperationAST(args.document, args.operationName);
       if (!operation || !isRateLimited(operation)) return;
-      const points = Math.max(1, rootFieldCount(args.document, operation.selectionSet));
       // Yoga's context, with ours (createApp) and Node's server context (`req`) merged in.
       const context: Partial<Pick<Context, 'viewer'>> & { request: Request; req?: IncomingMessage } = args.contextValue;
-      try {
-        // The IP first: it also bounds anonymous callers, whose every mutation is refused anyway.
-        await perIp.consume(clientAddress(context.req), points);
-        if (context.viewer) await perUser.consume(context.viewer.id, points);
-      } catch (rejection) {
-        if (!(rejection instanceof RateLimiterRes)) throw rejection;
-        setResultAndStopExecution({ errors: [rateLimitedError(rejection.msBeforeNext)] });
-      }
+      if (context.req && counted.has(context.req)) return;
+      const refused = await consume(context.req, context.viewer, args.document, operation);
+      if (refused) setResultAndStopExecution({ errors: [refused] });
     },
   };
+  return { plugin, consume, counted };
 }
+
+export type MutationRateLimit = ReturnType<typeof mutationRateLimit>;
 
 /** Mutations are counted, queries never: the plugin and the fast lane ask this alike. */
 export function isRateLimited(operation: OperationDefinitionNode): boolean {

@@ -3,7 +3,7 @@ import type { Config } from '../config.ts';
 import { clientAddressOf } from './client-address.ts';
 import { useCsrfPrevention } from './csrf.ts';
 import { type CostLimit, costLimit, type LimitConfig, queryLimitPlugins } from './limits.ts';
-import { type RateLimitConfig, useMutationRateLimit } from './rate-limit.ts';
+import { type MutationRateLimit, mutationRateLimit, type RateLimitConfig } from './rate-limit.ts';
 import { type SubscriptionLimitConfig, useSubscriptionLimits } from './subscription-limits.ts';
 
 export type SecurityConfig = LimitConfig &
@@ -13,16 +13,25 @@ export type SecurityConfig = LimitConfig &
 
 /**
  * Every defence on /graphql, in one list for createApp (SECURITY.md explains each):
- * CSRF prevention, the document limits, and the mutation rate limits. `cost` is shared with
- * the fast lane, which weighs the documents it runs on the same budget.
+ * CSRF prevention, the document limits, and the mutation rate limits. `cost` and `rateLimit`
+ * are shared with the fast lane, which weighs and counts what it runs on the same budgets.
  */
-export function securityPlugins(config: SecurityConfig, cost: CostLimit = costLimit(config.maxCost)): Plugin[] {
+export function securityPlugins(
+  config: SecurityConfig,
+  cost: CostLimit = costLimit(config.maxCost),
+  rateLimit: MutationRateLimit | null = rateLimitOf(config),
+): Plugin[] {
   const clientAddress = clientAddressOf(config.trustedProxies);
   return [
     useCsrfPrevention(),
     ...queryLimitPlugins(config, cost),
-    ...(config.rateLimit ? [useMutationRateLimit(config, clientAddress)] : []),
+    ...(rateLimit ? [rateLimit.plugin] : []),
     // Live streams held open per address and in all (429 beyond), and ended when idle.
     useSubscriptionLimits(config, clientAddress),
   ];
+}
+
+/** RATE_LIMIT=on: the mutation rate limits, by client address as TRUSTED_PROXIES tells it. */
+export function rateLimitOf(config: SecurityConfig): MutationRateLimit | null {
+  return config.rateLimit ? mutationRateLimit(config, clientAddressOf(config.trustedProxies)) : null;
 }

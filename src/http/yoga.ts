@@ -1,6 +1,6 @@
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import { createYoga, useReadinessCheck } from 'graphql-yoga';
-import { authenticate, signingKey } from '../auth.ts';
+import { type Authentication, authenticate, signingKey } from '../auth.ts';
 import { reportApp } from '../cluster/writer-state.ts';
 import type { Config } from '../config.ts';
 import { type Context, type NodeState, standalonePrimary } from '../context.ts';
@@ -18,11 +18,12 @@ import { type HttpCacheConfig, httpCacheRule, useHttpCache } from './http-cache.
 import { costLimit } from './limits.ts';
 import { maskError } from './mask-error.ts';
 import { createMetrics } from './metrics.ts';
+import { mutationLane } from './mutation-lane.ts';
 import { persistedOperations } from './persisted-operations.ts';
 import { requestLog, useRequestLog, withFailuresAnswered } from './request-log.ts';
 import { responseCachePlugins } from './response-cache.ts';
 import { useRest } from './rest.ts';
-import { type SecurityConfig, securityPlugins } from './security.ts';
+import { rateLimitOf, type SecurityConfig, securityPlugins } from './security.ts';
 
 export interface AppOptions {
   db: Db;
@@ -64,11 +65,19 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
   const cost = costLimit(config.maxCost);
   const persisted = persistedOperations(config);
   const httpCache = httpCacheRule(config);
+  const rateLimit = rateLimitOf(config);
   const reads = config.fastReads
     ? useFastReads({ db, sqlLogger: statementLoggerOf(db), registry: metrics.registry, logger })
     : null;
   // WORKERS > 1: the writer's read workers follow the file and the state of its newest app.
   reportApp(db, node);
+  const contextOf = (auth: Authentication): Context => ({
+    db,
+    auth,
+    viewer: auth.kind === 'user' ? auth.viewer : null,
+    node,
+    events,
+  });
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
@@ -84,16 +93,13 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     // Served from the package: Yoga's default page loads its scripts from a CDN. Imported on the
     // first page only: the bundle costs about 80 MB of resident memory, and production serves none.
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
-    context: async ({ request }) => {
-      const auth = await authenticateRequest(request.headers.get('authorization'));
-      return { db, auth, viewer: auth.kind === 'user' ? auth.viewer : null, node, events };
-    },
+    context: async ({ request }) => contextOf(await authenticateRequest(request.headers.get('authorization'))),
     plugins: [
       // First, so every request (REST and /metrics too) is timed, logged and given its id.
       useRequestLog(logger, metrics.observeRequest, log),
       useBodyLimit(config.maxBodyBytes),
       ...metrics.plugins,
-      ...securityPlugins(config, cost),
+      ...securityPlugins(config, cost, rateLimit),
       // Before the response cache, which keys answers on the document text these fill in.
       ...persisted.plugins,
       // Replaces execution of the queries it compiles; before the cache, so that a cache miss
@@ -119,6 +125,15 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     maxResponseBytes: config.maxResponseBytes,
     authenticate: authenticateRequest,
     reads,
+    mutations: mutationLane({
+      schema,
+      reads,
+      contextOf,
+      rateLimit,
+      durability: config.durability,
+      maxResponseBytes: config.maxResponseBytes,
+      countErrors: metrics.countErrors,
+    }),
     cost,
     documentOf: persisted.documentOf,
     httpCache,

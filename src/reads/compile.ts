@@ -58,10 +58,12 @@ const { collectFields, collectSubfields } = createRequire(import.meta.url)(
 /** A document, or a part of it, that the compiler does not plan: it runs the ordinary way. */
 export class Unsupported extends Error {}
 
-/** What a run knows: each argument-bearing field's argument values, and who is asking. */
+/** What a run knows: each argument-bearing field's argument values, who is asking, what was written. */
 export interface RunState {
   args: Record<string, unknown>[];
   viewerId: string | null;
+  /** A mutation's: the id of the row its resolver wrote. */
+  writtenId: number | null;
 }
 
 type Getter = (run: RunState) => unknown;
@@ -78,6 +80,14 @@ export interface CompiledRead {
   checks: Getter[];
   /** The fields whose argument values the getters read, evaluated per run. */
   argumentFields: { def: GraphQLField<unknown, unknown>; node: FieldNode }[];
+  /** A mutation's one root field (its resolver writes), under its response key; the statement reads its payload. */
+  write?: RootWrite;
+}
+
+export interface RootWrite {
+  def: GraphQLField<unknown, unknown>;
+  nodes: readonly FieldNode[];
+  key: string;
 }
 
 type AnyTable = SQLiteTable & Record<string, Column>;
@@ -239,13 +249,20 @@ export function compileOperation(
     }
     return () => param;
   });
-  return { sql: query.sql, params, checks: compiler.checks, argumentFields: compiler.argumentFields };
+  return {
+    sql: query.sql,
+    params,
+    checks: compiler.checks,
+    argumentFields: compiler.argumentFields,
+    ...(compiler.write && { write: compiler.write }),
+  };
 }
 
 class Compiler {
   readonly getters: Getter[] = [];
   readonly checks: Getter[] = [];
   readonly argumentFields: CompiledRead['argumentFields'] = [];
+  write: RootWrite | undefined;
   private aliases = 0;
 
   constructor(
@@ -255,10 +272,51 @@ class Compiler {
   ) {}
 
   root(operation: OperationDefinitionNode): SQL {
+    if (operation.operation === 'mutation') return this.mutationRoot(operation);
     const queryType = this.schema.getQueryType();
     if (operation.operation !== 'query' || !queryType) throw new Unsupported('not a query');
     const fields = collectFields(this.schema, this.fragments, this.variables, queryType, operation.selectionSet);
     return jsonObject([...fields].map(([key, nodes]) => [key, this.rootField(queryType, nodes)]));
+  }
+
+  /**
+   * A mutation of one root field whose payload holds the row it wrote (WrittenSpec): the payload
+   * read back by that row's id, as its resolver reads it after the write. The write itself is
+   * the field's resolver's (src/http/mutation-lane.ts); a root `__typename` or a second field
+   * is not planned.
+   */
+  private mutationRoot(operation: OperationDefinitionNode): SQL {
+    const mutationType = this.schema.getMutationType();
+    if (!mutationType) throw new Unsupported('no mutation type');
+    const fields = [
+      ...collectFields(this.schema, this.fragments, this.variables, mutationType, operation.selectionSet),
+    ];
+    const [only] = fields;
+    if (fields.length !== 1 || !only) throw new Unsupported('a mutation of other than one root field');
+    const [key, nodes] = only;
+    const def = nodes[0] && mutationType.getFields()[nodes[0].name.value];
+    if (!def) throw new Unsupported('not a mutation field');
+    const payload = getNullableType(def.type);
+    if (!isObjectType(payload) || guarded(payload)) throw new Unsupported(`Mutation.${def.name}'s payload`);
+    const members = collectSubfields(this.schema, this.fragments, this.variables, payload, nodes);
+    const written = this.bind((run) => run.writtenId);
+    const entries = [...members].map(([memberKey, memberNodes]): [string, SQL] => {
+      if (memberNodes[0]?.name.value === '__typename') return [memberKey, text(payload.name)];
+      const { def: member } = this.fieldOf(payload, memberNodes);
+      const spec = specOf(member);
+      if (spec?.kind !== 'written' || member.args.length) throw new Unsupported(`${payload.name}.${member.name}`);
+      const { table } = relationsOf(spec.table);
+      const { key: column } = primaryKey(table);
+      const row = this.oneRow(member.type, memberNodes, spec.table, (rows) => eq(rows[column] as Column, written));
+      const rows = this.alias(spec.table);
+      // Gone already (deleted since): the resolver's NOT_FOUND, which the lane cannot give.
+      return [
+        memberKey,
+        sql`case when exists (select 1 from ${this.from(rows)} where ${rows[column]} = ${written}) then ${row} else gql_fallback() end`,
+      ];
+    });
+    this.write = { def, nodes, key };
+    return jsonObject([[key, jsonObject(entries)]]);
   }
 
   private bind(getter: Getter): SQL {

@@ -19,7 +19,7 @@ import type { Viewer } from '../auth.ts';
 import type { Context } from '../context.ts';
 import type { Db } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
-import { type CompiledRead, compileOperation, type RunState, Unsupported } from './compile.ts';
+import { type CompiledRead, compileOperation, type RootWrite, type RunState, Unsupported } from './compile.ts';
 import { PlanCache } from './plan-cache.ts';
 import { NotCompilable, registerReadFunctions } from './sql-functions.ts';
 
@@ -53,6 +53,17 @@ interface Operation {
 
 export type ReadPath = 'compiled' | 'ordinary';
 
+/** A known mutation as the lane runs it: its root field, and the statement reading its payload back. */
+export interface PlannedWrite {
+  operation: OperationDefinitionNode;
+  fragments: Record<string, FragmentDefinitionNode>;
+  field: RootWrite;
+  /** The request's variables, coerced. */
+  variables: Record<string, unknown>;
+  /** The answer's `data` as JSON text, read back once the resolver wrote `rowId`; null if it cannot be. */
+  readBack(rowId: number, viewer: Viewer | null): string | null;
+}
+
 /** A known document's entry in the fast lane's table, beside its text (the node is Yoga's, cached anyway). */
 const KNOWN_ENTRY_BYTES = 256;
 
@@ -66,8 +77,15 @@ export type FastReads = Plugin<Context> & {
     variables: Record<string, unknown>,
     viewer: Viewer | null,
   ): { json: string; operation: OperationDefinitionNode } | null;
+  /** A known mutation the lane may run, or null: Yoga runs it (src/http/mutation-lane.ts). */
+  write(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+    variables: Record<string, unknown>,
+  ): PlannedWrite | null;
   /** Counts an answer the lane sent, as the plugin counts its own. */
-  laneAnswered(operationName: string | null | undefined): void;
+  laneAnswered(operationName: string | null | undefined, operation: OperationDefinitionNode): void;
 };
 
 /**
@@ -83,12 +101,20 @@ export function useFastReads(options: FastReadsOptions): FastReads {
   const plans = new PlanCache<Plan | null>(options.maxPlans ?? MAX_PLANS, options.maxPlanBytes ?? MAX_PLAN_BYTES);
   // Texts of documents that ran compiled, to the document Yoga made of them: as many as the plans.
   const known = new PlanCache<DocumentNode>(options.maxPlans ?? MAX_PLANS, options.maxPlanBytes ?? MAX_PLAN_BYTES);
+  const remember = (text: string, document: DocumentNode) =>
+    known.set(text, document, text.length * 2 + KNOWN_ENTRY_BYTES);
   const documentIds = new WeakMap<DocumentNode, number>();
   let documents = 0;
   const operations = new WeakMap<DocumentNode, Map<string, Operation | null>>();
   const paths = new Counter({
     name: 'reviews_api_read_path_total',
     help: 'GraphQL operations by how they ran: a compiled statement, or ordinary execution',
+    labelNames: ['path'],
+    registers: options.registry ? [options.registry] : [],
+  });
+  const writePaths = new Counter({
+    name: 'reviews_api_write_path_total',
+    help: 'GraphQL mutations by how they ran: in the fast lane, or through Yoga',
     labelNames: ['path'],
     registers: options.registry ? [options.registry] : [],
   });
@@ -136,11 +162,17 @@ export function useFastReads(options: FastReadsOptions): FastReads {
     return plan;
   };
 
-  const run = (plan: Plan, variables: Record<string, unknown>, viewer: Viewer | null): string | null => {
+  const run = (
+    plan: Plan,
+    variables: Record<string, unknown>,
+    viewer: Viewer | null,
+    writtenId: number | null = null,
+  ): string | null => {
     try {
       const state: RunState = {
         args: plan.read.argumentFields.map(({ def, node }) => getArgumentValues(def, node, variables)),
         viewerId: viewer?.id ?? null,
+        writtenId,
       };
       for (const check of plan.read.checks) check(state);
       const params = plan.read.params.map((param) => param(state));
@@ -157,6 +189,32 @@ export function useFastReads(options: FastReadsOptions): FastReads {
     paths.inc({ path });
     options.logger?.debug({ operation: operationName ?? null, path, lane }, 'read path');
   };
+  const wrote = (operationName: string | null | undefined, lane: boolean) => {
+    const path = lane ? 'lane' : 'ordinary';
+    writePaths.inc({ path });
+    options.logger?.debug({ operation: operationName ?? null, path, lane }, 'write path');
+  };
+
+  const write = (
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+    variables: Record<string, unknown>,
+  ): PlannedWrite | null => {
+    const operation = operationOf(schema, document, operationName);
+    if (operation?.definition.operation !== 'mutation') return null;
+    const coerced = getVariableValues(schema, operation.definition.variableDefinitions ?? [], variables);
+    if (coerced.errors) return null;
+    const plan = planOf(schema, document, operationName, operation, coerced.coerced);
+    if (!plan?.read.write) return null;
+    return {
+      operation: operation.definition,
+      fragments: operation.fragments,
+      field: plan.read.write,
+      variables: coerced.coerced,
+      readBack: (rowId, viewer) => run(plan, coerced.coerced, viewer, rowId),
+    };
+  };
 
   /** The answer's JSON text from a compiled statement, or null for the ordinary path. */
   const compiled = (
@@ -167,7 +225,7 @@ export function useFastReads(options: FastReadsOptions): FastReads {
     viewer: Viewer | null,
   ): { json: string; operation: OperationDefinitionNode } | null => {
     const operation = operationOf(schema, document, operationName);
-    if (!operation) return null;
+    if (operation?.definition.operation !== 'query') return null;
     const coerced = getVariableValues(schema, operation.definition.variableDefinitions ?? [], variables);
     if (coerced.errors) return null;
     const plan = planOf(schema, document, operationName, operation, coerced.coerced);
@@ -184,12 +242,22 @@ export function useFastReads(options: FastReadsOptions): FastReads {
      */
     known: (text) => known.get(text),
     answer: compiled,
-    laneAnswered: (operationName) => took('compiled', operationName, true),
+    write,
+    laneAnswered: (operationName, operation) =>
+      operation.operation === 'mutation' ? wrote(operationName, true) : took('compiled', operationName, true),
     onExecute({ executeFn, setExecuteFn }) {
       // Planned from the document actually executed: a plugin before this one (the response
       // cache) may execute a rewritten one.
       setExecuteFn((args) => {
         const context = args.contextValue as Context & { params?: { query?: unknown } };
+        const text = context.params?.query;
+        if (getOperationAST(args.document, args.operationName)?.operation === 'mutation') {
+          wrote(args.operationName, false);
+          // Parsed, validated and weighed by Yoga, and planned: the lane may run its text from now on.
+          const planned = write(args.schema, args.document, args.operationName, args.variableValues ?? {});
+          if (planned && typeof text === 'string') remember(text, args.document);
+          return executeFn(args);
+        }
         const answer = compiled(
           args.schema,
           args.document,
@@ -200,8 +268,7 @@ export function useFastReads(options: FastReadsOptions): FastReads {
         took(answer === null ? 'ordinary' : 'compiled', args.operationName, false);
         if (answer === null) return executeFn(args);
         // Parsed, validated and weighed by Yoga, and compiled: the lane may take its text from now on.
-        const text = context.params?.query;
-        if (typeof text === 'string') known.set(text, args.document, text.length * 2 + KNOWN_ENTRY_BYTES);
+        if (typeof text === 'string') remember(text, args.document);
         return compiledResult(answer.json);
       });
     },
@@ -241,7 +308,7 @@ function describeOperation(
   name: string | null | undefined,
 ): Operation | null {
   const definition = getOperationAST(document, name);
-  if (definition?.operation !== 'query') return null;
+  if (definition?.operation !== 'query' && definition?.operation !== 'mutation') return null;
   const fragments: Record<string, FragmentDefinitionNode> = {};
   for (const node of document.definitions) {
     if (node.kind === Kind.FRAGMENT_DEFINITION) fragments[node.name.value] = node;

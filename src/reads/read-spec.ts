@@ -55,7 +55,16 @@ export interface ExtraSpec {
   sql: (table: never) => SQL;
 }
 
-export type ReadSpec = RowsSpec | AggregateSpec | RelatedConnectionSpec | ExtraSpec;
+/**
+ * A mutation payload's field holding the row the mutation wrote (its id is the payload's
+ * `rowId`): the fast lane reads it back by that id with the client's selection.
+ */
+export interface WrittenSpec {
+  kind: 'written';
+  table: string;
+}
+
+export type ReadSpec = RowsSpec | AggregateSpec | RelatedConnectionSpec | ExtraSpec | WrittenSpec;
 
 /** The field extensions that carry a spec: `extensions: readSpec({...})`. */
 export function readSpec(spec: ReadSpec): Record<string, unknown> {

@@ -128,6 +128,8 @@ function commentPayload(name: string) {
     fields: (t) => ({
       comment: t.drizzleField({
         type: 'comments',
+        // The fast lane reads it back by the same id, in one statement (src/reads/compile.ts).
+        extensions: readSpec({ kind: 'written', table: 'comments' }),
         resolve: async (query, parent, _args, ctx) =>
           orNotFound(await ctx.db.query.comments.findFirst(query({ where: { id: parent.rowId } })), 'Comment'),
       }),

@@ -64,7 +64,7 @@ const statements = preparedPerDatabase((db) => ({
  * transaction. Returns the id of the row written.
  */
 export function runWrite(
-  ctx: Pick<Context, 'db' | 'viewer' | 'node'>,
+  ctx: Pick<Context, 'db' | 'viewer' | 'node' | 'committed'>,
   write: (db: Db, viewer: Viewer, now: number) => number,
 ): number {
   const viewer = ctx.viewer;
@@ -75,7 +75,7 @@ export function runWrite(
     throw refusal(ErrorCode.READ_ONLY, `This node does not accept writes now: ${readOnly}`);
   }
   const { db } = ctx;
-  return db.transaction(
+  const id = db.transaction(
     () => {
       const now = Date.now();
       statements(db).upsertUser.run({ id: viewer.id, name: viewer.name, now });
@@ -83,6 +83,8 @@ export function runWrite(
     },
     { behavior: 'immediate' },
   );
+  ctx.committed?.();
+  return id;
 }
 
 interface IdempotentWrite {

@@ -195,6 +195,20 @@ describe('WORKERS=2 on one host', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
     expect(Number(/^reviews_api_fast_lane_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(reads - 2);
   });
 
+  it('runs a mutation forwarded by a read worker on the writer lane', async () => {
+    const { url } = await host();
+    const token = await tokenFor('carol');
+    const before = await processes(url);
+    const writes = 6;
+    for (let i = 0; i < writes; i++) {
+      expect((await gql(url, CREATE_REVIEW, review(`lane ${i}`), token)).status).toBe(200);
+    }
+    expect(readerShare(before, await processes(url))).toBeGreaterThanOrEqual(3);
+    const metrics = (await send(url, 'GET', '/metrics')).body as string;
+    // The writer's first goes through Yoga, which makes the document known; the rest take its lane.
+    expect(Number(/^reviews_api_write_path_total\{path="lane"\} (\d+)$/m.exec(metrics)?.[1])).toBe(writes - 1);
+  });
+
   it('answers /metrics with one scrape for the whole host', async () => {
     const { url } = await host();
     const before = await processes(url);

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { Config } from '../../src/config.ts';
+import type { NodeState } from '../../src/context.ts';
 import type { Db } from '../../src/db/client.ts';
 import { listen } from '../../src/http/server.ts';
 import { createApp } from '../../src/http/yoga.ts';
@@ -25,11 +26,13 @@ export interface LaneRequest {
 /**
  * One app over real HTTP on loopback, with its requests' read paths logged. `overHttp` sends a
  * request through node:http (where the fast lane is), `throughYoga` the same request to the
- * app's fetch (Yoga alone); `laneAnswers` counts the answers the lane gave.
- * `overrides` as createApp takes them (the security defaults stay as testConfig has them).
+ * app's fetch (Yoga alone); `laneAnswers` counts the answers the lane gave to queries,
+ * `laneWrites` to mutations. `overrides` as createApp takes them (the security defaults stay
+ * as testConfig has them).
  */
-export async function servedWithLane(db: Db, overrides: Partial<Config> = {}) {
+export async function servedWithLane(db: Db, overrides: Partial<Config> = {}, { node }: { node?: NodeState } = {}) {
   let laneAnswers = 0;
+  let laneWrites = 0;
   const requestLines: Record<string, unknown>[] = [];
   const lines = new Writable({
     write(chunk, _encoding, done) {
@@ -37,13 +40,14 @@ export async function servedWithLane(db: Db, overrides: Partial<Config> = {}) {
         if (!line) continue;
         const entry = JSON.parse(line) as { msg?: string; lane?: boolean };
         if (entry.msg === 'read path' && entry.lane) laneAnswers++;
+        if (entry.msg === 'write path' && entry.lane) laneWrites++;
         if (entry.msg === 'request') requestLines.push(entry);
       }
       done();
     },
   });
   const logger = pino({ level: 'debug' }, lines);
-  const app = createApp({ db, config: { ...testConfig, fastReads: true, ...overrides }, logger });
+  const app = createApp({ db, config: { ...testConfig, fastReads: true, ...overrides }, logger, node });
   const running = await listen(app, { port: 0, host: '127.0.0.1' });
   const url = `${running.url}/graphql`;
 
@@ -69,6 +73,10 @@ export async function servedWithLane(db: Db, overrides: Partial<Config> = {}) {
     async laneAnswers() {
       await new Promise((resolve) => setImmediate(resolve));
       return laneAnswers;
+    },
+    async laneWrites() {
+      await new Promise((resolve) => setImmediate(resolve));
+      return laneWrites;
     },
     close: () => running.close(),
   };
