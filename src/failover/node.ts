@@ -35,7 +35,8 @@ const LEASE_POLL_MS = 50;
 const REPLICA_CHECK_EVERY_MS = 10_000;
 /**
  * How often a standby that has nothing to follow yet (the replica was empty when it started, a
- * primary's first snapshot still uploading) tries again: each try spawns a Litestream restore.
+ * primary's first snapshot still uploading) tries again: each try lists the replica, and once
+ * that names a generation, spawns a Litestream restore (which fails while the snapshot uploads).
  */
 const FIRST_FOLLOW_EVERY_MS = 2_000;
 
