@@ -2,7 +2,7 @@ import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
 import { clientAddressOf } from './client-address.ts';
 import { useCsrfPrevention } from './csrf.ts';
-import { type CostLimit, costLimit, type LimitConfig, queryLimitPlugins } from './limits.ts';
+import { type CostLimit, type LimitConfig, queryLimitPlugins } from './limits.ts';
 import { type MutationRateLimit, mutationRateLimit, type RateLimitConfig } from './rate-limit.ts';
 import { type SubscriptionLimitConfig, useSubscriptionLimits } from './subscription-limits.ts';
 
@@ -18,16 +18,15 @@ export type SecurityConfig = LimitConfig &
  */
 export function securityPlugins(
   config: SecurityConfig,
-  cost: CostLimit = costLimit(config.maxCost),
-  rateLimit: MutationRateLimit | null = rateLimitOf(config),
+  cost: CostLimit,
+  rateLimit: MutationRateLimit | null,
 ): Plugin[] {
-  const clientAddress = clientAddressOf(config.trustedProxies);
   return [
     useCsrfPrevention(),
     ...queryLimitPlugins(config, cost),
     ...(rateLimit ? [rateLimit.plugin] : []),
     // Live streams held open per address and in all (429 beyond), and ended when idle.
-    useSubscriptionLimits(config, clientAddress),
+    useSubscriptionLimits(config, clientAddressOf(config.trustedProxies)),
   ];
 }
 
