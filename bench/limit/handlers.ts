@@ -62,7 +62,8 @@ export function limitHandlers(db: Database): LimitHandlers {
   );
   const upsertUser = db.prepare(
     `insert into users (id, name, created_at, updated_at) values (?, ?, ?, ?)
-     on conflict (id) do update set name = excluded.name, updated_at = excluded.updated_at`,
+     on conflict (id) do update set name = excluded.name, updated_at = excluded.updated_at
+     where users.name is not excluded.name`,
   );
   const reviewExists = db.prepare<[number], { id: number }>('select id from reviews where id = ?');
   const insertComment = db.prepare<[number, string, string, number, number], { id: number }>(

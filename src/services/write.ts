@@ -19,7 +19,13 @@ const statements = preparedPerDatabase((db) => ({
       createdAt: sql.placeholder('now'),
       updatedAt: sql.placeholder('now'),
     })
-    .onConflictDoUpdate({ target: users.id, set: { name: sql.placeholder('name'), updatedAt: sql.placeholder('now') } })
+    // Only a new name changes the row: rewriting an unchanged one would put its page in the WAL
+    // (and Litestream's replica) on every write the user makes.
+    .onConflictDoUpdate({
+      target: users.id,
+      set: { name: sql.placeholder('name'), updatedAt: sql.placeholder('now') },
+      setWhere: sql`${users.name} is not excluded.name`,
+    })
     .prepare(),
   findKey: db
     .select()

@@ -79,4 +79,31 @@ describe('write statements', () => {
     expect(prepare).not.toHaveBeenCalled();
     expect(buildSql).not.toHaveBeenCalled();
   });
+
+  it("keep the author's user row as the token names them, rewriting it only when the name changes", () => {
+    vi.useFakeTimers({ now: 1_000_000, toFake: ['Date'] });
+    try {
+      const db = freshDatabase();
+      const review = aReview(db);
+      const write = (viewer: Viewer) =>
+        runWrite({ db, viewer, node: standalonePrimary }, (db, viewer, now) =>
+          addComment(db, viewer, now, { reviewId: review.id, body: 'hi' }),
+        );
+      const row = () => snapshot(db).users.find((user) => user.id === 'alice');
+      write(alice);
+      expect(row()).toMatchObject({ name: 'Alice', createdAt: 1_000_000, updatedAt: 1_000_000 });
+      // The same name later: the row (and so its page in the WAL and the replica) is left alone.
+      vi.setSystemTime(2_000_000);
+      const changes = db.$client.prepare('select total_changes() as n').pluck();
+      const before = changes.get() as number;
+      write(alice);
+      expect(row()).toMatchObject({ name: 'Alice', updatedAt: 1_000_000 });
+      expect((changes.get() as number) - before).toBe(1);
+      vi.setSystemTime(3_000_000);
+      write({ ...alice, name: 'Alice B.' });
+      expect(row()).toMatchObject({ name: 'Alice B.', createdAt: 1_000_000, updatedAt: 3_000_000 });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
