@@ -64,6 +64,12 @@ const statements = preparedPerDatabase((db) => ({
 }));
 
 /**
+ * better-sqlite3's BEGIN IMMEDIATE … COMMIT (ROLLBACK when `run` throws), built once per handle:
+ * Drizzle's `transaction()` wraps a new function and transaction object on every call.
+ */
+const immediately = preparedPerDatabase((db) => db.$client.transaction((run: () => number) => run()).immediate);
+
+/**
  * The one way a mutation writes: refused on a node that may not write, run in an IMMEDIATE
  * transaction (so a check and the write it guards see the same rows), with the author's
  * user row kept current from the token. `write` runs its statements on `db` inside that
@@ -81,14 +87,11 @@ export function runWrite(
     throw refusal(ErrorCode.READ_ONLY, `This node does not accept writes now: ${readOnly}`);
   }
   const { db } = ctx;
-  const id = db.transaction(
-    () => {
-      const now = Date.now();
-      statements(db).upsertUser.run({ id: viewer.id, name: viewer.name, now });
-      return write(db, viewer, now);
-    },
-    { behavior: 'immediate' },
-  );
+  const id = immediately(db)(() => {
+    const now = Date.now();
+    statements(db).upsertUser.run({ id: viewer.id, name: viewer.name, now });
+    return write(db, viewer, now);
+  });
   ctx.committed?.();
   return id;
 }
