@@ -1,6 +1,6 @@
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import { createYoga, useReadinessCheck } from 'graphql-yoga';
-import { type Authentication, authenticate, signingKey } from '../auth.ts';
+import { type Authentication, signingKey, tokenAuthenticator } from '../auth.ts';
 import { reportApp } from '../cluster/writer-state.ts';
 import type { Config } from '../config.ts';
 import { type Context, type NodeState, standalonePrimary } from '../context.ts';
@@ -57,8 +57,7 @@ const GRAPHQL_ENDPOINT = '/graphql';
  */
 export function createApp({ db, config, node = standalonePrimary, logger }: AppOptions) {
   const key = signingKey(config.jwtSecret);
-  const authenticateRequest = (authorization: string | null) =>
-    authenticate(authorization, key, { maxLifetimeSeconds: config.jwtMaxLifetimeSeconds });
+  const authenticateRequest = tokenAuthenticator(key, { maxLifetimeSeconds: config.jwtMaxLifetimeSeconds });
   const events = createReviewEvents();
   const metrics = createMetrics(node);
   const log = requestLog(logger, metrics.observeRequest);

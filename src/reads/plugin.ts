@@ -16,11 +16,11 @@ import {
 import type { Plugin } from 'graphql-yoga';
 import { Counter, type Registry } from 'prom-client';
 import type { Viewer } from '../auth.ts';
+import { BoundedCache } from '../bounded-cache.ts';
 import type { Context } from '../context.ts';
 import type { Db } from '../db/client.ts';
 import type { Logger } from '../logger.ts';
 import { type CompiledRead, compileOperation, type RootWrite, type RunState, Unsupported } from './compile.ts';
-import { PlanCache } from './plan-cache.ts';
 import { NotCompilable, registerReadFunctions } from './sql-functions.ts';
 
 /** Plans kept: more distinct documents than a real client set sends, few enough to stay small. */
@@ -68,7 +68,7 @@ export interface PlannedWrite {
 const KNOWN_ENTRY_BYTES = 256;
 
 export type FastReads = Plugin<Context> & {
-  plans: PlanCache<Plan | null>;
+  plans: BoundedCache<Plan | null>;
   known(text: string): DocumentNode | undefined;
   answer(
     schema: GraphQLSchema,
@@ -98,9 +98,9 @@ export type FastReads = Plugin<Context> & {
 export function useFastReads(options: FastReadsOptions): FastReads {
   const sqlite = options.db.$client;
   registerReadFunctions(sqlite);
-  const plans = new PlanCache<Plan | null>(options.maxPlans ?? MAX_PLANS, options.maxPlanBytes ?? MAX_PLAN_BYTES);
+  const plans = new BoundedCache<Plan | null>(options.maxPlans ?? MAX_PLANS, options.maxPlanBytes ?? MAX_PLAN_BYTES);
   // Texts of documents that ran compiled, to the document Yoga made of them: as many as the plans.
-  const known = new PlanCache<DocumentNode>(options.maxPlans ?? MAX_PLANS, options.maxPlanBytes ?? MAX_PLAN_BYTES);
+  const known = new BoundedCache<DocumentNode>(options.maxPlans ?? MAX_PLANS, options.maxPlanBytes ?? MAX_PLAN_BYTES);
   const remember = (text: string, document: DocumentNode) =>
     known.set(text, document, text.length * 2 + KNOWN_ENTRY_BYTES);
   const documentIds = new WeakMap<DocumentNode, number>();

@@ -1,9 +1,9 @@
 /**
  * Least recently used entries, bounded by count and by an estimate of their bytes, so a flood
- * of distinct documents costs at most the bound. Map keeps insertion order: a hit moves its
+ * of distinct keys (query documents, bearer tokens) costs at most the bound. Map keeps insertion order: a hit moves its
  * entry to the end, and eviction takes from the front.
  */
-export class PlanCache<V> {
+export class BoundedCache<V> {
   private readonly entries = new Map<string, { value: V; bytes: number }>();
   private totalBytes = 0;
   private newest: string | undefined;
@@ -36,6 +36,14 @@ export class PlanCache<V> {
       this.newest = key;
     }
     return entry.value;
+  }
+
+  delete(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    this.totalBytes -= entry.bytes;
+    if (key === this.newest) this.newest = undefined;
   }
 
   set(key: string, value: V, bytes: number): void {
