@@ -12,15 +12,19 @@ export interface ReplicatedService {
   monitor: ReplicationMonitor;
 }
 
-/** `reviews-api serve` with REPLICATION=on into a directory replica, its Litestream metrics where we can read them. */
-export async function replicatedService(
+/**
+ * `reviews-api serve` (or the limit, with the same Litestream beside it) with REPLICATION=on into
+ * a directory replica, its Litestream metrics where we can read them.
+ */
+export async function replicatedServer(
+  kind: 'service' | 'limit',
   databasePath: string,
   replicaDir: string,
   syncInterval: string,
   jwtSecret: string,
 ): Promise<ReplicatedService> {
   const addr = await metricsAddress(undefined);
-  const server = await startServer('service', {
+  const server = await startServer(kind, {
     databasePath,
     jwtSecret,
     env: {

@@ -1,5 +1,5 @@
 import CliTable from 'cli-table3';
-import type { BenchResult } from './run.ts';
+import { type BenchResult, isLimit, REPLICATED_LIMIT } from './run.ts';
 
 /** Plain tables: the same bytes on a terminal and in a CI log. */
 const table = (head: string[]) => new CliTable({ head, style: { head: [], border: [] } });
@@ -31,9 +31,9 @@ export function formatReport(result: BenchResult): string {
       row.connections,
       row.server,
       Math.round(row.rps),
-      row.server.startsWith('limit') ? '' : pct(row.ratioToLimit),
+      isLimit(row.server) ? '' : pct(row.ratioToLimit),
       row.cpuMsPerRequest.toFixed(2),
-      row.server.startsWith('limit') ? '' : pct(row.cpuRatioToLimit),
+      isLimit(row.server) ? '' : pct(row.cpuRatioToLimit),
       `${row.cores.server.toFixed(2)} + ${row.cores.load.toFixed(2)}`,
       row.latencyP99Ms,
       mb(row.peakRssBytes),
@@ -60,6 +60,16 @@ export function formatReport(result: BenchResult): string {
     lines.push(
       `replication lag (commit → replica, ${lagMs.samples} writes, sync interval ${syncInterval}): p50 ${lagMs.p50} ms, p99 ${lagMs.p99} ms, max ${lagMs.max} ms`,
     );
+    // Both beside a Litestream: the service's own cost of replicating, without Litestream's.
+    for (const limit of result.throughput.filter((row) => row.server === REPLICATED_LIMIT)) {
+      const service = result.throughput.find(
+        (row) => row.server === 'service (replication on)' && row.connections === limit.connections,
+      );
+      if (!service) continue;
+      lines.push(
+        `replication on for both, ${limit.connections} conn: service ÷ limit ${pct(service.rps / limit.rps)} in req/s, ${pct(limit.cpuMsPerRequest / service.cpuMsPerRequest)} in CPU time`,
+      );
+    }
   }
   if (result.restore.length) {
     const restore = table([

@@ -6,7 +6,7 @@ import { ROOT } from '../harness/server-process.ts';
 import { litestreamBinary } from '../src/replication/binary.ts';
 import { seedDatabaseOfSize } from './dataset.ts';
 import type { Progress } from './progress.ts';
-import { replicatedService } from './replication.ts';
+import { replicatedServer } from './replication.ts';
 
 export interface RestoreFigure {
   targetMb: number;
@@ -64,7 +64,7 @@ export async function measureRestore(dir: string, sizeMb: number, jwtSecret: str
     );
     const databaseBytes = (await stat(databasePath)).size;
     progress.step(`restore ${sizeMb} MB: replicating ${Math.round(databaseBytes / 1e6)} MB`);
-    const replicated = await replicatedService(databasePath, replicaDir, '1s', jwtSecret);
+    const replicated = await replicatedServer('service', databasePath, replicaDir, '1s', jwtSecret);
     try {
       await replicated.monitor.waitUntilReplicated(SNAPSHOT_TIMEOUT_MS);
     } finally {

@@ -7,15 +7,22 @@ import { type DatasetSize, seedDatabase } from './dataset.ts';
 import { assertEquivalent, post } from './equivalence.ts';
 import { type LoadResult, runLoad } from './load.ts';
 import type { Progress } from './progress.ts';
-import { measureReplicationLag, replicatedService } from './replication.ts';
+import { measureReplicationLag, replicatedServer } from './replication.ts';
 import { measureRestore, type RestoreFigure } from './restore.ts';
 import { type Scenario, type ScenarioName, scenarios } from './scenarios.ts';
 import { type ServerKind, startServer } from './servers.ts';
 import { countStatements, type StatementCount } from './statements.ts';
 
-/** Every server a throughput row can be about; replication on is the service with Litestream. */
-/** A server and its process count: `service`, `service ×2` (WORKERS=2), `limit ×2` (node:cluster). */
+/**
+ * A server and its process count: `service`, `service ×2` (WORKERS=2), `limit ×2` (node:cluster);
+ * `… (replication on)`: with Litestream beside it.
+ */
 export type MeasuredServer = string;
+
+export const REPLICATED_LIMIT: MeasuredServer = 'limit (replication on)';
+
+/** What every ratio is to: the bare limit, at the same process count, without Litestream. */
+export const isLimit = (server: MeasuredServer) => server.startsWith('limit') && server !== REPLICATED_LIMIT;
 
 export interface BenchOptions {
   dataset: DatasetSize;
@@ -201,17 +208,26 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
     let replication: BenchResult['replication'] = null;
     const addComment = chosen.find((s) => s.name === 'addComment');
     if (options.replication && addComment) {
-      const replicatedPath = join(dir, 'replicated.db');
-      await copyFile(databasePath, replicatedPath);
-      progress.step(`starting the service with REPLICATION=on (sync interval ${options.syncInterval})`);
-      const replicated = await replicatedService(
-        replicatedPath,
-        join(dir, 'replica'),
-        options.syncInterval,
-        JWT_SECRET,
-      );
-      running.push(replicated.server);
+      // The limit too, with the same Litestream beside it: on a machine of few cores Litestream's
+      // own CPU is a cost of replicating, whatever the server; the pair tells it from the service's.
+      const start = async (kind: 'service' | 'limit') => {
+        const path = join(dir, `replicated-${kind}.db`);
+        await copyFile(databasePath, path);
+        progress.step(`starting the ${kind} with REPLICATION=on (sync interval ${options.syncInterval})`);
+        const started = await replicatedServer(
+          kind,
+          path,
+          join(dir, `replica-${kind}`),
+          options.syncInterval,
+          JWT_SECRET,
+        );
+        running.push(started.server);
+        return started;
+      };
+      const limit = await start('limit');
+      const replicated = await start('service');
       for (const connections of options.connections) {
+        await measure(addComment, REPLICATED_LIMIT, limit.server, connections);
         await measure(addComment, 'service (replication on)', replicated.server, connections);
       }
       progress.step(`replication lag: ${options.lagSamples} writes, each timed until the replica has it`);
@@ -235,7 +251,7 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
     for (const row of throughput) {
       const limitRow = throughput.find(
         (r) =>
-          r.server.startsWith('limit') &&
+          isLimit(r.server) &&
           r.workers === row.workers &&
           r.scenario === row.scenario &&
           r.connections === row.connections,

@@ -3,12 +3,16 @@
  * loop): node:http and the hand-written handlers over DATABASE_PATH. Logs the same
  * {"msg":"listening","url"} line as `reviews-api serve`. WORKERS > 1: as many processes under
  * node:cluster on one port, each with its own connection (bench/servers/limit-cluster.ts).
+ * REPLICATION=on (one process): the service's own Litestream beside it, for the same cost.
  */
 import cluster from 'node:cluster';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { authenticate, signingKey } from '../../src/auth.ts';
+import { loadConfig } from '../../src/config.ts';
 import { openDatabase } from '../../src/db/client.ts';
+import { createLogger } from '../../src/logger.ts';
+import { startReplication } from '../../src/replication/primary.ts';
 import { limitHandlers } from '../limit/handlers.ts';
 import { type GraphQLBody, rowIdOf } from '../scenarios.ts';
 import { runAsCluster } from './limit-cluster.ts';
@@ -21,7 +25,11 @@ const databasePath = process.env.DATABASE_PATH;
 const jwtSecret = process.env.JWT_SECRET;
 if (!databasePath || !jwtSecret) throw new Error('DATABASE_PATH and JWT_SECRET are required');
 
-const db = openDatabase(databasePath);
+// REPLICATION=on: Litestream beside it, started as `reviews-api serve` starts it.
+const replicating = process.env.REPLICATION === 'on';
+const db = openDatabase(databasePath, { replicating });
+const config = replicating ? configOf(process.env) : null;
+const replication = config ? await startReplication(config, createLogger(config)) : null;
 const handlers = limitHandlers(db.$client);
 const key = await signingKey(jwtSecret);
 
@@ -74,4 +82,13 @@ server.listen(0, '127.0.0.1', () => {
   // Under a cluster the primary says it, once every process listens.
   if (cluster.isPrimary) logListening(server.address() as AddressInfo);
 });
-stopOnSignal(server, () => db.$client.close());
+stopOnSignal(server, async () => {
+  db.$client.close();
+  await replication?.stop();
+});
+
+function configOf(env: NodeJS.ProcessEnv) {
+  const loaded = loadConfig(env);
+  if (!loaded.ok) throw new Error(loaded.errors.join('; '));
+  return loaded.config;
+}

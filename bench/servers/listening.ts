@@ -7,10 +7,10 @@ export function logListening(address: AddressInfo) {
 }
 
 /** Closes the server, then the database, on SIGTERM/SIGINT, so a --cpu-prof profile is written. */
-export function stopOnSignal(server: Server, closeDatabase: () => void) {
+export function stopOnSignal(server: Server, closeDatabase: () => void | Promise<void>) {
   const stop = () => {
-    server.close(() => {
-      closeDatabase();
+    server.close(async () => {
+      await closeDatabase();
       process.exit(0);
     });
     server.closeAllConnections();

@@ -96,7 +96,8 @@ describe('npm run bench (smoke)', () => {
   });
 
   it('measures writes with replication on, the lag, and a restore next to a copy', () => {
-    expect(result.throughput.some((row) => row.server === 'service (replication on)')).toBe(true);
+    for (const server of ['service (replication on)', 'limit (replication on)'])
+      expect(result.throughput.some((row) => row.server === server)).toBe(true);
     expect(result.replication?.lagMs.samples).toBe(2);
     expect(result.restore).toHaveLength(1);
     expect(result.restore[0]?.restoreCommandMs).toBeGreaterThan(0);
@@ -107,6 +108,7 @@ describe('npm run bench (smoke)', () => {
 
   it('prints a table and draws the chart', () => {
     expect(stdout).toContain('CPU ms/req');
+    expect(stdout).toMatch(/replication on for both, 2 conn: service ÷ limit \d+ % in req\/s/);
     expect(svg).toMatch(/^<svg/);
     expect(svg).toContain('Throughput vs concurrency');
     expect(svg).toContain('Restore time vs database size');
