@@ -1,6 +1,7 @@
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { ServerProcess } from '../harness/server-process.ts';
 import { signingKey, signToken } from '../src/auth.ts';
 import { type DatasetSize, seedDatabase } from './dataset.ts';
@@ -18,6 +19,9 @@ import { countStatements, type StatementCount } from './statements.ts';
  * `… (replication on)`: with Litestream beside it.
  */
 export type MeasuredServer = string;
+
+/** How long a replica may take to ship what a measurement wrote before the next one starts. */
+const CATCH_UP_MS = 180_000;
 
 export const REPLICATED_LIMIT: MeasuredServer = 'limit (replication on)';
 
@@ -212,7 +216,10 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
       // own CPU is a cost of replicating, whatever the server; the pair tells it from the service's.
       const start = async (kind: 'service' | 'limit') => {
         const path = join(dir, `replicated-${kind}.db`);
-        await copyFile(databasePath, path);
+        // SQLite's backup, not a file copy: the servers above hold the file open, their last
+        // writes in its WAL, and a copy taken beside a checkpoint can be torn.
+        const source = new Database(databasePath, { readonly: true });
+        await source.backup(path).finally(() => source.close());
         progress.step(`starting the ${kind} with REPLICATION=on (sync interval ${options.syncInterval})`);
         const started = await replicatedServer(
           kind,
@@ -226,8 +233,13 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
       };
       const limit = await start('limit');
       const replicated = await start('service');
+      // Litestream goes on shipping a run's WAL (hundreds of MB) after it: each run starts once
+      // both replicas hold every write, so neither server pays for the other's backlog.
+      const caughtUp = () => Promise.all([limit, replicated].map((s) => s.monitor.waitUntilReplicated(CATCH_UP_MS)));
       for (const connections of options.connections) {
+        await caughtUp();
         await measure(addComment, REPLICATED_LIMIT, limit.server, connections);
+        await caughtUp();
         await measure(addComment, 'service (replication on)', replicated.server, connections);
       }
       progress.step(`replication lag: ${options.lagSamples} writes, each timed until the replica has it`);
