@@ -1,7 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { decompressFrameSync } from 'lz4-napi';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { ReplicationSettings } from './settings.ts';
 import { replicaTarget } from './settings.ts';
 
@@ -24,6 +23,23 @@ export function parseSegmentName(name: string): Segment | null {
     ? { name, index: Number.parseInt(match[1] ?? '', 16), offset: Number.parseInt(match[2] ?? '', 16) }
     : null;
 }
+
+/**
+ * Loaded on first use: the S3 SDK and LZ4 add ~30 MB to a process's RSS, carried for nothing by
+ * every node that never follows a replica (a primary, a read worker).
+ */
+const onFirstUse = <T>(load: () => Promise<T>) => {
+  let loaded: Promise<T> | undefined;
+  return () => {
+    loaded ??= load();
+    return loaded;
+  };
+};
+const lz4 = onFirstUse(() => import('lz4-napi'));
+const s3Sdk = onFirstUse(() => import('@aws-sdk/client-s3'));
+
+/** A segment's bytes as Litestream wrote them: one LZ4 frame. */
+const decompressed = async (frame: Buffer) => (await lz4()).decompressFrameSync(frame);
 
 const bySegmentName = (a: Segment, b: Segment) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
@@ -65,7 +81,7 @@ function directoryStore(root: string): ReplicaStore {
         .sort(bySegmentName);
     },
     async read(generation, segment) {
-      return decompressFrameSync(await readFile(join(walDirectory(generation), segment.name)));
+      return decompressed(await readFile(join(walDirectory(generation), segment.name)));
     },
     close() {},
   };
@@ -82,17 +98,25 @@ function s3Store(url: string, endpoint: string | null): ReplicaStore {
   const key = (...parts: string[]) => [prefix, ...parts].filter(Boolean).join('/');
   const accessKeyId = process.env.LITESTREAM_ACCESS_KEY_ID;
   const secretAccessKey = process.env.LITESTREAM_SECRET_ACCESS_KEY;
-  const client = new S3Client({
-    ...(endpoint && { endpoint, forcePathStyle: true }),
-    region: process.env.AWS_REGION ?? 'us-east-1',
-    // Litestream finds an AWS bucket's region itself; the SDK follows S3's redirect to it.
-    followRegionRedirects: true,
-    ...(accessKeyId && secretAccessKey && { credentials: { accessKeyId, secretAccessKey } }),
-  });
+  let connecting: Promise<{ sdk: typeof import('@aws-sdk/client-s3'); client: S3Client }> | undefined;
+  const connected = () => {
+    connecting ??= s3Sdk().then((sdk) => ({
+      sdk,
+      client: new sdk.S3Client({
+        ...(endpoint && { endpoint, forcePathStyle: true }),
+        region: process.env.AWS_REGION ?? 'us-east-1',
+        // Litestream finds an AWS bucket's region itself; the SDK follows S3's redirect to it.
+        followRegionRedirects: true,
+        ...(accessKeyId && secretAccessKey && { credentials: { accessKeyId, secretAccessKey } }),
+      }),
+    }));
+    return connecting;
+  };
   async function* listed(input: { Prefix: string; Delimiter?: string; StartAfter?: string }) {
+    const { sdk, client } = await connected();
     let ContinuationToken: string | undefined;
     do {
-      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ...input, ContinuationToken }));
+      const page = await client.send(new sdk.ListObjectsV2Command({ Bucket: bucket, ...input, ContinuationToken }));
       yield page;
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);
@@ -118,14 +142,15 @@ function s3Store(url: string, endpoint: string | null): ReplicaStore {
       return segments.sort(bySegmentName);
     },
     async read(generation, segment) {
+      const { sdk, client } = await connected();
       const object = await client.send(
-        new GetObjectCommand({ Bucket: bucket, Key: key('generations', generation, 'wal', segment.name) }),
+        new sdk.GetObjectCommand({ Bucket: bucket, Key: key('generations', generation, 'wal', segment.name) }),
       );
       if (!object.Body) throw new Error(`empty WAL segment ${segment.name}`);
-      return decompressFrameSync(Buffer.from(await object.Body.transformToByteArray()));
+      return decompressed(Buffer.from(await object.Body.transformToByteArray()));
     },
     close() {
-      client.destroy();
+      void connecting?.then(({ client }) => client.destroy());
     },
   };
 }
