@@ -1,5 +1,5 @@
 import CliTable from 'cli-table3';
-import { type BenchResult, isLimit, REPLICATED_LIMIT } from './run.ts';
+import { type BenchResult, isLimit, REPLICATED_LIMIT, REPLICATED_SERVICE } from './run.ts';
 
 /** Plain tables: the same bytes on a terminal and in a CI log. */
 const table = (head: string[]) => new CliTable({ head, style: { head: [], border: [] } });
@@ -63,7 +63,7 @@ export function formatReport(result: BenchResult): string {
     // Both beside a Litestream: the service's own cost of replicating, without Litestream's.
     for (const limit of result.throughput.filter((row) => row.server === REPLICATED_LIMIT)) {
       const service = result.throughput.find(
-        (row) => row.server === 'service (replication on)' && row.connections === limit.connections,
+        (row) => row.server === REPLICATED_SERVICE && row.connections === limit.connections,
       );
       if (!service) continue;
       lines.push(

@@ -24,6 +24,7 @@ export type MeasuredServer = string;
 const CATCH_UP_MS = 180_000;
 
 export const REPLICATED_LIMIT: MeasuredServer = 'limit (replication on)';
+export const REPLICATED_SERVICE: MeasuredServer = 'service (replication on)';
 
 /** What every ratio is to: the bare limit, at the same process count, without Litestream. */
 export const isLimit = (server: MeasuredServer) => server.startsWith('limit') && server !== REPLICATED_LIMIT;
@@ -240,7 +241,7 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
         await caughtUp();
         await measure(addComment, REPLICATED_LIMIT, limit.server, connections);
         await caughtUp();
-        await measure(addComment, 'service (replication on)', replicated.server, connections);
+        await measure(addComment, REPLICATED_SERVICE, replicated.server, connections);
       }
       progress.step(`replication lag: ${options.lagSamples} writes, each timed until the replica has it`);
       const lagMs = await measureReplicationLag(

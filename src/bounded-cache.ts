@@ -1,7 +1,7 @@
 /**
  * Least recently used entries, bounded by count and by an estimate of their bytes, so a flood
- * of distinct keys (query documents, bearer tokens) costs at most the bound. Map keeps insertion order: a hit moves its
- * entry to the end, and eviction takes from the front.
+ * of distinct keys (query documents, bearer tokens) costs at most the bound. Map keeps insertion
+ * order: a hit moves its entry to the end, and eviction takes from the front.
  */
 export class BoundedCache<V> {
   private readonly entries = new Map<string, { value: V; bytes: number }>();

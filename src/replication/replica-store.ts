@@ -25,21 +25,10 @@ export function parseSegmentName(name: string): Segment | null {
 }
 
 /**
- * Loaded on first use: the S3 SDK and LZ4 add ~30 MB to a process's RSS, carried for nothing by
- * every node that never follows a replica (a primary, a read worker).
+ * The S3 SDK and LZ4 are imported when a replica is first read: together ~30 MB of RSS, carried
+ * for nothing by every node that never follows one (a primary, a read worker).
  */
-const onFirstUse = <T>(load: () => Promise<T>) => {
-  let loaded: Promise<T> | undefined;
-  return () => {
-    loaded ??= load();
-    return loaded;
-  };
-};
-const lz4 = onFirstUse(() => import('lz4-napi'));
-const s3Sdk = onFirstUse(() => import('@aws-sdk/client-s3'));
-
-/** A segment's bytes as Litestream wrote them: one LZ4 frame. */
-const decompressed = async (frame: Buffer) => (await lz4()).decompressFrameSync(frame);
+const decompressed = async (frame: Buffer) => (await import('lz4-napi')).decompressFrameSync(frame);
 
 const bySegmentName = (a: Segment, b: Segment) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
@@ -100,7 +89,7 @@ function s3Store(url: string, endpoint: string | null): ReplicaStore {
   const secretAccessKey = process.env.LITESTREAM_SECRET_ACCESS_KEY;
   let connecting: Promise<{ sdk: typeof import('@aws-sdk/client-s3'); client: S3Client }> | undefined;
   const connected = () => {
-    connecting ??= s3Sdk().then((sdk) => ({
+    connecting ??= import('@aws-sdk/client-s3').then((sdk) => ({
       sdk,
       client: new sdk.S3Client({
         ...(endpoint && { endpoint, forcePathStyle: true }),
