@@ -5,11 +5,11 @@
  * - It listens on 127.0.0.1 (fauxqs' own `startFauxqs` binds 0.0.0.0 whatever `host` says).
  * - It decodes numeric character references in CompleteMultipartUpload bodies. Litestream
  *   0.3.13's Go SDK (aws-sdk-go v1, whose XML encoder is Go's encoding/xml) writes every part's
- *   ETag as `<ETag>&#34;<md5>&#34;</ETag>`; fauxqs (1.9.2 through 2.9.2, the newest) decodes
+ *   ETag as `<ETag>&#34;<md5>&#34;</ETag>`; fauxqs (1.9.2 through 2.9.2, the newest checked) decodes
  *   only the five named entities, keeps `&#34;…&#34;`, which then never equals the part's
  *   `"…"`, and refuses every multipart upload with 400 InvalidPart. Litestream uploads a
  *   snapshot or WAL segment larger than 5 MiB in parts, so without this no replica over ~5 MB
- *   ever had a snapshot. docs/operations.md ("The S3 emulator") has the report for upstream.
+ *   ever had a snapshot. docs/s3-emulator.md has the report for upstream.
  *
  * The references are rewritten to the named entities fauxqs does decode (and other characters
  * to themselves), so the body stays the same XML document and nothing is decoded twice.
