@@ -7,11 +7,11 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * The S3-compatible server every S3 test and the drill replicate to: fauxqs 2.4.1 in a process
- * of its own (test/support/s3-emulator-server.ts says what it corrects). fauxqs 2.x imports
- * node:sqlite, so it runs on Node ≥ 22.5: this Node when it is one, otherwise a Node 24 from the
- * npm registry (node-<os>-<arch>, the package `node@24` installs), pinned here and installed
- * once into .tmp/. fauxqs 1.9.2, the last to run on Node 20, is not used: it can store a
- * multipart upload with parts missing and answer 200 (see the server file).
+ * of its own (test/support/s3-emulator-server.ts says what it corrects), on this Node when it
+ * can run it, otherwise on a Node 24 from the npm registry (node-<os>-<arch>, the package
+ * `node@24` installs), pinned here and installed once into .tmp/. Not fauxqs 1.9.2, the last
+ * to run on Node 20: it can store a multipart upload with parts missing and answer 200
+ * (docs/s3-emulator.md).
  */
 const EMULATOR_NODE_VERSION = '24.22.3';
 
@@ -29,17 +29,18 @@ export interface S3Emulator {
   stop(): Promise<void>;
 }
 
-function canRunFauxqs(version: string): boolean {
+/** fauxqs 2.x needs node:sqlite (22.5); the server file runs as TypeScript unflagged (22.18). */
+function canRunEmulator(version: string): boolean {
   const [major = 0, minor = 0] = version.replace(/^v/, '').split('.').map(Number);
-  return major > 22 || (major === 22 && minor >= 5);
+  return major > 22 || (major === 22 && minor >= 18);
 }
 
 /**
  * A Node that runs fauxqs 2.x. Installed at most once per tree: concurrent test files each
  * install into a temp directory and rename it into place; the first rename wins.
  */
-export function emulatorNode(): string {
-  if (canRunFauxqs(process.version)) return process.execPath;
+function emulatorNode(): string {
+  if (canRunEmulator(process.version)) return process.execPath;
   const name = `node-${process.platform}-${process.arch}`;
   const prefix = join(ROOT, '.tmp', `${name}-${EMULATOR_NODE_VERSION}`);
   const binary = join(prefix, 'node_modules', name, 'bin', 'node');
