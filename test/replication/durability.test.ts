@@ -148,7 +148,7 @@ describe('a large database', () => {
       for (let r = 1; r <= 1000; r++)
         review.run(`subject-${r}`, `Review ${r}`, `Body of review ${r}`, 'bulk', now, now);
       for (let c = 0; c < 100_000; c++) {
-        // Random text LZ4 cannot shrink: the snapshot is ~15 MB, so Litestream uploads it in 5 MiB parts.
+        // Random text LZ4 cannot shrink: a 22 MB file, a 17 MB snapshot that Litestream uploads in four parts.
         comment.run((c % 1000) + 1, `Comment ${c}: ${randomBytes(96).toString('base64')}`, 'bulk', now + c, now + c);
       }
     })();
