@@ -30,10 +30,9 @@ const program = new Command('drill')
   )
   .addOption(new Option('--lease <kind>', 'the lease service').choices(['file', 'etcd']).default('file'))
   .addOption(
-    new Option(
-      '--replica <kind>',
-      'where Litestream replicates (default: s3; directory with --db-size, since the S3 emulator refuses the multipart upload of a snapshot over ~5 MB)',
-    ).choices(['s3', 'directory']),
+    new Option('--replica <kind>', 'where Litestream replicates: the S3 emulator, or a directory')
+      .choices(['s3', 'directory'])
+      .default('s3'),
   )
   .option('--workers <n>', 'WORKERS on both nodes (1: a single process each)', integer(1), 1)
   .option('--writers <n>', 'concurrent writers (createReview / addComment with idempotencyKey)', integer(1), 6)
@@ -78,7 +77,7 @@ const program = new Command('drill')
         killCycles: flags.cycles,
         freezeCycles: flags.freezeCycles,
         lease: flags.lease,
-        replica: flags.replica ?? (flags.dbSize === undefined ? 's3' : 'directory'),
+        replica: flags.replica,
         writers: flags.writers,
         workers: flags.workers,
         readers: flags.readers,

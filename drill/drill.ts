@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { signingKey, signToken } from '../src/auth.ts';
 import { durationMs } from '../src/duration.ts';
+import { S3_CREDENTIALS, startS3Emulator } from '../test/support/s3-emulator.ts';
 import { type RunningEtcd, startEtcd } from './etcd.ts';
 import { WriteLoad, type WriteRecord } from './load.ts';
 import { type RunningNginx, startNginx } from './nginx.ts';
 import { type NodeProcess, startNode } from './node-process.ts';
 import { freePort, waitFor } from './ports.ts';
-import { startS3Process } from './s3.ts';
 import { copySeeded, type SeededDatabase } from './seeded-database.ts';
 import { checkWrites, type WritesVerdict } from './writes-check.ts';
 
@@ -146,14 +146,9 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
   };
 
   if (options.replica === 's3') {
-    const s3 = await startS3Process('drill');
+    const s3 = await startS3Emulator('drill');
     cleanup.add(() => s3.stop());
-    Object.assign(env, {
-      REPLICA_URL: 's3://drill/reviews',
-      REPLICA_ENDPOINT: s3.address,
-      LITESTREAM_ACCESS_KEY_ID: 'drill',
-      LITESTREAM_SECRET_ACCESS_KEY: 'drill',
-    });
+    Object.assign(env, { REPLICA_URL: `s3://${s3.bucket}/reviews`, REPLICA_ENDPOINT: s3.address, ...S3_CREDENTIALS });
   } else {
     env.REPLICA_URL = join(dir, 'replica');
   }

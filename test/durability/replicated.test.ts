@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { FauxqsServer } from 'fauxqs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { restoreReplica } from '../../src/replication/restore.ts';
 import {
   addComment,
@@ -11,10 +10,10 @@ import {
   ready,
   rowsOf,
   type Sandbox,
+  s3ForThisFile,
   sandbox,
   settingsOf,
   shareS3CredentialsWithThisProcess,
-  startS3,
   stopAll,
   tokenFor,
 } from '../replication/support.ts';
@@ -26,12 +25,8 @@ import { litestreamFigures, replicaWalSegments, StallingRelay } from './support.
  * replicating to a directory or to the fauxqs S3 emulator, over loopback HTTP.
  */
 
-let s3: FauxqsServer;
-beforeAll(async () => {
-  s3 = await startS3();
-  shareS3CredentialsWithThisProcess();
-});
-afterAll(() => s3?.stop());
+const s3 = s3ForThisFile();
+shareS3CredentialsWithThisProcess();
 
 let box: Sandbox | undefined;
 let served: Served | undefined;

@@ -1,6 +1,5 @@
 import { mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FauxqsServer } from 'fauxqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningEtcd, startEtcd } from '../../drill/etcd.ts';
 import { type NodeProcess, startNode } from '../../drill/node-process.ts';
@@ -12,8 +11,8 @@ import {
   gql,
   rowsOf,
   type Sandbox,
+  s3ForThisFile,
   sandbox,
-  startS3,
   tokenFor,
 } from '../replication/support.ts';
 import { runCli } from '../support/process.ts';
@@ -25,7 +24,7 @@ import { lacks } from '../support/system-programs.ts';
  * Heartbeat 200 ms × 3 and a 250 ms sync interval keep each failover within a second or two.
  */
 
-let s3: FauxqsServer;
+const s3 = s3ForThisFile();
 let etcd: RunningEtcd;
 const noEtcd = lacks('etcd', 'the failover test over an etcd lease');
 const itWithEtcd = it.skipIf(noEtcd);
@@ -33,7 +32,6 @@ const started: NodeProcess[] = [];
 const sandboxes: Sandbox[] = [];
 
 beforeAll(async () => {
-  s3 = await startS3();
   if (!noEtcd) etcd = await startEtcd();
 });
 
@@ -42,10 +40,7 @@ afterEach(async () => {
   for (const box of sandboxes.splice(0)) box.cleanup();
 });
 
-afterAll(async () => {
-  await etcd?.stop();
-  await s3?.stop();
-});
+afterAll(() => etcd?.stop());
 
 interface Cluster {
   box: Sandbox;

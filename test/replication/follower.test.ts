@@ -3,10 +3,9 @@ import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } f
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import type { FauxqsServer } from 'fauxqs';
 import { compressFrameSync, decompressFrameSync } from 'lz4-napi';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../src/db/client.ts';
 import { applyMigrations } from '../../src/db/migrate.ts';
 import { ReplicaFollower } from '../../src/replication/follower.ts';
@@ -17,10 +16,10 @@ import {
   eventually,
   type ReplicaKind,
   type Sandbox,
+  s3ForThisFile,
   sandbox,
   settingsOf,
   shareS3CredentialsWithThisProcess,
-  startS3,
 } from './support.ts';
 
 /**
@@ -29,12 +28,8 @@ import {
  * `litestream restore` gives, across WAL indexes, generations and damage.
  */
 
-let s3: FauxqsServer;
-beforeAll(async () => {
-  s3 = await startS3();
-  shareS3CredentialsWithThisProcess();
-});
-afterAll(() => s3?.stop());
+const s3 = s3ForThisFile();
+shareS3CredentialsWithThisProcess();
 
 const logger = pino({ level: 'silent' });
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -117,8 +112,7 @@ describe.each<ReplicaKind>(['directory', 's3'])('a follower of a %s replica', (k
     await startPrimary();
     write(300);
     follower = await followerOf(config(), followedPath());
-    // ~4 MB of WAL makes Litestream checkpoint and start the next WAL index; each write is one
-    // segment under the emulator's 5 MB single-upload limit.
+    // ~4 MB of WAL makes Litestream checkpoint and start the next WAL index.
     for (let round = 0; round < 8; round++) {
       write(round % 2 === 0 ? 900 : 150);
       await sleep(250);

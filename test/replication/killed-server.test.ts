@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
-import type { FauxqsServer } from 'fauxqs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { type Served, startServe } from '../support/process.ts';
 import {
   createReview,
@@ -9,8 +8,8 @@ import {
   ready,
   replicated,
   type Sandbox,
+  s3ForThisFile,
   sandbox,
-  startS3,
   tokenFor,
 } from './support.ts';
 
@@ -59,11 +58,7 @@ function running(pid: number): boolean {
   }
 }
 
-let s3: FauxqsServer;
-beforeAll(async () => {
-  s3 = await startS3();
-});
-afterAll(() => s3?.stop());
+const s3 = s3ForThisFile();
 
 describe.each(['1', '2'])('a server killed with WORKERS=%s', { timeout: PROCESS_TEST_TIMEOUT_MS }, (workers) => {
   let box: Sandbox | undefined;

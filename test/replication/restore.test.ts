@@ -3,12 +3,12 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import type { FauxqsServer } from 'fauxqs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/client.ts';
 import { applyMigrations } from '../../src/db/migrate.ts';
 import { aComment, aReview } from '../support/fixtures.ts';
 import { runCli, type Served, startServe } from '../support/process.ts';
+import { startS3Emulator } from '../support/s3-emulator.ts';
 import { lacks } from '../support/system-programs.ts';
 import {
   addComment,
@@ -19,17 +19,13 @@ import {
   replicated,
   rowsOf,
   type Sandbox,
+  s3ForThisFile,
   sandbox,
-  startS3,
   stopAll,
   tokenFor,
 } from './support.ts';
 
-let s3: FauxqsServer;
-beforeAll(async () => {
-  s3 = await startS3();
-});
-afterAll(() => s3?.stop());
+const s3 = s3ForThisFile();
 
 describe.each<ReplicaKind>(['directory', 's3'])('replication to a %s replica', (kind) => {
   let box: Sandbox;
@@ -168,7 +164,7 @@ describe('an unreachable S3 store', () => {
   it(
     'is a one-line error for restore and list, and serve will not start an empty database beside it',
     async () => {
-      const closed = await startS3();
+      const closed = await startS3Emulator();
       const endpoint = closed.address;
       await closed.stop();
       const box = sandbox('s3', s3, {});

@@ -2,10 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import { afterAll, beforeAll } from 'vitest';
 import { signingKey, signToken } from '../../src/auth.ts';
 import { loadConfig } from '../../src/config.ts';
 import type { Served } from '../support/process.ts';
+import { S3_CREDENTIALS, type S3Emulator, startS3Emulator } from '../support/s3-emulator.ts';
 
 export const JWT_SECRET = 'replication-test-secret-of-32-characters-at-least';
 
@@ -16,15 +17,29 @@ export const JWT_SECRET = 'replication-test-secret-of-32-characters-at-least';
 export const PROCESS_TEST_TIMEOUT_MS = 180_000;
 
 /**
- * A real S3-compatible server in the test process: fauxqs 1.9.2 (2.x imports node:sqlite,
- * which Node 20 lacks). Litestream 0.3.13 lists, writes and restores against it.
+ * The S3 emulator of this test file (test/support/s3-emulator.ts): started before its tests,
+ * stopped after them. Usable once the file's tests run.
  */
-export async function startS3(): Promise<FauxqsServer> {
-  return startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
+export function s3ForThisFile(): S3Emulator {
+  let running: S3Emulator | undefined;
+  beforeAll(async () => {
+    running = await startS3Emulator();
+  });
+  afterAll(() => running?.stop());
+  const started = () => {
+    if (!running) throw new Error('the S3 emulator is started before the tests of the file');
+    return running;
+  };
+  return {
+    get address() {
+      return started().address;
+    },
+    get bucket() {
+      return started().bucket;
+    },
+    stop: () => started().stop(),
+  };
 }
-
-/** What the emulator accepts; any pair does, as long as every client sends the same one. */
-const S3_CREDENTIALS = { LITESTREAM_ACCESS_KEY_ID: 'test-key', LITESTREAM_SECRET_ACCESS_KEY: 'test-secret' };
 
 /**
  * For tests that call restoreReplica in this process: the Litestream it runs reads its S3
@@ -50,10 +65,10 @@ export interface Sandbox {
   cleanup(): void;
 }
 
-let buckets = 0;
+let replicas = 0;
 
-/** A temp directory and a fresh replica of the given kind (a new bucket on `s3`). */
-export function sandbox(kind: ReplicaKind, s3: FauxqsServer | undefined, extra: Record<string, string> = {}): Sandbox {
+/** A temp directory and a fresh replica of the given kind (a path of its own in the bucket on `s3`). */
+export function sandbox(kind: ReplicaKind, s3: S3Emulator | undefined, extra: Record<string, string> = {}): Sandbox {
   const dir = mkdtempSync(join(tmpdir(), 'reviews-replication-'));
   const env: Record<string, string> = {
     DATABASE_PATH: join(dir, 'primary', 'reviews.db'),
@@ -67,10 +82,8 @@ export function sandbox(kind: ReplicaKind, s3: FauxqsServer | undefined, extra: 
     env.REPLICA_URL = join(dir, 'replica');
   } else {
     if (!s3) throw new Error('the s3 kind needs a server');
-    const bucket = `reviews-${process.pid}-${++buckets}`;
-    s3.createBucket(bucket);
     Object.assign(env, {
-      REPLICA_URL: `s3://${bucket}/reviews`,
+      REPLICA_URL: `s3://${s3.bucket}/${process.pid}-${++replicas}/reviews`,
       REPLICA_ENDPOINT: s3.address,
       ...S3_CREDENTIALS,
     });
