@@ -2,6 +2,7 @@ import { filterSchema } from '@graphql-tools/utils';
 import { useSofa } from '@graphql-yoga/plugin-sofa';
 import { GraphQLError, GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import type { Authentication } from '../auth.ts';
 import { ErrorCode, httpStatusOf } from '../errors.ts';
 import { type RestRoute, restRoutesOf } from '../schema/extensions.ts';
 import { schema } from '../schema/index.ts';
@@ -56,16 +57,20 @@ export function restView(schema: GraphQLSchema): GraphQLSchema {
 
 export interface RestOptions {
   maxBodyBytes: number;
+  /** The app's own: who a bearer token names, exactly as Yoga's context reads it. */
+  authenticate: (authorization: string | null) => Authentication | Promise<Authentication>;
 }
 
 /**
  * REST over the GraphQL schema through SOFA. SOFA runs each route's generated operation
  * through Yoga's own execute, so authentication, the rate limits, error masking and the
  * metrics apply as they do on /graphql. This plugin is the door in front of it: it admits
- * only the routes above, turns a REST body into the mutation's `input`, answers a missing
- * resource with 404, and serves the OpenAPI document and its browsable page.
+ * only the routes above, refuses a bearer token that is not valid with 401 (as REST clients
+ * expect, on reads too: GraphQL reads such a request as anonymous), turns a REST body into
+ * the mutation's `input`, answers a missing resource with 404, and serves the OpenAPI
+ * document and its browsable page.
  */
-export function useRest({ maxBodyBytes }: RestOptions): Plugin {
+export function useRest({ maxBodyBytes, authenticate }: RestOptions): Plugin {
   const sofa = useSofa({
     basePath: REST_BASE,
     routes: Object.fromEntries(
@@ -109,7 +114,9 @@ export function useRest({ maxBodyBytes }: RestOptions): Plugin {
         return response ?? errorResponse(404, 'No such route');
       };
       if (url.pathname === OPENAPI_PATH && request.method === 'GET') {
-        document ??= viaSofa(request).then(async (res) => Response.json(restDocument(await res.json(), REST_ROUTES)));
+        document ??= viaSofa(request).then(async (res) =>
+          Response.json(restDocument(await res.json(), REST_ROUTES, restView(schema))),
+        );
         endResponse((await document).clone());
         return;
       }
@@ -119,6 +126,11 @@ export function useRest({ maxBodyBytes }: RestOptions): Plugin {
         .find((m) => m.params !== null);
       if (!matched?.params) {
         endResponse(errorResponse(404, `No route ${request.method} ${url.pathname}`));
+        return;
+      }
+      const auth = await authenticate(request.headers.get('authorization'));
+      if (auth.kind === 'invalid') {
+        endResponse(errorResponse(401, `Not signed in: ${auth.reason}`, ErrorCode.UNAUTHENTICATED));
         return;
       }
       if (matched.field.startsWith('Query.')) {

@@ -82,7 +82,12 @@ builder.queryField('comment', (t) =>
     },
     extensions: {
       ...readSpec(onReview),
-      ...restRoute({ method: 'GET', path: '/reviews/:reviewId/comments/:id', tags: ['comments'] }),
+      ...restRoute({
+        method: 'GET',
+        path: '/reviews/:reviewId/comments/:id',
+        tags: ['comments'],
+        summary: 'Get a comment of a review',
+      }),
     },
     resolve: (query, _root, args, ctx) =>
       ctx.db.query.comments.findFirst(query({ where: relationalWhere(onReview.filters, args) })),
@@ -98,7 +103,12 @@ builder.queryField('reviewComments', (t) =>
       args: { reviewId: t.arg.globalID({ for: Review, required: true, description: "The review's global id." }) },
       extensions: {
         ...readSpec(ofReview),
-        ...restRoute({ method: 'GET', path: '/reviews/:reviewId/comments', tags: ['comments'] }),
+        ...restRoute({
+          method: 'GET',
+          path: '/reviews/:reviewId/comments',
+          tags: ['comments'],
+          summary: "List a review's comments",
+        }),
       },
       totalCount: (_root, args, ctx) => ctx.db.$count(comments, eq(comments.reviewId, rowId(args.reviewId))),
       resolve: (query, _root, args, ctx) => {
@@ -164,7 +174,13 @@ builder.mutationFields((t) => ({
     description:
       'Adds a comment to a review as the signed-in user; subscribers of `commentAdded` hear of it. NOT_FOUND if the review does not exist. REST: POST /api/reviews/:reviewId/comments.',
     extensions: {
-      ...restRoute({ method: 'POST', path: '/reviews/:reviewId/comments', tags: ['comments'], responseStatus: 201 }),
+      ...restRoute({
+        method: 'POST',
+        path: '/reviews/:reviewId/comments',
+        tags: ['comments'],
+        responseStatus: 201,
+        summary: 'Add a comment to a review',
+      }),
       // A review's commentCount and comments change with it.
       ...cacheTouches('Comment', 'Review', 'User'),
     },
@@ -182,7 +198,7 @@ builder.mutationFields((t) => ({
     description:
       "Changes your own comment's text and raises its `version`. FORBIDDEN for another's comment, NOT_FOUND for none, CONFLICT for a stale `expectedVersion`. REST: PATCH /api/comments/:id.",
     extensions: {
-      ...restRoute({ method: 'PATCH', path: '/comments/:id', tags: ['comments'] }),
+      ...restRoute({ method: 'PATCH', path: '/comments/:id', tags: ['comments'], summary: 'Edit a comment' }),
       ...cacheTouches('Comment', 'User'),
     },
     authScopes: { signedIn: true },
@@ -196,7 +212,7 @@ builder.mutationFields((t) => ({
     description:
       'Deletes a comment: your own, or any as a moderator. FORBIDDEN otherwise, NOT_FOUND for none, CONFLICT for a stale `expectedVersion`. REST: DELETE /api/comments/:id.',
     extensions: {
-      ...restRoute({ method: 'DELETE', path: '/comments/:id', tags: ['comments'] }),
+      ...restRoute({ method: 'DELETE', path: '/comments/:id', tags: ['comments'], summary: 'Delete a comment' }),
       // A review's commentCount and comments change with it.
       ...cacheTouches('Comment', 'Review', 'User'),
     },

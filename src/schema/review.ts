@@ -126,7 +126,10 @@ builder.queryFields((t) => ({
           description: 'The order; newest first by default.',
         }),
       },
-      extensions: { ...readSpec(listing), ...restRoute({ method: 'GET', path: '/reviews', tags: ['reviews'] }) },
+      extensions: {
+        ...readSpec(listing),
+        ...restRoute({ method: 'GET', path: '/reviews', tags: ['reviews'], summary: 'List reviews' }),
+      },
       totalCount: (_root, args, ctx) => ctx.db.$count(reviews, boundWhere(listing.filters, reviews, args)),
       resolve: (query, _root, args, ctx) =>
         ctx.db.query.reviews.findMany(
@@ -140,7 +143,10 @@ builder.queryFields((t) => ({
     nullable: true,
     description: 'One review; null if there is none with this id (never was, or deleted). REST: GET /api/reviews/:id.',
     args: { id: t.arg.globalID({ for: Review, required: true, description: "The review's global id." }) },
-    extensions: { ...readSpec(byId), ...restRoute({ method: 'GET', path: '/reviews/:id', tags: ['reviews'] }) },
+    extensions: {
+      ...readSpec(byId),
+      ...restRoute({ method: 'GET', path: '/reviews/:id', tags: ['reviews'], summary: 'Get a review' }),
+    },
     resolve: (query, _root, args, ctx) =>
       ctx.db.query.reviews.findFirst(query({ where: relationalWhere(byId.filters, args) })),
   }),
@@ -151,7 +157,12 @@ builder.queryFields((t) => ({
     args: { subject: t.arg.string({ required: true, description: 'The subject, as reviews name it.' }) },
     extensions: {
       ...readSpec({ kind: 'aggregate', row: ratingSummaryRow }),
-      ...restRoute({ method: 'GET', path: '/rating-summary', tags: ['reviews'] }),
+      ...restRoute({
+        method: 'GET',
+        path: '/rating-summary',
+        tags: ['reviews'],
+        summary: "Summarise a subject's ratings",
+      }),
     },
     resolve: (_root, { subject }, ctx) => {
       const row = ctx.db.get<{ subject: string; count: number; average: number | null; histogram: string }>(
@@ -233,7 +244,13 @@ builder.mutationFields((t) => ({
     description:
       'Writes a review as the signed-in user. BAD_USER_INPUT for a value out of its limits, CONFLICT for a second review of the same subject. REST: POST /api/reviews.',
     extensions: {
-      ...restRoute({ method: 'POST', path: '/reviews', tags: ['reviews'], responseStatus: 201 }),
+      ...restRoute({
+        method: 'POST',
+        path: '/reviews',
+        tags: ['reviews'],
+        responseStatus: 201,
+        summary: 'Write a review',
+      }),
       ...cacheTouches('Review', 'User'),
     },
     authScopes: { signedIn: true },
@@ -249,7 +266,7 @@ builder.mutationFields((t) => ({
     description:
       "Changes your own review and raises its `version`. FORBIDDEN for another's review, NOT_FOUND for none, CONFLICT for a stale `expectedVersion`. REST: PATCH /api/reviews/:id.",
     extensions: {
-      ...restRoute({ method: 'PATCH', path: '/reviews/:id', tags: ['reviews'] }),
+      ...restRoute({ method: 'PATCH', path: '/reviews/:id', tags: ['reviews'], summary: 'Edit a review' }),
       ...cacheTouches('Review', 'User'),
     },
     authScopes: { signedIn: true },
@@ -263,7 +280,7 @@ builder.mutationFields((t) => ({
     description:
       'Deletes a review and its comments: your own, or any as a moderator. FORBIDDEN otherwise, NOT_FOUND for none, CONFLICT for a stale `expectedVersion`. REST: DELETE /api/reviews/:id.',
     extensions: {
-      ...restRoute({ method: 'DELETE', path: '/reviews/:id', tags: ['reviews'] }),
+      ...restRoute({ method: 'DELETE', path: '/reviews/:id', tags: ['reviews'], summary: 'Delete a review' }),
       // Its comments go with it.
       ...cacheTouches('Review', 'Comment', 'User'),
     },

@@ -34,7 +34,10 @@ builder.queryField('viewer', (t) =>
     type: 'users',
     nullable: true,
     description: 'The signed-in user; null when anonymous or before their first write.',
-    extensions: { ...readSpec(signedInUser), ...restRoute({ method: 'GET', path: '/viewer', tags: ['users'] }) },
+    extensions: {
+      ...readSpec(signedInUser),
+      ...restRoute({ method: 'GET', path: '/viewer', tags: ['users'], summary: 'Get the signed-in user' }),
+    },
     resolve: (query, _root, _args, ctx) =>
       ctx.viewer ? ctx.db.query.users.findFirst(query({ where: { id: ctx.viewer.id } })) : null,
   }),
