@@ -16,6 +16,7 @@ import {
   idempotencyKey,
   userText,
   version,
+  WRITTEN_ROW,
 } from './validation.ts';
 
 export const Comment = builder.drizzleNode('comments', {
@@ -28,14 +29,9 @@ export const Comment = builder.drizzleNode('comments', {
     review: t.relation('review', { description: 'The review it is on.' }),
     body: t.exposeString('body', { description: 'The text, 1 to 5,000 characters, trimmed.' }),
     author: t.relation('author', { description: 'Who wrote it.' }),
-    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was written.' }),
-    updatedAt: t.expose('updatedAt', {
-      type: 'DateTime',
-      description: 'When it last changed; equal to `createdAt` until its first update.',
-    }),
-    version: t.exposeInt('version', {
-      description: 'Starts at 1 and goes up by one on every update: send it back as `expectedVersion`.',
-    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: WRITTEN_ROW.createdAt }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime', description: WRITTEN_ROW.updatedAt }),
+    version: t.exposeInt('version', { description: WRITTEN_ROW.version }),
   }),
 });
 

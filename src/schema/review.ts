@@ -17,6 +17,7 @@ import {
   rating,
   userText,
   version,
+  WRITTEN_ROW,
 } from './validation.ts';
 
 /**
@@ -41,14 +42,9 @@ export const Review = builder.drizzleNode('reviews', {
     title: t.exposeString('title', { description: '1 to 200 characters, trimmed.' }),
     body: t.exposeString('body', { description: 'The text, 1 to 10,000 characters, trimmed.' }),
     author: t.relation('author', { description: 'Who wrote it.' }),
-    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When it was written.' }),
-    updatedAt: t.expose('updatedAt', {
-      type: 'DateTime',
-      description: 'When it last changed; equal to `createdAt` until its first update.',
-    }),
-    version: t.exposeInt('version', {
-      description: 'Starts at 1 and goes up by one on every update: send it back as `expectedVersion`.',
-    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: WRITTEN_ROW.createdAt }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime', description: WRITTEN_ROW.updatedAt }),
+    version: t.exposeInt('version', { description: WRITTEN_ROW.version }),
     commentCount: t.int({
       description: 'How many comments it has (the same as `comments.totalCount`).',
       select: { extras: { commentCount } },

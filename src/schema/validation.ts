@@ -33,3 +33,10 @@ export const IDEMPOTENCY_KEY_DESCRIPTION =
 /** What `expectedVersion` does, for every input that has one. */
 export const EXPECTED_VERSION_DESCRIPTION =
   'The `version` you last read: if the row has changed since (its version differs), the write is refused with CONFLICT and nothing changes. Leave it out to write whatever the version.';
+
+/** The fields a review and a comment both have, described once. */
+export const WRITTEN_ROW = {
+  createdAt: 'When it was written.',
+  updatedAt: 'When it last changed; equal to `createdAt` until its first update.',
+  version: 'Starts at 1 and goes up by one on every update: send it back as `expectedVersion`.',
+};
