@@ -99,7 +99,10 @@ function refusalsOf(kind: string, route: RestRoute, takesInput: boolean) {
   const refusals: Record<string, { description: string; retry?: true }> = {};
   if (takesInput) {
     refusals['400'] = {
-      description: 'BAD_USER_INPUT: a value that does not coerce or is out of its limits, or a malformed id or cursor.',
+      description:
+        kind === 'Mutation'
+          ? 'BAD_USER_INPUT: a value that does not coerce or is out of its limits, or a malformed id; BAD_REQUEST: a body that is not a JSON object.'
+          : 'BAD_USER_INPUT: a value that does not coerce or is out of its limits, or a malformed id or cursor.',
     };
   }
   refusals['401'] = {
@@ -117,8 +120,10 @@ function refusalsOf(kind: string, route: RestRoute, takesInput: boolean) {
       description:
         'CONFLICT: a stale `expectedVersion`, a second review of a subject, or an `idempotencyKey` used for another request.',
     };
-    refusals['413'] = { description: 'The body is larger than the server takes (MAX_BODY_BYTES).' };
-    refusals['415'] = { description: 'The body is not `application/json`.' };
+    refusals['413'] = {
+      description: 'REQUEST_ENTITY_TOO_LARGE: the body is larger than the server takes (MAX_BODY_BYTES).',
+    };
+    refusals['415'] = { description: 'BAD_REQUEST: the body is not `application/json`.' };
     refusals['429'] = { description: 'RATE_LIMITED: too many writes; try again after `Retry-After`.', retry: true };
   }
   refusals['503'] = {

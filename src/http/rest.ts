@@ -111,7 +111,7 @@ export function useRest({ maxBodyBytes, authenticate }: RestOptions): Plugin {
       const viaSofa = async (sofaRequest: Request) => {
         let response: Response | undefined;
         await sofa.onRequest?.({ ...payload, request: sofaRequest, endResponse: (res) => (response = res) });
-        return response ?? errorResponse(404, 'No such route');
+        return response ?? errorResponse(404, 'No such route', ErrorCode.NOT_FOUND);
       };
       if (url.pathname === OPENAPI_PATH && request.method === 'GET') {
         document ??= viaSofa(request).then(async (res) =>
@@ -125,7 +125,7 @@ export function useRest({ maxBodyBytes, authenticate }: RestOptions): Plugin {
         .map((m) => ({ ...m, params: m.match(url.pathname) }))
         .find((m) => m.params !== null);
       if (!matched?.params) {
-        endResponse(errorResponse(404, `No route ${request.method} ${url.pathname}`));
+        endResponse(errorResponse(404, `No route ${request.method} ${url.pathname}`, ErrorCode.NOT_FOUND));
         return;
       }
       const auth = await authenticate(request.headers.get('authorization'));
@@ -175,22 +175,22 @@ function pathMatcher({ path }: RestRoute) {
 /** A mutation's `input`: the JSON body (optional for DELETE) with the path parameters over it. */
 async function mutationInput(request: Request, params: Record<string, string>, maxBodyBytes: number) {
   const refused = bodyLengthRefusal(request.headers.get('content-length'), maxBodyBytes);
-  if (refused) return errorResponse(refused.status, refused.message);
+  if (refused) return errorResponse(refused.status, refused.message, refused.code);
   const bytes = await readAtMost(request, maxBodyBytes);
-  if (!bytes) return errorResponse(TOO_LARGE.status, TOO_LARGE.message);
+  if (!bytes) return errorResponse(TOO_LARGE.status, TOO_LARGE.message, TOO_LARGE.code);
   const text = new TextDecoder().decode(bytes);
   if (!text) return { ...params };
   if (!request.headers.get('content-type')?.startsWith('application/json')) {
-    return errorResponse(415, 'Send the body as application/json');
+    return errorResponse(415, 'Send the body as application/json', BAD_REQUEST);
   }
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
-    return errorResponse(400, 'The body is not valid JSON');
+    return errorResponse(400, 'The body is not valid JSON', BAD_REQUEST);
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    return errorResponse(400, 'The body must be a JSON object');
+    return errorResponse(400, 'The body must be a JSON object', BAD_REQUEST);
   }
   return { ...body, ...params };
 }
@@ -203,8 +203,12 @@ async function notFoundIfNull(response: Response, namesResource: boolean): Promi
   return new Response(text, { status: response.status, headers: response.headers });
 }
 
-function errorResponse(status: number, message: string, code?: ErrorCode): Response {
-  return Response.json({ errors: [{ message, ...(code && { extensions: { code } }) }] }, { status });
+/** Yoga's code for a request it cannot read (a body that is not JSON, …), used for REST's alike. */
+const BAD_REQUEST = 'BAD_REQUEST';
+
+/** A refusal of REST's own, in the one error shape, with its code as every refusal has one. */
+function errorResponse(status: number, message: string, code: string): Response {
+  return Response.json({ errors: [{ message, extensions: { code } }] }, { status });
 }
 
 /**

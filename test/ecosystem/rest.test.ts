@@ -11,6 +11,8 @@ interface Call {
   body: any;
 }
 
+const code = (response: Call) => response.body.errors?.[0]?.extensions?.code;
+
 async function openApiDocument(origin: string) {
   return (await fetch(`${origin}/api/openapi.json`)).json();
 }
@@ -40,10 +42,10 @@ async function call(
   const text = await response.text();
   const answer = { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : null } as Call;
   expect(answers.check(method, `/api${path}`, answer.status, answer.body), `${method} ${path}`).toEqual([]);
+  // Every refusal says why in a code a client can branch on.
+  if (answer.status >= 400) expect(code(answer), `${method} ${path}`).toEqual(expect.any(String));
   return answer;
 }
-
-const code = (response: Call) => response.body.errors?.[0]?.extensions?.code;
 
 describe('REST through SOFA', () => {
   let served: Served;
@@ -181,7 +183,7 @@ describe('REST through SOFA', () => {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${alice}` },
       body: '{"subject":',
     });
-    expect(badJson.status).toBe(400);
+    expect([badJson.status, (await badJson.json()).errors[0].extensions.code]).toEqual([400, 'BAD_REQUEST']);
     for (const response of [again, stale, notYours, invalid]) {
       expect(JSON.stringify(response.body)).not.toMatch(/"http"|stack|SELECT/i);
     }
