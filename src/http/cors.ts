@@ -6,19 +6,8 @@ import { REQUEST_ID_HEADER } from './request-log.ts';
 /** Read-your-writes: the position a mutation's answer gives and a later read may send back. */
 const POSITION_HEADER = 'x-reviews-api-position';
 
-/**
- * What the service's clients send beyond the CORS-safelisted headers: graphql-sse's
- * single-connection token, Apollo Client's name and version when it is given them.
- */
-const ALLOWED_HEADERS = [
-  'content-type',
-  'authorization',
-  POSITION_HEADER,
-  ...CSRF_HEADERS,
-  'x-graphql-event-stream-token',
-  'apollographql-client-name',
-  'apollographql-client-version',
-].join(', ');
+/** What the service's clients send beyond the CORS-safelisted headers. */
+const ALLOWED_HEADERS = ['content-type', 'authorization', POSITION_HEADER, ...CSRF_HEADERS].join(', ');
 
 /** What a page's script may read of an answer beyond the CORS-safelisted headers. */
 const EXPOSED_HEADERS = [POSITION_HEADER, 'retry-after', 'etag', REQUEST_ID_HEADER].join(', ');
