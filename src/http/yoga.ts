@@ -12,6 +12,7 @@ import { createReviewEvents } from '../pubsub.ts';
 import { useFastReads } from '../reads/plugin.ts';
 import { schema } from '../schema/index.ts';
 import { useBodyLimit } from './body-limit.ts';
+import { corsRule, useCorsHeaders, usePreflight } from './cors.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
 import { fastLane, type NodeHandler } from './fast-lane.ts';
 import { type HttpCacheConfig, httpCacheRule, useHttpCache } from './http-cache.ts';
@@ -38,6 +39,7 @@ export interface AppOptions {
     | 'trustedDocumentsManifest'
     | 'fastReads'
     | 'maxResponseBytes'
+    | 'corsOrigins'
   > &
     SecurityConfig &
     HttpCacheConfig;
@@ -65,6 +67,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
   const persisted = persistedOperations(config);
   const httpCache = httpCacheRule(config);
   const rateLimit = rateLimitOf(config);
+  const cors = corsRule(config.corsOrigins);
   const reads = config.fastReads
     ? useFastReads({ db, sqlLogger: statementLoggerOf(db), registry: metrics.registry, logger })
     : null;
@@ -82,6 +85,8 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     graphqlEndpoint: GRAPHQL_ENDPOINT,
     healthCheckEndpoint: '/health',
     landingPage: false,
+    // Yoga's own lets every origin in with credentials: the two below ask CORS_ORIGINS.
+    cors: false,
     // useBodyLimit below enforces MAX_BODY_BYTES at a fraction of the cost.
     maxRequestBodySize: false,
     // One operation per request: a batch would multiply every per-document limit.
@@ -96,6 +101,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     plugins: [
       // First, so every request (REST and /metrics too) is timed, logged and given its id.
       useRequestLog(logger, metrics.observeRequest, log),
+      usePreflight(cors),
       useBodyLimit(config.maxBodyBytes),
       ...metrics.plugins,
       ...securityPlugins(config, cost, rateLimit),
@@ -113,7 +119,9 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
         endpoint: '/ready',
         check: () => readiness(db, node),
       }),
-      withFailuresAnswered(useRest({ maxBodyBytes: config.maxBodyBytes }), logger),
+      withFailuresAnswered(useRest({ maxBodyBytes: config.maxBodyBytes, authenticate: authenticateRequest }), logger),
+      // Last: its headers go on the answer the plugins above settled on (a 304 too).
+      useCorsHeaders(cors),
     ],
   });
   if (!reads || config.responseCache) return yoga;
@@ -136,6 +144,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     cost,
     documentOf: persisted.documentOf,
     httpCache,
+    cors,
     log,
     registry: metrics.registry,
   });

@@ -12,8 +12,10 @@ export function sharedConnection(type: Parameters<typeof builder.connectionObjec
     {
       type,
       name: `${name}Connection`,
+      description: `One page of ${name} objects (Relay connection): \`edges\` or \`nodes\`, and \`pageInfo\` to page on.`,
       fields: (t) => ({
         totalCount: t.int({
+          description: 'How many objects the whole connection holds (every page), with its filters applied.',
           extensions: { pothosDrizzleTotalCount: true },
           resolve: async (connection) => {
             const count = (connection as { totalCount?: TotalCount }).totalCount;
@@ -22,6 +24,6 @@ export function sharedConnection(type: Parameters<typeof builder.connectionObjec
         }),
       }),
     },
-    { name: `${name}Edge` },
+    { name: `${name}Edge`, description: `A ${name} in a connection, with its cursor.` },
   );
 }
