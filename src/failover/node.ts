@@ -15,6 +15,7 @@ import { openLease } from '../lease/open-lease.ts';
 import { shutDown, stopRequested } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
 import { ReplicaFollower } from '../replication/follower.ts';
+import { startReplication } from '../replication/primary.ts';
 import { listGenerations, restoreReplica } from '../replication/restore.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { PromotionHistory } from './promotions.ts';
@@ -255,11 +256,7 @@ class FencedNode {
       const lost = tenure.whyNotHeld();
       if (lost) throw new Error(`promotion abandoned: ${lost}`);
       this.#to({ kind: 'primary', serving, app: primaryApp });
-      // Deposed later: Litestream must not ship another frame nor start a generation of its own.
-      tenure.onLost(() => {
-        void serving.replication.stop();
-        if (this.#state.kind === 'primary') this.#to({ kind: 'deposed', serving, app: primaryApp });
-      });
+      tenure.onLost(() => this.#deposed());
       before?.copy.close();
       // DATABASE_PATH is the primary's now: nothing follows the replica into it any more.
       this.#follower?.close();
@@ -296,6 +293,53 @@ class FencedNode {
       this.#keeper = this.#newKeeper();
       this.#to(before ?? { kind: 'starting' });
       return false;
+    }
+  }
+
+  /**
+   * The lease lapsed under a primary: Litestream must not ship another frame nor start a
+   * generation of its own. A lapse (a renewal too late) is taken back as soon as the lease is
+   * free and nobody held it since; once another node holds it, this node stays deposed.
+   */
+  #deposed() {
+    const state = this.#state;
+    if (state.kind !== 'primary') return;
+    this.#to({ kind: 'deposed', serving: state.serving, app: state.app });
+    void this.#regain(state.serving, state.serving.replication.stop());
+  }
+
+  async #regain(lapsed: Takeover, replicationStopped: Promise<void>) {
+    const { config, logger } = this;
+    const tenure = this.#keeper;
+    await replicationStopped;
+    while (!this.#stopping && this.#state.kind === 'deposed') {
+      // Unreachable store: undefined, ask again. Still ours by the store's clock: wait it out.
+      const holder = await tenure.current().catch(() => undefined);
+      const regained = holder === null ? await tenure.regain().catch(() => undefined) : undefined;
+      if (regained) break;
+      if (regained === false || (holder && holder.holder !== tenure.holder)) {
+        logger.warn({ holder: holder ?? 'another node, since' }, 'lease taken by another node: staying deposed');
+        return;
+      }
+      await sleep(LEASE_POLL_MS);
+    }
+    if (this.#stopping || this.#state.kind !== 'deposed') return;
+    try {
+      const replication = await startReplication(config, logger);
+      const serving: Takeover = { db: lapsed.db, replication };
+      const app = createApp({
+        db: serving.db,
+        config,
+        logger,
+        node: fencedPrimary(tenure, replication.node, () => this.#promotions.describe()),
+      });
+      this.#to({ kind: 'primary', serving, app });
+      // Lost again while Litestream started: the same way down.
+      if (tenure.whyNotHeld()) this.#deposed();
+      else logger.info({ term: tenure.term }, 'primary again after a lease lapse');
+    } catch (error) {
+      logger.error({ error: (error as Error).message }, 'regained the lease but cannot replicate: giving it up');
+      await tenure.release().catch(() => {});
     }
   }
 
