@@ -9,12 +9,13 @@ import { durationMs } from '../duration.ts';
 import { ErrorCode, httpOf } from '../errors.ts';
 import { announceListening, listen, type RunningServer } from '../http/server.ts';
 import { type App, createApp } from '../http/yoga.ts';
-import { LeaseKeeper } from '../lease/keeper.ts';
-import { type Lease, type LeaseLocation, type LeaseRecord, leaseTimings } from '../lease/lease.ts';
-import { openLease } from '../lease/open-lease.ts';
+import type { Tenure } from '../lease/keeper.ts';
+import { type LeaseLocation, type LeaseRecord, leaseTimings } from '../lease/lease.ts';
+import { ThreadedLeaseKeeper } from '../lease/threaded-keeper.ts';
 import { shutDown, stopRequested } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
 import { ReplicaFollower } from '../replication/follower.ts';
+import { startReplication } from '../replication/primary.ts';
 import { listGenerations, restoreReplica } from '../replication/restore.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { PromotionHistory } from './promotions.ts';
@@ -67,19 +68,14 @@ export async function runFencedNode(
   location: LeaseLocation,
   { primaryUrl }: FencedNodeOptions,
 ): Promise<void> {
-  const lease = await openLease(location);
-  const node = new FencedNode(config, logger, lease, primaryUrl ?? null);
-  try {
-    await node.run(await listen(node.handle, config));
-  } finally {
-    await lease.close();
-  }
+  const node = new FencedNode(config, logger, location, primaryUrl ?? null);
+  await node.run(await listen(node.handle, config));
 }
 
 class FencedNode {
   #state: NodeRole = { kind: 'starting' };
-  // One keeper per attempt at being primary: a lost lease is never taken up again by it.
-  #keeper!: LeaseKeeper;
+  // One keeper per attempt at being primary: a lapsed lease is taken up again only by regain().
+  #keeper!: Tenure;
   #url = '';
   readonly #heartbeat: Heartbeat;
   readonly #promotions: PromotionHistory;
@@ -99,7 +95,7 @@ class FencedNode {
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
-    private readonly lease: Lease,
+    private readonly location: LeaseLocation,
     private readonly primaryUrl: string | null,
   ) {
     this.#heartbeat = new Heartbeat(config.heartbeatIntervalMs);
@@ -176,8 +172,8 @@ class FencedNode {
   }
 
   #newKeeper() {
-    return new LeaseKeeper({
-      lease: this.lease,
+    return new ThreadedLeaseKeeper({
+      location: this.location,
       timings: leaseTimings(this.config),
       logger: this.logger,
       url: this.#url,
@@ -255,11 +251,7 @@ class FencedNode {
       const lost = tenure.whyNotHeld();
       if (lost) throw new Error(`promotion abandoned: ${lost}`);
       this.#to({ kind: 'primary', serving, app: primaryApp });
-      // Deposed later: Litestream must not ship another frame nor start a generation of its own.
-      tenure.onLost(() => {
-        void serving.replication.stop();
-        if (this.#state.kind === 'primary') this.#to({ kind: 'deposed', serving, app: primaryApp });
-      });
+      tenure.onLost(() => this.#deposed());
       before?.copy.close();
       // DATABASE_PATH is the primary's now: nothing follows the replica into it any more.
       this.#follower?.close();
@@ -277,8 +269,8 @@ class FencedNode {
       // Migrated, or replicated as a generation of its own: the followed file is no longer the replica's.
       this.#follower?.markTouched();
       await tenure.release().catch(() => {});
-      tenure.stop();
       const holderNow = await tenure.current().catch(() => null);
+      tenure.stop();
       const retryInMs = promotions.failure(
         {
           term: tenure.term,
@@ -296,6 +288,55 @@ class FencedNode {
       this.#keeper = this.#newKeeper();
       this.#to(before ?? { kind: 'starting' });
       return false;
+    }
+  }
+
+  /**
+   * The lease lapsed under a primary: Litestream must not ship another frame nor start a
+   * generation of its own. A lapse (a renewal too late) is taken back as soon as the lease is
+   * free and nobody held it since; once another node holds it, this node stays deposed.
+   */
+  #deposed() {
+    const state = this.#state;
+    if (state.kind !== 'primary') return;
+    this.#to({ kind: 'deposed', serving: state.serving, app: state.app });
+    void this.#regain(state.serving, state.serving.replication.stop());
+  }
+
+  async #regain(lapsed: Takeover, replicationStopped: Promise<void>) {
+    const { config, logger } = this;
+    const tenure = this.#keeper;
+    await replicationStopped.catch((error: Error) =>
+      logger.warn({ error: error.message }, 'Litestream did not stop cleanly after the lease lapsed'),
+    );
+    while (!this.#stopping && this.#state.kind === 'deposed') {
+      // Unreachable store: undefined, ask again. Still ours by the store's clock: wait it out.
+      const holder = await tenure.current().catch(() => undefined);
+      const regained = holder === null ? await tenure.regain().catch(() => undefined) : undefined;
+      if (regained) break;
+      if (regained === false || (holder && holder.holder !== tenure.holder)) {
+        logger.warn({ holder: holder ?? 'another node, since' }, 'lease taken by another node: staying deposed');
+        return;
+      }
+      await sleep(LEASE_POLL_MS);
+    }
+    if (this.#stopping || this.#state.kind !== 'deposed') return;
+    try {
+      const replication = await startReplication(config, logger);
+      const serving: Takeover = { db: lapsed.db, replication };
+      const app = createApp({
+        db: serving.db,
+        config,
+        logger,
+        node: fencedPrimary(tenure, replication.node, () => this.#promotions.describe()),
+      });
+      this.#to({ kind: 'primary', serving, app });
+      // Lost again while Litestream started: the same way down.
+      if (tenure.whyNotHeld()) this.#deposed();
+      else logger.info({ term: tenure.term }, 'primary again after a lease lapse');
+    } catch (error) {
+      logger.error({ error: (error as Error).message }, 'regained the lease but cannot replicate: giving it up');
+      await tenure.release().catch(() => {});
     }
   }
 

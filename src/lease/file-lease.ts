@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Lease, LeaseGrant, LeaseRecord } from './lease.ts';
+import { describeLeaseLocation, type Lease, type LeaseGrant, type LeaseRecord } from './lease.ts';
 
 interface TermFile extends LeaseRecord {
   /** Wall-clock expiry (epoch ms): every process on the host reads the same clock. */
@@ -25,13 +25,26 @@ export class FileLease implements Lease {
 
   constructor(dir: string) {
     this.#dir = dir;
-    this.location = `file:${dir}`;
+    this.location = describeLeaseLocation({ kind: 'file', path: dir });
     mkdirSync(dir, { recursive: true });
   }
 
-  async acquire(candidate: Omit<LeaseRecord, 'term'>, ttlMs: number): Promise<LeaseGrant | null> {
+  acquire(candidate: Omit<LeaseRecord, 'term'>, ttlMs: number): Promise<LeaseGrant | null> {
+    return this.#take(candidate, ttlMs, () => true);
+  }
+
+  regain(candidate: Omit<LeaseRecord, 'term'>, ttlMs: number, lastTerm: number): Promise<LeaseGrant | null> {
+    return this.#take(candidate, ttlMs, (latest) => latest?.term === lastTerm);
+  }
+
+  /** Term N+1 when term N ran out and `allowed(term N)`; link(2) decides between contenders. */
+  async #take(
+    candidate: Omit<LeaseRecord, 'term'>,
+    ttlMs: number,
+    allowed: (latest: TermFile | null) => boolean,
+  ): Promise<LeaseGrant | null> {
     const latest = this.#latest();
-    if (latest && latest.expiresAt > Date.now()) return null;
+    if ((latest && latest.expiresAt > Date.now()) || !allowed(latest)) return null;
     const term = (latest?.term ?? 0) + 1;
     const temp = this.#temp({ ...candidate, term, expiresAt: Date.now() + ttlMs });
     try {

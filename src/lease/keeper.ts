@@ -1,15 +1,39 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { performance } from 'node:perf_hooks';
-import type { Logger } from '../logger.ts';
+import { monotonicMs, WriteDeadline } from './deadline.ts';
 import type { Lease, LeaseGrant, LeaseRecord, LeaseTimings } from './lease.ts';
+
+/** What the keeper logs with: pino's logger, or a thread's messages to it (keeper-thread.ts). */
+export interface KeeperLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
 
 export interface LeaseKeeperOptions {
   lease: Lease;
   timings: LeaseTimings;
-  logger: Logger;
+  logger: KeeperLog;
   /** This node's URL, written into the lease so others know whom to watch. */
   url: string | null;
+  /** Who this process is in the lease; a new id by default. */
+  holder?: string;
+  /** Where the write deadline is kept: shared with the thread that serves requests (keeper-thread.ts). */
+  deadline?: WriteDeadline;
+}
+
+/** What a node asks of the keeper of its lease, whichever thread that keeper runs on. */
+export interface Tenure {
+  readonly holder: string;
+  readonly location: string;
+  readonly term: number | null;
+  readonly regains: { count: number; lastAt: string | null };
+  whyNotHeld(): string | null;
+  onLost(listener: (reason: string) => void): void;
+  current(): Promise<LeaseRecord | null>;
+  tryAcquire(): Promise<boolean>;
+  regain(): Promise<boolean>;
+  release(): Promise<void>;
+  stop(): void;
 }
 
 /** A holder id unique to this process: a restarted node is a new contender. */
@@ -22,21 +46,29 @@ export const newHolderId = () => `${hostname()}:${process.pid}:${randomBytes(3).
  * later than that, so the holder always stops before the store could let anyone else in. A
  * process that was frozen (SIGSTOP, a long GC pause, a suspended VM) and wakes up past its
  * deadline refuses writes on the very first request, before any timer of its own has run.
- * Once lost, a lease is never silently regained by this process: its copy of the database may
- * be behind whatever the next holder wrote.
+ * A lease lost because it could not be renewed in time is taken up again only by regain(),
+ * and only while the store shows that nobody held it since: otherwise this copy of the
+ * database may be behind whatever the next holder wrote.
  */
-export class LeaseKeeper {
-  readonly holder = newHolderId();
+export class LeaseKeeper implements Tenure {
+  readonly holder: string;
   readonly #options: LeaseKeeperOptions;
+  readonly #deadline: WriteDeadline;
   #grant: LeaseGrant | null = null;
-  #validUntil = 0;
   #lostReason: string | null = null;
+  /** Given up on purpose (release()): never taken up again by regain(). */
+  #released = false;
+  /** Terms taken up again after a lapse (regain()), for /ready and /metrics. */
+  #regains = 0;
+  #lastRegainAt: string | null = null;
   #timer: NodeJS.Timeout | null = null;
   #deadlineTimer: NodeJS.Timeout | null = null;
   #listeners = new Set<(reason: string) => void>();
 
   constructor(options: LeaseKeeperOptions) {
     this.#options = options;
+    this.holder = options.holder ?? newHolderId();
+    this.#deadline = options.deadline ?? new WriteDeadline();
   }
 
   get location(): string {
@@ -51,7 +83,7 @@ export class LeaseKeeper {
   whyNotHeld(): string | null {
     if (this.#lostReason) return `lease lost: ${this.#lostReason}`;
     if (!this.#grant) return 'lease not held';
-    if (performance.now() >= this.#validUntil) return 'lease expired before it was renewed';
+    if (this.#deadline.passed()) return 'lease expired before it was renewed';
     return null;
   }
 
@@ -69,7 +101,7 @@ export class LeaseKeeper {
   async tryAcquire(): Promise<boolean> {
     if (this.#grant || this.#lostReason) return this.whyNotHeld() === null;
     const { lease, timings, url } = this.#options;
-    const sentAt = performance.now();
+    const sentAt = monotonicMs();
     const grant = await lease.acquire({ holder: this.holder, url }, timings.ttlMs);
     if (!grant) return false;
     this.#granted(grant, sentAt);
@@ -78,9 +110,45 @@ export class LeaseKeeper {
     return true;
   }
 
+  /** How often this process took its lease up again after a lapse, and when last. */
+  get regains(): { count: number; lastAt: string | null } {
+    return { count: this.#regains, lastAt: this.#lastRegainAt };
+  }
+
+  /**
+   * After a lapse (a renewal that came too late: a stalled disk, a frozen process), takes the
+   * lease again with a new term if it is free and this node's lost term is still the last one
+   * granted; true once held again. Never after release(): that was given up on purpose.
+   */
+  async regain(): Promise<boolean> {
+    const lost = this.#grant;
+    if (!lost || !this.#lostReason || this.#released) return false;
+    const { lease, timings, url, logger } = this.#options;
+    const sentAt = monotonicMs();
+    const grant = await lease.regain({ holder: this.holder, url }, timings.ttlMs, lost.term);
+    if (!grant) return false;
+    if (this.#grant !== lost || this.#released) {
+      // Released meanwhile (the process is stopping): the fresh term is given back at once.
+      await lease.release(grant);
+      return false;
+    }
+    const lapse = this.#lostReason;
+    this.#lostReason = null;
+    this.#regains += 1;
+    this.#lastRegainAt = new Date().toISOString();
+    this.#granted(grant, sentAt);
+    this.#scheduleRenewal();
+    logger.warn(
+      { lease: lease.location, term: grant.term, lostTerm: lost.term, lapse, holder: this.holder },
+      'lease regained: nobody held it since it lapsed',
+    );
+    return true;
+  }
+
   /** Gives the lease up now (planned switchover): this node stops writing first. */
   async release(): Promise<void> {
     const grant = this.#grant;
+    this.#released = true;
     this.#lose('released');
     if (grant) await this.#options.lease.release(grant);
   }
@@ -92,50 +160,70 @@ export class LeaseKeeper {
 
   #granted(grant: LeaseGrant, sentAt: number) {
     this.#grant = grant;
-    this.#validUntil = sentAt + grant.ttlMs - this.#options.timings.safetyMarginMs;
+    this.#deadline.set(sentAt + grant.ttlMs - this.#options.timings.safetyMarginMs);
     this.#armDeadline();
   }
 
   /** Lost by the clock even if no renewal ever answers: fires the listeners (stop replicating). */
   #armDeadline() {
     if (this.#deadlineTimer) clearTimeout(this.#deadlineTimer);
-    const wait = Math.max(0, this.#validUntil - performance.now()) + 1;
+    const wait = Math.max(0, this.#deadline.get() - monotonicMs()) + 1;
     this.#deadlineTimer = setTimeout(() => this.#checkDeadline(), wait);
   }
 
   #checkDeadline() {
     if (this.#lostReason || !this.#grant) return;
-    if (performance.now() >= this.#validUntil) return this.#lose('it expired before a renewal succeeded');
+    if (this.#deadline.passed()) return this.#lose('it expired before a renewal succeeded');
     // Timers run on the event loop's cached millisecond clock and can fire a little early.
     if (this.#deadlineTimer) this.#armDeadline();
   }
 
   #scheduleRenewal() {
-    this.#timer = setTimeout(() => void this.#renew(), this.#options.timings.renewEveryMs);
+    const dueAt = monotonicMs() + this.#options.timings.renewEveryMs;
+    this.#timer = setTimeout(() => void this.#renew(dueAt), this.#options.timings.renewEveryMs);
   }
 
-  async #renew() {
+  async #renew(dueAt: number) {
     const grant = this.#grant;
     if (!grant || this.#lostReason) return;
     this.#checkDeadline();
     if (this.#lostReason) return;
     const { lease, timings, logger } = this.#options;
-    const sentAt = performance.now();
+    const sentAt = monotonicMs();
+    // Lost meanwhile, and maybe regained as a new term: this answer is about a term gone by.
+    const stale = () => this.#lostReason !== null || this.#grant !== grant;
     try {
       const renewed = await lease.renew(grant, timings.ttlMs);
-      if (this.#lostReason) return;
+      this.#reportSlow(sentAt - dueAt, monotonicMs() - sentAt);
+      if (stale()) return;
       if (!renewed) return this.#lose('the lease store says it is no longer ours');
       this.#granted(renewed, sentAt);
     } catch (error) {
+      if (stale()) return;
       // The store is unreachable for now: keep trying until the deadline decides.
       logger.warn({ lease: lease.location, error: (error as Error).message }, 'lease renewal failed');
     }
     this.#scheduleRenewal();
   }
 
+  /**
+   * A renewal that ate a whole renewal period of the margin, by where the time went: the event
+   * loop (the timer fired late) or the lease store (the answer came late). The figures an
+   * operator needs before the lease is lost for good.
+   */
+  #reportSlow(lateMs: number, storeMs: number) {
+    const { lease, timings, logger } = this.#options;
+    if (lateMs + storeMs < timings.renewEveryMs) return;
+    logger.warn(
+      { lease: lease.location, timerLateMs: Math.round(lateMs), storeMs: Math.round(storeMs), ttlMs: timings.ttlMs },
+      'lease renewal slow',
+    );
+  }
+
   #lose(reason: string) {
     if (this.#lostReason) return;
     this.#lostReason = reason;
+    this.#deadline.set(0);
     this.#clearTimers();
     this.#options.logger.warn(
       { lease: this.#options.lease.location, term: this.#grant?.term, reason },

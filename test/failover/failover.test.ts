@@ -198,6 +198,8 @@ describe('automatic failover', () => {
         'the deposed primary to stop Litestream',
       );
       expect(woke).toMatchObject({ role: 'deposed', writable: false });
+      // Taken by another node: a load balancer is told to send it nothing.
+      expect((await fetch(`${frozen.url}/ready`)).status).toBe(503);
       for (let probe = 0; probe < 10; probe++) {
         const [old, current] = await Promise.all([readyOf(frozen), readyOf(standby)]);
         expect([old.writable, current.writable]).toEqual([false, true]);
@@ -233,6 +235,42 @@ async function killWithWalToApply(primary: NodeProcess, standby: NodeProcess, to
   primary.signal('SIGKILL');
   standby.signal('SIGCONT');
 }
+
+describe('a primary whose lease lapsed while nobody else wanted it', () => {
+  it('takes it again with a new term and replicates again: a stall costs one term, not the service', async () => {
+    const { launch, box } = await cluster('file', 'directory');
+    const token = await tokenFor('erin');
+    const primary = await launch('a');
+    await createReview(primary.url, token, 'before the stall');
+    const before = await readyOf(primary);
+    // Stalled past its lease (TTL 1 s here), with no standby to take over.
+    primary.signal('SIGSTOP');
+    await new Promise((done) => setTimeout(done, 2500));
+    primary.signal('SIGCONT');
+    await primary.waitForLog('lease lost: writes refused from now on', 10_000);
+    const after = await eventually(
+      async () => {
+        const state = await readyOf(primary);
+        return state.writable ? state : undefined;
+      },
+      30_000,
+      'the primary to write again',
+    );
+    expect(after.lease.term).toBe((before.lease.term as number) + 1);
+    await primary.waitForLog('lease regained: nobody held it since it lapsed', 1000);
+    const metrics = await (await fetch(`${primary.url}/metrics`)).text();
+    expect(metrics).toMatch(/reviews_api_node_figure\{key="lease\.regains\.count"\} 1\b/);
+    await createReview(primary.url, token, 'after the stall');
+    await replicatedOn(primary);
+    await primary.stop('SIGTERM');
+    // Both writes are in the replica: Litestream replicates again under the new term.
+    const restored = join(box.dir, 'restored.db');
+    const restore = await runCli(['restore', '--output', restored], { ...box.env, LOG_LEVEL: 'silent' });
+    expect(restore.code, restore.stderr).toBe(0);
+    const subjects = rowsOf(restored).reviews.map((row) => (row as { subject: string }).subject);
+    expect(subjects.sort()).toEqual(['after the stall', 'before the stall']);
+  });
+});
 
 describe('promotion with a step that takes several lease TTLs', () => {
   it('completes and keeps its term: the lease is renewed while the WAL is applied', {
