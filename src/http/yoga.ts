@@ -105,7 +105,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       // runs the compiled statement (of the document the cache rewrote with its id fields).
       ...(reads ? [reads] : []),
       // After the limits: an answer is cached only once its document has passed them.
-      ...responseCachePlugins(config),
+      ...responseCachePlugins(config, authenticateRequest),
       useHttpCache(config, GRAPHQL_ENDPOINT, httpCache),
       // DURABILITY=replicated: a mutation is answered once the replica has it (or NOT_REPLICATED).
       useDurableMutations(config),
