@@ -12,6 +12,7 @@ import { createReviewEvents } from '../pubsub.ts';
 import { useFastReads } from '../reads/plugin.ts';
 import { schema } from '../schema/index.ts';
 import { useBodyLimit } from './body-limit.ts';
+import { documentTextCache } from './document-cache.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
 import { fastLane, type NodeHandler } from './fast-lane.ts';
 import { type HttpCacheConfig, httpCacheRule, useHttpCache } from './http-cache.ts';
@@ -48,6 +49,9 @@ export interface AppOptions {
 export type App = ReturnType<typeof createApp>;
 
 const GRAPHQL_ENDPOINT = '/graphql';
+/** Parsed documents (and parse errors) kept by text: Yoga's count, and at most this many bytes. */
+const PARSED_DOCUMENTS = 1024;
+const PARSED_DOCUMENT_BYTES = 32 * 1024 * 1024;
 
 /**
  * The whole HTTP surface: /graphql (GraphiQL on GET from a browser), /health, /ready. With
@@ -86,6 +90,11 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     maxRequestBodySize: false,
     // One operation per request: a batch would multiply every per-document limit.
     batching: false,
+    // Bounded by bytes too, and long documents not kept (src/http/document-cache.ts).
+    parserAndValidationCache: {
+      documentCache: documentTextCache(PARSED_DOCUMENTS, PARSED_DOCUMENT_BYTES),
+      errorCache: documentTextCache(PARSED_DOCUMENTS, PARSED_DOCUMENT_BYTES),
+    },
     logging: logger ?? false,
     maskedErrors: { maskError },
     graphiql: config.graphiql && { title: 'Reviews API', defaultQuery: GRAPHIQL_DEFAULT_DOCUMENT },

@@ -19,6 +19,7 @@ import type { Viewer } from '../auth.ts';
 import { BoundedCache } from '../bounded-cache.ts';
 import type { Context } from '../context.ts';
 import type { Db } from '../db/client.ts';
+import { MAX_REMEMBERED_DOCUMENT_LENGTH } from '../http/document-cache.ts';
 import type { Logger } from '../logger.ts';
 import { type CompiledRead, compileOperation, type RootWrite, type RunState, Unsupported } from './compile.ts';
 import { NotCompilable, registerReadFunctions } from './sql-functions.ts';
@@ -47,6 +48,8 @@ interface Plan {
 interface Operation {
   /** Unique in this process: the plans' key begins with it. */
   id: number;
+  /** Its document's text length. */
+  length: number;
   definition: OperationDefinitionNode;
   fragments: Record<string, FragmentDefinitionNode>;
   /**
@@ -136,6 +139,8 @@ export function useFastReads(options: FastReadsOptions): FastReads {
   };
 
   const planOf = (schema: GraphQLSchema, operation: Operation, variables: Record<string, unknown>): Plan | null => {
+    // Never compiled (nor remembered): one long literal cost 0.5-1 s of CPU to compile.
+    if (operation.length > MAX_REMEMBERED_DOCUMENT_LENGTH) return null;
     // The operation (one document's, by the name asked), then the shape of its declared variables.
     const key = `${operation.id}:${operation.shapeOf(variables)}`;
     const cached = plans.get(key);
@@ -319,6 +324,7 @@ function describeOperation(
   });
   return {
     id,
+    length: document.loc?.end ?? 0,
     definition,
     fragments,
     shapeOf: (variables) => JSON.stringify(shapers.map((shape) => shape(variables))),
