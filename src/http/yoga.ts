@@ -115,7 +115,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       ...(reads ? [reads] : []),
       // After the limits: an answer is cached only once its document has passed them.
       ...responseCachePlugins(config, authenticateRequest),
-      useHttpCache(config, GRAPHQL_ENDPOINT, httpCache),
+      useHttpCache(config, httpCache),
       // DURABILITY=replicated: a mutation is answered once the replica has it (or NOT_REPLICATED).
       useDurableMutations(config),
       useReadinessCheck({

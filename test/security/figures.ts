@@ -240,7 +240,7 @@ async function documents() {
   const env = Object.fromEntries(process.argv.slice(3).map((pair) => pair.split('=') as [string, string]));
   const server = await serveInProduction(databasePath, env);
   const literal = 'x'.repeat(LITERAL_LENGTH);
-  const statuses = new Map<number, number>();
+  const statuses = new Map<string, number>();
   let maxCpu = 0;
   let after100 = 0;
   let next = 0;
@@ -249,15 +249,17 @@ async function documents() {
     if (i >= LARGE_DOCUMENTS) return;
     const query = `query Large${i} { reviews(subject: "${i}${literal}") { nodes { id } } }`;
     const before = server.cpuMs();
-    const response = await fetch(server.graphqlUrl, {
+    const status = await fetch(server.graphqlUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ query }),
-    });
-    await response.text();
+    }).then(
+      async (response) => (await response.text()) && String(response.status),
+      (error: Error) => `failed: ${(error.cause as Error | undefined)?.message ?? error.message}`,
+    );
     // Four run at once: the CPU of the host over one request's time, an upper bound of its own.
     maxCpu = Math.max(maxCpu, server.cpuMs() - before);
-    statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+    statuses.set(status, (statuses.get(status) ?? 0) + 1);
     if (i === 99) after100 = server.rss();
     return sendNext();
   };
@@ -267,6 +269,7 @@ async function documents() {
   console.log(
     `${JSON.stringify(env)} statuses ${JSON.stringify(Object.fromEntries(statuses))}; rss ${mb(started)} at start, ${mb(after100)} after 100, ${mb(after)} after ${LARGE_DOCUMENTS} (${(((after - after100) / after100) * 100).toFixed(1)} %); host CPU per request at most ${maxCpu} ms`,
   );
+  for (const entry of server.logs.filter((line) => line.level >= 40).slice(-5)) console.log(JSON.stringify(entry));
   await server.stop();
   rmSync(directory, { recursive: true, force: true });
 }
