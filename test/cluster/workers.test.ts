@@ -40,7 +40,14 @@ interface Answer {
 }
 
 /** One request on a connection of its own (no keep-alive pool), so connections alternate. */
-function send(url: string, method: string, path: string, body?: unknown, token?: string): Promise<Answer> {
+function send(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  token?: string,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const sent = request(
@@ -51,6 +58,7 @@ function send(url: string, method: string, path: string, body?: unknown, token?:
         headers: {
           ...(payload && { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
           ...(token && { authorization: `Bearer ${token}` }),
+          ...headers,
         },
       },
       (response) => {
@@ -171,6 +179,19 @@ describe('WORKERS=2 on one host', { timeout: PROCESS_TEST_TIMEOUT_MS }, () => {
     }
     const after = await processes(url);
     expect(after.every((entry) => typeof entry.upSince === 'string' && entry.pid > 0)).toBe(true);
+  });
+
+  it('lists its processes in /ready to a client on this machine only, not to one a load balancer forwards', async () => {
+    const { url } = await host({ TRUSTED_PROXIES: '127.0.0.1' });
+    const asked = async (forwardedFor?: string) =>
+      (await send(url, 'GET', '/ready', undefined, undefined, forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}))
+        .body;
+    // An operator on the host, directly or through the host's own proxy.
+    expect((await asked()).processes).toHaveLength(3);
+    expect((await asked('127.0.0.1')).processes).toHaveLength(3);
+    const anonymous = await asked('203.0.113.7');
+    expect(anonymous.status).toBe('ready');
+    expect(anonymous).not.toHaveProperty('processes');
   });
 
   it('has the writer execute a mutation sent to a read worker, with the same status, headers and body', async () => {

@@ -269,7 +269,8 @@ async function documents() {
   console.log(
     `${JSON.stringify(env)} statuses ${JSON.stringify(Object.fromEntries(statuses))}; rss ${mb(started)} at start, ${mb(after100)} after 100, ${mb(after)} after ${LARGE_DOCUMENTS} (${(((after - after100) / after100) * 100).toFixed(1)} %); host CPU per request at most ${maxCpu} ms`,
   );
-  for (const entry of server.logs.filter((line) => line.level >= 40).slice(-5)) console.log(JSON.stringify(entry));
+  for (const entry of server.logs.filter((line) => Number(line.level) >= 40).slice(-5))
+    console.log(JSON.stringify(entry));
   await server.stop();
   rmSync(directory, { recursive: true, force: true });
 }

@@ -326,10 +326,7 @@ describe('issue 23: one caching rule, nothing echoed', () => {
   const withToken = async () => ({ authorization: `Bearer ${await tokenFor('alice', { name: 'Alice' })}` });
   const READ = encodeURIComponent('{ reviews(first: 1) { nodes { id } } }');
 
-  it.each([
-    '/graphql/',
-    '//graphql',
-  ])('answers a token holder GET on %s as private, as on /graphql', async (path) => {
+  it.each(['/graphql/', '//graphql'])('answers a token holder GET on %s as private, as on /graphql', async (path) => {
     served = await serveApp({ env: 'production' });
     const response = await fetch(`${origin(served.url)}${path}?query=${READ}`, {
       headers: { ...(await withToken()), 'x-graphql-yoga-csrf': '1' },
