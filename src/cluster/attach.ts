@@ -20,7 +20,10 @@ export interface AttachedToHost {
  * process answers /metrics and /ready for the host; the writer also listens on its unix socket,
  * where the read workers hand over what they may not answer, and tells them what to serve.
  */
-export async function attachToHost(app: RequestListener, clientAddress: ClientAddressOf): Promise<AttachedToHost | null> {
+export async function attachToHost(
+  app: RequestListener,
+  clientAddress: ClientAddressOf,
+): Promise<AttachedToHost | null> {
   const role = processRole();
   if (!role) return null;
   // The supervisor asks every process for metrics from the start: before its first app, none.
