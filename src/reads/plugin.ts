@@ -134,7 +134,12 @@ export function useFastReads(options: FastReadsOptions): FastReads {
       operations.set(document, byName);
     }
     const key = name ?? null;
-    if (!byName.has(key)) byName.set(key, describeOperation(schema, document, name, ++described));
+    if (!byName.has(key)) {
+      // A name the document has no operation of is not remembered: a client's every guess would be.
+      const definition = getOperationAST(document, name);
+      if (!definition) return null;
+      byName.set(key, describeOperation(schema, document, definition, ++described));
+    }
     return byName.get(key) ?? null;
   };
 
@@ -305,11 +310,10 @@ function compiledResult(json: string) {
 function describeOperation(
   schema: GraphQLSchema,
   document: DocumentNode,
-  name: string | null | undefined,
+  definition: OperationDefinitionNode,
   id: number,
 ): Operation | null {
-  const definition = getOperationAST(document, name);
-  if (definition?.operation !== 'query' && definition?.operation !== 'mutation') return null;
+  if (definition.operation !== 'query' && definition.operation !== 'mutation') return null;
   const fragments: Record<string, FragmentDefinitionNode> = {};
   for (const node of document.definitions) {
     if (node.kind === Kind.FRAGMENT_DEFINITION) fragments[node.name.value] = node;
