@@ -5,8 +5,9 @@
  *   node --import tsx test/security/figures.ts worst          # the same in process (a profiler's view)
  *   node --import tsx test/security/figures.ts metrics        # /metrics and RSS over 100,000 unique operation names
  *   node --import tsx test/security/figures.ts subscriptions  # RSS while one address opens 4,000 subscriptions
- *   node --import tsx test/security/figures.ts documents [FAST_READS=off] [WORKERS=2]
- *                                                    # RSS and CPU over 1,000 distinct ~900 KB documents
+ *   node --import tsx test/security/figures.ts documents      # RSS and CPU over 1,000 distinct ~900 KB documents
+ *
+ * `subscriptions` and `documents` take settings after their name: `documents FAST_READS=off WORKERS=2`.
  *
  * `worst` runs on the largest data one account's rows can give every connection (100 reviews
  * of 10,000 characters, 100 comments of 5,000 on each) in a database file, in production mode.
@@ -19,6 +20,10 @@ import { applyMigrations } from '../../src/db/migrate.ts';
 import { createApp } from '../../src/http/yoga.ts';
 import { testConfig } from '../support/app.ts';
 import { aComment, aReview, aUser } from '../support/fixtures.ts';
+
+/** Settings given after the part's name, as `KEY=value` (`WORKERS=2`, `FAST_READS=off`). */
+const settingsFromArguments = (): Record<string, string> =>
+  Object.fromEntries(process.argv.slice(3).map((pair) => pair.split('=') as [string, string]));
 
 /** `reviews-api serve` as production runs it, on one process, over `databasePath`; `env` adds to it. */
 async function serveInProduction(databasePath: string, env: Record<string, string> = {}) {
@@ -205,7 +210,7 @@ async function subscriptions() {
   const { directory, databasePath, db } = freshDatabase('subscriptions.db');
   const review = aReview(db);
   db.$client.close();
-  const server = await serveInProduction(databasePath);
+  const server = await serveInProduction(databasePath, settingsFromArguments());
   const origin = server.url;
   const before = server.rss();
   const statuses = new Map<number, number>();
@@ -237,7 +242,7 @@ const LITERAL_LENGTH = 900 * 1024;
 async function documents() {
   const { directory, databasePath, db } = freshDatabase('documents.db');
   db.$client.close();
-  const env = Object.fromEntries(process.argv.slice(3).map((pair) => pair.split('=') as [string, string]));
+  const env = settingsFromArguments();
   const server = await serveInProduction(databasePath, env);
   const literal = 'x'.repeat(LITERAL_LENGTH);
   const statuses = new Map<string, number>();
