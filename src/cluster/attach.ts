@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type RequestListener } from 'node:http';
 import { Registry } from 'prom-client';
+import type { ClientAddressOf } from '../http/client-address.ts';
 import { servedForHost } from './host-http.ts';
 import { tellSupervisor } from './ipc.ts';
 import { CLIENT_ADDRESS_HEADER, processRole, writerSocket } from './role.ts';
@@ -19,12 +20,15 @@ export interface AttachedToHost {
  * process answers /metrics and /ready for the host; the writer also listens on its unix socket,
  * where the read workers hand over what they may not answer, and tells them what to serve.
  */
-export async function attachToHost(app: RequestListener): Promise<AttachedToHost | null> {
+export async function attachToHost(
+  app: RequestListener,
+  clientAddress: ClientAddressOf,
+): Promise<AttachedToHost | null> {
   const role = processRole();
   if (!role) return null;
   // The supervisor asks every process for metrics from the start: before its first app, none.
   shareRegistryWithHost(new Registry(), { unlessShared: true });
-  const handler = servedForHost(app);
+  const handler = servedForHost(app, clientAddress);
   if (role === 'reader') return { handler, close: async () => {} };
   const socketPath = writerSocket();
   rmSync(socketPath, { force: true });

@@ -1,5 +1,6 @@
 import { type IncomingMessage, type RequestListener, request, type ServerResponse } from 'node:http';
 import { Registry } from 'prom-client';
+import { type ClientAddressOf, isLoopback } from '../http/client-address.ts';
 import { METRICS_PATH } from '../http/metrics.ts';
 import { askSupervisor, onSupervisor, tellSupervisor } from './ipc.ts';
 import type { ProcessInfo } from './messages.ts';
@@ -13,16 +14,18 @@ const READY_TIMEOUT_MS = 2000;
  * Wraps what a process of a host serves on the shared port: it counts the requests (for the
  * process table), and answers the two host-wide routes for the whole host, whichever process
  * a client reached: /metrics (every process's series, summed by the supervisor) and /ready
- * (the writer's answer with the process table; 503 when the writer is gone).
+ * (the writer's answer; 503 when the writer is gone). The process table (pids, requests per
+ * process) is the operators': /ready lists it only to a client on this machine (loopback, as
+ * `clientAddress` tells it behind TRUSTED_PROXIES), never to anyone a load balancer forwards.
  */
-export function servedForHost(handler: RequestListener): RequestListener {
+export function servedForHost(handler: RequestListener, clientAddress: ClientAddressOf): RequestListener {
   let served = 0;
   onSupervisor('cluster:stats?', ({ id }) => tellSupervisor({ type: 'cluster:stats', id, requestsServed: served }));
   return (req, res) => {
     served += 1;
     const path = req.url?.split('?')[0];
     if (req.method === 'GET' && path === METRICS_PATH) return void hostMetrics(res);
-    if (req.method === 'GET' && path === READY_PATH) return void hostReadiness(res);
+    if (req.method === 'GET' && path === READY_PATH) return void hostReadiness(res, isLoopback(clientAddress(req)));
     handler(req, res);
   };
 }
@@ -36,14 +39,14 @@ async function hostMetrics(res: ServerResponse) {
   }
 }
 
-async function hostReadiness(res: ServerResponse) {
+async function hostReadiness(res: ServerResponse, toOperator: boolean) {
   const [writer, processes] = await Promise.all([
     writersReadiness(),
     askSupervisor('processes').catch(() => null as ProcessInfo[] | null),
   ]);
   const writerListed = processes?.some((entry) => entry.role === 'writer') ?? false;
   const ready = writer.status === 200 && writerListed;
-  const body = { ...writer.body, ...(!ready && { status: 'not ready' }), processes };
+  const body = { ...writer.body, ...(!ready && { status: 'not ready' }), ...(toOperator && { processes }) };
   res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
 }
 

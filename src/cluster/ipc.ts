@@ -1,4 +1,4 @@
-import type { ProcessInfo, ToSupervisor, ToWorker } from './messages.ts';
+import type { ProcessInfo, Question, ToSupervisor, ToWorker } from './messages.ts';
 import { isClusterMessage } from './messages.ts';
 
 /** How long a worker waits for the supervisor to answer (metrics, the process table). */
@@ -38,10 +38,14 @@ export function onSupervisor<T extends ToWorker['type']>(type: T, handler: Handl
   handlers.set(type, set);
 }
 
-/** The host's metrics (one text for every process) or its process table, from the supervisor. */
+/**
+ * From the supervisor: the host's metrics (one text for every process), its process table, or
+ * whether a subscription from `address` may open.
+ */
 export function askSupervisor(question: 'metrics'): Promise<string>;
 export function askSupervisor(question: 'processes'): Promise<ProcessInfo[]>;
-export function askSupervisor(question: 'metrics' | 'processes'): Promise<string | ProcessInfo[]> {
+export function askSupervisor(question: 'seat', address: string): Promise<boolean>;
+export function askSupervisor(question: Question['question'], address = ''): Promise<string | ProcessInfo[] | boolean> {
   listen();
   const id = nextId++;
   return new Promise((resolve, reject) => {
@@ -52,8 +56,11 @@ export function askSupervisor(question: 'metrics' | 'processes'): Promise<string
     pending.set(id, (answer) => {
       clearTimeout(timer);
       if (answer.error) reject(new Error(answer.error));
+      else if (question === 'seat') resolve(answer.granted === true);
       else resolve((question === 'metrics' ? answer.metrics : answer.processes) ?? []);
     });
-    tellSupervisor({ type: 'cluster:ask', id, question });
+    tellSupervisor(
+      question === 'seat' ? { type: 'cluster:ask', id, question, address } : { type: 'cluster:ask', id, question },
+    );
   });
 }

@@ -38,6 +38,12 @@ export interface InvalidateMessage {
   entities: { typename: string; id?: string | number }[];
 }
 
+/**
+ * A worker's question to the supervisor: the host's metrics, its process table, or a place for
+ * one more subscription from `address` (src/cluster/shared-seats.ts).
+ */
+export type Question = { question: 'metrics' } | { question: 'processes' } | { question: 'seat'; address: string };
+
 /** Worker → supervisor. */
 export type ToSupervisor =
   | EventsMessage
@@ -45,7 +51,8 @@ export type ToSupervisor =
   | { type: 'cluster:writer-up' }
   | { type: 'cluster:reader-up' }
   | { type: 'cluster:host-state'; state: HostState }
-  | { type: 'cluster:ask'; id: number; question: 'metrics' | 'processes' }
+  | ({ type: 'cluster:ask'; id: number } & Question)
+  | { type: 'cluster:seat-free'; address: string }
   | { type: 'cluster:stats'; id: number; requestsServed: number };
 
 /** Supervisor → worker. */
@@ -53,7 +60,14 @@ export type ToWorker =
   | EventsMessage
   | InvalidateMessage
   | { type: 'cluster:host-state'; state: HostState }
-  | { type: 'cluster:answer'; id: number; metrics?: string; processes?: ProcessInfo[]; error?: string }
+  | {
+      type: 'cluster:answer';
+      id: number;
+      metrics?: string;
+      processes?: ProcessInfo[];
+      granted?: boolean;
+      error?: string;
+    }
   | { type: 'cluster:stats?'; id: number };
 
 export function isClusterMessage(message: unknown): message is { type: string } {

@@ -4,11 +4,12 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AggregatorRegistry } from 'prom-client';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
+import { hostMetricsCollector } from './host-metrics.ts';
 import { type HostState, isClusterMessage, type ProcessInfo, type ToSupervisor, type ToWorker } from './messages.ts';
 import { type ProcessRole, ROLE_VARIABLE, SOCKET_VARIABLE } from './role.ts';
+import { hostSeats } from './shared-seats.ts';
 
 /** How long a process may take to say how many requests it served, for /ready. */
 const STATS_TIMEOUT_MS = 1000;
@@ -25,7 +26,7 @@ interface Member {
 /**
  * WORKERS > 1: node:cluster's primary process. It serves nothing itself: it forks the writer,
  * then (once the writer's socket listens) the read workers, which share the port with it
- * (node:cluster hands each connection to one of them). It relays what must not split between
+ * (each accepts connections from the one listening socket). It relays what must not split between
  * them (live-update events, cache invalidations, the writer's state), collects the host's
  * metrics and process table, restarts a read worker that dies, and takes the host down when
  * the writer dies (its lease is gone with it: the standby takes over). SIGTERM drains the read
@@ -33,10 +34,17 @@ interface Member {
  * lone process does: HTTP, database, Litestream's last frames, and only then the lease.
  */
 export async function superviseHost(config: Config, logger: Logger): Promise<number> {
+  // Each process accepts its own connections from the shared socket (the kernel's queue), rather
+  // than this one accepting them and handing each over: a connection handed to a worker in the
+  // instant it died was held here, unread and unanswered, for good (node:cluster keeps its copy
+  // until the worker says it took it). Now a dead worker's connections are reset with it, and
+  // those still queued go to the live ones. Measured split under load: 55-60 % to one process.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   const log = logger.child({ role: 'supervisor' });
   const upSince = new Date().toISOString();
   const socketPath = join(tmpdir(), `reviews-api-${process.pid}.sock`);
-  const aggregator = new AggregatorRegistry();
+  const hostMetrics = hostMetricsCollector();
+  const seats = hostSeats(config.maxSubscriptions, config.maxSubscriptionsPerAddress);
   const members = new Map<number, Member>();
   let hostState: HostState = { serveReads: false, databasePath: null };
   let readersForked = false;
@@ -107,10 +115,17 @@ export async function superviseHost(config: Config, logger: Logger): Promise<num
       case 'cluster:stats':
         statsWaiters.get(typed.id)?.(typed.requestsServed);
         return;
+      case 'cluster:seat-free':
+        seats.give(worker.id, typed.address);
+        return;
       case 'cluster:ask': {
+        if (typed.question === 'seat') {
+          send(worker, { type: 'cluster:answer', id: typed.id, granted: seats.take(worker.id, typed.address) });
+          return;
+        }
         const answer =
           typed.question === 'metrics'
-            ? aggregator.clusterMetrics().then((metrics) => ({ metrics }))
+            ? hostMetrics([...members.values()].map((member) => member.worker)).then((metrics) => ({ metrics }))
             : processTable().then((processes) => ({ processes }));
         answer.then(
           (fields) => send(worker, { type: 'cluster:answer', id: typed.id, ...fields }),
@@ -124,6 +139,7 @@ export async function superviseHost(config: Config, logger: Logger): Promise<num
   cluster.on('exit', (worker, code, signal) => {
     const member = members.get(worker.id);
     members.delete(worker.id);
+    seats.drop(worker.id);
     if (!member) return;
     if (member.role === 'writer') {
       if (!stopping) log.error({ pid: worker.process.pid, code, signal }, 'the writer exited: stopping this host');

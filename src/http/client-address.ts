@@ -28,6 +28,9 @@ function parseEntry(entry: string): { address: string; family: Family; bits: num
 
 export const isAddressOrRange = (entry: string): boolean => parseEntry(entry) !== null;
 
+/** A client on this machine: 127.0.0.0/8 or ::1 (an IPv4-mapped address is plain by now). */
+export const isLoopback = (address: string): boolean => address === '::1' || /^127\.\d+\.\d+\.\d+$/.test(address);
+
 /**
  * The socket's peer, unless it is one of TRUSTED_PROXIES: then the nearest address in
  * X-Forwarded-For that is not a trusted proxy. Each proxy appends the address it was reached

@@ -70,7 +70,8 @@ export type HttpCacheRule = ReturnType<typeof httpCacheRule>;
  * HTTP caching of public reads on the GraphQL endpoint. An anonymous GET query whose answer is
  * the same for everyone (no per-viewer field, no Authorization header, no errors) answers with
  * `Cache-Control: public, max-age, stale-while-revalidate`, an ETag of its body, and 304 to a
- * matching If-None-Match; every other answer there is `private, no-store`.
+ * matching If-None-Match; every other answer Yoga gives, on any path (REST too), is
+ * `private, no-store`.
  *
  * Computed from the final response, so it holds whichever path produced the body (execution,
  * RESPONSE_CACHE, a compiled plan). The ETag is a hash of the bytes sent, never a cache key: a
@@ -79,11 +80,7 @@ export type HttpCacheRule = ReturnType<typeof httpCacheRule>;
  * and Last-Modified are removed; its 304 shortcut answers only an If-None-Match equal to a bare
  * cache key, which no response from here carries (ours are quoted).
  */
-export function useHttpCache(
-  config: HttpCacheConfig,
-  graphqlEndpoint: string,
-  rule: HttpCacheRule = httpCacheRule(config),
-): Plugin {
+export function useHttpCache(config: HttpCacheConfig, rule: HttpCacheRule = httpCacheRule(config)): Plugin {
   const shared = `public, max-age=${config.httpCacheMaxAge}, stale-while-revalidate=${config.httpCacheStaleWhileRevalidate}`;
   const answered = new WeakMap<Request, Answered>();
 
@@ -112,8 +109,9 @@ export function useHttpCache(
       if (!answer || !result) return;
       answer.succeeded = !(Symbol.asyncIterator in result) && !result.errors?.length;
     },
+    // Every answer Yoga gives, whatever the path (`/graphql/`, `//graphql`, REST, /health):
+    // only a GraphQL GET that passed the rule is shared, everything else is private.
     async onResponse({ request, response, setResponse, fetchAPI }) {
-      if (new URL(request.url).pathname !== graphqlEndpoint) return;
       if (!isShareable(request, response)) {
         // In place, as most answers go (every POST): nothing to rebuild for a private one.
         response.headers.delete('etag');

@@ -1,6 +1,13 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { type DocumentNode, type ExecutionResult, GraphQLError, type GraphQLSchema, getOperationAST } from 'graphql';
+import {
+  type DocumentNode,
+  type ExecutionResult,
+  GraphQLError,
+  type GraphQLSchema,
+  getOperationAST,
+  type OperationDefinitionNode,
+} from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
 import { ErrorCode } from '../errors.ts';
@@ -70,13 +77,13 @@ function tagAsLimitError(_context: unknown, error: GraphQLError) {
  * path and the fast lane are behind it too. It needs the request's variables (a page size or an id list
  * passed as `$n` counts as written), so it cannot be a plain validation rule.
  *
- * A verdict is remembered per document and per the sizes its variables carry: Yoga's parser
- * cache hands the same document object to every request with the same text. Bounded per
- * document, so a client cycling through page sizes cannot grow it. `budget` is what running
- * documents hold (CostBudget): the plugin and the fast lane take from the same one.
+ * A verdict is remembered per operation (the node Yoga's parser cache hands every request with
+ * the same text, so the operation name picks it) and per costKey of its declared variables.
+ * Bounded per operation, so a client cycling through page sizes cannot grow it. `budget` is
+ * what running documents hold (CostBudget): the plugin and the fast lane take from the same one.
  */
 export function costLimit(maxCost: number) {
-  const verdicts = new WeakMap<DocumentNode, Map<string, CostVerdict>>();
+  const verdicts = new WeakMap<OperationDefinitionNode, Map<string, CostVerdict>>();
   // Contexts whose document was weighed while validating (SOFA's REST routes skip validation),
   // with the cost they were admitted at.
   const weighed = new WeakMap<object, number>();
@@ -92,13 +99,13 @@ export function costLimit(maxCost: number) {
     if (malformedCursor(document, variables) !== undefined) {
       return { refusal: badInput('not a valid cursor (after/before)'), cost: 0 };
     }
-    const key = sizeKey(variables);
-    const seen = verdicts.get(document) ?? new Map<string, CostVerdict>();
+    const key = costKey(operation, variables);
+    const seen = verdicts.get(operation) ?? new Map<string, CostVerdict>();
     let verdict = seen.get(key);
     if (!verdict) {
       verdict = operationCost(schema, document, operation, variables);
       if (seen.size < MAX_REMEMBERED_SIZES) seen.set(key, verdict);
-      verdicts.set(document, seen);
+      verdicts.set(operation, seen);
     }
     const limit = operation.operation === 'subscription' ? subscriptionCost(maxCost) : maxCost;
     return { refusal: refusalOf(verdict, limit), cost: 'cost' in verdict ? verdict.cost : 0 };
@@ -203,15 +210,20 @@ function badInput(message: string) {
   return new GraphQLError(message, { extensions: { code: ErrorCode.BAD_USER_INPUT, http: { status: 400 } } });
 }
 
-/** What of the variables can change a document's cost: numbers (page sizes) and list lengths. */
-function sizeKey(variables: Record<string, unknown>): string {
-  let key = '';
-  for (const name in variables) {
-    const value = variables[name];
-    if (typeof value === 'number') key += `${name}=${value},`;
-    else if (Array.isArray(value)) key += `${name}#${value.length},`;
-  }
-  return key;
+/**
+ * Exactly what of the request can change an operation's cost (src/http/cost.ts reads a variable
+ * only as a number, a page size, or as a list, by its length; absent and null both fall back
+ * to the default): the operation's declared variables, in declaration order, each as one JSON
+ * value. Undeclared variables never count, and no name or value can run into the next.
+ */
+export function costKey(operation: OperationDefinitionNode, variables: Record<string, unknown>): string {
+  return JSON.stringify(
+    (operation.variableDefinitions ?? []).map(({ variable }) => {
+      const value = Object.hasOwn(variables, variable.name.value) ? variables[variable.name.value] : undefined;
+      if (typeof value === 'number') return String(value);
+      return Array.isArray(value) ? [value.length] : null;
+    }),
+  );
 }
 
 const MAX_REMEMBERED_SIZES = 64;

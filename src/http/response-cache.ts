@@ -1,6 +1,7 @@
-import { createInMemoryCache, useResponseCache } from '@graphql-yoga/plugin-response-cache';
+import { createInMemoryCache, hashSHA256, useResponseCache } from '@graphql-yoga/plugin-response-cache';
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import type { Authentication } from '../auth.ts';
 import { invalidatedAcrossHost } from '../cluster/shared-cache.ts';
 import type { Config } from '../config.ts';
 import { cacheTouchesOf } from '../schema/extensions.ts';
@@ -29,10 +30,16 @@ const TTL_MS = 60_000;
 const MAX_ENTRIES = 10_000;
 
 /**
- * RESPONSE_CACHE=on: query answers cached in memory per query, variables and bearer token
- * (so `viewer` is never shared), dropped by the mutations that touch what they hold.
+ * RESPONSE_CACHE=on: query answers cached in memory per query, operation, variables and the
+ * identity a verified token names (so `viewer` is never shared), dropped by the mutations that
+ * touch what they hold. The token is verified before the cache is asked (`authenticate`, the
+ * app's own): keyed on the raw header, a token that expired was still answered as its holder.
+ * An invalid token is answered as no token is (its `viewer` is null): it shares those entries.
  */
-export function responseCachePlugins(config: Pick<Config, 'responseCache'>): Plugin[] {
+export function responseCachePlugins(
+  config: Pick<Config, 'responseCache'>,
+  authenticate: (authorization: string | null) => Authentication | Promise<Authentication>,
+): Plugin[] {
   if (!config.responseCache) return [];
   // WORKERS > 1: a write drops what it touched from every process's cache.
   const cache = invalidatedAcrossHost(createInMemoryCache({ max: MAX_ENTRIES }));
@@ -41,7 +48,10 @@ export function responseCachePlugins(config: Pick<Config, 'responseCache'>): Plu
       cache,
       ttl: TTL_MS,
       ttlPerSchemaCoordinate: UNCACHED,
-      session: (request) => request.headers.get('authorization'),
+      session: async (request) => identityOf(await authenticate(request.headers.get('authorization'))),
+      // One JSON value: the plugin's default joins the parts with `|`, which a document may hold.
+      buildResponseCacheKey: ({ documentString, operationName, variableValues, sessionId }) =>
+        hashSHA256(JSON.stringify([documentString, operationName ?? null, variableValues ?? {}, sessionId ?? null])),
     }),
     {
       onExecute({ args }) {
@@ -58,4 +68,9 @@ export function responseCachePlugins(config: Pick<Config, 'responseCache'>): Plu
       },
     },
   ];
+}
+
+/** What an answer may depend on of who asks: the verified viewer, or null for everyone else. */
+function identityOf(auth: Authentication): string | null {
+  return auth.kind === 'user' ? JSON.stringify([auth.viewer.id, auth.viewer.name, auth.viewer.roles]) : null;
 }

@@ -3,6 +3,7 @@ import { createServer, type RequestListener, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { attachToHost } from '../cluster/attach.ts';
 import type { Logger } from '../logger.ts';
+import { clientAddressOf } from './client-address.ts';
 import { LISTENING } from './listening.ts';
 
 /** How long in-flight requests get to finish on shutdown before their sockets are cut. */
@@ -73,11 +74,11 @@ export function announceListening(logger: Logger, running: RunningServer, fields
 /** `app`: an App, or a listener that hands each request to the App of the moment (failover). */
 export async function listen(
   app: RequestListener,
-  { port, host }: { port: number; host: string },
+  { port, host, trustedProxies = [] }: { port: number; host: string; trustedProxies?: readonly string[] },
   timeouts: ClientTimeouts = CLIENT_TIMEOUTS,
 ) {
   // WORKERS > 1: host-wide /metrics and /ready, and the writer's socket for its read workers.
-  const onHost = await attachToHost(app);
+  const onHost = await attachToHost(app, clientAddressOf(trustedProxies));
   const handler = onHost?.handler ?? app;
   const server = createServer(
     {

@@ -1,8 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
+import { seatsAcrossHost } from '../cluster/shared-seats.ts';
 import type { Config } from '../config.ts';
 import { ErrorCode, refusal } from '../errors.ts';
 import type { ClientAddressOf } from './client-address.ts';
+import { type Seats, SubscriptionSeats } from './subscription-seats.ts';
 
 export type SubscriptionLimitConfig = Pick<
   Config,
@@ -17,30 +19,28 @@ const RETRY_AFTER_SECONDS = 30;
  * so 4,000 from one address were 4,000 queries per write. At most MAX_SUBSCRIPTIONS at once,
  * MAX_SUBSCRIPTIONS_PER_ADDRESS of them from one client address (behind a load balancer, the
  * one it forwards, with TRUSTED_PROXIES); more are refused with 429 and Retry-After.
+ * Counted for the whole host: with WORKERS > 1 the supervisor keeps the counts (connections
+ * land on any process, so per-process counts multiplied both bounds by WORKERS).
  * A stream that has delivered nothing for SUBSCRIPTION_IDLE_MS ends, and frees its place.
  * Their selections are costed like queries, at a smaller bound (src/http/limits.ts).
  */
-export function useSubscriptionLimits(limits: SubscriptionLimitConfig, clientAddress: ClientAddressOf): Plugin {
-  let total = 0;
-  const perAddress = new Map<string, number>();
+export function useSubscriptionLimits(
+  limits: SubscriptionLimitConfig,
+  clientAddress: ClientAddressOf,
+  seats: Seats = seatsAcrossHost(new SubscriptionSeats(limits.maxSubscriptions, limits.maxSubscriptionsPerAddress)),
+): Plugin {
   return {
-    onSubscribe({ args, setResultAndStopExecution }) {
+    async onSubscribe({ args, setResultAndStopExecution }) {
       const address = clientAddress((args.contextValue as { req?: IncomingMessage }).req);
-      const fromAddress = perAddress.get(address) ?? 0;
-      if (total >= limits.maxSubscriptions || fromAddress >= limits.maxSubscriptionsPerAddress) {
+      if (!(await seats.take(address))) {
         setResultAndStopExecution({ errors: [tooManySubscriptions()] });
         return;
       }
-      total++;
-      perAddress.set(address, fromAddress + 1);
       let held = true;
       const release = () => {
         if (!held) return;
         held = false;
-        total--;
-        const left = (perAddress.get(address) ?? 1) - 1;
-        if (left > 0) perAddress.set(address, left);
-        else perAddress.delete(address);
+        seats.give(address);
       };
       return {
         onSubscribeResult({ result, setResult }) {

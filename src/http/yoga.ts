@@ -13,6 +13,7 @@ import { useFastReads } from '../reads/plugin.ts';
 import { schema } from '../schema/index.ts';
 import { useBodyLimit } from './body-limit.ts';
 import { corsRule, useCorsHeaders, usePreflight } from './cors.ts';
+import { documentTextCache } from './document-cache.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
 import { fastLane, type NodeHandler } from './fast-lane.ts';
 import { type HttpCacheConfig, httpCacheRule, useHttpCache } from './http-cache.ts';
@@ -50,6 +51,9 @@ export interface AppOptions {
 export type App = ReturnType<typeof createApp>;
 
 const GRAPHQL_ENDPOINT = '/graphql';
+/** Parsed documents (and parse errors) kept by text: Yoga's count, and at most this many bytes. */
+const PARSED_DOCUMENTS = 1024;
+const PARSED_DOCUMENT_BYTES = 32 * 1024 * 1024;
 
 /**
  * The whole HTTP surface: /graphql (GraphiQL on GET from a browser), /health, /ready. With
@@ -91,6 +95,11 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     maxRequestBodySize: false,
     // One operation per request: a batch would multiply every per-document limit.
     batching: false,
+    // Bounded by bytes too, and long documents not kept (src/http/document-cache.ts).
+    parserAndValidationCache: {
+      documentCache: documentTextCache(PARSED_DOCUMENTS, PARSED_DOCUMENT_BYTES),
+      errorCache: documentTextCache(PARSED_DOCUMENTS, PARSED_DOCUMENT_BYTES),
+    },
     logging: logger ?? false,
     maskedErrors: { maskError },
     graphiql: config.graphiql && { title: 'Reviews API', defaultQuery: GRAPHIQL_DEFAULT_DOCUMENT },
@@ -111,8 +120,8 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       // runs the compiled statement (of the document the cache rewrote with its id fields).
       ...(reads ? [reads] : []),
       // After the limits: an answer is cached only once its document has passed them.
-      ...responseCachePlugins(config),
-      useHttpCache(config, GRAPHQL_ENDPOINT, httpCache),
+      ...responseCachePlugins(config, authenticateRequest),
+      useHttpCache(config, httpCache),
       // DURABILITY=replicated: a mutation is answered once the replica has it (or NOT_REPLICATED).
       useDurableMutations(config),
       useReadinessCheck({

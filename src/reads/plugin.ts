@@ -19,6 +19,7 @@ import type { Viewer } from '../auth.ts';
 import { BoundedCache } from '../bounded-cache.ts';
 import type { Context } from '../context.ts';
 import type { Db } from '../db/client.ts';
+import { MAX_REMEMBERED_DOCUMENT_LENGTH } from '../http/document-cache.ts';
 import type { Logger } from '../logger.ts';
 import { type CompiledRead, compileOperation, type RootWrite, type RunState, Unsupported } from './compile.ts';
 import { NotCompilable, registerReadFunctions } from './sql-functions.ts';
@@ -45,9 +46,16 @@ interface Plan {
 
 /** A document's operation (by name) and the variables whose values shape its statement. */
 interface Operation {
+  /** Unique in this process: the plans' key begins with it. */
+  id: number;
+  /** Its document's text length. */
+  length: number;
   definition: OperationDefinitionNode;
   fragments: Record<string, FragmentDefinitionNode>;
-  /** Booleans (for @skip/@include) and enums by value, everything else by whether it is null. */
+  /**
+   * The declared variables in declaration order, as one JSON array: booleans (for @skip/@include)
+   * and enums by value, everything else by whether it is null.
+   */
   shapeOf: (variables: Record<string, unknown>) => string;
 }
 
@@ -103,9 +111,9 @@ export function useFastReads(options: FastReadsOptions): FastReads {
   const known = new BoundedCache<DocumentNode>(options.maxPlans ?? MAX_PLANS, options.maxPlanBytes ?? MAX_PLAN_BYTES);
   const remember = (text: string, document: DocumentNode) =>
     known.set(text, document, text.length * 2 + KNOWN_ENTRY_BYTES);
-  const documentIds = new WeakMap<DocumentNode, number>();
-  let documents = 0;
-  const operations = new WeakMap<DocumentNode, Map<string, Operation | null>>();
+  let described = 0;
+  // By the name as asked: `null` (the document's only operation) is not `""` (no such operation).
+  const operations = new WeakMap<DocumentNode, Map<string | null, Operation | null>>();
   const paths = new Counter({
     name: 'reviews_api_read_path_total',
     help: 'GraphQL operations by how they ran: a compiled statement, or ordinary execution',
@@ -125,24 +133,21 @@ export function useFastReads(options: FastReadsOptions): FastReads {
       byName = new Map();
       operations.set(document, byName);
     }
-    const key = name ?? '';
-    if (!byName.has(key)) byName.set(key, describeOperation(schema, document, name));
+    const key = name ?? null;
+    if (!byName.has(key)) {
+      // A name the document has no operation of is not remembered: a client's every guess would be.
+      const definition = getOperationAST(document, name);
+      if (!definition) return null;
+      byName.set(key, describeOperation(schema, document, definition, ++described));
+    }
     return byName.get(key) ?? null;
   };
 
-  const planOf = (
-    schema: GraphQLSchema,
-    document: DocumentNode,
-    operationName: string | null | undefined,
-    operation: Operation,
-    variables: Record<string, unknown>,
-  ): Plan | null => {
-    let id = documentIds.get(document);
-    if (id === undefined) {
-      id = ++documents;
-      documentIds.set(document, id);
-    }
-    const key = `${id}:${operationName ?? ''}:${operation.shapeOf(variables)}`;
+  const planOf = (schema: GraphQLSchema, operation: Operation, variables: Record<string, unknown>): Plan | null => {
+    // Never compiled (nor remembered): one long literal cost 0.5-1 s of CPU to compile.
+    if (operation.length > MAX_REMEMBERED_DOCUMENT_LENGTH) return null;
+    // The operation (one document's, by the name asked), then the shape of its declared variables.
+    const key = `${operation.id}:${operation.shapeOf(variables)}`;
     const cached = plans.get(key);
     if (cached !== undefined) return cached;
     const started = performance.now();
@@ -205,7 +210,7 @@ export function useFastReads(options: FastReadsOptions): FastReads {
     if (operation?.definition.operation !== 'mutation') return null;
     const coerced = getVariableValues(schema, operation.definition.variableDefinitions ?? [], variables);
     if (coerced.errors) return null;
-    const plan = planOf(schema, document, operationName, operation, coerced.coerced);
+    const plan = planOf(schema, operation, coerced.coerced);
     if (!plan?.read.write) return null;
     return {
       operation: operation.definition,
@@ -228,7 +233,7 @@ export function useFastReads(options: FastReadsOptions): FastReads {
     if (operation?.definition.operation !== 'query') return null;
     const coerced = getVariableValues(schema, operation.definition.variableDefinitions ?? [], variables);
     if (coerced.errors) return null;
-    const plan = planOf(schema, document, operationName, operation, coerced.coerced);
+    const plan = planOf(schema, operation, coerced.coerced);
     const json = plan && run(plan, coerced.coerced, viewer);
     return json === null ? null : { json, operation: operation.definition };
   };
@@ -305,10 +310,10 @@ function compiledResult(json: string) {
 function describeOperation(
   schema: GraphQLSchema,
   document: DocumentNode,
-  name: string | null | undefined,
+  definition: OperationDefinitionNode,
+  id: number,
 ): Operation | null {
-  const definition = getOperationAST(document, name);
-  if (definition?.operation !== 'query' && definition?.operation !== 'mutation') return null;
+  if (definition.operation !== 'query' && definition.operation !== 'mutation') return null;
   const fragments: Record<string, FragmentDefinitionNode> = {};
   for (const node of document.definitions) {
     if (node.kind === Kind.FRAGMENT_DEFINITION) fragments[node.name.value] = node;
@@ -318,8 +323,14 @@ function describeOperation(
     const type = typeFromAST(schema, variable.type);
     const named = type && getNamedType(type);
     const byValue = named !== undefined && (named.name === 'Boolean' || isEnumType(named));
-    return (variables: Record<string, unknown>) =>
-      byValue ? JSON.stringify(variables[name] ?? null) : variables[name] == null ? '0' : '1';
+    return (variables: Record<string, unknown>): unknown =>
+      byValue ? (variables[name] ?? null) : variables[name] == null ? 0 : 1;
   });
-  return { definition, fragments, shapeOf: (variables) => shapers.map((shape) => shape(variables)).join(',') };
+  return {
+    id,
+    length: document.loc?.end ?? 0,
+    definition,
+    fragments,
+    shapeOf: (variables) => JSON.stringify(shapers.map((shape) => shape(variables))),
+  };
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/client.ts';
 import { applyMigrations } from '../../src/db/migrate.ts';
@@ -91,5 +92,33 @@ describe('RESPONSE_CACHE=on', () => {
     }
     expect(JSON.parse((await gql(VIEWER, {}, alice)).body).data.viewer.name).toBe('Alice');
     expect(JSON.parse((await gql(VIEWER, {}, bob)).body).data.viewer.name).toBe('Bob');
+  });
+
+  it('never answers viewer for a token that expired after its answer was cached', async () => {
+    const { gql } = cachedApp();
+    const alice = await tokenFor('alice', { name: 'Alice', expiresIn: '2s' });
+    await gql(
+      'mutation ($input: CreateReviewInput!) { createReview(input: $input) { review { id } } }',
+      { input: { subject: 'kettle', rating: 4, title: 'Fine', body: 'Boils.' } },
+      alice,
+    );
+    expect(JSON.parse((await gql(VIEWER, {}, alice)).body).data.viewer.name).toBe('Alice');
+    // jose: a token is expired from its `exp` second on.
+    await sleep(3100);
+    const expired = JSON.parse((await gql(VIEWER, {}, alice)).body);
+    expect(expired.data.viewer).toBeNull();
+  });
+
+  it('keys an answer on the verified identity: a second token of the same user shares it', async () => {
+    const { gql } = cachedApp();
+    const first = await tokenFor('alice', { name: 'Alice' });
+    const second = await tokenFor('alice', { name: 'Alice', expiresIn: '2h' });
+    await gql(
+      'mutation ($input: CreateReviewInput!) { createReview(input: $input) { review { id } } }',
+      { input: { subject: 'kettle', rating: 4, title: 'Fine', body: 'Boils.' } },
+      first,
+    );
+    expect((await gql(VIEWER, {}, first)).statements).toBeGreaterThan(0);
+    expect((await gql(VIEWER, {}, second)).statements).toBe(0);
   });
 });

@@ -5,6 +5,9 @@
  *   node --import tsx test/security/figures.ts worst          # the same in process (a profiler's view)
  *   node --import tsx test/security/figures.ts metrics        # /metrics and RSS over 100,000 unique operation names
  *   node --import tsx test/security/figures.ts subscriptions  # RSS while one address opens 4,000 subscriptions
+ *   node --import tsx test/security/figures.ts documents      # RSS and CPU over 1,000 distinct ~900 KB documents
+ *
+ * `subscriptions` and `documents` take settings after their name: `documents FAST_READS=off WORKERS=2`.
  *
  * `worst` runs on the largest data one account's rows can give every connection (100 reviews
  * of 10,000 characters, 100 comments of 5,000 on each) in a database file, in production mode.
@@ -18,8 +21,12 @@ import { createApp } from '../../src/http/yoga.ts';
 import { testConfig } from '../support/app.ts';
 import { aComment, aReview, aUser } from '../support/fixtures.ts';
 
-/** `reviews-api serve` as production runs it, on one process, over `databasePath`. */
-async function serveInProduction(databasePath: string) {
+/** Settings given after the part's name, as `KEY=value` (`WORKERS=2`, `FAST_READS=off`). */
+const settingsFromArguments = (): Record<string, string> =>
+  Object.fromEntries(process.argv.slice(3).map((pair) => pair.split('=') as [string, string]));
+
+/** `reviews-api serve` as production runs it, on one process, over `databasePath`; `env` adds to it. */
+async function serveInProduction(databasePath: string, env: Record<string, string> = {}) {
   const { startServerProcess } = await import('../../harness/server-process.ts');
   return startServerProcess({
     name: 'serve',
@@ -29,6 +36,7 @@ async function serveInProduction(databasePath: string) {
       DATABASE_PATH: databasePath,
       REPLICATION: 'off',
       WORKERS: '1',
+      ...env,
     },
   });
 }
@@ -202,7 +210,7 @@ async function subscriptions() {
   const { directory, databasePath, db } = freshDatabase('subscriptions.db');
   const review = aReview(db);
   db.$client.close();
-  const server = await serveInProduction(databasePath);
+  const server = await serveInProduction(databasePath, settingsFromArguments());
   const origin = server.url;
   const before = server.rss();
   const statuses = new Map<number, number>();
@@ -223,7 +231,62 @@ async function subscriptions() {
   rmSync(directory, { recursive: true, force: true });
 }
 
-const parts: Record<string, () => Promise<void>> = { worst, served, metrics, subscriptions };
+/** Distinct documents of one long string literal each, under MAX_BODY_BYTES and every document limit. */
+const LARGE_DOCUMENTS = 1000;
+const LITERAL_LENGTH = 900 * 1024;
+const SEQUENTIAL_DOCUMENTS = 30;
+
+/**
+ * 1,000 distinct ~900 KB documents to `serve`: the first SEQUENTIAL_DOCUMENTS one at a time (the
+ * most CPU one of them took), the rest four at a time; the server's RSS after the first 100 and
+ * after all.
+ */
+async function documents() {
+  const { directory, databasePath, db } = freshDatabase('documents.db');
+  db.$client.close();
+  const env = settingsFromArguments();
+  const server = await serveInProduction(databasePath, env);
+  const literal = 'x'.repeat(LITERAL_LENGTH);
+  const statuses = new Map<string, number>();
+  let maxCpu = 0;
+  let after100 = 0;
+  let next = 0;
+  const sendOne = async (i: number) => {
+    const query = `query Large${i} { reviews(subject: "${i}${literal}") { nodes { id } } }`;
+    const before = server.cpuMs();
+    const status = await fetch(server.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query }),
+    }).then(
+      async (response) => (await response.text()) && String(response.status),
+      (error: Error) => `failed: ${(error.cause as Error | undefined)?.message ?? error.message}`,
+    );
+    if (i < SEQUENTIAL_DOCUMENTS) maxCpu = Math.max(maxCpu, server.cpuMs() - before);
+    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    if (i === 99) after100 = server.rss();
+  };
+  const sendNext = async (): Promise<void> => {
+    const i = next++;
+    if (i >= LARGE_DOCUMENTS) return;
+    await sendOne(i);
+    return sendNext();
+  };
+  const started = server.rss();
+  // One at a time first: the host's CPU over one request is that request's.
+  for (; next < SEQUENTIAL_DOCUMENTS; next++) await sendOne(next);
+  await Promise.all(Array.from({ length: 4 }, sendNext));
+  const after = server.rss();
+  console.log(
+    `${JSON.stringify(env)} statuses ${JSON.stringify(Object.fromEntries(statuses))}; rss ${mb(started)} at start, ${mb(after100)} after 100, ${mb(after)} after ${LARGE_DOCUMENTS} (${(((after - after100) / after100) * 100).toFixed(1)} %); CPU per request at most ${maxCpu} ms (the first ${SEQUENTIAL_DOCUMENTS}, one at a time)`,
+  );
+  for (const entry of server.logs.filter((line) => Number(line.level) >= 40).slice(-5))
+    console.log(JSON.stringify(entry));
+  await server.stop();
+  rmSync(directory, { recursive: true, force: true });
+}
+
+const parts: Record<string, () => Promise<void>> = { worst, served, metrics, subscriptions, documents };
 const part = parts[process.argv[2] ?? 'worst'];
 if (!part) throw new Error(`usage: figures.ts ${Object.keys(parts).join('|')}`);
 await part();

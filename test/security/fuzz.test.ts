@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { comments, reviews } from '../../src/db/schema.ts';
 import { type GraphQLResponse, testConfig, tokenFor } from '../support/app.ts';
+import { collidingRequest, costRefusalOf, refusalAlone } from './colliding-variables.ts';
 import { post, serveApp } from './served.ts';
 
 /**
@@ -200,6 +201,8 @@ const attackerRequest = fc.oneof(
       variables: { ids: Array.from({ length: count }, (_, i) => Buffer.from(`Review:${i + 1}`).toString('base64')) },
     })),
   },
+  // Variable names and values built to share a memo key with an earlier request (issue 23).
+  { weight: 2, arbitrary: collidingRequest },
 );
 
 const rowIdOf = (globalId: string) => Number(decodeGlobalID(globalId).id);
@@ -372,13 +375,15 @@ describe('fuzzing over real HTTP', () => {
     );
   });
 
-  it("answers the attacker's documents (alias trees, id lists, cursors, page sizes, names) with a 4xx or a bounded answer", async () => {
+  it("answers the attacker's documents (alias trees, id lists, cursors, page sizes, names, colliding variables) with a 4xx or a bounded answer", async () => {
     const metricsUrl = `${new URL(served.url).origin}/metrics`;
     const metricsBefore = (await (await fetch(metricsUrl)).text()).length;
     await fc.assert(
       fc.asyncProperty(attackerRequest, async (body) => {
         const response = await post(served.url, body);
         expectWellFormed(response, body.query);
+        // Costed on its own, whatever the requests before it carried.
+        if ('operationName' in body) expect(costRefusalOf(response.errors)).toBe(refusalAlone(body));
         // Accepted or not, every answer is bounded: the limits refuse what would not be.
         expect(JSON.stringify(response).length).toBeLessThan(testConfig.maxResponseBytes);
       }),

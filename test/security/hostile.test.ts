@@ -7,7 +7,7 @@ import { QUERY_LIMIT_CODE } from '../../src/http/limits.ts';
 import { type FinishedRequest, MAX_OPERATION_LABELS } from '../../src/http/metrics.ts';
 import { useRequestLog, withFailuresAnswered } from '../../src/http/request-log.ts';
 import { createLogger } from '../../src/logger.ts';
-import { createTestApp, errorCode, testConfig } from '../support/app.ts';
+import { createTestApp, errorCode, testConfig, tokenFor } from '../support/app.ts';
 import { aReview, aUser } from '../support/fixtures.ts';
 import { post, serveApp } from './served.ts';
 
@@ -321,3 +321,36 @@ function closedWith(socket: Socket): Promise<string> {
     socket.on('close', () => resolve(text));
   });
 }
+
+describe('issue 23: one caching rule, nothing echoed', () => {
+  const withToken = async () => ({ authorization: `Bearer ${await tokenFor('alice', { name: 'Alice' })}` });
+  const READ = encodeURIComponent('{ reviews(first: 1) { nodes { id } } }');
+
+  it.each(['/graphql/', '//graphql'])('answers a token holder GET on %s as private, as on /graphql', async (path) => {
+    served = await serveApp({ env: 'production' });
+    const response = await fetch(`${origin(served.url)}${path}?query=${READ}`, {
+      headers: { ...(await withToken()), 'x-graphql-yoga-csrf': '1' },
+    });
+    expect(response.headers.get('cache-control')).toBe('private, no-store');
+  });
+
+  it('answers REST reads of a token holder (GET /api/viewer) as private', async () => {
+    served = await serveApp({ env: 'production' });
+    const response = await fetch(`${origin(served.url)}/api/viewer`, { headers: await withToken() });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('private, no-store');
+  });
+
+  it('refuses a body that is not JSON without quoting any of it', async () => {
+    served = await serveApp({ env: 'production' });
+    const response = await fetch(served.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"query": "{ reviews { nodes { id } } }", secret-in-the-body',
+    });
+    expect(response.status).toBe(400);
+    const text = await response.text();
+    expect(text).toContain('invalid JSON');
+    expect(text).not.toContain('secret-in-the-body');
+  });
+});
