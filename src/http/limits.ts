@@ -4,7 +4,7 @@ import { type DocumentNode, type ExecutionResult, GraphQLError, type GraphQLSche
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
 import { ErrorCode } from '../errors.ts';
-import { malformedCursor } from '../schema/cursors.ts';
+import { cursorProblem } from '../schema/cursors.ts';
 import { type CostVerdict, operationCost } from './cost.ts';
 import { useInputErrors } from './input-errors.ts';
 
@@ -89,9 +89,8 @@ export function costLimit(maxCost: number) {
   ): { refusal?: GraphQLError; cost: number } => {
     const operation = getOperationAST(document, operationName);
     if (!operation) return { cost: 0 };
-    if (malformedCursor(document, variables) !== undefined) {
-      return { refusal: badInput('not a valid cursor (after/before)'), cost: 0 };
-    }
+    const badCursor = cursorProblem(schema, document, variables);
+    if (badCursor !== undefined) return { refusal: badInput(badCursor), cost: 0 };
     const key = sizeKey(variables);
     const seen = verdicts.get(document) ?? new Map<string, CostVerdict>();
     let verdict = seen.get(key);

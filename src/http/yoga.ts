@@ -10,6 +10,7 @@ import { useDurableMutations } from '../durability/plugin.ts';
 import type { Logger } from '../logger.ts';
 import { createReviewEvents } from '../pubsub.ts';
 import { useFastReads } from '../reads/plugin.ts';
+import { useCursorScopes } from '../schema/cursors.ts';
 import { schema } from '../schema/index.ts';
 import { useBodyLimit } from './body-limit.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
@@ -101,6 +102,8 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       ...securityPlugins(config, cost, rateLimit),
       // Before the response cache, which keys answers on the document text these fill in.
       ...persisted.plugins,
+      // Inside execution, so the compiled reads below still see each cursor as sent.
+      useCursorScopes(),
       // Replaces execution of the queries it compiles; before the cache, so that a cache miss
       // runs the compiled statement (of the document the cache rewrote with its id fields).
       ...(reads ? [reads] : []),

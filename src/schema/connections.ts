@@ -7,8 +7,13 @@ import { builder } from './builder.ts';
  */
 type TotalCount = number | (() => number | Promise<number>) | undefined;
 
+/**
+ * `<name>Connection` and its `<name>Edge`, the edge kept for the mutation payloads that return
+ * one (Relay's `@appendEdge` / `@prependEdge`).
+ */
 export function sharedConnection(type: Parameters<typeof builder.connectionObject>[0]['type'], name: string) {
-  return builder.connectionObject(
+  const edge = builder.edgeObject({ type, name: `${name}Edge` });
+  const connection = builder.connectionObject(
     {
       type,
       name: `${name}Connection`,
@@ -22,6 +27,7 @@ export function sharedConnection(type: Parameters<typeof builder.connectionObjec
         }),
       }),
     },
-    { name: `${name}Edge` },
+    edge,
   );
+  return { connection, edge };
 }
