@@ -283,10 +283,9 @@ class Compiler {
 
   /**
    * A mutation of one root field whose payload holds the row it wrote (WrittenSpec) or its edge
-   * (WrittenEdgeSpec): the payload
-   * read back by that row's id, as its resolver reads it after the write. The write itself is
-   * the field's resolver's (src/http/mutation-lane.ts); a root `__typename` or a second field
-   * is not planned.
+   * (WrittenEdgeSpec): the payload read back by that row's id, as its resolver reads it after
+   * the write. The write itself is the field's resolver's (src/http/mutation-lane.ts); a root
+   * `__typename` or a second field is not planned.
    */
   private mutationRoot(operation: OperationDefinitionNode): SQL {
     const mutationType = this.schema.getMutationType();
