@@ -6,6 +6,7 @@ import type { Config } from '../config.ts';
 import { ErrorCode } from '../errors.ts';
 import { cursorProblem } from '../schema/cursors.ts';
 import { type CostVerdict, operationCost } from './cost.ts';
+import { useDepthLimit } from './depth.ts';
 import { useInputErrors } from './input-errors.ts';
 
 /** The `extensions.code` of a document refused by an abuse limit, before it runs. */
@@ -26,8 +27,8 @@ export type LimitConfig = Pick<
 >;
 
 /**
- * The abuse limits every document passes before it executes (GraphQL Armor: depth, aliases,
- * tokens, directives; ours: the cost of rows and what they carry, list arguments, cursors),
+ * The abuse limits every document passes before it executes (GraphQL Armor: aliases, tokens,
+ * directives; ours: depth, the cost of rows and what they carry, list arguments, cursors),
  * client mistakes coded as such, introspection and "did you mean" suggestions off in
  * production, a bound on the answer's size, and a time limit on queries. They run while
  * parsing and validating, so a refused document never reaches a resolver or the database,
@@ -38,8 +39,8 @@ export function queryLimitPlugins(limits: LimitConfig, cost: CostLimit = costLim
   const refuse = { exposeLimits: true, onReject: [tagAsLimitError], propagateOnRejection: true };
   const plugins: Plugin[] = [
     EnvelopArmorPlugin({
-      // Fragments add no depth of data: counting them would refuse honest `... on Review` queries.
-      maxDepth: { n: limits.maxDepth, flattenFragments: true, ...refuse },
+      // Counted by useDepthLimit below, which leaves out a connection's plumbing.
+      maxDepth: { enabled: false },
       // Every alias counts: Armor's default allow-list skips `__typename`, alias or field, so
       // `__typename: reviews { … }` would double a level for free.
       maxAliases: { n: limits.maxAliases, allowList: [], ...refuse },
@@ -50,6 +51,7 @@ export function queryLimitPlugins(limits: LimitConfig, cost: CostLimit = costLim
       // Suggestions reveal field names that introspection would hide.
       blockFieldSuggestion: { enabled: production },
     }) as Plugin,
+    useDepthLimit(limits.maxDepth, (error) => tagAsLimitError(null, error)),
     cost.plugin,
     useInputErrors({ production }),
     useResponseSizeLimit(limits.maxResponseBytes),
