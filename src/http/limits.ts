@@ -1,4 +1,5 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { isAsyncIterable } from '@graphql-tools/utils';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { type DocumentNode, type ExecutionResult, GraphQLError, type GraphQLSchema, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
@@ -226,13 +227,38 @@ const MAX_REMEMBERED_SIZES = 64;
  */
 function useResponseSizeLimit(maxBytes: number): Plugin {
   return {
-    onExecute: () => ({
-      onExecuteDone({ result, setResult }) {
-        if (answerFits(result, maxBytes)) return;
-        setResult({ errors: [answerTooLarge(maxBytes)] });
-      },
-    }),
+    onExecute: ({ executeFn, setExecuteFn }) => {
+      setExecuteFn(async (args) => {
+        const result = await executeFn(args);
+        return isAsyncIterable(result) ? partsWithin(result, maxBytes) : result;
+      });
+      return {
+        onExecuteDone({ result, setResult }) {
+          if (isAsyncIterable(result) || answerFits(result, maxBytes)) return;
+          setResult({ errors: [answerTooLarge(maxBytes)] });
+        },
+      };
+    },
   };
+}
+
+/**
+ * An answer in parts (@defer, @stream) counted whole: once the parts sent add up to more than
+ * `maxBytes`, the last one says so and execution stops.
+ */
+async function* partsWithin(parts: AsyncIterable<unknown>, maxBytes: number): AsyncGenerator<unknown> {
+  let sent = 0;
+  let first = true;
+  for await (const part of parts) {
+    sent += jsonSizeAtLeast(part, maxBytes - sent + 1);
+    if (sent > maxBytes) {
+      const errors = [answerTooLarge(maxBytes)];
+      yield first ? { errors, hasNext: false } : { hasNext: false, incremental: [{ path: [], errors }] };
+      return;
+    }
+    first = false;
+    yield part;
+  }
 }
 
 /** The refusal of an answer past MAX_RESPONSE_BYTES (the fast lane's too). */

@@ -1,4 +1,5 @@
 import { type IncomingMessage, ServerResponse } from 'node:http';
+import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
 import { createYoga, useReadinessCheck } from 'graphql-yoga';
 import { type Authentication, signingKey, tokenAuthenticator } from '../auth.ts';
 import { reportApp } from '../cluster/writer-state.ts';
@@ -100,6 +101,8 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       useBodyLimit(config.maxBodyBytes),
       ...metrics.plugins,
       ...securityPlugins(config, cost, rateLimit),
+      // @defer and @stream, answered in parts over multipart/mixed or SSE by ordinary execution.
+      useDeferStream(),
       // Before the response cache, which keys answers on the document text these fill in.
       ...persisted.plugins,
       // Inside execution, so the compiled reads below still see each cursor as sent.

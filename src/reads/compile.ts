@@ -14,6 +14,7 @@ import {
 } from 'drizzle-orm';
 import { alias, SQLiteDialect, type SQLiteTable } from 'drizzle-orm/sqlite-core';
 import {
+  BREAK,
   type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLArgument,
@@ -31,6 +32,7 @@ import {
   isObjectType,
   isScalarType,
   type OperationDefinitionNode,
+  visit,
 } from 'graphql';
 import { relations } from '../db/relations.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../schema/builder.ts';
@@ -240,6 +242,7 @@ export function compileOperation(
   operation: OperationDefinitionNode,
   variables: Record<string, unknown>,
 ): CompiledRead {
+  if ([operation, ...Object.values(fragments)].some(asksForParts)) throw new Unsupported('@defer or @stream');
   const compiler = new Compiler(schema, fragments, variables);
   const data = compiler.root(operation);
   const query = dialect.sqlToQuery(sql`select ${data}`);
@@ -258,6 +261,20 @@ export function compileOperation(
     argumentFields: compiler.argumentFields,
     ...(compiler.write && { write: compiler.write }),
   };
+}
+
+const INCREMENTAL = new Set(['defer', 'stream']);
+
+/** `@defer` / `@stream`: an answer in parts, which ordinary execution gives (the statement is one answer). */
+function asksForParts(definition: OperationDefinitionNode | FragmentDefinitionNode): boolean {
+  let found = false;
+  visit(definition, {
+    Directive(directive) {
+      if (INCREMENTAL.has(directive.name.value)) found = true;
+      return found ? BREAK : undefined;
+    },
+  });
+  return found;
 }
 
 class Compiler {
