@@ -51,6 +51,9 @@ export type App = ReturnType<typeof createApp>;
 
 const GRAPHQL_ENDPOINT = '/graphql';
 
+/** The operations one batched request may carry: a batch costs at most this many requests. */
+export const MAX_BATCH_OPERATIONS = 10;
+
 /**
  * The whole HTTP surface: /graphql (GraphiQL on GET from a browser), /health, /ready. With
  * FAST_READS on (and no RESPONSE_CACHE, whose hits and keys live in Yoga), a request that
@@ -86,8 +89,9 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     landingPage: false,
     // useBodyLimit below enforces MAX_BODY_BYTES at a fraction of the cost.
     maxRequestBodySize: false,
-    // One operation per request: a batch would multiply every per-document limit.
-    batching: false,
+    // A batch (Apollo's BatchHttpLink, graphql-request's batchRequests) of at most
+    // MAX_BATCH_OPERATIONS: each operation is weighed, rate limited and size limited as if sent alone.
+    batching: { limit: MAX_BATCH_OPERATIONS },
     logging: logger ?? false,
     maskedErrors: { maskError },
     graphiql: config.graphiql && { title: 'Reviews API', defaultQuery: GRAPHIQL_DEFAULT_DOCUMENT },

@@ -5,7 +5,7 @@ import type { Config } from '../../src/config.ts';
 import { openDatabase } from '../../src/db/client.ts';
 import { applyMigrations } from '../../src/db/migrate.ts';
 import { QUERY_LIMIT_CODE, queryLimitPlugins, TIMEOUT_CODE } from '../../src/http/limits.ts';
-import { createApp } from '../../src/http/yoga.ts';
+import { createApp, MAX_BATCH_OPERATIONS } from '../../src/http/yoga.ts';
 import { createTestApp, errorCode, type TestApp, testConfig } from '../support/app.ts';
 import { aComment, aReview, aUser } from '../support/fixtures.ts';
 import { post, serveApp } from './served.ts';
@@ -142,14 +142,21 @@ describe('the limits on a document', () => {
     expect(await response.text()).toMatch(/depth limit of 3 \(MAX_DEPTH\) exceeded, found 4/);
   });
 
-  it('refuse batches: one operation per request', async () => {
-    const response = await t.app.fetch('http://localhost/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify([{ query: '{ __typename }' }, { query: '{ __typename }' }]),
-    });
-    expect(response.status).toBe(400);
-    expect(await response.text()).toMatch(/Batching is not supported/);
+  it('refuse a batch of more than MAX_BATCH_OPERATIONS, and weigh each operation of one as if alone', async () => {
+    const batch = (queries: string[]) =>
+      t.app.fetch('http://localhost/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(queries.map((query) => ({ query }))),
+      });
+    const tooMany = await batch(Array.from({ length: MAX_BATCH_OPERATIONS + 1 }, () => '{ __typename }'));
+    expect(tooMany.status).toBe(413);
+    expect(await tooMany.text()).toMatch(/Batching is limited to 10 operations per request/);
+    const heavy = `{ reviews(first: 100) { nodes { comments(first: 100) { nodes { review { comments(first: 100) { nodes { body } } } } } } } }`;
+    const answers = (await (await batch(['{ reviews { totalCount } }', heavy])).json()) as Data[];
+    expect(answers[0]).toEqual({ data: { reviews: { totalCount: 0 } } });
+    expect(answers[1]?.errors[0].extensions.code).toBe(QUERY_LIMIT_CODE);
+    expect(answers[1]?.errors[0].message).toMatch(/Cost limit of 20000 exceeded/);
   });
 });
 
