@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { MAX_TOKEN_LIFETIME_SECONDS } from './auth.ts';
 import { DURATION, durationMs } from './duration.ts';
 import { isAddressOrRange } from './http/client-address.ts';
+import { type CorsOrigins, isOrigin } from './http/origins.ts';
 import { isS3Url } from './replica-url.ts';
 
 /** The development-only signing key: refused when NODE_ENV=production. */
@@ -19,6 +20,14 @@ const positiveInt = (min: number) => z.coerce.number().int().min(min);
 
 /** A duration in the same form, as milliseconds. */
 const milliseconds = duration.transform(durationMs);
+
+/** `a, b,c` as ['a', 'b', 'c']. */
+const commaSeparated = z.string().transform((text) =>
+  text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean),
+);
 
 const envSchema = z
   .object({
@@ -66,16 +75,17 @@ const envSchema = z
     SUBSCRIPTION_IDLE_MS: positiveInt(1000).default(300_000),
     // The load balancers in front (addresses or CIDR ranges): behind one, a client's address is
     // read from X-Forwarded-For (src/http/client-address.ts).
-    TRUSTED_PROXIES: z
-      .string()
-      .default('')
-      .transform((text) =>
-        text
-          .split(',')
-          .map((entry) => entry.trim())
-          .filter(Boolean),
-      )
+    TRUSTED_PROXIES: commaSeparated
+      .default([])
       .refine((entries) => entries.every(isAddressOrRange), 'a comma-separated list of addresses or CIDR ranges'),
+    // Browser origins whose pages may call the API, credentials included (src/http/cors.ts).
+    // Unset: loopback origins outside production, none in production.
+    CORS_ORIGINS: commaSeparated
+      .refine(
+        (entries) => entries.every(isOrigin),
+        'a comma-separated list of origins such as https://app.example or http://localhost:5173 (scheme, host, port; no path, no *)',
+      )
+      .optional(),
     // Unset: GraphiQL in development, none in production.
     GRAPHIQL: onOff.optional(),
     RESPONSE_CACHE: onOff.default(false),
@@ -140,6 +150,8 @@ export interface Config {
   maxSubscriptions: number;
   maxSubscriptionsPerAddress: number;
   trustedProxies: string[];
+  /** Browser origins allowed to call the API with credentials; `loopback`: any local port. */
+  corsOrigins: CorsOrigins;
   /** A subscription that has delivered nothing for this long is ended. */
   subscriptionIdleMs: number;
   graphiql: boolean;
@@ -213,6 +225,7 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       maxSubscriptions: e.MAX_SUBSCRIPTIONS,
       maxSubscriptionsPerAddress: e.MAX_SUBSCRIPTIONS_PER_ADDRESS,
       trustedProxies: e.TRUSTED_PROXIES,
+      corsOrigins: e.CORS_ORIGINS ?? (e.NODE_ENV === 'production' ? [] : 'loopback'),
       subscriptionIdleMs: e.SUBSCRIPTION_IDLE_MS,
       graphiql: e.GRAPHIQL ?? e.NODE_ENV !== 'production',
       responseCache: e.RESPONSE_CACHE,

@@ -10,6 +10,8 @@ export const ErrorCode = {
   READ_ONLY: 'READ_ONLY',
   NOT_REPLICATED: 'NOT_REPLICATED',
   RATE_LIMITED: 'RATE_LIMITED',
+  /** A request a browser could send cross-site without a preflight (src/http/csrf.ts). */
+  CSRF_HEADER_REQUIRED: 'CSRF_HEADER_REQUIRED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -24,6 +26,7 @@ export const httpStatusOf: Record<ErrorCode, number> = {
   READ_ONLY: 503,
   NOT_REPLICATED: 503,
   RATE_LIMITED: 429,
+  CSRF_HEADER_REQUIRED: 403,
 };
 
 /** How soon a client may try again after each refusal that is about the node, not the request. */

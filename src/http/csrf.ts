@@ -1,11 +1,12 @@
-import { createGraphQLError, type Plugin } from 'graphql-yoga';
+import type { Plugin } from 'graphql-yoga';
+import { ErrorCode, refusal } from '../errors.ts';
 
 /**
  * Headers that mark a request as sent by a script, not by a cross-site form or link: the ones
  * Apollo Server accepts (Apollo Client and urql users set `apollo-require-preflight`; Apollo's
  * own clients send `x-apollo-operation-name`) and Yoga's own.
  */
-const CSRF_HEADERS = ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'x-apollo-operation-name'];
+export const CSRF_HEADERS = ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'x-apollo-operation-name'];
 
 /** The content types a browser may POST cross-site without asking first (CORS-simple). */
 const SIMPLE_CONTENT_TYPES = ['application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain'];
@@ -31,7 +32,7 @@ export function useCsrfPrevention(): Plugin {
   return {
     onRequestParse({ request }) {
       if (wasPreflighted(request.headers.get('content-type'), (header) => request.headers.has(header))) return;
-      throw createGraphQLError('Required CSRF header(s) not present', { extensions: { http: { status: 403 } } });
+      throw refusal(ErrorCode.CSRF_HEADER_REQUIRED, 'Required CSRF header(s) not present');
     },
   };
 }

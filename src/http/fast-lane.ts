@@ -4,6 +4,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Authentication, Viewer } from '../auth.ts';
 import type { FastReads } from '../reads/plugin.ts';
 import { bodyLengthRefusal } from './body-limit.ts';
+import type { CorsRule } from './cors.ts';
 import { wasPreflighted } from './csrf.ts';
 import { type HttpCacheRule, NOT_SHARED } from './http-cache.ts';
 import { answerFits, type CostLimit } from './limits.ts';
@@ -25,6 +26,7 @@ export interface FastLaneOptions {
   cost: CostLimit;
   documentOf: (request: RequestedDocument) => string | null;
   httpCache: HttpCacheRule;
+  cors: CorsRule;
   log: RequestLog;
   registry: Registry;
 }
@@ -52,7 +54,7 @@ const PARAMS = new Set(['query', 'operationName', 'variables', 'extensions']);
  * and weighed it once) is answered here, on node:http, without Yoga's per-request machinery:
  * its text is looked up, its variables coerced, its statement run, its JSON written. Every
  * rule Yoga applies per request is asked here through the same function: CSRF (csrf.ts), the
- * body limit (body-limit.ts), persisted documents and APQ (persisted-operations.ts), the
+ * body limit (body-limit.ts), CORS (cors.ts), persisted documents and APQ (persisted-operations.ts), the
  * bearer token, the cost limit and its budget, the answer's size (limits.ts), the mutation
  * rate limit (rate-limit.ts), the HTTP cache (http-cache.ts), the request log and metrics
  * (request-log.ts). Whatever the lane is not sure of (another method, path, content type or
@@ -74,6 +76,7 @@ export function fastLane(options: FastLaneOptions) {
     noteOperation(facts, answer.operation, answer.operationName, answer.viewer);
     res.writeHead(answer.status, {
       ...answer.headers,
+      ...options.cors.answerHeaders(req.headers.origin),
       'content-type': `${request.mediaType}; charset=utf-8`,
       'content-length': Buffer.byteLength(answer.body),
       [REQUEST_ID_HEADER]: facts.id,

@@ -14,6 +14,7 @@ import { useFastReads } from '../reads/plugin.ts';
 import { useCursorScopes } from '../schema/cursors.ts';
 import { schema } from '../schema/index.ts';
 import { useBodyLimit } from './body-limit.ts';
+import { corsRule, useCorsHeaders, usePreflight } from './cors.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
 import { fastLane, type NodeHandler } from './fast-lane.ts';
 import { type HttpCacheConfig, httpCacheRule, useHttpCache } from './http-cache.ts';
@@ -40,6 +41,7 @@ export interface AppOptions {
     | 'trustedDocumentsManifest'
     | 'fastReads'
     | 'maxResponseBytes'
+    | 'corsOrigins'
   > &
     SecurityConfig &
     HttpCacheConfig;
@@ -70,6 +72,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
   const persisted = persistedOperations(config);
   const httpCache = httpCacheRule(config);
   const rateLimit = rateLimitOf(config);
+  const cors = corsRule(config.corsOrigins);
   const reads = config.fastReads
     ? useFastReads({ db, sqlLogger: statementLoggerOf(db), registry: metrics.registry, logger })
     : null;
@@ -87,6 +90,8 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     graphqlEndpoint: GRAPHQL_ENDPOINT,
     healthCheckEndpoint: '/health',
     landingPage: false,
+    // Yoga's own lets every origin in with credentials: the two below ask CORS_ORIGINS.
+    cors: false,
     // useBodyLimit below enforces MAX_BODY_BYTES at a fraction of the cost.
     maxRequestBodySize: false,
     // A batch (Apollo's BatchHttpLink, graphql-request's batchRequests) of at most
@@ -102,6 +107,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     plugins: [
       // First, so every request (REST and /metrics too) is timed, logged and given its id.
       useRequestLog(logger, metrics.observeRequest, log),
+      usePreflight(cors),
       useBodyLimit(config.maxBodyBytes),
       ...metrics.plugins,
       ...securityPlugins(config, cost, rateLimit),
@@ -124,6 +130,8 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
         check: () => readiness(db, node),
       }),
       withFailuresAnswered(useRest({ maxBodyBytes: config.maxBodyBytes }), logger),
+      // Last: its headers go on the answer the plugins above settled on (a 304 too).
+      useCorsHeaders(cors),
     ],
   });
   if (!reads || config.responseCache) return yoga;
@@ -146,6 +154,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     cost,
     documentOf: persisted.documentOf,
     httpCache,
+    cors,
     log,
     registry: metrics.registry,
   });

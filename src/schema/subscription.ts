@@ -25,7 +25,12 @@ builder.subscriptionFields((t) => ({
     type: 'comments',
     description: 'Each new comment on one review, from the moment of subscribing (no replay).',
     args: { reviewId: t.arg.globalID({ for: Review, required: true }) },
-    subscribe: (_root, { reviewId }, ctx) => ctx.events.subscribe('commentAdded', rowId(reviewId)),
+    // A review that does not exist never gets a comment: say so now, not at the idle limit.
+    subscribe: async (_root, { reviewId }, ctx) => {
+      const id = rowId(reviewId);
+      orNotFound(await ctx.db.query.reviews.findFirst({ columns: { id: true }, where: { id } }), 'Review');
+      return ctx.events.subscribe('commentAdded', id);
+    },
     resolve: async (query, event, _args, ctx) =>
       orNotFound(
         await ctx.db.query.comments.findFirst(query({ where: { id: (event as CommentAdded).commentId } })),

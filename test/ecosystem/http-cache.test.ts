@@ -31,7 +31,7 @@ describe.each([
     const first = await get(PAGE);
     expect(first.status).toBe(200);
     expect(first.headers.get('cache-control')).toBe('public, max-age=5, stale-while-revalidate=10');
-    expect(first.headers.get('vary')).toBe('Accept, Authorization');
+    expect(first.headers.get('vary')).toBe('Accept, Authorization, Origin');
     expect(first.headers.get('last-modified')).toBeNull();
     const etag = first.headers.get('etag') as string;
     expect(etag).toMatch(/^"[\w-]+"$/);

@@ -109,7 +109,16 @@ describe('CSRF prevention against what a browser sends cross-site without a pref
       .totalCount;
 
   it('refuses a GET with no header (an <img> or a link), and simple-content-type POSTs (a form)', async () => {
-    expect((await get('{ __typename }')).status).toBe(403);
+    const refused = await get('{ __typename }');
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toEqual({
+      errors: [
+        expect.objectContaining({
+          message: 'Required CSRF header(s) not present',
+          extensions: { code: 'CSRF_HEADER_REQUIRED' },
+        }),
+      ],
+    });
     const token = await aliceToken();
     const mutation = `mutation { createReview(input: {subject: "csrf", rating: 1, title: "t", body: "b"}) { review { id } } }`;
     for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {

@@ -105,3 +105,24 @@ describe('live updates over Server-Sent Events', () => {
     });
   });
 });
+
+describe('a subscription that cannot deliver anything', () => {
+  it('ends at once with NOT_FOUND when the review does not exist', async () => {
+    const response = await subscribe(
+      served.origin,
+      'subscription($reviewId: ID!) { commentAdded(reviewId: $reviewId) { id } }',
+      // A well-formed global id of a review never written.
+      { reviewId: Buffer.from('Review:999').toString('base64') },
+      abort.signal,
+    );
+    const events = [];
+    // Ends by itself: the server closes the stream (its `complete` carries no data).
+    for await (const event of serverSentEvents(response)) events.push(event);
+    expect(events).toEqual([
+      {
+        event: 'next',
+        data: { errors: [expect.objectContaining({ message: 'Review not found', extensions: { code: 'NOT_FOUND' } })] },
+      },
+    ]);
+  });
+});

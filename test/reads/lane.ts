@@ -14,7 +14,16 @@ export interface Seen {
   headers: Record<string, string | null>;
 }
 
-const HEADERS = ['content-type', 'cache-control', 'etag', 'vary', 'retry-after'];
+const HEADERS = [
+  'content-type',
+  'cache-control',
+  'etag',
+  'vary',
+  'retry-after',
+  'access-control-allow-origin',
+  'access-control-allow-credentials',
+  'access-control-expose-headers',
+];
 
 export interface LaneRequest {
   /** The JSON body, or text sent as it is. */

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { DEVELOPMENT_JWT_SECRET, loadConfig } from '../../src/config.ts';
+import { corsRule } from '../../src/http/cors.ts';
 
 describe('loadConfig', () => {
   it('needs nothing in development and uses the documented defaults', () => {
@@ -38,6 +39,7 @@ describe('loadConfig', () => {
         maxSubscriptions: 200,
         maxSubscriptionsPerAddress: 10,
         trustedProxies: [],
+        corsOrigins: 'loopback',
         subscriptionIdleMs: 300_000,
         graphiql: true,
         responseCache: false,
@@ -237,5 +239,42 @@ describe('loadConfig', () => {
   it('treats an empty variable as unset', () => {
     const result = loadConfig({ PORT: '', REPLICATION: '' });
     expect(result.ok && [result.config.port, result.config.replication]).toEqual([4000, true]);
+  });
+
+  it('reads CORS_ORIGINS: listed origins; unset, loopback ones outside production and none in production', () => {
+    const listed = loadConfig({ CORS_ORIGINS: 'https://app.example, http://localhost:5173,http://[::1]:3000' });
+    expect(listed.ok && listed.config.corsOrigins).toEqual([
+      'https://app.example',
+      'http://localhost:5173',
+      'http://[::1]:3000',
+    ]);
+    const production = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'p'.repeat(40) });
+    expect(production.ok && production.config.corsOrigins).toEqual([]);
+    const development = loadConfig({});
+    expect(development.ok && development.config.corsOrigins).toBe('loopback');
+    for (const bad of ['*', 'app.example', 'https://app.example/', 'https://app.example/path', 'ftp://app.example']) {
+      const result = loadConfig({ CORS_ORIGINS: bad });
+      expect(result.ok ? [] : result.errors.map((error) => error.split(':')[0]), bad).toEqual(['CORS_ORIGINS']);
+    }
+  });
+});
+
+describe('corsRule', () => {
+  const allowedOrigin = (rule: ReturnType<typeof corsRule>, origin: string) =>
+    rule.answerHeaders(origin)['access-control-allow-origin'] ?? null;
+
+  it('lets in exactly the listed origins, and by default any port of a loopback host', () => {
+    const listed = corsRule(['https://app.example']);
+    expect(allowedOrigin(listed, 'https://app.example')).toBe('https://app.example');
+    expect(allowedOrigin(listed, 'https://app.example:8443')).toBeNull();
+    expect(allowedOrigin(listed, 'http://localhost:5173')).toBeNull();
+    const loopback = corsRule('loopback');
+    for (const origin of ['http://localhost:5173', 'http://127.0.0.1:8080', 'http://[::1]:3000', 'https://localhost']) {
+      expect(allowedOrigin(loopback, origin), origin).toBe(origin);
+    }
+    for (const origin of ['https://app.example', 'http://localhost.evil.example', 'null']) {
+      expect(allowedOrigin(loopback, origin), origin).toBeNull();
+    }
+    expect(corsRule([]).answerHeaders('http://localhost:5173')).toEqual({ vary: 'Origin' });
   });
 });
