@@ -17,6 +17,7 @@ import { useBodyLimit } from './body-limit.ts';
 import { corsRule, useCorsHeaders, usePreflight } from './cors.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
 import { fastLane, type NodeHandler } from './fast-lane.ts';
+import { graphqlSsePlugins } from './graphql-sse.ts';
 import { type HttpCacheConfig, httpCacheRule, useHttpCache } from './http-cache.ts';
 import { costLimit } from './limits.ts';
 import { maskError } from './mask-error.ts';
@@ -113,6 +114,8 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       ...securityPlugins(config, cost, rateLimit),
       // @defer and @stream, answered in parts over multipart/mixed or SSE by ordinary execution.
       useDeferStream(),
+      // graphql-sse's protocol on /graphql/stream; its handler reads the query text itself.
+      ...(config.trustedDocuments ? [] : graphqlSsePlugins(config.maxBodyBytes)),
       // Before the response cache, which keys answers on the document text these fill in.
       ...persisted.plugins,
       // Inside execution, so the compiled reads below still see each cursor as sent.

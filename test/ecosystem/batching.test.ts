@@ -43,7 +43,7 @@ describe('batched requests, from the clients that send them, over a real socket'
     });
     const answers = await Promise.all(
       ['kettle', 'toaster'].map((subject) =>
-        client.mutate({
+        client.mutate<{ createReview: { review: { title: string } } }>({
           mutation: gql(CREATE),
           variables: { input: { subject, rating: 4, title: `A ${subject}`, body: 'Fine.' } },
         }),
@@ -52,7 +52,11 @@ describe('batched requests, from the clients that send them, over a real socket'
     expect(answers.map((answer) => answer.data?.createReview.review.title)).toEqual(['A kettle', 'A toaster']);
     const counts = await Promise.all(
       ['kettle', 'toaster', 'grill'].map((subject) =>
-        client.query({ query: gql(COUNT), variables: { subject }, fetchPolicy: 'network-only' }),
+        client.query<{ reviews: { totalCount: number } }>({
+          query: gql(COUNT),
+          variables: { subject },
+          fetchPolicy: 'network-only',
+        }),
       ),
     );
     expect(counts.map((answer) => answer.data?.reviews.totalCount)).toEqual([1, 1, 0]);
