@@ -2,20 +2,10 @@ import { ApolloClient, gql, InMemoryCache } from '@apollo/client';
 import { BatchHttpLink } from '@apollo/client/link/batch-http';
 import { batchRequests } from 'graphql-request';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aliceToken, type Served, serve } from './served.ts';
+import { aliceToken, recordingFetch, type Served, serve } from './served.ts';
 
 const CREATE = `mutation Create($input: CreateReviewInput!) { createReview(input: $input) { review { id title } } }`;
 const COUNT = `query Count($subject: String) { reviews(subject: $subject) { totalCount } }`;
-
-/** fetch, counting the HTTP requests a client library sends. */
-function countingFetch() {
-  const bodies: unknown[] = [];
-  const fetcher: typeof fetch = async (input, init) => {
-    bodies.push(JSON.parse(String(init?.body)));
-    return fetch(input, init);
-  };
-  return { bodies, fetch: fetcher };
-}
 
 describe('batched requests, from the clients that send them, over a real socket', () => {
   let served: Served;
@@ -30,7 +20,7 @@ describe('batched requests, from the clients that send them, over a real socket'
   afterAll(() => served.close());
 
   it('@apollo/client: BatchHttpLink sends several operations as one request, each answered', async () => {
-    const counted = countingFetch();
+    const counted = recordingFetch();
     const client = new ApolloClient({
       link: new BatchHttpLink({
         uri: endpoint,
@@ -61,7 +51,7 @@ describe('batched requests, from the clients that send them, over a real socket'
     );
     expect(counts.map((answer) => answer.data?.reviews.totalCount)).toEqual([1, 1, 0]);
     // Two HTTP requests in all, each a JSON array of operations.
-    expect(counted.bodies.map((body) => Array.isArray(body) && body.length)).toEqual([2, 3]);
+    expect(counted.sent.map(({ body }) => (JSON.parse(body ?? 'null') as unknown[]).length)).toEqual([2, 3]);
   });
 
   it('graphql-request: batchRequests, each mutation rate limited as if sent alone', async () => {

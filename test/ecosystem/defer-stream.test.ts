@@ -2,7 +2,7 @@ import { ApolloClient, gql, HttpLink, InMemoryCache } from '@apollo/client';
 import { Defer20220824Handler } from '@apollo/client/incremental';
 import { Client, fetchExchange, gql as urqlGql } from '@urql/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aliceToken, graphql, type Served, serve } from './served.ts';
+import { aliceToken, graphql, recordingFetch, type Served, serve } from './served.ts';
 
 const CREATE = `mutation Create($input: CreateReviewInput!) { createReview(input: $input) { review { id } } }`;
 const ADD = `mutation Add($input: AddCommentInput!) { addComment(input: $input) { comment { id } } }`;
@@ -19,17 +19,6 @@ const DEFERRED = `query Deferred {
     }
   }
 }`;
-
-/** fetch, keeping the media type of every answer a client library received. */
-function recordingFetch() {
-  const answered: (string | null)[] = [];
-  const fetcher: typeof fetch = async (input, init) => {
-    const response = await fetch(input, init);
-    answered.push(response.headers.get('content-type'));
-    return response;
-  };
-  return { answered, fetch: fetcher };
-}
 
 describe('@defer and @stream, with clients that speak incremental delivery, over a real socket', () => {
   let served: Served;

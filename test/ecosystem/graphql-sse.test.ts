@@ -2,20 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, createClient } from 'graphql-sse';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRAPHQL_SSE_ENDPOINT, STREAM_TOKEN_HEADER } from '../../src/http/graphql-sse.ts';
-import { aliceToken, graphql, type Served, serve } from './served.ts';
+import { aliceToken, graphql, recordingFetch, type Served, serve } from './served.ts';
 
 const CREATE = `mutation($input: CreateReviewInput!) { createReview(input: $input) { review { id } } }`;
 const ADD = `mutation($input: AddCommentInput!) { addComment(input: $input) { comment { id body } } }`;
-
-/** fetch, recording the method of every request the graphql-sse client sends. */
-function recordingFetch() {
-  const methods: string[] = [];
-  const fetcher: typeof fetch = (input, init) => {
-    methods.push(init?.method ?? 'GET');
-    return fetch(input, init);
-  };
-  return { methods, fetch: fetcher };
-}
 
 /** One operation through the client, every result it yields until it completes. */
 function run(client: Client<boolean>, query: string, variables: Record<string, unknown> = {}, until = 1) {
@@ -89,10 +79,11 @@ describe('graphql-sse, its client as its documentation sets it up, over a real s
       client.dispose();
     }
     // The reservation, the one stream, the operations, and a DELETE for the subscription it ended.
-    expect(recorded.methods[0]).toBe('PUT');
-    expect(recorded.methods.filter((method) => method === 'GET')).toHaveLength(1);
-    expect(recorded.methods).toContain('DELETE');
-    expect(recorded.methods.filter((method) => method === 'POST').length).toBeGreaterThanOrEqual(3);
+    const methods = recorded.sent.map(({ method }) => method);
+    expect(methods[0]).toBe('PUT');
+    expect(methods.filter((method) => method === 'GET')).toHaveLength(1);
+    expect(methods).toContain('DELETE');
+    expect(methods.filter((method) => method === 'POST').length).toBeGreaterThanOrEqual(3);
   });
 
   it('distinct connections mode too', async () => {

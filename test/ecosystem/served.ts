@@ -37,6 +37,24 @@ export async function serve(
 
 export const aliceToken = () => tokenFor('alice', { name: 'Alice' });
 
+/** fetch, recording each request a client library sends and the media type of each answer. */
+export function recordingFetch() {
+  const sent: { method: string; headers: Headers; body: string | null }[] = [];
+  const answered: (string | null)[] = [];
+  const fetcher: typeof fetch = async (input, init) => {
+    const request = new Request(input, init);
+    sent.push({
+      method: request.method,
+      headers: request.headers,
+      body: typeof init?.body === 'string' ? init.body : null,
+    });
+    const response = await fetch(input, init);
+    answered.push(response.headers.get('content-type'));
+    return response;
+  };
+  return { sent, answered, fetch: fetcher };
+}
+
 /** One GraphQL POST over HTTP; throws on any error, so a test reads only its data. */
 export async function graphql<T = Record<string, unknown>>(
   origin: string,
