@@ -13,6 +13,7 @@ import { createReviewEvents } from '../pubsub.ts';
 import { useFastReads } from '../reads/plugin.ts';
 import { useCursorScopes } from '../schema/cursors.ts';
 import { schema } from '../schema/index.ts';
+import { MAX_BATCH_OPERATIONS, useNonEmptyBatches } from './batching.ts';
 import { useBodyLimit } from './body-limit.ts';
 import { corsRule, useCorsHeaders, usePreflight } from './cors.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
@@ -54,9 +55,6 @@ export type App = ReturnType<typeof createApp>;
 
 const GRAPHQL_ENDPOINT = '/graphql';
 
-/** The operations one batched request may carry: a batch costs at most this many requests. */
-export const MAX_BATCH_OPERATIONS = 10;
-
 /**
  * The whole HTTP surface: /graphql (GraphiQL on GET from a browser), /health, /ready. With
  * FAST_READS on (and no RESPONSE_CACHE, whose hits and keys live in Yoga), a request that
@@ -95,8 +93,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     cors: false,
     // useBodyLimit below enforces MAX_BODY_BYTES at a fraction of the cost.
     maxRequestBodySize: false,
-    // A batch (Apollo's BatchHttpLink, graphql-request's batchRequests) of at most
-    // MAX_BATCH_OPERATIONS: each operation is weighed, rate limited and size limited as if sent alone.
+    // Each operation of a batch weighed, rate limited and size limited as if sent alone.
     batching: { limit: MAX_BATCH_OPERATIONS },
     logging: logger ?? false,
     maskedErrors: { maskError },
@@ -110,6 +107,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       useRequestLog(logger, metrics.observeRequest, log),
       usePreflight(cors),
       useBodyLimit(config.maxBodyBytes),
+      useNonEmptyBatches(),
       ...metrics.plugins,
       ...securityPlugins(config, cost, rateLimit),
       // @defer and @stream, answered in parts over multipart/mixed or SSE by ordinary execution.

@@ -67,7 +67,7 @@ export function nodeTypeOf(type: GraphQLOutputType): string | undefined {
 }
 
 /** The scope of the cursors a connection field pages with these arguments; undefined for other fields. */
-export function connectionScope(def: GraphQLField<unknown, unknown>, args: object): string | undefined {
+function connectionScope(def: GraphQLField<unknown, unknown>, args: object): string | undefined {
   const spec = (def.extensions as Record<string, unknown> | undefined)?.[READ_SPEC] as ReadSpec | undefined;
   const order =
     spec?.kind === 'relatedConnection' ? spec.order : spec?.kind === 'rows' ? spec.order?.(args) : undefined;
