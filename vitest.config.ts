@@ -16,6 +16,7 @@ const E2E = [
   'test/bench/**/*.test.ts',
   'test/security/soak.test.ts',
   'test/ecosystem/graphiql.test.ts',
+  'test/ecosystem/cors-browser.test.ts',
   'test/ecosystem/nginx-cache.test.ts',
   'test/ecosystem/web-example.test.ts',
 ];

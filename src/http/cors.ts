@@ -32,7 +32,7 @@ export interface CorsRule {
   preflightHeaders(origin: string | null | undefined): Record<string, string>;
 }
 
-/** The one CORS rule of the service, asked by Yoga (useCors) and by the fast lane alike. */
+/** The one CORS rule of the service, asked by Yoga (the two plugins below) and the fast lane alike. */
 export function corsRule(origins: CorsOrigins): CorsRule {
   const listed = origins === 'loopback' ? isLoopback : (origin: string) => origins.includes(origin);
   const allowed = (origin: string | null | undefined): origin is string => !!origin && listed(origin);

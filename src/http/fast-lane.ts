@@ -53,9 +53,9 @@ const PARAMS = new Set(['query', 'operationName', 'variables', 'extensions']);
  * FAST_READS: a query whose document already ran compiled (src/reads/: Yoga parsed, validated
  * and weighed it once) is answered here, on node:http, without Yoga's per-request machinery:
  * its text is looked up, its variables coerced, its statement run, its JSON written. Every
- * rule Yoga applies per request is asked here through the same function: CSRF (csrf.ts), the
- * body limit (body-limit.ts), CORS (cors.ts), persisted documents and APQ (persisted-operations.ts), the
- * bearer token, the cost limit and its budget, the answer's size (limits.ts), the mutation
+ * rule Yoga applies per request is asked here through the same function: CSRF (csrf.ts), CORS
+ * (cors.ts), the body limit (body-limit.ts), persisted documents and APQ (persisted-operations.ts),
+ * the bearer token, the cost limit and its budget, the answer's size (limits.ts), the mutation
  * rate limit (rate-limit.ts), the HTTP cache (http-cache.ts), the request log and metrics
  * (request-log.ts). Whatever the lane is not sure of (another method, path, content type or
  * Accept, a body without Content-Length, an unknown document or extension, an answer that

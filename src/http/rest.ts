@@ -2,6 +2,7 @@ import { filterSchema } from '@graphql-tools/utils';
 import { useSofa } from '@graphql-yoga/plugin-sofa';
 import { GraphQLError, GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import type { Authentication } from '../auth.ts';
 import { ErrorCode, httpStatusOf } from '../errors.ts';
 import { type RestRoute, restRoutesOf } from '../schema/extensions.ts';
 import { schema } from '../schema/index.ts';
@@ -56,16 +57,20 @@ export function restView(schema: GraphQLSchema): GraphQLSchema {
 
 export interface RestOptions {
   maxBodyBytes: number;
+  /** The app's own: who a bearer token names, exactly as Yoga's context reads it. */
+  authenticate: (authorization: string | null) => Authentication | Promise<Authentication>;
 }
 
 /**
  * REST over the GraphQL schema through SOFA. SOFA runs each route's generated operation
  * through Yoga's own execute, so authentication, the rate limits, error masking and the
  * metrics apply as they do on /graphql. This plugin is the door in front of it: it admits
- * only the routes above, turns a REST body into the mutation's `input`, answers a missing
- * resource with 404, and serves the OpenAPI document and its browsable page.
+ * only the routes above, refuses a bearer token that is not valid with 401 (as REST clients
+ * expect, on reads too: GraphQL reads such a request as anonymous), turns a REST body into
+ * the mutation's `input`, answers a missing resource with 404, and serves the OpenAPI
+ * document and its browsable page.
  */
-export function useRest({ maxBodyBytes }: RestOptions): Plugin {
+export function useRest({ maxBodyBytes, authenticate }: RestOptions): Plugin {
   const sofa = useSofa({
     basePath: REST_BASE,
     routes: Object.fromEntries(
@@ -106,10 +111,12 @@ export function useRest({ maxBodyBytes }: RestOptions): Plugin {
       const viaSofa = async (sofaRequest: Request) => {
         let response: Response | undefined;
         await sofa.onRequest?.({ ...payload, request: sofaRequest, endResponse: (res) => (response = res) });
-        return response ?? errorResponse(404, 'No such route');
+        return response ?? errorResponse(404, 'No such route', ErrorCode.NOT_FOUND);
       };
       if (url.pathname === OPENAPI_PATH && request.method === 'GET') {
-        document ??= viaSofa(request).then(async (res) => Response.json(restDocument(await res.json(), REST_ROUTES)));
+        document ??= viaSofa(request).then(async (res) =>
+          Response.json(restDocument(await res.json(), REST_ROUTES, restView(schema))),
+        );
         endResponse((await document).clone());
         return;
       }
@@ -118,7 +125,12 @@ export function useRest({ maxBodyBytes }: RestOptions): Plugin {
         .map((m) => ({ ...m, params: m.match(url.pathname) }))
         .find((m) => m.params !== null);
       if (!matched?.params) {
-        endResponse(errorResponse(404, `No route ${request.method} ${url.pathname}`));
+        endResponse(errorResponse(404, `No route ${request.method} ${url.pathname}`, ErrorCode.NOT_FOUND));
+        return;
+      }
+      const auth = await authenticate(request.headers.get('authorization'));
+      if (auth.kind === 'invalid') {
+        endResponse(errorResponse(401, `Not signed in: ${auth.reason}`, ErrorCode.UNAUTHENTICATED));
         return;
       }
       if (matched.field.startsWith('Query.')) {
@@ -163,22 +175,22 @@ function pathMatcher({ path }: RestRoute) {
 /** A mutation's `input`: the JSON body (optional for DELETE) with the path parameters over it. */
 async function mutationInput(request: Request, params: Record<string, string>, maxBodyBytes: number) {
   const refused = bodyLengthRefusal(request.headers.get('content-length'), maxBodyBytes);
-  if (refused) return errorResponse(refused.status, refused.message);
+  if (refused) return errorResponse(refused.status, refused.message, refused.code);
   const bytes = await readAtMost(request, maxBodyBytes);
-  if (!bytes) return errorResponse(TOO_LARGE.status, TOO_LARGE.message);
+  if (!bytes) return errorResponse(TOO_LARGE.status, TOO_LARGE.message, TOO_LARGE.code);
   const text = new TextDecoder().decode(bytes);
   if (!text) return { ...params };
   if (!request.headers.get('content-type')?.startsWith('application/json')) {
-    return errorResponse(415, 'Send the body as application/json');
+    return errorResponse(415, 'Send the body as application/json', BAD_REQUEST);
   }
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
-    return errorResponse(400, 'The body is not valid JSON');
+    return errorResponse(400, 'The body is not valid JSON', BAD_REQUEST);
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    return errorResponse(400, 'The body must be a JSON object');
+    return errorResponse(400, 'The body must be a JSON object', BAD_REQUEST);
   }
   return { ...body, ...params };
 }
@@ -191,8 +203,12 @@ async function notFoundIfNull(response: Response, namesResource: boolean): Promi
   return new Response(text, { status: response.status, headers: response.headers });
 }
 
-function errorResponse(status: number, message: string, code?: ErrorCode): Response {
-  return Response.json({ errors: [{ message, ...(code && { extensions: { code } }) }] }, { status });
+/** Yoga's code for a request it cannot read (a body that is not JSON, …), used for REST's alike. */
+const BAD_REQUEST = 'BAD_REQUEST';
+
+/** A refusal of REST's own, in the one error shape, with its code as every refusal has one. */
+function errorResponse(status: number, message: string, code: string): Response {
+  return Response.json({ errors: [{ message, extensions: { code } }] }, { status });
 }
 
 /**

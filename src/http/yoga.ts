@@ -130,7 +130,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
         endpoint: '/ready',
         check: () => readiness(db, node),
       }),
-      withFailuresAnswered(useRest({ maxBodyBytes: config.maxBodyBytes }), logger),
+      withFailuresAnswered(useRest({ maxBodyBytes: config.maxBodyBytes, authenticate: authenticateRequest }), logger),
       // Last: its headers go on the answer the plugins above settled on (a 304 too).
       useCorsHeaders(cors),
     ],

@@ -10,20 +10,28 @@ import { cacheTouches, restRoute } from './extensions.ts';
 import { rowId } from './ids.ts';
 import { deletedPayload, writtenEdge } from './payloads.ts';
 import { Review } from './review.ts';
-import { idempotencyKey, userText, version } from './validation.ts';
+import {
+  EXPECTED_VERSION_DESCRIPTION,
+  IDEMPOTENCY_KEY_DESCRIPTION,
+  idempotencyKey,
+  userText,
+  version,
+  WRITTEN_ROW,
+} from './validation.ts';
 
 export const Comment = builder.drizzleNode('comments', {
   name: 'Comment',
+  description: "A user's comment on a review.",
   // Load only the columns the query selects (plus ids and cursor columns), not every column.
   select: {},
   id: { column: (comment) => comment.id },
   fields: (t) => ({
-    review: t.relation('review'),
-    body: t.exposeString('body'),
-    author: t.relation('author'),
-    createdAt: t.expose('createdAt', { type: 'DateTime' }),
-    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
-    version: t.exposeInt('version'),
+    review: t.relation('review', { description: 'The review it is on.' }),
+    body: t.exposeString('body', { description: 'The text, 1 to 5,000 characters, trimmed.' }),
+    author: t.relation('author', { description: 'Who wrote it.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: WRITTEN_ROW.createdAt }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime', description: WRITTEN_ROW.updatedAt }),
+    version: t.exposeInt('version', { description: WRITTEN_ROW.version }),
   }),
 });
 
@@ -65,12 +73,17 @@ builder.queryField('comment', (t) =>
     nullable: true,
     description: 'One comment of one review (REST: /reviews/:reviewId/comments/:id); null if it is not on that review.',
     args: {
-      reviewId: t.arg.globalID({ for: Review, required: true }),
-      id: t.arg.globalID({ for: Comment, required: true }),
+      reviewId: t.arg.globalID({ for: Review, required: true, description: "The review's global id." }),
+      id: t.arg.globalID({ for: Comment, required: true, description: "The comment's global id." }),
     },
     extensions: {
       ...readSpec(onReview),
-      ...restRoute({ method: 'GET', path: '/reviews/:reviewId/comments/:id', tags: ['comments'] }),
+      ...restRoute({
+        method: 'GET',
+        path: '/reviews/:reviewId/comments/:id',
+        tags: ['comments'],
+        summary: 'Get a comment of a review',
+      }),
     },
     resolve: (query, _root, args, ctx) =>
       ctx.db.query.comments.findFirst(query({ where: relationalWhere(onReview.filters, args) })),
@@ -83,10 +96,15 @@ builder.queryField('reviewComments', (t) =>
       type: 'comments',
       description:
         'The comments of one review in conversation order (REST: /reviews/:reviewId/comments); NOT_FOUND if there is no such review.',
-      args: { reviewId: t.arg.globalID({ for: Review, required: true }) },
+      args: { reviewId: t.arg.globalID({ for: Review, required: true, description: "The review's global id." }) },
       extensions: {
         ...readSpec(ofReview),
-        ...restRoute({ method: 'GET', path: '/reviews/:reviewId/comments', tags: ['comments'] }),
+        ...restRoute({
+          method: 'GET',
+          path: '/reviews/:reviewId/comments',
+          tags: ['comments'],
+          summary: "List a review's comments",
+        }),
       },
       totalCount: (_root, args, ctx) => ctx.db.$count(comments, eq(comments.reviewId, rowId(args.reviewId))),
       resolve: (query, _root, args, ctx) => {
@@ -100,34 +118,39 @@ builder.queryField('reviewComments', (t) =>
 );
 
 const AddCommentInput = builder.inputType('AddCommentInput', {
+  description: 'A new comment on a review.',
   fields: (t) => ({
-    reviewId: t.globalID({ for: Review, required: true }),
-    body: t.string({ required: true }).validate(userText(5_000)),
-    idempotencyKey: t.string().validate(idempotencyKey.nullish()),
+    reviewId: t.globalID({ for: Review, required: true, description: "The review's global id." }),
+    body: t.string({ required: true, description: '1 to 5,000 characters.' }).validate(userText(5_000)),
+    idempotencyKey: t.string({ description: IDEMPOTENCY_KEY_DESCRIPTION }).validate(idempotencyKey.nullish()),
   }),
 });
 
 const UpdateCommentInput = builder.inputType('UpdateCommentInput', {
+  description: 'A new text for your own comment.',
   fields: (t) => ({
-    id: t.globalID({ for: Comment, required: true }),
-    body: t.string({ required: true }).validate(userText(5_000)),
-    expectedVersion: t.int().validate(version.nullish()),
+    id: t.globalID({ for: Comment, required: true, description: "The comment's global id." }),
+    body: t.string({ required: true, description: 'The new text, 1 to 5,000 characters.' }).validate(userText(5_000)),
+    expectedVersion: t.int({ description: EXPECTED_VERSION_DESCRIPTION }).validate(version.nullish()),
   }),
 });
 
 const DeleteCommentInput = builder.inputType('DeleteCommentInput', {
+  description: 'The comment to delete (your own, or any as a moderator).',
   fields: (t) => ({
-    id: t.globalID({ for: Comment, required: true }),
-    expectedVersion: t.int().validate(version.nullish()),
+    id: t.globalID({ for: Comment, required: true, description: "The comment's global id." }),
+    expectedVersion: t.int({ description: EXPECTED_VERSION_DESCRIPTION }).validate(version.nullish()),
   }),
 });
 
 /** A payload holding the written comment, re-read through the client's planned selection. */
-function commentPayload(name: string) {
+function commentPayload(name: string, description: string) {
   return builder.objectRef<{ rowId: number }>(name).implement({
+    description,
     fields: (t) => ({
       comment: t.drizzleField({
         type: 'comments',
+        description: 'The comment as it is now, `version` included.',
         // The fast lane reads it back by the same id, in one statement (src/reads/compile.ts).
         extensions: readSpec({ kind: 'written', table: 'comments' }),
         resolve: async (query, parent, _args, ctx) =>
@@ -137,7 +160,7 @@ function commentPayload(name: string) {
   });
 }
 
-const AddCommentPayload = commentPayload('AddCommentPayload');
+const AddCommentPayload = commentPayload('AddCommentPayload', 'What `addComment` wrote.');
 
 builder.objectField(AddCommentPayload, 'commentEdge', (t) =>
   t.field({
@@ -154,19 +177,27 @@ builder.objectField(AddCommentPayload, 'commentEdge', (t) =>
       ),
   }),
 );
-const UpdateCommentPayload = commentPayload('UpdateCommentPayload');
+const UpdateCommentPayload = commentPayload('UpdateCommentPayload', 'What `updateComment` wrote.');
 const DeleteCommentPayload = deletedPayload('DeleteCommentPayload', 'Comment');
 
 builder.mutationFields((t) => ({
   addComment: t.field({
     type: AddCommentPayload,
+    description:
+      'Adds a comment to a review as the signed-in user; subscribers of `commentAdded` hear of it. NOT_FOUND if the review does not exist. REST: POST /api/reviews/:reviewId/comments.',
     extensions: {
-      ...restRoute({ method: 'POST', path: '/reviews/:reviewId/comments', tags: ['comments'], responseStatus: 201 }),
+      ...restRoute({
+        method: 'POST',
+        path: '/reviews/:reviewId/comments',
+        tags: ['comments'],
+        responseStatus: 201,
+        summary: 'Add a comment to a review',
+      }),
       // A review's commentCount and comments change with it.
       ...cacheTouches('Comment', 'Review', 'User'),
     },
     authScopes: { signedIn: true },
-    args: { input: t.arg({ type: AddCommentInput, required: true }) },
+    args: { input: t.arg({ type: AddCommentInput, required: true, description: 'The new comment.' }) },
     resolve: (_root, { input }, ctx) => {
       const reviewId = rowId(input.reviewId);
       const commentId = runWrite(ctx, (db, viewer, now) => addComment(db, viewer, now, { ...input, reviewId }));
@@ -176,25 +207,29 @@ builder.mutationFields((t) => ({
   }),
   updateComment: t.field({
     type: UpdateCommentPayload,
+    description:
+      "Changes your own comment's text and raises its `version`. FORBIDDEN for another's comment, NOT_FOUND for none, CONFLICT for a stale `expectedVersion`. REST: PATCH /api/comments/:id.",
     extensions: {
-      ...restRoute({ method: 'PATCH', path: '/comments/:id', tags: ['comments'] }),
+      ...restRoute({ method: 'PATCH', path: '/comments/:id', tags: ['comments'], summary: 'Edit a comment' }),
       ...cacheTouches('Comment', 'User'),
     },
     authScopes: { signedIn: true },
-    args: { input: t.arg({ type: UpdateCommentInput, required: true }) },
+    args: { input: t.arg({ type: UpdateCommentInput, required: true, description: 'The comment and its new text.' }) },
     resolve: (_root, { input }, ctx) => ({
       rowId: runWrite(ctx, (db, viewer, now) => updateComment(db, viewer, now, { ...input, id: rowId(input.id) })),
     }),
   }),
   deleteComment: t.field({
     type: DeleteCommentPayload,
+    description:
+      'Deletes a comment: your own, or any as a moderator. FORBIDDEN otherwise, NOT_FOUND for none, CONFLICT for a stale `expectedVersion`. REST: DELETE /api/comments/:id.',
     extensions: {
-      ...restRoute({ method: 'DELETE', path: '/comments/:id', tags: ['comments'] }),
+      ...restRoute({ method: 'DELETE', path: '/comments/:id', tags: ['comments'], summary: 'Delete a comment' }),
       // A review's commentCount and comments change with it.
       ...cacheTouches('Comment', 'Review', 'User'),
     },
     authScopes: { signedIn: true },
-    args: { input: t.arg({ type: DeleteCommentInput, required: true }) },
+    args: { input: t.arg({ type: DeleteCommentInput, required: true, description: 'The comment to delete.' }) },
     resolve: (_root, { input }, ctx) => ({
       rowId: runWrite(ctx, (db, viewer) => deleteComment(db, viewer, { ...input, id: rowId(input.id) })),
     }),

@@ -12,13 +12,19 @@ type TotalCount = number | (() => number | Promise<number>) | undefined;
  * one (Relay's `@appendEdge` / `@prependEdge`).
  */
 export function sharedConnection(type: Parameters<typeof builder.connectionObject>[0]['type'], name: string) {
-  const edge = builder.edgeObject({ type, name: `${name}Edge` });
+  const edge = builder.edgeObject({
+    type,
+    name: `${name}Edge`,
+    description: `A ${name} in a connection, with its cursor.`,
+  });
   const connection = builder.connectionObject(
     {
       type,
       name: `${name}Connection`,
+      description: `One page of ${name} objects (Relay connection): \`edges\` or \`nodes\`, and \`pageInfo\` to page on.`,
       fields: (t) => ({
         totalCount: t.int({
+          description: 'How many objects the whole connection holds (every page), with its filters applied.',
           extensions: { pothosDrizzleTotalCount: true },
           resolve: async (connection) => {
             const count = (connection as { totalCount?: TotalCount }).totalCount;

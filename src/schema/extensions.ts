@@ -5,6 +5,8 @@ export interface RestRoute {
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   path: string;
   tags: string[];
+  /** A few words for the OpenAPI operation's `summary` (its description is the field's). */
+  summary: string;
   responseStatus?: 200 | 201;
 }
 

@@ -10,14 +10,16 @@ const signedInUser: RowsSpec = { kind: 'rows', table: 'users', filters: {}, view
 
 builder.drizzleNode('users', {
   name: 'User',
+  description: 'Someone who writes reviews and comments: known from their first write, named by their token.',
   // Load only the columns the query selects (plus ids and cursor columns), not every column.
   select: {},
   id: { column: (user) => user.id },
   fields: (t) => ({
-    name: t.exposeString('name'),
+    name: t.exposeString('name', { description: 'The display name, as the token of their latest write gave it.' }),
     reviews: t.relatedConnection(
       'reviews',
       {
+        description: 'Their reviews, newest first.',
         query: { orderBy: newestFirst },
         totalCount: true,
         extensions: readSpec({ kind: 'relatedConnection', relation: 'reviews', order: newestFirst }),
@@ -32,7 +34,10 @@ builder.queryField('viewer', (t) =>
     type: 'users',
     nullable: true,
     description: 'The signed-in user; null when anonymous or before their first write.',
-    extensions: { ...readSpec(signedInUser), ...restRoute({ method: 'GET', path: '/viewer', tags: ['users'] }) },
+    extensions: {
+      ...readSpec(signedInUser),
+      ...restRoute({ method: 'GET', path: '/viewer', tags: ['users'], summary: 'Get the signed-in user' }),
+    },
     resolve: (query, _root, _args, ctx) =>
       ctx.viewer ? ctx.db.query.users.findFirst(query({ where: { id: ctx.viewer.id } })) : null,
   }),

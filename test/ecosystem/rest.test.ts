@@ -1,6 +1,7 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenFor } from '../support/app.ts';
+import { answerChecker } from './openapi-answers.ts';
 import { type Served, serve } from './served.ts';
 
 interface Call {
@@ -9,6 +10,20 @@ interface Call {
   // biome-ignore lint/suspicious/noExplicitAny: tests read responses by shape.
   body: any;
 }
+
+const code = (response: Call) => response.body.errors?.[0]?.extensions?.code;
+
+async function openApiDocument(origin: string) {
+  return (await fetch(`${origin}/api/openapi.json`)).json();
+}
+
+/** Every answer `call` gets is checked against the OpenAPI document the service serves. */
+let answers: ReturnType<typeof answerChecker>;
+beforeAll(async () => {
+  const served = await serve();
+  answers = answerChecker(await openApiDocument(served.origin), '/api');
+  await served.close();
+});
 
 async function call(
   origin: string,
@@ -25,10 +40,12 @@ async function call(
     ...(body !== undefined && { body: JSON.stringify(body) }),
   });
   const text = await response.text();
-  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : null } as Call;
+  const answer = { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : null } as Call;
+  expect(answers.check(method, `/api${path}`, answer.status, answer.body), `${method} ${path}`).toEqual([]);
+  // Every refusal says why in a code a client can branch on.
+  if (answer.status >= 400) expect(code(answer), `${method} ${path}`).toEqual(expect.any(String));
+  return answer;
 }
-
-const code = (response: Call) => response.body.errors?.[0]?.extensions?.code;
 
 describe('REST through SOFA', () => {
   let served: Served;
@@ -109,6 +126,10 @@ describe('REST through SOFA', () => {
     const summary = await call(served.origin, 'GET', '/rating-summary?subject=moka-pot');
     expect(summary.body).toEqual({ subject: 'moka-pot', count: 1, average: 5, histogram: [0, 0, 0, 0, 1] });
     expect((await rest('GET', '/viewer', {}, { token: bob })).body).toMatchObject({ name: 'Bob' });
+    // What may be null is documented so: the anonymous viewer, the mean of no ratings.
+    expect((await rest('GET', '/viewer', {})).body).toBeNull();
+    const none = await call(served.origin, 'GET', '/rating-summary?subject=nothing-yet');
+    expect(none.body).toEqual({ subject: 'nothing-yet', count: 0, average: null, histogram: [0, 0, 0, 0, 0] });
 
     const gone = await rest('DELETE', '/comments/{id}', { id: commentId }, { token: bob });
     expect(gone.body).toEqual({ deletedId: commentId });
@@ -116,7 +137,7 @@ describe('REST through SOFA', () => {
     expect(deleted.body).toEqual({ deletedId: id });
     expect((await rest('GET', '/reviews/{id}', { id })).status).toBe(404);
 
-    const document = (await call(served.origin, 'GET', '/openapi.json')).body;
+    const document = await openApiDocument(served.origin);
     const documented = Object.entries(document.paths as Record<string, object>).flatMap(([path, operations]) =>
       Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`),
     );
@@ -144,12 +165,25 @@ describe('REST through SOFA', () => {
     expect(wrongType.status).toBe(400);
     const missing = await call(served.origin, 'GET', '/reviews/UmV2aWV3Ojk5OTk=/comments');
     expect([missing.status, code(missing)]).toEqual([404, 'NOT_FOUND']);
+    const badToken = { token: `${alice}x` };
+    const refusedEverywhere = [
+      ['GET', '/reviews?first=abc', {}, 400],
+      ['GET', '/viewer', badToken, 401],
+      ['GET', `/reviews/${id}/comments/Q29tbWVudDo5OTk5`, {}, 404],
+      ['POST', '/reviews/UmV2aWV3Ojk5OTk=/comments', { token: bob, body: { body: 'Hello?' } }, 404],
+      ['PATCH', '/comments/Q29tbWVudDox', { body: { body: 'x' } }, 401],
+      ['DELETE', '/comments/Q29tbWVudDox', {}, 401],
+      ['DELETE', `/reviews/${id}`, { token: bob }, 403],
+    ] as const;
+    for (const [method, path, options, status] of refusedEverywhere) {
+      expect((await call(served.origin, method, path, options)).status, `${method} ${path}`).toBe(status);
+    }
     const badJson = await fetch(`${served.origin}/api/reviews`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${alice}` },
       body: '{"subject":',
     });
-    expect(badJson.status).toBe(400);
+    expect([badJson.status, (await badJson.json()).errors[0].extensions.code]).toEqual([400, 'BAD_REQUEST']);
     for (const response of [again, stale, notYours, invalid]) {
       expect(JSON.stringify(response.body)).not.toMatch(/"http"|stack|SELECT/i);
     }
@@ -195,6 +229,22 @@ describe('REST errors that depend on the node and the limits', () => {
   });
 });
 
+describe('the answers of every route, against the OpenAPI document', () => {
+  // Last in the file: every `call` above checked its answer; this shows they covered every route.
+  it('saw a success and a refusal of every operation, each as documented', () => {
+    for (const [operation, statuses] of Object.entries(answers.answered())) {
+      expect(
+        statuses.some((status) => status < 300),
+        `${operation}: ${statuses}`,
+      ).toBe(true);
+      expect(
+        statuses.some((status) => status >= 400 && status < 500),
+        `${operation}: ${statuses}`,
+      ).toBe(true);
+    }
+  });
+});
+
 describe('the OpenAPI document and its page', () => {
   let served: Served;
   beforeAll(async () => {
@@ -203,7 +253,7 @@ describe('the OpenAPI document and its page', () => {
   afterAll(() => served.close());
 
   it('is a valid OpenAPI document whose references all resolve and whose path parameters are declared', async () => {
-    const document = (await call(served.origin, 'GET', '/openapi.json')).body;
+    const document = await openApiDocument(served.origin);
     const validator = new Validator();
     const result = await validator.validate(document);
     expect(result.errors).toBeUndefined();
