@@ -2,10 +2,7 @@ import { ApolloClient, gql, HttpLink, InMemoryCache } from '@apollo/client';
 import { Defer20220824Handler } from '@apollo/client/incremental';
 import { Client, fetchExchange, gql as urqlGql } from '@urql/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aliceToken, graphql, recordingFetch, type Served, serve } from './served.ts';
-
-const CREATE = `mutation Create($input: CreateReviewInput!) { createReview(input: $input) { review { id } } }`;
-const ADD = `mutation Add($input: AddCommentInput!) { addComment(input: $input) { comment { id } } }`;
+import { aliceToken, commentOver, recordingFetch, reviewOver, type Served, serve } from './served.ts';
 
 /** The list at once, each review's comments later, streamed one edge at a time after the first. */
 const DEFERRED = `query Deferred {
@@ -28,16 +25,13 @@ describe('@defer and @stream, with clients that speak incremental delivery, over
     endpoint = `${served.origin}/graphql`;
     const token = await aliceToken();
     for (const title of ['First', 'Second']) {
-      const input = { subject: `kettle-${title}`, rating: 4, title, body: 'Fine.' };
-      const created = await graphql<{ createReview: { review: { id: string } } }>(
-        served.origin,
-        CREATE,
-        { input },
-        token,
-      );
-      for (const body of ['one', 'two', 'three']) {
-        await graphql(served.origin, ADD, { input: { reviewId: created.createReview.review.id, body } }, token);
-      }
+      const reviewId = await reviewOver(served.origin, token, {
+        subject: `kettle-${title}`,
+        rating: 4,
+        title,
+        body: 'Fine.',
+      });
+      for (const body of ['one', 'two', 'three']) await commentOver(served.origin, token, reviewId, body);
     }
   });
   afterAll(() => served.close());
@@ -118,16 +112,13 @@ describe('@defer and @stream, with clients that speak incremental delivery, over
     const small = await serve({ config: { maxResponseBytes: 300 } });
     try {
       const token = await aliceToken();
-      const created = await graphql<{ createReview: { review: { id: string } } }>(
-        small.origin,
-        CREATE,
-        { input: { subject: 'grinder', rating: 3, title: 'Loud', body: 'x' } },
-        token,
-      );
-      for (let n = 0; n < 5; n++) {
-        const input = { reviewId: created.createReview.review.id, body: `${'long comment '.repeat(4)}${n}` };
-        await graphql(small.origin, ADD, { input }, token);
-      }
+      const reviewId = await reviewOver(small.origin, token, {
+        subject: 'grinder',
+        rating: 3,
+        title: 'Loud',
+        body: 'x',
+      });
+      for (let n = 0; n < 5; n++) await commentOver(small.origin, token, reviewId, `${'long comment '.repeat(4)}${n}`);
       const response = await fetch(`${small.origin}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'text/event-stream' },

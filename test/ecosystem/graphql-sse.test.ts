@@ -2,9 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, createClient } from 'graphql-sse';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRAPHQL_SSE_ENDPOINT, STREAM_TOKEN_HEADER } from '../../src/http/graphql-sse.ts';
-import { aliceToken, graphql, recordingFetch, type Served, serve } from './served.ts';
+import { aliceToken, recordingFetch, reviewOver, type Served, serve } from './served.ts';
 
-const CREATE = `mutation($input: CreateReviewInput!) { createReview(input: $input) { review { id } } }`;
 const ADD = `mutation($input: AddCommentInput!) { addComment(input: $input) { comment { id body } } }`;
 
 /** One operation through the client, every result it yields until it completes. */
@@ -39,14 +38,7 @@ describe('graphql-sse, its client as its documentation sets it up, over a real s
     served = await serve();
     url = `${served.origin}${GRAPHQL_SSE_ENDPOINT}`;
     token = await aliceToken();
-    const input = { subject: 'kettle', rating: 4, title: 'Quick', body: 'Boils.' };
-    const created = await graphql<{ createReview: { review: { id: string } } }>(
-      served.origin,
-      CREATE,
-      { input },
-      token,
-    );
-    reviewId = created.createReview.review.id;
+    reviewId = await reviewOver(served.origin, token, { subject: 'kettle', rating: 4, title: 'Quick', body: 'Boils.' });
   });
   afterAll(() => served.close());
 

@@ -16,7 +16,7 @@ import {
   Store,
 } from 'relay-runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aliceToken, graphql, type Served, serve } from './served.ts';
+import { aliceToken, commentOver, reviewOver, type Served, serve } from './served.ts';
 
 /**
  * Relay as its documentation sets it up: relay-compiler over the checked-in schema.graphql (the
@@ -54,9 +54,6 @@ graphql\`
 \`;
 `;
 
-const CREATE = `mutation($input: CreateReviewInput!) { createReview(input: $input) { review { id } } }`;
-const ADD = `mutation($input: AddCommentInput!) { addComment(input: $input) { comment { id } } }`;
-
 describe('Relay: its compiler and its store, over a real socket', () => {
   let served: Served;
   let project: string;
@@ -66,15 +63,8 @@ describe('Relay: its compiler and its store, over a real socket', () => {
   beforeAll(async () => {
     served = await serve();
     token = await aliceToken();
-    const input = { subject: 'kettle', rating: 4, title: 'Quick', body: 'Boils.' };
-    const created = await graphql<{ createReview: { review: { id: string } } }>(
-      served.origin,
-      CREATE,
-      { input },
-      token,
-    );
-    reviewId = created.createReview.review.id;
-    await graphql(served.origin, ADD, { input: { reviewId, body: 'First!' } }, token);
+    reviewId = await reviewOver(served.origin, token, { subject: 'kettle', rating: 4, title: 'Quick', body: 'Boils.' });
+    await commentOver(served.origin, token, reviewId, 'First!');
     project = mkdtempSync(join(tmpdir(), 'reviews-relay-'));
     mkdirSync(join(project, 'src'));
     copyFileSync(join(import.meta.dirname, '..', '..', 'schema.graphql'), join(project, 'schema.graphql'));

@@ -4,9 +4,7 @@ import { servePage } from '../../examples/web/server.ts';
 import { tokenFor } from '../support/app.ts';
 import { lacks } from '../support/system-programs.ts';
 import { launchChromium } from './browser.ts';
-import { graphql, type Served, serve } from './served.ts';
-
-const CREATE = `mutation($input: CreateReviewInput!) { createReview(input: $input) { review { id } } }`;
+import { reviewOver, type Served, serve } from './served.ts';
 
 const describeInBrowser = describe.skipIf(lacks('chromium', 'the example front end in a real browser'));
 
@@ -30,8 +28,8 @@ describeInBrowser('the example front end, in a real browser on another origin', 
     bob = await tokenFor('bob', { name: 'Bob' });
     for (let n = 1; n <= 7; n++) {
       const input = { subject: `kettle-${n}`, rating: (n % 5) + 1, title: `Kettle number ${n}`, body: `Body ${n}` };
-      const created = await graphql<{ createReview: { review: { id: string } } }>(api.origin, CREATE, { input }, bob);
-      if (n === 7) firstReview = created.createReview.review.id;
+      const id = await reviewOver(api.origin, bob, input);
+      if (n === 7) firstReview = id;
     }
     browser = await launchChromium();
   });
