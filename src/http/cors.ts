@@ -1,5 +1,6 @@
 import type { Plugin } from 'graphql-yoga';
 import { CSRF_HEADERS } from './csrf.ts';
+import { STREAM_TOKEN_HEADER } from './graphql-sse.ts';
 import { type CorsOrigins, isLoopback } from './origins.ts';
 import { REQUEST_ID_HEADER } from './request-log.ts';
 
@@ -7,7 +8,9 @@ import { REQUEST_ID_HEADER } from './request-log.ts';
 const POSITION_HEADER = 'x-reviews-api-position';
 
 /** What the service's clients send beyond the CORS-safelisted headers. */
-const ALLOWED_HEADERS = ['content-type', 'authorization', POSITION_HEADER, ...CSRF_HEADERS].join(', ');
+const ALLOWED_HEADERS = ['content-type', 'authorization', POSITION_HEADER, STREAM_TOKEN_HEADER, ...CSRF_HEADERS].join(
+  ', ',
+);
 
 /** What a page's script may read of an answer beyond the CORS-safelisted headers. */
 const EXPOSED_HEADERS = [POSITION_HEADER, 'retry-after', 'etag', REQUEST_ID_HEADER].join(', ');

@@ -1,4 +1,5 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { isAsyncIterable } from '@graphql-tools/utils';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import {
   type DocumentNode,
@@ -11,8 +12,9 @@ import {
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
 import { ErrorCode } from '../errors.ts';
-import { malformedCursor } from '../schema/cursors.ts';
+import { cursorProblem } from '../schema/cursors.ts';
 import { type CostVerdict, operationCost } from './cost.ts';
+import { useDepthLimit } from './depth.ts';
 import { useInputErrors } from './input-errors.ts';
 
 /** The `extensions.code` of a document refused by an abuse limit, before it runs. */
@@ -33,8 +35,8 @@ export type LimitConfig = Pick<
 >;
 
 /**
- * The abuse limits every document passes before it executes (GraphQL Armor: depth, aliases,
- * tokens, directives; ours: the cost of rows and what they carry, list arguments, cursors),
+ * The abuse limits every document passes before it executes (GraphQL Armor: aliases, tokens,
+ * directives; ours: depth, the cost of rows and what they carry, list arguments, cursors),
  * client mistakes coded as such, introspection and "did you mean" suggestions off in
  * production, a bound on the answer's size, and a time limit on queries. They run while
  * parsing and validating, so a refused document never reaches a resolver or the database,
@@ -45,8 +47,8 @@ export function queryLimitPlugins(limits: LimitConfig, cost: CostLimit = costLim
   const refuse = { exposeLimits: true, onReject: [tagAsLimitError], propagateOnRejection: true };
   const plugins: Plugin[] = [
     EnvelopArmorPlugin({
-      // Fragments add no depth of data: counting them would refuse honest `... on Review` queries.
-      maxDepth: { n: limits.maxDepth, flattenFragments: true, ...refuse },
+      // Counted by useDepthLimit below, which leaves out a connection's plumbing.
+      maxDepth: { enabled: false },
       // Every alias counts: Armor's default allow-list skips `__typename`, alias or field, so
       // `__typename: reviews { … }` would double a level for free.
       maxAliases: { n: limits.maxAliases, allowList: [], ...refuse },
@@ -57,6 +59,7 @@ export function queryLimitPlugins(limits: LimitConfig, cost: CostLimit = costLim
       // Suggestions reveal field names that introspection would hide.
       blockFieldSuggestion: { enabled: production },
     }) as Plugin,
+    useDepthLimit(limits.maxDepth, (error) => tagAsLimitError(null, error)),
     cost.plugin,
     useInputErrors({ production }),
     useResponseSizeLimit(limits.maxResponseBytes),
@@ -96,9 +99,8 @@ export function costLimit(maxCost: number) {
   ): { refusal?: GraphQLError; cost: number } => {
     const operation = getOperationAST(document, operationName);
     if (!operation) return { cost: 0 };
-    if (malformedCursor(document, variables) !== undefined) {
-      return { refusal: badInput('not a valid cursor (after/before)'), cost: 0 };
-    }
+    const badCursor = cursorProblem(schema, document, variables);
+    if (badCursor !== undefined) return { refusal: badInput(badCursor), cost: 0 };
     const key = costKey(operation, variables);
     const seen = verdicts.get(operation) ?? new Map<string, CostVerdict>();
     let verdict = seen.get(key);
@@ -237,13 +239,38 @@ const MAX_REMEMBERED_SIZES = 64;
  */
 function useResponseSizeLimit(maxBytes: number): Plugin {
   return {
-    onExecute: () => ({
-      onExecuteDone({ result, setResult }) {
-        if (answerFits(result, maxBytes)) return;
-        setResult({ errors: [answerTooLarge(maxBytes)] });
-      },
-    }),
+    onExecute: ({ executeFn, setExecuteFn }) => {
+      setExecuteFn(async (args) => {
+        const result = await executeFn(args);
+        return isAsyncIterable(result) ? partsWithin(result, maxBytes) : result;
+      });
+      return {
+        onExecuteDone({ result, setResult }) {
+          if (isAsyncIterable(result) || answerFits(result, maxBytes)) return;
+          setResult({ errors: [answerTooLarge(maxBytes)] });
+        },
+      };
+    },
   };
+}
+
+/**
+ * An answer in parts (@defer, @stream) counted whole: once the parts sent add up to more than
+ * `maxBytes`, the last one says so and execution stops.
+ */
+async function* partsWithin(parts: AsyncIterable<unknown>, maxBytes: number): AsyncGenerator<unknown> {
+  let sent = 0;
+  let first = true;
+  for await (const part of parts) {
+    sent += jsonSizeAtLeast(part, maxBytes - sent + 1);
+    if (sent > maxBytes) {
+      const errors = [answerTooLarge(maxBytes)];
+      yield first ? { errors, hasNext: false } : { hasNext: false, incremental: [{ path: [], errors }] };
+      return;
+    }
+    first = false;
+    yield part;
+  }
 }
 
 /** The refusal of an answer past MAX_RESPONSE_BYTES (the fast lane's too). */

@@ -1,4 +1,5 @@
 import { type IncomingMessage, ServerResponse } from 'node:http';
+import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
 import { createYoga, useReadinessCheck } from 'graphql-yoga';
 import { type Authentication, signingKey, tokenAuthenticator } from '../auth.ts';
 import { reportApp } from '../cluster/writer-state.ts';
@@ -10,12 +11,15 @@ import { useDurableMutations } from '../durability/plugin.ts';
 import type { Logger } from '../logger.ts';
 import { createReviewEvents } from '../pubsub.ts';
 import { useFastReads } from '../reads/plugin.ts';
+import { useCursorScopes } from '../schema/cursors.ts';
 import { schema } from '../schema/index.ts';
+import { MAX_BATCH_OPERATIONS, useNonEmptyBatches } from './batching.ts';
 import { useBodyLimit } from './body-limit.ts';
 import { corsRule, useCorsHeaders, usePreflight } from './cors.ts';
 import { documentTextCache } from './document-cache.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
 import { fastLane, type NodeHandler } from './fast-lane.ts';
+import { graphqlSsePlugins } from './graphql-sse.ts';
 import { type HttpCacheConfig, httpCacheRule, useHttpCache } from './http-cache.ts';
 import { costLimit } from './limits.ts';
 import { maskError } from './mask-error.ts';
@@ -93,8 +97,8 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     cors: false,
     // useBodyLimit below enforces MAX_BODY_BYTES at a fraction of the cost.
     maxRequestBodySize: false,
-    // One operation per request: a batch would multiply every per-document limit.
-    batching: false,
+    // Each operation of a batch weighed, rate limited and size limited as if sent alone.
+    batching: { limit: MAX_BATCH_OPERATIONS },
     // Bounded by bytes too, and long documents not kept (src/http/document-cache.ts).
     parserAndValidationCache: {
       documentCache: documentTextCache(PARSED_DOCUMENTS, PARSED_DOCUMENT_BYTES),
@@ -112,10 +116,17 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       useRequestLog(logger, metrics.observeRequest, log),
       usePreflight(cors),
       useBodyLimit(config.maxBodyBytes),
+      useNonEmptyBatches(),
       ...metrics.plugins,
       ...securityPlugins(config, cost, rateLimit),
+      // @defer and @stream, answered in parts over multipart/mixed or SSE by ordinary execution.
+      useDeferStream(),
+      // graphql-sse's protocol on /graphql/stream; its handler reads the query text itself.
+      ...(config.trustedDocuments ? [] : graphqlSsePlugins(config.maxBodyBytes)),
       // Before the response cache, which keys answers on the document text these fill in.
       ...persisted.plugins,
+      // Inside execution, so the compiled reads below still see each cursor as sent.
+      useCursorScopes(),
       // Replaces execution of the queries it compiles; before the cache, so that a cache miss
       // runs the compiled statement (of the document the cache rewrote with its id fields).
       ...(reads ? [reads] : []),

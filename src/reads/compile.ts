@@ -14,6 +14,7 @@ import {
 } from 'drizzle-orm';
 import { alias, SQLiteDialect, type SQLiteTable } from 'drizzle-orm/sqlite-core';
 import {
+  BREAK,
   type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLArgument,
@@ -31,9 +32,11 @@ import {
   isObjectType,
   isScalarType,
   type OperationDefinitionNode,
+  visit,
 } from 'graphql';
 import { relations } from '../db/relations.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../schema/builder.ts';
+import { cursorScope, nodeTypeOf, readCursor } from '../schema/cursors.ts';
 import {
   type AggregateSpec,
   type ArgFilter,
@@ -43,6 +46,7 @@ import {
   type ReadSpec,
   type RowsSpec,
   sqlWhere,
+  type WrittenEdgeSpec,
 } from './read-spec.ts';
 import { NotCompilable } from './sql-functions.ts';
 
@@ -238,6 +242,7 @@ export function compileOperation(
   operation: OperationDefinitionNode,
   variables: Record<string, unknown>,
 ): CompiledRead {
+  if ([operation, ...Object.values(fragments)].some(asksForParts)) throw new Unsupported('@defer or @stream');
   const compiler = new Compiler(schema, fragments, variables);
   const data = compiler.root(operation);
   const query = dialect.sqlToQuery(sql`select ${data}`);
@@ -256,6 +261,20 @@ export function compileOperation(
     argumentFields: compiler.argumentFields,
     ...(compiler.write && { write: compiler.write }),
   };
+}
+
+const INCREMENTAL = new Set(['defer', 'stream']);
+
+/** `@defer` / `@stream`: an answer in parts, which ordinary execution gives (the statement is one answer). */
+function asksForParts(definition: OperationDefinitionNode | FragmentDefinitionNode): boolean {
+  let found = false;
+  visit(definition, {
+    Directive(directive) {
+      if (INCREMENTAL.has(directive.name.value)) found = true;
+      return found ? BREAK : undefined;
+    },
+  });
+  return found;
 }
 
 class Compiler {
@@ -280,10 +299,10 @@ class Compiler {
   }
 
   /**
-   * A mutation of one root field whose payload holds the row it wrote (WrittenSpec): the payload
-   * read back by that row's id, as its resolver reads it after the write. The write itself is
-   * the field's resolver's (src/http/mutation-lane.ts); a root `__typename` or a second field
-   * is not planned.
+   * A mutation of one root field whose payload holds the row it wrote (WrittenSpec) or its edge
+   * (WrittenEdgeSpec): the payload read back by that row's id, as its resolver reads it after
+   * the write. The write itself is the field's resolver's (src/http/mutation-lane.ts); a root
+   * `__typename` or a second field is not planned.
    */
   private mutationRoot(operation: OperationDefinitionNode): SQL {
     const mutationType = this.schema.getMutationType();
@@ -304,19 +323,41 @@ class Compiler {
       if (memberNodes[0]?.name.value === '__typename') return [memberKey, text(payload.name)];
       const { def: member } = this.fieldOf(payload, memberNodes);
       const spec = specOf(member);
-      if (spec?.kind !== 'written' || member.args.length) throw new Unsupported(`${payload.name}.${member.name}`);
+      if ((spec?.kind !== 'written' && spec?.kind !== 'writtenEdge') || member.args.length) {
+        throw new Unsupported(`${payload.name}.${member.name}`);
+      }
       const { table } = relationsOf(spec.table);
       const { key: column } = primaryKey(table);
-      const row = this.oneRow(member.type, memberNodes, spec.table, (rows) => eq(rows[column] as Column, written));
+      const isWritten = (rows: AnyTable) => eq(rows[column] as Column, written);
+      const value =
+        spec.kind === 'written'
+          ? this.oneRow(member.type, memberNodes, spec.table, isWritten)
+          : this.writtenEdge(member.type, memberNodes, spec, isWritten);
       const rows = this.alias(spec.table);
       // Gone already (deleted since): the resolver's NOT_FOUND, which the lane cannot give.
       return [
         memberKey,
-        sql`case when exists (select 1 from ${this.from(rows)} where ${rows[column]} = ${written}) then ${row} else gql_fallback() end`,
+        sql`case when exists (select 1 from ${this.from(rows)} where ${isWritten(rows)}) then ${value} else gql_fallback() end`,
       ];
     });
     this.write = { def, nodes, key };
     return jsonObject([[key, jsonObject(entries)]]);
+  }
+
+  /** The written row as an edge of the connections in the spec's order, its cursor as they give it. */
+  private writtenEdge(
+    type: GraphQLOutputType,
+    nodes: readonly FieldNode[],
+    spec: WrittenEdgeSpec,
+    isWritten: Source['where'],
+  ): SQL {
+    const nodeType = nodeTypeOf(type);
+    if (!nodeType) throw new Unsupported('an edge without a node');
+    const scope = cursorScope(nodeType, spec.order);
+    const entries = Object.keys(spec.order).map((key) => ({ key }));
+    const rows = this.alias(spec.table);
+    const edge = this.edge(type, spec.table, rows, nodes, (of) => this.cursorOf(scope, entries, of));
+    return sql`(select ${edge} from ${this.from(rows)} where ${isWritten(rows) ?? sql`1`} limit 1)`;
   }
 
   private bind(getter: Getter): SQL {
@@ -628,13 +669,16 @@ class Compiler {
     if (now.first != null && now.last != null) throw new Unsupported('first and last together');
     const backward = now.first == null && now.last != null;
     const entries = this.orderEntries(source);
+    const nodeType = nodeTypeOf(connectionType);
+    if (!nodeType) throw new Unsupported('a connection without edges of nodes');
+    const scope = cursorScope(nodeType, source.order);
     const size = this.bind((run) => pageSize(at(run) as PageArgs));
     this.checks.push((run) => pageSize(at(run) as PageArgs));
     for (const paging of ['after', 'before'] as const) {
-      if (now[paging] != null) this.checks.push((run) => parseCursor(at(run)[paging], entries));
+      if (now[paging] != null) this.checks.push((run) => parseCursor(at(run)[paging], scope, entries));
     }
     const cursorPart = (paging: 'after' | 'before', index: number) =>
-      this.bind((run) => parseCursor(at(run)[paging], entries)[index]);
+      this.bind((run) => parseCursor(at(run)[paging], scope, entries)[index]);
     const page = (rows: AnyTable) => {
       const conditions = [source.where(rows)];
       for (const paging of ['after', 'before'] as const) {
@@ -667,11 +711,7 @@ class Compiler {
         ),
         sql`, `,
       );
-    const cursorOf = (rows: AnyTable) =>
-      sql`gql_cursor(${sql.join(
-        entries.map(({ key }) => rows[key] as Column),
-        sql`, `,
-      )})`;
+    const cursorOf = (rows: AnyTable) => this.cursorOf(scope, entries, rows);
     /** The page's rows, each as `value`, with its order columns for putting them in output order. */
     const pageRows = (value: (rows: AnyTable) => SQL) => {
       const rows = this.alias(source.tableName);
@@ -765,6 +805,14 @@ class Compiler {
     );
   }
 
+  /** A row's cursor in `scope`: the order's columns, formatted as the ordinary path formats them. */
+  private cursorOf(scope: string, entries: { key: string }[], rows: AnyTable): SQL {
+    return sql`gql_cursor(${scope}, ${sql.join(
+      entries.map(({ key }) => rows[key] as Column),
+      sql`, `,
+    )})`;
+  }
+
   /** The order's columns; it must end in the primary key, as every order of this schema does. */
   private orderEntries(source: Source): { key: string; direction: Direction }[] {
     const entries = Object.entries(source.order).map(([key, direction]) => ({ key, direction }));
@@ -798,17 +846,17 @@ function pageSize({ first, last }: PageArgs): number {
 }
 
 /**
- * The values of a cursor this service wrote for this order (a `T:` tuple, or one chunk for a
+ * The values of a cursor this service wrote for this scope (a `T:` tuple, or one chunk for a
  * one-column order), or NotCompilable: a cursor the ordinary path would refuse or read
  * leniently (a shorter legacy tuple) is its to answer.
  */
-function parseCursor(cursor: unknown, entries: { key: string }[]): unknown[] {
+function parseCursor(cursor: unknown, scope: string, entries: { key: string }[]): unknown[] {
   if (typeof cursor !== 'string' || cursor === '') throw new NotCompilable();
   let values: unknown[];
   try {
-    const decoded = decodeBase64(cursor);
-    if (!decoded.startsWith('DC:') || Buffer.from(decoded).toString('base64') !== cursor) throw new NotCompilable();
-    const chunk = decoded.slice(3);
+    const read = readCursor(cursor);
+    if (read?.scope !== scope || !read.position.startsWith('DC:')) throw new NotCompilable();
+    const chunk = read.position.slice(3);
     const parsed = decodeCursorChunk(chunk);
     values = entries.length === 1 ? [parsed] : Array.isArray(parsed) && chunk.startsWith('T:') ? parsed : [];
   } catch {

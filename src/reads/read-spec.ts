@@ -64,7 +64,17 @@ export interface WrittenSpec {
   table: string;
 }
 
-export type ReadSpec = RowsSpec | AggregateSpec | RelatedConnectionSpec | ExtraSpec | WrittenSpec;
+/**
+ * A mutation payload's edge of the row it wrote: the row as a connection of `table` in `order`
+ * would hold it, its cursor included, so a client can put it into that connection.
+ */
+export interface WrittenEdgeSpec {
+  kind: 'writtenEdge';
+  table: string;
+  order: Ordering;
+}
+
+export type ReadSpec = RowsSpec | AggregateSpec | RelatedConnectionSpec | ExtraSpec | WrittenSpec | WrittenEdgeSpec;
 
 /** The field extensions that carry a spec: `extensions: readSpec({...})`. */
 export function readSpec(spec: ReadSpec): Record<string, unknown> {

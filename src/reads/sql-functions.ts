@@ -1,6 +1,6 @@
-import { encodeBase64, encodeCursorChunk, encodeCursorTuple } from '@pothos/core';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Database } from 'better-sqlite3';
+import { cursorAt } from '../schema/cursors.ts';
 
 /**
  * The few values a compiled statement formats in JavaScript, because their exact text is
@@ -18,9 +18,9 @@ export function registerReadFunctions(sqlite: Database): void {
   registered.add(sqlite);
   const pure = { deterministic: true } as const;
   sqlite.function('gql_id', pure, (typename: unknown, id: unknown) => encodeGlobalID(String(typename), String(id)));
-  // plugin-drizzle's cursor: `DC:` and one chunk, or a tuple of chunks for a compound order.
-  sqlite.function('gql_cursor', { ...pure, varargs: true }, (...values: unknown[]) =>
-    encodeBase64(`DC:${values.length === 1 ? encodeCursorChunk(values[0]) : encodeCursorTuple(values)}`),
+  // A cursor: its scope (what it pages), then plugin-drizzle's chunk of the order's values.
+  sqlite.function('gql_cursor', { ...pure, varargs: true }, (scope: unknown, ...values: unknown[]) =>
+    cursorAt(String(scope), values),
   );
   sqlite.function('gql_int', pure, (value: unknown) => {
     // A BigInt: better-sqlite3 hands every JavaScript number back to SQLite as a real (`1.0`).

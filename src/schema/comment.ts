@@ -8,7 +8,7 @@ import { builder } from './builder.ts';
 import { sharedConnection } from './connections.ts';
 import { cacheTouches, restRoute } from './extensions.ts';
 import { rowId } from './ids.ts';
-import { deletedPayload } from './payloads.ts';
+import { deletedPayload, writtenEdge } from './payloads.ts';
 import { Review } from './review.ts';
 import {
   EXPECTED_VERSION_DESCRIPTION,
@@ -35,7 +35,7 @@ export const Comment = builder.drizzleNode('comments', {
   }),
 });
 
-const CommentConnection = sharedConnection(Comment, 'Comment');
+const { connection: CommentConnection, edge: CommentEdge } = sharedConnection(Comment, 'Comment');
 
 /** Conversation order: oldest first, the primary key breaking ties. */
 const conversationOrder = { createdAt: 'asc', id: 'asc' } as const;
@@ -161,6 +161,22 @@ function commentPayload(name: string, description: string) {
 }
 
 const AddCommentPayload = commentPayload('AddCommentPayload', 'What `addComment` wrote.');
+
+builder.objectField(AddCommentPayload, 'commentEdge', (t) =>
+  t.field({
+    type: CommentEdge,
+    nullable: true,
+    description:
+      "The new comment as an edge of its review's `comments` (conversation order), cursor included: for Relay's `@appendEdge`.",
+    extensions: readSpec({ kind: 'writtenEdge', table: 'comments', order: conversationOrder }),
+    resolve: async (parent, _args, ctx) =>
+      writtenEdge(
+        'Comment',
+        conversationOrder,
+        orNotFound(await ctx.db.query.comments.findFirst({ where: { id: parent.rowId } }), 'Comment'),
+      ),
+  }),
+);
 const UpdateCommentPayload = commentPayload('UpdateCommentPayload', 'What `updateComment` wrote.');
 const DeleteCommentPayload = deletedPayload('DeleteCommentPayload', 'Comment');
 

@@ -7,8 +7,17 @@ import { builder } from './builder.ts';
  */
 type TotalCount = number | (() => number | Promise<number>) | undefined;
 
+/**
+ * `<name>Connection` and its `<name>Edge`, the edge kept for the mutation payloads that return
+ * one (Relay's `@appendEdge` / `@prependEdge`).
+ */
 export function sharedConnection(type: Parameters<typeof builder.connectionObject>[0]['type'], name: string) {
-  return builder.connectionObject(
+  const edge = builder.edgeObject({
+    type,
+    name: `${name}Edge`,
+    description: `A ${name} in a connection, with its cursor.`,
+  });
+  const connection = builder.connectionObject(
     {
       type,
       name: `${name}Connection`,
@@ -24,6 +33,7 @@ export function sharedConnection(type: Parameters<typeof builder.connectionObjec
         }),
       }),
     },
-    { name: `${name}Edge`, description: `A ${name} in a connection, with its cursor.` },
+    edge,
   );
+  return { connection, edge };
 }

@@ -1,4 +1,6 @@
+import type { Ordering } from '../reads/read-spec.ts';
 import { builder } from './builder.ts';
+import { cursorAt, cursorScope } from './cursors.ts';
 
 /** A delete's payload: the global id of the row that is gone. */
 export function deletedPayload(name: string, typename: string) {
@@ -11,4 +13,13 @@ export function deletedPayload(name: string, typename: string) {
       }),
     }),
   });
+}
+
+/**
+ * A written row as an edge of the connections of `nodeType` in `order` (WrittenEdgeSpec): the
+ * cursor those connections give it, and the row as the node (its relations loaded as selected).
+ */
+export function writtenEdge<Row extends Record<string, unknown>>(nodeType: string, order: Ordering, row: Row) {
+  const values = Object.keys(order).map((column) => row[column]);
+  return { cursor: cursorAt(cursorScope(nodeType, order), values), node: row };
 }

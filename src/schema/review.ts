@@ -9,7 +9,7 @@ import { builder } from './builder.ts';
 import { sharedConnection } from './connections.ts';
 import { cacheTouches, restRoute } from './extensions.ts';
 import { rowId, userId } from './ids.ts';
-import { deletedPayload } from './payloads.ts';
+import { deletedPayload, writtenEdge } from './payloads.ts';
 import {
   EXPECTED_VERSION_DESCRIPTION,
   IDEMPOTENCY_KEY_DESCRIPTION,
@@ -54,7 +54,8 @@ export const Review = builder.drizzleNode('reviews', {
   }),
 });
 
-export const ReviewConnection = sharedConnection(Review, 'Review');
+const reviewConnection = sharedConnection(Review, 'Review');
+export const ReviewConnection = reviewConnection.connection;
 
 export const ReviewOrder = builder.enumType('ReviewOrder', {
   description: 'The order of `reviews`. Ties are broken by id, so pages never skip or repeat a review.',
@@ -231,6 +232,22 @@ function reviewPayload(name: string, description: string) {
 }
 
 const CreateReviewPayload = reviewPayload('CreateReviewPayload', 'What `createReview` wrote.');
+
+builder.objectField(CreateReviewPayload, 'reviewEdge', (t) =>
+  t.field({
+    type: reviewConnection.edge,
+    nullable: true,
+    description:
+      "The new review as an edge of `reviews` in its default order (NEWEST) and of its author's `reviews`, cursor included: for Relay's `@prependEdge`.",
+    extensions: readSpec({ kind: 'writtenEdge', table: 'reviews', order: orderings.NEWEST }),
+    resolve: async (parent, _args, ctx) =>
+      writtenEdge(
+        'Review',
+        orderings.NEWEST,
+        orNotFound(await ctx.db.query.reviews.findFirst({ where: { id: parent.rowId } }), 'Review'),
+      ),
+  }),
+);
 const UpdateReviewPayload = reviewPayload('UpdateReviewPayload', 'What `updateReview` wrote.');
 const DeleteReviewPayload = deletedPayload('DeleteReviewPayload', 'Review');
 

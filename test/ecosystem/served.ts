@@ -37,6 +37,42 @@ export async function serve(
 
 export const aliceToken = () => tokenFor('alice', { name: 'Alice' });
 
+const CREATE_REVIEW = `mutation($input: CreateReviewInput!) { createReview(input: $input) { review { id } } }`;
+const ADD_COMMENT = `mutation($input: AddCommentInput!) { addComment(input: $input) { comment { id } } }`;
+
+/** A review written over HTTP as `token`'s user; its global id. */
+export async function reviewOver(
+  origin: string,
+  token: string,
+  input: { subject: string; rating: number; title: string; body: string },
+): Promise<string> {
+  const data = await graphql<{ createReview: { review: { id: string } } }>(origin, CREATE_REVIEW, { input }, token);
+  return data.createReview.review.id;
+}
+
+/** A comment written over HTTP as `token`'s user. */
+export async function commentOver(origin: string, token: string, reviewId: string, body: string): Promise<void> {
+  await graphql(origin, ADD_COMMENT, { input: { reviewId, body } }, token);
+}
+
+/** fetch, recording each request a client library sends and the media type of each answer. */
+export function recordingFetch() {
+  const sent: { method: string; headers: Headers; body: string | null }[] = [];
+  const answered: (string | null)[] = [];
+  const fetcher: typeof fetch = async (input, init) => {
+    const request = new Request(input, init);
+    sent.push({
+      method: request.method,
+      headers: request.headers,
+      body: typeof init?.body === 'string' ? init.body : null,
+    });
+    const response = await fetch(input, init);
+    answered.push(response.headers.get('content-type'));
+    return response;
+  };
+  return { sent, answered, fetch: fetcher };
+}
+
 /** One GraphQL POST over HTTP; throws on any error, so a test reads only its data. */
 export async function graphql<T = Record<string, unknown>>(
   origin: string,

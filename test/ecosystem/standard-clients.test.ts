@@ -2,21 +2,10 @@ import { ApolloClient, gql, HttpLink, InMemoryCache } from '@apollo/client';
 import { Client, fetchExchange, gql as urqlGql } from '@urql/core';
 import { GraphQLClient } from 'graphql-request';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aliceToken, graphql, type Served, serve } from './served.ts';
+import { aliceToken, graphql, recordingFetch, type Served, serve } from './served.ts';
 
 const PAGE = `query Page($first: Int) { reviews(first: $first) { totalCount nodes { title author { name } } } }`;
 const CREATE = `mutation Create($input: CreateReviewInput!) { createReview(input: $input) { review { id title } } }`;
-
-/** fetch, recording the method and headers of every request a client library sends. */
-function recordingFetch() {
-  const sent: { method: string; headers: Headers }[] = [];
-  const fetcher: typeof fetch = (input, init) => {
-    const request = new Request(input, init);
-    sent.push({ method: request.method, headers: request.headers });
-    return fetch(request);
-  };
-  return { sent, fetch: fetcher };
-}
 
 describe('standard GraphQL clients, each as its documentation sets it up, over a real socket', () => {
   let served: Served;

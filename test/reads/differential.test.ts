@@ -116,7 +116,8 @@ describe('the compiled path answers byte for byte as the ordinary path', () => {
       }),
       { numRuns: 400, seed: 20261201 },
     );
-    expect(tally.compiled).toBeGreaterThan(100);
+    // Fewer than half: a cursor of one connection or order on another is refused on both paths.
+    expect(tally.compiled).toBeGreaterThan(80);
   }, 240_000);
 });
 

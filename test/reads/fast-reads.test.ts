@@ -1,14 +1,16 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { extendSchema, type GraphQLObjectType, type GraphQLSchema, parse } from 'graphql';
+import { extendSchema, type GraphQLObjectType, type GraphQLSchema, type OperationDefinitionNode, parse } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { describe, expect, it } from 'vitest';
 import { standalonePrimary } from '../../src/context.ts';
 import type { Db } from '../../src/db/client.ts';
 import { createReviewEvents } from '../../src/pubsub.ts';
+import { compileOperation, Unsupported } from '../../src/reads/compile.ts';
 import { useFastReads } from '../../src/reads/plugin.ts';
 import { schema } from '../../src/schema/index.ts';
 import { createTestApp, tokenFor } from '../support/app.ts';
 import { aComment, aReview } from '../support/fixtures.ts';
+import { servedWithLane } from './lane.ts';
 
 function seeded() {
   const t = createTestApp();
@@ -151,5 +153,31 @@ describe('the compiler', () => {
     expect(byBytes.plans.bytes).toBeLessThanOrEqual(64 * 1024);
     expect(byBytes.plans.size).toBeGreaterThan(1);
     expect(byBytes.plans.size).toBeLessThan(300);
+  });
+});
+
+describe('a document with @defer or @stream', () => {
+  it('is left to ordinary execution, which answers it in parts; the lane never takes it', async () => {
+    const t = seeded();
+    const lane = await servedWithLane(t.db);
+    try {
+      for (const query of [
+        '{ reviews(first: 2) { nodes { id ... @defer { title } } } }',
+        '{ reviews(first: 2) { edges @stream(initialCount: 1) { node { id } } } }',
+      ]) {
+        for (let n = 0; n < 2; n++) {
+          const seen = await lane.overHttp({ body: { query }, headers: { accept: 'multipart/mixed' } });
+          expect(seen.headers['content-type']).toMatch(/^multipart\/mixed/);
+          expect(seen.body).toContain('"hasNext":false');
+        }
+        // The compiler refuses it outright: its one statement is one answer.
+        const parsed = parse(query);
+        const operation = parsed.definitions[0] as OperationDefinitionNode;
+        expect(() => compileOperation(schema, {}, operation, {})).toThrow(Unsupported);
+      }
+      expect(await lane.laneAnswers()).toBe(0);
+    } finally {
+      await lane.close();
+    }
   });
 });

@@ -20,6 +20,12 @@ const ADD_ALIASED = `mutation Aliased($input: AddCommentInput!, $withReview: Boo
 fragment Where on Comment { review @include(if: $withReview) { id title commentCount author { name } } }`;
 const UPDATE = `mutation($input: UpdateCommentInput!) { updateComment(input: $input) { comment { id body version } } }`;
 const CREATE = `mutation($input: CreateReviewInput!) { createReview(input: $input) { review { id subject rating commentCount } } }`;
+const ADD_EDGE = `mutation AddEdge($input: AddCommentInput!) {
+  addComment(input: $input) { comment { id } commentEdge { __typename cursor node { id body author { name } review { commentCount } } } }
+}`;
+const CREATE_EDGE = `mutation CreateEdge($input: CreateReviewInput!) {
+  createReview(input: $input) { e: reviewEdge { cursor node { id title commentCount author { id } } } }
+}`;
 
 type Served = Awaited<ReturnType<typeof servedWithLane>>;
 
@@ -145,6 +151,13 @@ describe('the mutation lane answers as Yoga does, and writes the same rows', () 
       { body: { query: CREATE, variables: input({ subject: 's', rating: 5, title: 'T', body: 'B' }) }, token: bob },
       { body: { query: CREATE, variables: input({ subject: 's', rating: 5, title: 'T', body: 'B' }) }, token: bob },
       { body: { query: CREATE, variables: input({ subject: 's2', rating: 6, title: 'T', body: 'B' }) }, token: bob },
+      // The edges Relay's @appendEdge / @prependEdge put into a connection, and a refusal with one.
+      { body: { query: ADD_EDGE, variables: input({ reviewId: t.review, body: 'Edge' }) }, token: alice },
+      { body: { query: ADD_EDGE, variables: input({ reviewId: t.comment, body: 'Edge' }) }, token: alice },
+      {
+        body: { query: CREATE_EDGE, variables: input({ subject: 'e', rating: 4, title: 'T', body: 'B' }) },
+        token: bob,
+      },
     ];
     for (const request of requests) {
       // Twice: the first time teaches the lane the document, if it did not know it.

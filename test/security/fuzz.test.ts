@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { comments, reviews } from '../../src/db/schema.ts';
 import { type GraphQLResponse, testConfig, tokenFor } from '../support/app.ts';
 import { collidingRequest, costRefusalOf, refusalAlone } from './colliding-variables.ts';
-import { post, serveApp } from './served.ts';
+import { type Answer, post, serveApp } from './served.ts';
 
 /**
  * Property-based fuzzing over real HTTP against an on-disk database. Every answer must be a
@@ -105,10 +105,14 @@ afterAll(async () => {
   rmSync(directory, { recursive: true, force: true });
 });
 
-/** Every answer: below 500, JSON, and either data or errors that each carry a message. */
-function expectWellFormed(response: GraphQLResponse, what: unknown) {
+/** Every answer: below 500, JSON, and either data or errors that each carry a message (each of a batch's). */
+function expectWellFormed(response: Answer, what: unknown) {
   expect(response.status, JSON.stringify(what)).toBeLessThan(500);
   expect(response.status, JSON.stringify(what)).toBeGreaterThanOrEqual(200);
+  for (const answer of response.batch ?? [response]) expectWellFormedAnswer(answer);
+}
+
+function expectWellFormedAnswer(response: Omit<GraphQLResponse, 'status' | 'headers'>) {
   if (response.errors) {
     for (const error of response.errors)
       expect(typeof error.message === 'string' && error.message.length > 0).toBe(true);

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.ts';
 import { openDatabase } from '../../src/db/client.ts';
 import { applyMigrations } from '../../src/db/migrate.ts';
+import { MAX_BATCH_OPERATIONS } from '../../src/http/batching.ts';
 import { QUERY_LIMIT_CODE, queryLimitPlugins, TIMEOUT_CODE } from '../../src/http/limits.ts';
 import { createApp } from '../../src/http/yoga.ts';
 import { createTestApp, errorCode, type TestApp, testConfig } from '../support/app.ts';
@@ -15,13 +16,16 @@ const PAGE_QUERY = `query Page($first: Int) {
   reviews(first: $first) { nodes { title author { name } commentCount comments(first: 5) { nodes { body author { name } } } } }
 }`;
 
-/** A query `levels` deep as Armor counts it: each field one level, the leaf included. */
+/**
+ * A query `levels` deep: each field one level, the leaf included, a connection's `nodes` none.
+ * One row per page, so the cost stays far below its limit at any depth.
+ */
 function nestedQuery(levels: number): string {
-  // reviews(1) nodes(2), then comments/nodes/review repeating, then a leaf.
-  const chain = ['reviews', 'nodes'];
-  const cycle = ['comments', 'nodes', 'review'];
-  while (chain.length < levels - 1) chain.push(cycle[(chain.length - 2) % 3] as string);
-  return `{ ${chain.join(' { ')} { id ${' }'.repeat(chain.length)} }`;
+  // reviews(1), then comments/review repeating, then a leaf.
+  const chain = ['reviews(first: 1) { nodes'];
+  for (let level = 1; level < levels - 1; level++) chain.push(level % 2 ? 'comments(first: 1) { nodes' : 'review');
+  const closing = chain.map((field) => (field.endsWith('nodes') ? ' } }' : ' }')).join('');
+  return `{ ${chain.join(' { ')} { id${closing} }`;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read responses by shape; the schema is type-checked itself.
@@ -53,10 +57,33 @@ describe('the limits on a document', () => {
     const deep = await t.gql(nestedQuery(10));
     expect(errorCode(deep)).toBe(QUERY_LIMIT_CODE);
     expect(deep.status).toBe(400);
-    expect(deep.errors?.[0]?.message).toMatch(/depth limit of 8 exceeded, found 10/);
+    expect(deep.errors?.[0]?.message).toMatch(/^Query depth limit of 8 \(MAX_DEPTH\) exceeded, found 10/);
     expect(t.statements).toEqual([]);
     const atLimit = await t.gql(nestedQuery(testConfig.maxDepth));
     expect(atLimit.errors).toBeUndefined();
+  });
+
+  it("answer Relay's refetch query of a user's reviews, their comments and each one's author", async () => {
+    // What relay-compiler writes for a @refetchable fragment on User with two @connection fields:
+    // nine levels as every field counts, five without the connections' plumbing.
+    const refetch = `query UserReviewsRefetchQuery($count: Int = 10, $cursor: String, $id: ID!) {
+      node(id: $id) { __typename ...UserReviews_user id }
+    }
+    fragment UserReviews_user on User {
+      reviews(first: $count, after: $cursor) {
+        edges { node { id title comments(first: 5) {
+          edges { node { id body author { name id } __typename } cursor }
+          pageInfo { endCursor hasNextPage }
+        } __typename } cursor }
+        pageInfo { endCursor hasNextPage }
+      }
+      id
+    }`;
+    const review = aReview(t.db, { authorId: 'alice' });
+    aComment(t.db, { reviewId: review.id, authorId: 'bob' });
+    const answer = await t.gql(refetch, { id: Buffer.from('User:alice').toString('base64') });
+    expect(answer.errors).toBeUndefined();
+    expect(answer.data?.node.reviews.edges[0].node.comments.edges[0].node.author.name).toBe('bob');
   });
 
   it('refuse 1,000 aliases, and 16, before they run', async () => {
@@ -106,24 +133,34 @@ describe('the limits on a document', () => {
   it('are configurable: a stricter depth refuses what the default takes', async () => {
     const db = openDatabase(':memory:');
     applyMigrations(db);
-    const strict = createApp({ db, config: { ...testConfig, maxDepth: 4 } });
+    const strict = createApp({ db, config: { ...testConfig, maxDepth: 3 } });
     const response = await strict.fetch('http://localhost/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ query: PAGE_QUERY }),
     });
     expect(response.status).toBe(400);
-    expect(await response.text()).toMatch(/depth limit of 4 exceeded/);
+    expect(await response.text()).toMatch(/depth limit of 3 \(MAX_DEPTH\) exceeded, found 4/);
   });
 
-  it('refuse batches: one operation per request', async () => {
-    const response = await t.app.fetch('http://localhost/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify([{ query: '{ __typename }' }, { query: '{ __typename }' }]),
-    });
-    expect(response.status).toBe(400);
-    expect(await response.text()).toMatch(/Batching is not supported/);
+  it('refuse a batch of more than MAX_BATCH_OPERATIONS, and weigh each operation of one as if alone', async () => {
+    const batch = (queries: string[]) =>
+      t.app.fetch('http://localhost/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(queries.map((query) => ({ query }))),
+      });
+    const tooMany = await batch(Array.from({ length: MAX_BATCH_OPERATIONS + 1 }, () => '{ __typename }'));
+    expect(tooMany.status).toBe(413);
+    expect(await tooMany.text()).toMatch(/Batching is limited to 10 operations per request/);
+    const empty = await batch([]);
+    expect(empty.status).toBe(400);
+    expect(await empty.text()).toMatch(/A batch needs at least one operation/);
+    const heavy = `{ reviews(first: 100) { nodes { comments(first: 100) { nodes { review { comments(first: 100) { nodes { body } } } } } } } }`;
+    const answers = (await (await batch(['{ reviews { totalCount } }', heavy])).json()) as Data[];
+    expect(answers[0]).toEqual({ data: { reviews: { totalCount: 0 } } });
+    expect(answers[1]?.errors[0].extensions.code).toBe(QUERY_LIMIT_CODE);
+    expect(answers[1]?.errors[0].message).toMatch(/Cost limit of 20000 exceeded/);
   });
 });
 

@@ -31,13 +31,12 @@ export interface Post {
   headers?: Record<string, string>;
 }
 
+/** An answer; to a batch (a JSON array body), the answers of its operations in `batch`. */
+// biome-ignore lint/suspicious/noExplicitAny: tests read responses by shape; the schema is type-checked itself.
+export type Answer = GraphQLResponse<Record<string, any>> & { batch?: Omit<GraphQLResponse, 'status' | 'headers'>[] };
+
 /** One GraphQL POST with a JSON body, as any non-browser client sends it. */
-export async function post(
-  url: string,
-  body: unknown,
-  { token, headers = {} }: Post = {},
-  // biome-ignore lint/suspicious/noExplicitAny: tests read responses by shape; the schema is type-checked itself.
-): Promise<GraphQLResponse<Record<string, any>>> {
+export async function post(url: string, body: unknown, { token, headers = {} }: Post = {}): Promise<Answer> {
   const response = await fetch(url, {
     method: 'POST',
     headers: {
@@ -48,12 +47,19 @@ export async function post(
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await response.text();
-  return { status: response.status, headers: response.headers, ...parsed(text) };
+  const answer = parsed(text);
+  return {
+    status: response.status,
+    headers: response.headers,
+    ...(Array.isArray(answer) ? { batch: answer } : answer),
+  };
 }
 
 function parsed(text: string) {
   try {
-    return JSON.parse(text) as Omit<GraphQLResponse, 'status' | 'headers'>;
+    return JSON.parse(text) as
+      | Omit<GraphQLResponse, 'status' | 'headers'>
+      | Omit<GraphQLResponse, 'status' | 'headers'>[];
   } catch {
     return { errors: [{ message: `not JSON: ${text.slice(0, 200)}` }] };
   }

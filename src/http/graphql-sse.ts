@@ -1,0 +1,59 @@
+import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
+import { GraphQLError } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { ErrorCode, refusal } from '../errors.ts';
+import { bodyLengthRefusal } from './body-limit.ts';
+import { wasPreflighted } from './csrf.ts';
+
+/** Where graphql-sse clients connect (its protocol's path, beside /graphql). */
+export const GRAPHQL_SSE_ENDPOINT = '/graphql/stream';
+
+/** The header naming a single-connection reservation, which graphql-sse's client sends. */
+export const STREAM_TOKEN_HEADER = 'x-graphql-event-stream-token';
+
+/** Methods a browser never sends cross-site without a preflight. */
+const PREFLIGHTED_METHODS = new Set(['PUT', 'DELETE']);
+
+/**
+ * The GraphQL over Server-Sent Events protocol (graphql-sse) on GRAPHQL_SSE_ENDPOINT, both its
+ * modes: distinct connections, and a single connection (a `PUT` reserves a stream, `GET` opens
+ * it, each operation is a `POST` under the reservation's token, `DELETE` stops one). Its handler
+ * reads requests itself, around Yoga's request parsing, so the rules of that stage are asked
+ * here first: CSRF as on /graphql (a `PUT` or `DELETE`, a non-simple content type, or a custom
+ * header: the reservation's token counts, as any header a cross-site page cannot set without a
+ * preflight), and MAX_BODY_BYTES (a body must say its length). Parsing, validation, the limits,
+ * the rate limits and the subscription limits run as for /graphql: the handler executes through
+ * Yoga's plugins. Off with TRUSTED_DOCUMENTS=on (createApp): the handler reads query text only.
+ */
+export function graphqlSsePlugins(maxBodyBytes: number): Plugin[] {
+  const rules: Plugin = {
+    onRequest({ request, url, endResponse, fetchAPI }) {
+      if (url.pathname !== GRAPHQL_SSE_ENDPOINT) return;
+      // Answered here as /graphql answers them: this stage's errors would be 500s.
+      const refuse = (error: GraphQLError) => {
+        const { http } = error.extensions as { http?: { status?: number; headers?: Record<string, string> } };
+        const headers = { 'content-type': 'application/json; charset=utf-8', ...http?.headers };
+        endResponse(new fetchAPI.Response(JSON.stringify({ errors: [error] }), { status: http?.status, headers }));
+      };
+      const has = (header: string) => request.headers.has(header);
+      if (
+        !PREFLIGHTED_METHODS.has(request.method) &&
+        !wasPreflighted(request.headers.get('content-type'), has) &&
+        !has(STREAM_TOKEN_HEADER)
+      ) {
+        return refuse(refusal(ErrorCode.CSRF_HEADER_REQUIRED, 'Required CSRF header(s) not present'));
+      }
+      if (request.method !== 'POST') return;
+      const length = request.headers.get('content-length');
+      const refused = length === null ? LENGTH_REQUIRED : bodyLengthRefusal(length, maxBodyBytes);
+      if (refused) {
+        refuse(
+          new GraphQLError(refused.message, { extensions: { code: refused.code, http: { status: refused.status } } }),
+        );
+      }
+    },
+  };
+  return [rules, useGraphQLSSE({ endpoint: GRAPHQL_SSE_ENDPOINT })];
+}
+
+const LENGTH_REQUIRED = { status: 411, code: 'LENGTH_REQUIRED', message: 'A body needs a Content-Length here' };
