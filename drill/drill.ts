@@ -348,13 +348,13 @@ async function standbyFollows(standby: NodeProcess, primary: NodeProcess, timeou
   const readyOf = async (node: NodeProcess) =>
     (await (await fetch(`${node.url}/ready`)).json()) as {
       replication?: { generation?: string | null };
-      copy?: { followed?: { generation?: string } | null };
+      reads?: { followed?: { generation?: string } | null };
     };
   await waitFor(
     `${standby.name} to follow ${primary.name}'s generation`,
     async () => {
       const generation = (await readyOf(primary)).replication?.generation;
-      return typeof generation === 'string' && (await readyOf(standby)).copy?.followed?.generation === generation;
+      return typeof generation === 'string' && (await readyOf(standby)).reads?.followed?.generation === generation;
     },
     timeoutMs,
   );

@@ -2,11 +2,9 @@ import { rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isSurelyRead, readUpTo } from '../cluster/forward.ts';
 import type { Config } from '../config.ts';
-import { type Db, openDatabase } from '../db/client.ts';
-import { applyMigrations } from '../db/migrate.ts';
 import { durationMs } from '../duration.ts';
-import { ErrorCode, httpOf } from '../errors.ts';
 import { announceListening, listen, type RunningServer } from '../http/server.ts';
 import { type App, createApp } from '../http/yoga.ts';
 import { LeaseKeeper } from '../lease/keeper.ts';
@@ -15,8 +13,11 @@ import { openLease } from '../lease/open-lease.ts';
 import { shutDown, stopRequested } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
 import { ReplicaFollower } from '../replication/follower.ts';
-import { listGenerations, restoreReplica } from '../replication/restore.ts';
+import { listGenerations } from '../replication/restore.ts';
+import { FollowedReads } from './followed-reads.ts';
+import { asClient, NodeForwarding, readOnly, refuseForged } from './forwarding.ts';
 import { Heartbeat } from './heartbeat.ts';
+import { PrimaryPositions, wantedPosition } from './positions.ts';
 import { PromotionHistory } from './promotions.ts';
 import { fencedPrimary, standbyNode } from './roles.ts';
 import { type CatchUp, step, type Takeover, type Timings, takeOver } from './takeover.ts';
@@ -28,10 +29,7 @@ export interface FencedNodeOptions {
 
 /** While the primary is missing but its lease still runs, how often to try for the lease. */
 const LEASE_POLL_MS = 50;
-/**
- * How often a standby checks that the replica still answers and whether it has a newer
- * generation than the standby's copy (it spawns Litestream: one listing).
- */
+/** How often a standby checks that the replica still answers (it spawns Litestream: one listing). */
 const REPLICA_CHECK_EVERY_MS = 10_000;
 /**
  * How often a standby that has nothing to follow yet (the replica was empty when it started, a
@@ -39,27 +37,34 @@ const REPLICA_CHECK_EVERY_MS = 10_000;
  * that names a generation, spawns a Litestream restore (which fails while the snapshot uploads).
  */
 const FIRST_FOLLOW_EVERY_MS = 2_000;
+/** The shortest wait between two rounds of following: each lists the replica once. */
+const MIN_FOLLOW_EVERY_MS = 50;
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** Answered by every node itself, whatever it is: a balancer's probes, the operator's figures. */
+const OWN_PATHS = new Set(['/health', '/ready', '/metrics']);
 
 /**
  * What the node is, and what it holds in each state. Only #to changes it, and each state
- * carries exactly what it may use: a standby its restored copy, a primary its database and
+ * carries exactly what it may use: a standby its followed reads, a primary its database and
  * Litestream, a deposed primary the same until it stops (it never writes again).
  */
 type NodeRole =
   | { kind: 'starting' }
-  | { kind: 'standby'; copy: StandbyCopy; app: App }
-  | { kind: 'promoting'; copy: StandbyCopy | null; app: App | null }
-  | { kind: 'primary'; serving: Takeover; app: App }
+  | { kind: 'standby'; app: App }
+  | { kind: 'promoting'; app: App | null }
+  | { kind: 'primary'; serving: Takeover; app: App; positions: PrimaryPositions }
   | { kind: 'deposed'; serving: Takeover; app: App };
 
 /**
- * One node of a fenced pair, from start to stop. It listens at once; then, if it may (serve:
+ * One node of a fenced group, from start to stop. It listens at once; then, if it may (serve:
  * the lease is free), it becomes primary before it says "listening". Otherwise it stands by:
- * reads from a copy restored at start, READ_ONLY for writes, heartbeat on the primary's
- * /health. After HEARTBEAT_MISSES misses, or as soon as the lease is free, it promotes: lease
- * first, then the newest generation (restore + integrity check), then replication. Every
- * step is logged with its duration. SIGTERM: HTTP, database, Litestream (last frames
- * shipped), and only then the lease is given up, so a standby never restores too early.
+ * it follows the replica into two files that take turns serving its reads (FollowedReads),
+ * forwards writes to the lease holder, and watches the holder's /health. After
+ * HEARTBEAT_MISSES misses, or as soon as the lease is free, it promotes: lease first, then the
+ * newest data (the last WAL segments applied to DATABASE_PATH), then replication. Every step
+ * is logged with its duration. SIGTERM: HTTP, database, Litestream (last frames shipped), and
+ * only then the lease is given up, so a standby never restores too early.
  */
 export async function runFencedNode(
   config: Config,
@@ -83,16 +88,16 @@ class FencedNode {
   #url = '';
   readonly #heartbeat: Heartbeat;
   readonly #promotions: PromotionHistory;
+  readonly #forwarding: NodeForwarding;
   #holder: LeaseRecord | null = null;
   #stopping = false;
-  /** A fresh copy being restored beside the current one, off the standby loop. */
-  #refreshing: Promise<void> | null = null;
-  /** A standby's DATABASE_PATH, kept at the replica's head for the next promotion. */
+  /** A standby's DATABASE_PATH and its twin, kept at the replica's head; null until the replica has a generation. */
   #follower: ReplicaFollower | null = null;
-  /** A catch-up of the follower, or its start: either writes DATABASE_PATH, one at a time. */
+  /** What a standby's reads are served from: one of the two followed files. */
+  readonly #reads: FollowedReads;
+  /** A round of following (or its start): either writes the followed files, one at a time. */
   #following: Promise<void> | null = null;
-  #lastFollowAt = Number.NEGATIVE_INFINITY;
-  /** The last catch-up's error, logged once until it changes or following works again. */
+  /** The last round's error, logged once until it changes or following works again. */
   #followError: string | null = null;
   #replicaReachable: { at: string; error: string | null } = { at: new Date().toISOString(), error: null };
 
@@ -104,23 +109,72 @@ class FencedNode {
   ) {
     this.#heartbeat = new Heartbeat(config.heartbeatIntervalMs);
     this.#promotions = new PromotionHistory(config.heartbeatIntervalMs);
+    this.#forwarding = new NodeForwarding(config.jwtSecret);
+    this.#reads = new FollowedReads(() => this.#follower, followedPaths(config));
   }
 
   /**
-   * Every request, by the state of the moment. While the primary answers, a standby sends every
-   * GraphQL request back (even reads: its copy is behind), so a load balancer that tried it
-   * first moves on to the primary. Once the heartbeat misses, it serves reads from its copy
-   * until it has promoted.
+   * Every request, by the state of the moment. A primary answers everything and names each
+   * write's position. A standby answers reads from its followed data while it is fresh enough
+   * (and, for a read that names a write's position, once it holds that write), and hands
+   * anything else to the lease holder.
    */
   readonly handle = (request: IncomingMessage, response: ServerResponse) => {
+    const from = this.#forwarding.check(request);
+    if (from.kind === 'forged') return refuseForged(response, from.why);
+    if (from.kind === 'forwarded') asClient(request, from.address);
     const state = this.#state;
-    const app = state.kind === 'starting' ? null : state.app;
-    if (!app) return refuse(response, 'starting');
-    if (state.kind === 'standby' && this.#heartbeat.misses === 0 && request.url?.startsWith('/graphql')) {
-      return refuse(response, `standby for ${this.#watched() ?? 'the lease holder'}: ask the primary`);
-    }
-    app(request, response);
+    if (state.kind === 'starting' || !state.app) return readOnly(response, 'starting');
+    const app = state.app;
+    if (OWN_PATHS.has(pathOf(request))) return app(request, response);
+    if (state.kind === 'primary') return this.#asPrimary(request, response, app, state.positions);
+    if (state.kind === 'deposed') return app(request, response);
+    void this.#asStandby(request, response, app, from.kind === 'forwarded').catch(() => response.destroy());
   };
+
+  /** Writes get their position once they have committed; reads are answered as they come. */
+  #asPrimary(request: IncomingMessage, response: ServerResponse, app: App, positions: PrimaryPositions) {
+    if (SAFE_METHODS.has(request.method ?? 'GET')) return app(request, response);
+    void classify(request, this.config.maxBodyBytes).then(
+      ({ write, complete }) => {
+        if (!complete) return tooLarge(response);
+        if (write) positions.stamp(response);
+        app(request, response);
+      },
+      () => response.destroy(),
+    );
+  }
+
+  async #asStandby(request: IncomingMessage, response: ServerResponse, app: App, forwarded: boolean) {
+    const { write, chunks } = await classify(request, this.config.maxBodyBytes);
+    // A subscription's events are published where mutations run: on the primary.
+    const streams = request.headers.accept?.includes('text/event-stream') ?? false;
+    if (write || streams) return this.#toPrimary(request, response, chunks, forwarded);
+    const wanted = wantedPosition(request);
+    if (wanted && 'malformed' in wanted) return badPosition(response, wanted.malformed);
+    const reads = this.#reads;
+    const lag = reads.lagMs();
+    const fresh = lag !== null && lag <= this.config.standbyMaxLagMs;
+    if (fresh && (!wanted || (await reads.waitFor(wanted.position, this.#positionWaitMs())))) {
+      return app(request, response);
+    }
+    this.#toPrimary(request, response, chunks, forwarded);
+  }
+
+  /** Handed to the lease holder, once; 503 READ_ONLY when there is none to hand it to. */
+  #toPrimary(request: IncomingMessage, response: ServerResponse, chunks: Buffer[], forwarded: boolean) {
+    const url = this.#holder?.url;
+    // A request another node forwarded is not passed on again: the lease moved meanwhile.
+    if (forwarded || !url || url === this.#url) {
+      return readOnly(response, `no primary to hand this request to (${forwarded ? 'forwarded here' : 'failover'})`);
+    }
+    this.#forwarding.forward(request, response, url, chunks);
+  }
+
+  /** How long a read naming a write waits for it here before the primary answers it. */
+  #positionWaitMs() {
+    return Math.min(this.config.standbyMaxLagMs, 2 * durationMs(this.config.replicaSyncInterval));
+  }
 
   async run(running: RunningServer): Promise<void> {
     this.#url = running.url;
@@ -131,17 +185,25 @@ class FencedNode {
     });
     let failure: unknown = null;
     let watching: Promise<void> = Promise.resolve();
+    let following: Promise<void> = Promise.resolve();
     try {
       // serve: take over at once when no one holds the lease, before saying "listening".
       const mayTakeOver =
         !this.primaryUrl && (await this.#keeper.current()) === null && (await this.#keeper.tryAcquire());
       if (!(mayTakeOver && (await this.#promote({ leaseWasFree: true }, true)))) {
         this.#follower = await step({}, this.logger, 'restore the followed database', () =>
-          ReplicaFollower.start(this.config, this.logger, this.config.databasePath),
+          ReplicaFollower.start(
+            this.config,
+            this.logger,
+            this.config.databasePath,
+            followedPaths(this.config).slice(1),
+          ),
         );
-        const copy = await openStandbyCopy(this.config, this.logger, this.#copyPath(0), this.#follower);
-        this.#to({ kind: 'standby', copy, app: this.#standbyApp(copy) });
+        if (this.#follower)
+          await step({}, this.logger, 'serve reads from the followed data', () => this.#reads.refresh());
+        this.#to({ kind: 'standby', app: this.#standbyApp() });
         watching = this.#standBy();
+        following = this.#follow();
       }
       announceListening(this.logger, running, { role: this.#state.kind });
       const signal = await Promise.race([watching.then(() => stopped), stopped]);
@@ -151,8 +213,7 @@ class FencedNode {
     }
     this.#stopping = true;
     await watching.catch(() => {});
-    await this.#refreshing;
-    await this.#following;
+    await following;
     this.#follower?.close();
     await this.#stop(running);
     if (failure) throw failure;
@@ -169,7 +230,7 @@ class FencedNode {
     const state = this.#state;
     const serving = state.kind === 'primary' || state.kind === 'deposed' ? state.serving : undefined;
     await shutDown(running, serving);
-    if (state.kind === 'standby' || state.kind === 'promoting') state.copy?.close();
+    this.#reads.close();
     // Handed over only now that the last frames are in the replica; a deposed node has none.
     if (state.kind === 'primary' && this.#keeper.whyNotHeld() === null) await this.#keeper.release();
     this.#keeper.stop();
@@ -184,18 +245,16 @@ class FencedNode {
     });
   }
 
+  /** The node watched: the lease holder, else the --primary this standby was started for. */
   #watched() {
-    return this.primaryUrl ?? this.#holder?.url ?? null;
+    return this.#holder?.url ?? this.primaryUrl;
   }
 
-  #copyPath(slot: 0 | 1) {
-    return `${this.config.databasePath}.standby${slot === 0 ? '' : '-next'}`;
-  }
-
-  #standbyApp(copy: StandbyCopy) {
+  #standbyApp() {
     const heartbeat = this.#heartbeat;
+    const reads = this.#reads;
     return createApp({
-      db: copy.db,
+      db: reads.db,
       config: this.config,
       logger: this.logger,
       node: standbyNode(() => this.#keeper, {
@@ -208,11 +267,16 @@ class FencedNode {
           lastSuccessAt: heartbeat.lastSuccessAt && new Date(heartbeat.lastSuccessAt).toISOString(),
           role: this.#state.kind,
         }),
-        copy: () => ({
-          ...copy.describe,
-          replicaReachable: this.#replicaReachable,
-          followed: this.#follower ? { ...this.#follower.describe(), error: this.#followError } : null,
-        }),
+        reads: () => {
+          const lagMs = reads.lagMs();
+          return {
+            ...reads.describe(),
+            maxLagMs: this.config.standbyMaxLagMs,
+            answeredHere: lagMs !== null && lagMs <= this.config.standbyMaxLagMs,
+            replicaReachable: this.#replicaReachable,
+            followed: this.#follower ? { ...this.#follower.describe(), error: this.#followError } : null,
+          };
+        },
         promotions: () => this.#promotions.describe(),
       }),
     });
@@ -226,7 +290,7 @@ class FencedNode {
     const { config, logger } = this;
     const tenure = this.#keeper;
     const before = this.#state.kind === 'standby' ? this.#state : null;
-    this.#to({ kind: 'promoting', copy: before?.copy ?? null, app: before?.app ?? null });
+    this.#to({ kind: 'promoting', app: before?.app ?? null });
     const startedAt = performance.now();
     const timings: Timings = {};
     const promotions = this.#promotions;
@@ -237,9 +301,13 @@ class FencedNode {
     );
     let takeover: Takeover | null = null;
     try {
-      // A follower starting, or catching up, writes DATABASE_PATH: the takeover writes it next.
+      // A round of following writes the followed files: the takeover writes DATABASE_PATH next.
       const following = this.#following;
       if (following) await step(timings, logger, 'finish following', () => following);
+      // Reads go on from the other followed file while DATABASE_PATH becomes the primary's.
+      if (this.#follower) {
+        await step(timings, logger, 'serve reads from the other file', () => this.#reads.release(config.databasePath));
+      }
       // The followed file is a few WAL segments from the head (docs/operations.md).
       const catchUp: CatchUp = { localMayBeNewest, follower: this.#follower };
       takeover = await takeOver(config, logger, () => tenure.whyNotHeld(), catchUp, timings);
@@ -254,15 +322,16 @@ class FencedNode {
       );
       const lost = tenure.whyNotHeld();
       if (lost) throw new Error(`promotion abandoned: ${lost}`);
-      this.#to({ kind: 'primary', serving, app: primaryApp });
+      this.#to({ kind: 'primary', serving, app: primaryApp, positions: new PrimaryPositions(config.databasePath) });
       // Deposed later: Litestream must not ship another frame nor start a generation of its own.
       tenure.onLost(() => {
         void serving.replication.stop();
         if (this.#state.kind === 'primary') this.#to({ kind: 'deposed', serving, app: primaryApp });
       });
-      before?.copy.close();
       // DATABASE_PATH is the primary's now: nothing follows the replica into it any more.
+      this.#reads.close();
       this.#follower?.close();
+      if (this.#follower) void removeFile(followedPaths(config)[1]);
       this.#follower = null;
       const tookMs = Math.round(performance.now() - startedAt);
       promotions.promoted({ term: tenure.term, at: new Date().toISOString(), durationMs: tookMs, steps: timings });
@@ -305,8 +374,6 @@ class FencedNode {
     /** When this standby first found the primary gone (or the lease free). */
     let suspectSince: number | null = null;
     let lastProbeAt = Number.NEGATIVE_INFINITY;
-    // Litestream ships a segment per sync interval: following more often finds nothing new.
-    const followEveryMs = durationMs(config.replicaSyncInterval);
     while (!this.#stopping) {
       const tickStartedAt = performance.now();
       this.#holder = await this.#keeper.current().catch((error: Error) => {
@@ -340,13 +407,10 @@ class FencedNode {
           suspectSince = null;
           continue;
         }
-        // While the lease runs out, the dead primary's last segments are applied already.
-        this.#followInBackground(followEveryMs);
         await sleep(LEASE_POLL_MS);
         continue;
       }
       suspectSince = null;
-      this.#followInBackground(followEveryMs);
       if (performance.now() - lastReplicaCheck > REPLICA_CHECK_EVERY_MS) {
         lastReplicaCheck = performance.now();
         await this.#checkReplica();
@@ -356,149 +420,107 @@ class FencedNode {
   }
 
   /**
-   * One catch-up of the followed file at a time, off the standby loop: the heartbeat goes on.
-   * A standby with nothing to follow yet starts following once the replica has a generation.
+   * A standby's rounds of following, off the standby loop (the heartbeat goes on): each brings
+   * the followed file not served to the replica's head and serves it. Litestream ships a segment
+   * per sync interval; a round every half of one keeps the served data within about one
+   * interval of the replica. A standby with nothing to follow yet starts following once the
+   * replica has a generation. Ends once the node is primary (or stopping).
    */
-  #followInBackground(everyMs: number) {
-    const follower = this.#follower;
-    const waitMs = follower ? everyMs : Math.max(everyMs, FIRST_FOLLOW_EVERY_MS);
-    if (this.#following || performance.now() - this.#lastFollowAt < waitMs) return;
-    this.#lastFollowAt = performance.now();
-    this.#following = (follower ? follower.catchUp() : this.#startFollowing())
-      .then(
-        () => {
-          if (this.#followError) this.logger.info('standby follows the replica again');
-          this.#followError = null;
-        },
-        (error: Error) => {
-          if (error.message !== this.#followError) {
-            this.logger.warn({ error: error.message }, 'standby cannot follow the replica');
-          }
-          this.#followError = error.message;
-        },
-      )
-      .finally(() => {
+  async #follow() {
+    const everyMs = Math.max(MIN_FOLLOW_EVERY_MS, durationMs(this.config.replicaSyncInterval) / 2);
+    while (!this.#stopping && (this.#state.kind === 'standby' || this.#state.kind === 'promoting')) {
+      const startedAt = performance.now();
+      if (this.#state.kind === 'standby') {
+        this.#following = this.#followOnce();
+        await this.#following;
         this.#following = null;
-      });
+      }
+      const waitMs = this.#follower ? everyMs : Math.max(everyMs, FIRST_FOLLOW_EVERY_MS);
+      await sleep(Math.max(0, waitMs - (performance.now() - startedAt)));
+    }
   }
 
-  /** The follower, once the replica has a generation; the copy reads are served from is taken of it. */
+  #followOnce(): Promise<void> {
+    return (this.#follower ? this.#reads.refresh() : this.#startFollowing()).then(
+      () => {
+        if (this.#followError) this.logger.info('standby follows the replica again');
+        this.#followError = null;
+      },
+      (error: Error) => {
+        if (error.message !== this.#followError) {
+          this.logger.warn({ error: error.message }, 'standby cannot follow the replica');
+        }
+        this.#followError = error.message;
+      },
+    );
+  }
+
+  /** The follower, once the replica has a generation; reads are served from it at once. */
   async #startFollowing() {
-    const follower = await ReplicaFollower.start(this.config, this.logger, this.config.databasePath);
+    const [databasePath, ...others] = followedPaths(this.config);
+    const follower = await ReplicaFollower.start(this.config, this.logger, databasePath, others);
     if (!follower) return;
     this.#follower = follower;
     this.logger.info(follower.describe(), 'standby follows the replica from now on');
-    const state = this.#state;
-    if (state.kind === 'standby' && !this.#refreshing) this.#refreshInBackground(state.copy);
+    await this.#reads.refresh();
   }
 
-  #refreshInBackground(stale: StandbyCopy) {
-    this.#refreshing = this.#refreshCopy(stale).finally(() => {
-      this.#refreshing = null;
-    });
-  }
-
-  /**
-   * Whether the replica answers, and whether its newest generation is the one the copy that
-   * reads are served from was taken of. A copy of an older generation (a failover since the
-   * standby started) is taken again in the background, so the heartbeat goes on meanwhile.
-   */
+  /** Whether the replica answers, for /ready. */
   async #checkReplica() {
     const listed = await listGenerations(this.config).then(
-      (generations) => ({ newest: generations.at(-1)?.generation ?? null, error: null }),
-      (error: Error) => ({ newest: null, error: error.message }),
+      () => null,
+      (error: Error) => error.message,
     );
-    this.#replicaReachable = { at: new Date().toISOString(), error: listed.error };
-    if (listed.error) this.logger.warn({ error: listed.error }, 'standby cannot read the replica');
-    const state = this.#state;
-    // A follower still on the older generation (or none yet) restores soon, and the copy is taken of it then.
-    const followerBehind = this.#follower?.generation !== listed.newest;
-    if (
-      listed.newest &&
-      state.kind === 'standby' &&
-      listed.newest !== state.copy.generation &&
-      !followerBehind &&
-      !this.#refreshing
-    ) {
-      this.#refreshInBackground(state.copy);
-    }
-  }
-
-  async #refreshCopy(stale: StandbyCopy) {
-    const path = stale.path === this.#copyPath(0) ? this.#copyPath(1) : this.#copyPath(0);
-    const fresh = await openStandbyCopy(this.config, this.logger, path, this.#follower).catch((error: Error) => {
-      this.logger.warn({ error: error.message }, 'could not refresh the standby copy');
-      return null;
-    });
-    if (!fresh) return;
-    // Promoted (or stopping) meanwhile: the fresh copy is of no use any more.
-    const state = this.#state;
-    if (state.kind !== 'standby' || this.#stopping || state.copy !== stale) return fresh.close();
-    this.#to({ kind: 'standby', copy: fresh, app: this.#standbyApp(fresh) });
-    stale.close();
+    this.#replicaReachable = { at: new Date().toISOString(), error: listed };
+    if (listed) this.logger.warn({ error: listed }, 'standby cannot read the replica');
   }
 }
 
-interface StandbyCopy {
-  db: Db;
-  path: string;
-  /** The generation it was restored from; null for an empty copy (the replica had none). */
-  generation: string | null;
-  describe: Record<string, unknown>;
-  close(): void;
+/** DATABASE_PATH (which a promotion takes over) and its twin: the two files a standby follows. */
+function followedPaths(config: Config): [string, string] {
+  return [config.databasePath, `${config.databasePath}.standby`];
 }
+
+/** Unlinking a file of GBs takes a while: not on the event loop, just after a promotion. */
+async function removeFile(path: string) {
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) await rm(file, { force: true }).catch(() => {});
+}
+
+const pathOf = (request: IncomingMessage) => (request.url ?? '/').split('?')[0] as string;
 
 /**
- * What a standby reads from: a copy of the followed DATABASE_PATH beside it (which nothing else
- * may open), else the replica's newest generation restored there, or an empty database when
- * the replica has nothing yet. The copy is migrated; the followed file must stay the replica's.
+ * Whether a request may write, decided without parsing GraphQL: any method but GET, HEAD and
+ * OPTIONS, except a GraphQL POST whose JSON document never says `mutation` (a read worker's
+ * rule). The body read to decide is handed on with the request.
  */
-async function openStandbyCopy(
-  config: Config,
-  logger: Logger,
-  path: string,
-  follower: ReplicaFollower | null,
-): Promise<StandbyCopy> {
-  const timings: Timings = {};
-  const restored = await step(timings, logger, 'standby copy', async () => {
-    if (follower) {
-      await follower.copyTo(path);
-      return { generation: follower.generation, snapshot: follower.snapshot };
-    }
-    if ((await listGenerations(config)).length === 0) return null;
-    return restoreReplica(config, { output: path, force: true, logger });
-  });
-  const db = openDatabase(restored ? path : ':memory:');
-  applyMigrations(db);
-  let open = true;
-  return {
-    db,
-    path,
-    generation: restored?.generation ?? null,
-    describe: {
-      restoredAt: new Date().toISOString(),
-      generation: restored?.generation ?? null,
-      snapshot: restored?.snapshot ?? null,
-      path: restored && path,
-    },
-    close() {
-      if (!open) return;
-      open = false;
-      db.$client.close();
-      // Unlinking a file of GBs takes a while: not on the event loop, just after a promotion.
-      if (restored)
-        for (const file of [path, `${path}-wal`, `${path}-shm`]) void rm(file, { force: true }).catch(() => {});
-    },
-  };
+async function classify(
+  request: IncomingMessage,
+  maxBodyBytes: number,
+): Promise<{ write: boolean; chunks: Buffer[]; complete: boolean }> {
+  const method = request.method ?? 'GET';
+  if (SAFE_METHODS.has(method)) return { write: false, chunks: [], complete: true };
+  if (method !== 'POST' || !pathOf(request).startsWith('/graphql')) return { write: true, chunks: [], complete: true };
+  const { chunks, complete } = await readUpTo(request, maxBodyBytes);
+  const body = Buffer.concat(chunks);
+  // Yoga's Node adapter (and the fast lane) take a body already read from `req.body`.
+  if (complete) (request as IncomingMessage & { body?: Buffer }).body = body;
+  return { write: !(complete && isSurelyRead(body)), chunks, complete };
 }
 
-/** A READ_ONLY answer without touching GraphQL: 503, so a load balancer tries the next node. */
-function refuse(response: ServerResponse, reason: string) {
+/** A body past MAX_BODY_BYTES, found while deciding whether it writes. */
+function tooLarge(response: ServerResponse) {
+  response.writeHead(413, { 'content-type': 'text/plain', connection: 'close' }).end('request body too large\n');
+}
+
+/** A position header that is no position: the client's mistake, refused before anything runs. */
+function badPosition(response: ServerResponse, text: string) {
   const body = JSON.stringify({
     errors: [
-      { message: `This node does not accept requests now: ${reason}`, extensions: { code: ErrorCode.READ_ONLY } },
+      {
+        message: `x-reviews-api-position is not a position this API gave: ${JSON.stringify(text.slice(0, 100))}`,
+        extensions: { code: 'BAD_USER_INPUT' },
+      },
     ],
   });
-  const { status, headers } = httpOf(ErrorCode.READ_ONLY);
-  response.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body);
+  response.writeHead(400, { 'content-type': 'application/json' }).end(body);
 }

@@ -33,13 +33,13 @@ export interface StandbyView {
   /** The URL watched: --primary, or the lease holder's. */
   primary: () => string | null;
   heartbeat: () => Record<string, unknown>;
-  /** What the standby serves reads from. */
-  copy: () => Record<string, unknown>;
+  /** What the standby serves reads from, how old it is, and the follower behind it. */
+  reads: () => Record<string, unknown>;
   /** Its attempts at promotion so far (PromotionHistory). */
   promotions: () => Record<string, unknown>;
 }
 
-/** A standby: serves reads from its last restored copy and refuses every write. */
+/** A standby: serves reads from its followed data and writes nothing itself (it forwards them). */
 export function standbyNode(keeper: () => LeaseKeeper, view: StandbyView): NodeState {
   return {
     whyReadOnly: () => `standby for ${view.primary() ?? 'the lease holder'}; writes go to the primary`,
@@ -47,7 +47,7 @@ export function standbyNode(keeper: () => LeaseKeeper, view: StandbyView): NodeS
       role: 'standby',
       primary: view.primary(),
       heartbeat: view.heartbeat(),
-      copy: view.copy(),
+      reads: view.reads(),
       lease: describeLease(keeper()),
       promotions: view.promotions(),
     }),

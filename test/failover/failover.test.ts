@@ -131,7 +131,9 @@ describe('automatic failover', () => {
     const standby = await launch('b', primary.url);
     await createReview(primary.url, token, 'before the crash');
     await replicatedOn(primary);
-    expect(await tryWrite(standby, token, 'on the standby')).toEqual({ status: 503, code: 'READ_ONLY' });
+    // Every node serves: a write through the standby is the primary's, forwarded.
+    expect(await tryWrite(standby, token, 'through the standby')).toEqual({ status: 200, code: null });
+    await replicatedOn(primary);
     expect(await readyOf(standby)).toMatchObject({ role: 'standby', writable: false, primary: primary.url });
 
     primary.signal('SIGKILL');
@@ -143,8 +145,8 @@ describe('automatic failover', () => {
     expect(Object.keys(promoted.steps as object)).not.toContain('restore and integrity check');
     await eventually(async () => ((await readyOf(standby)).writable ? true : undefined), 10_000, 'writable');
     expect(await readyOf(standby)).toMatchObject({ role: 'primary', lease: { term: 2, held: true } });
-    const reviews = await gql(standby.url, '{ reviews(first: 10) { nodes { subject } } }', {});
-    expect(reviews.data.reviews.nodes).toEqual([{ subject: 'before the crash' }]);
+    const reviews = await gql(standby.url, '{ reviews(first: 10, orderBy: OLDEST) { nodes { subject } } }', {});
+    expect(reviews.data.reviews.nodes).toEqual([{ subject: 'before the crash' }, { subject: 'through the standby' }]);
     expect(await tryWrite(standby, token, 'after the failover')).toEqual({ status: 200, code: null });
   });
 
@@ -161,7 +163,8 @@ describe('automatic failover', () => {
     // The old primary restarts with its old file and finds the lease held by b.
     const zombie = await launch('a');
     expect(await readyOf(zombie)).toMatchObject({ role: 'standby', writable: false, primary: second.url });
-    expect(await tryWrite(zombie, token, 'on the old primary')).toEqual({ status: 503, code: 'READ_ONLY' });
+    // A write through it is forwarded to b, the lease holder.
+    expect(await tryWrite(zombie, token, 'through the old primary')).toEqual({ status: 200, code: null });
     expect(await tryWrite(second, token, 'still on b')).toEqual({ status: 200, code: null });
     await replicatedOn(second);
 
@@ -173,7 +176,7 @@ describe('automatic failover', () => {
     const subjects = rowsOf(join(box.dir, 'a', 'reviews.db')).reviews.map(
       (row) => (row as { subject: string }).subject,
     );
-    expect(subjects.sort()).toEqual(['still on b', 'written on b']);
+    expect(subjects.sort()).toEqual(['still on b', 'through the old primary', 'written on b']);
   });
 
   itWithEtcd(
@@ -305,8 +308,8 @@ describe('a standby following the replica', () => {
     // Followed while the primary lives: /ready shows the segments applied since the restore.
     const followed = await eventually(
       async () => {
-        const copy = ((await readyOf(standby)) as unknown as { copy: { followed: { segments: number } } }).copy;
-        return copy.followed.segments > 0 ? copy.followed : undefined;
+        const { reads } = (await readyOf(standby)) as unknown as { reads: { followed: { segments: number } } };
+        return reads.followed.segments > 0 ? reads.followed : undefined;
       },
       15_000,
       'the standby to apply a segment',
@@ -338,10 +341,12 @@ describe('a standby following the replica', () => {
     renameSync(generations, `${generations}.hidden`);
     const standby = await launch('b', primary.url);
     renameSync(`${generations}.hidden`, generations);
-    expect(((await readyOf(standby)) as unknown as { copy: { followed: unknown } }).copy.followed).toBeNull();
+    const followedOf = async () =>
+      ((await readyOf(standby)) as unknown as { reads: { followed: unknown } }).reads.followed;
+    expect(await followedOf()).toBeNull();
 
     const followed = await eventually(
-      async () => ((await readyOf(standby)) as unknown as { copy: { followed: unknown } }).copy.followed ?? undefined,
+      async () => (await followedOf()) ?? undefined,
       15_000,
       'the standby to follow the replica',
     );

@@ -1,0 +1,103 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
+import { forwardRequest } from '../cluster/forward.ts';
+import { ErrorCode, httpOf } from '../errors.ts';
+
+/**
+ * Between nodes: a standby hands a write (or a read it may not answer) to the lease holder with
+ * the client's address, signed with a key derived from JWT_SECRET, which every node of a
+ * deployment shares already (tokens must verify on each). Only a node can sign, so a client
+ * cannot pose as a forwarding node to choose the address its rate limits are counted under, or
+ * to make a standby pass a request on again.
+ */
+export const FORWARDED_FOR_HEADER = 'x-reviews-api-forwarded-for';
+export const FORWARD_SIGNATURE_HEADER = 'x-reviews-api-forward-signature';
+/** A signature older (or further ahead, clocks differ) than this is refused: a copied one is soon useless. */
+const SIGNATURE_LIFETIME_MS = 30_000;
+
+/** Kept open between requests: a standby forwards every write it receives. */
+const toNodes = new Agent({ keepAlive: true, maxSockets: 256 });
+
+export type ForwardCheck =
+  | { kind: 'client' }
+  | { kind: 'forwarded'; address: string }
+  | { kind: 'forged'; why: string };
+
+export class NodeForwarding {
+  readonly #key: Buffer;
+
+  constructor(jwtSecret: string) {
+    this.#key = createHmac('sha256', jwtSecret).update('reviews-api: forwarding between nodes').digest();
+  }
+
+  #sign(at: string, address: string, req: IncomingMessage) {
+    return createHmac('sha256', this.#key).update(`${at}\n${address}\n${req.method} ${req.url}`).digest('hex');
+  }
+
+  /**
+   * Whether `req` came from a client, or from another node with its client's address. A request
+   * carrying either header without a valid signature is forged. The headers are removed.
+   */
+  check(req: IncomingMessage, now = Date.now()): ForwardCheck {
+    const address = req.headers[FORWARDED_FOR_HEADER];
+    const signature = req.headers[FORWARD_SIGNATURE_HEADER];
+    if (address === undefined && signature === undefined) return { kind: 'client' };
+    delete req.headers[FORWARDED_FOR_HEADER];
+    delete req.headers[FORWARD_SIGNATURE_HEADER];
+    if (typeof address !== 'string' || typeof signature !== 'string') {
+      return { kind: 'forged', why: 'a forwarding header without its pair' };
+    }
+    const [at = '', mac = ''] = signature.split('.', 2);
+    if (!/^\d{1,15}$/.test(at) || Math.abs(now - Number(at)) > SIGNATURE_LIFETIME_MS) {
+      return { kind: 'forged', why: 'the forwarding signature is expired or malformed' };
+    }
+    const expected = Buffer.from(this.#sign(at, address, req), 'hex');
+    const given = Buffer.from(mac, 'hex');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      return { kind: 'forged', why: 'the forwarding signature does not verify' };
+    }
+    return { kind: 'forwarded', address };
+  }
+
+  /** `req` handed to the node at `url`, signed, exactly once; its answer returned unchanged. */
+  forward(req: IncomingMessage, res: ServerResponse, url: string, alreadyRead: Buffer[]): void {
+    const address = req.socket.remoteAddress ?? '';
+    const at = String(Date.now());
+    forwardRequest(
+      req,
+      res,
+      { url, agent: toNodes },
+      {
+        alreadyRead,
+        headers: {
+          [FORWARDED_FOR_HEADER]: address,
+          [FORWARD_SIGNATURE_HEADER]: `${at}.${this.#sign(at, address, req)}`,
+        },
+        unreachable: (answer) => readOnly(answer, `the primary at ${url} did not answer`),
+      },
+    );
+  }
+}
+
+/** The forwarded request's client as the one this node sees: rate limits and logs count it. */
+export function asClient(req: IncomingMessage, address: string): void {
+  // A keep-alive socket carries one request at a time: this request's client, until the next.
+  Object.defineProperty(req.socket, 'remoteAddress', { value: address, configurable: true });
+}
+
+/** 503 READ_ONLY + Retry-After without touching GraphQL, so a client (or a balancer) tries again. */
+export function readOnly(res: ServerResponse, reason: string): void {
+  const body = JSON.stringify({
+    errors: [
+      { message: `This node does not accept requests now: ${reason}`, extensions: { code: ErrorCode.READ_ONLY } },
+    ],
+  });
+  const { status, headers } = httpOf(ErrorCode.READ_ONLY);
+  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body);
+}
+
+/** 403 for a request that claims to come from another node and does not. */
+export function refuseForged(res: ServerResponse, why: string): void {
+  const body = JSON.stringify({ errors: [{ message: `Refused: ${why}`, extensions: { code: ErrorCode.FORBIDDEN } }] });
+  res.writeHead(httpOf(ErrorCode.FORBIDDEN).status, { 'content-type': 'application/json' }).end(body);
+}
