@@ -190,8 +190,7 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
   await generationInReplica(primary, 300_000);
   let standby = await launch('b', primary.url);
   const nginx: RunningNginx = await startNginx(join(dir, 'nginx'), {
-    primary: `127.0.0.1:${ports.a}`,
-    standby: `127.0.0.1:${ports.b}`,
+    nodes: [`127.0.0.1:${ports.a}`, `127.0.0.1:${ports.b}`],
     listen: `127.0.0.1:${ports.nginx}`,
   });
   cleanup.add(() => nginx.stop());

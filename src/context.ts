@@ -12,6 +12,11 @@ export interface NodeState {
   /** Role and replication figures for /ready and the logs. */
   describe(): Record<string, unknown>;
   /**
+   * Why a load balancer should send this node nothing at all now (/ready 503), or null: a
+   * primary whose lease lapsed neither writes nor follows anyone, so its reads fall behind.
+   */
+  whyNotReady?(): string | null;
+  /**
    * DURABILITY=replicated: resolves once every write committed so far is in the replica,
    * rejects after the bound. Absent on a node that cannot tell (src/durability/plugin.ts).
    */

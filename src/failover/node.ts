@@ -13,6 +13,7 @@ import { openLease } from '../lease/open-lease.ts';
 import { shutDown, stopRequested } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
 import { ReplicaFollower } from '../replication/follower.ts';
+import { startReplication } from '../replication/primary.ts';
 import { listGenerations } from '../replication/restore.ts';
 import { FollowedReads } from './followed-reads.ts';
 import { asClient, NodeForwarding, readOnly, refuseForged } from './forwarding.ts';
@@ -94,12 +95,19 @@ class FencedNode {
   /** A standby's DATABASE_PATH and its twin, kept at the replica's head; null until the replica has a generation. */
   #follower: ReplicaFollower | null = null;
   /** What a standby's reads are served from: one of the two followed files. */
-  readonly #reads: FollowedReads;
+  #reads: FollowedReads | null = null;
   /** A round of following (or its start): either writes the followed files, one at a time. */
   #following: Promise<void> | null = null;
   /** The last round's error, logged once until it changes or following works again. */
   #followError: string | null = null;
   #replicaReachable: { at: string; error: string | null } = { at: new Date().toISOString(), error: null };
+  /** The standby's loops (watching, following), awaited on the way out. */
+  readonly #loops: Promise<void>[] = [];
+  /** Rejects when a loop fails: the node stops, saying why. */
+  #fail: ((error: unknown) => void) | null = null;
+  readonly #failed = new Promise<never>((_, reject) => {
+    this.#fail = reject;
+  });
 
   constructor(
     private readonly config: Config,
@@ -110,7 +118,6 @@ class FencedNode {
     this.#heartbeat = new Heartbeat(config.heartbeatIntervalMs);
     this.#promotions = new PromotionHistory(config.heartbeatIntervalMs);
     this.#forwarding = new NodeForwarding(config.jwtSecret);
-    this.#reads = new FollowedReads(() => this.#follower, followedPaths(config));
   }
 
   /**
@@ -153,8 +160,8 @@ class FencedNode {
     const wanted = wantedPosition(request);
     if (wanted && 'malformed' in wanted) return badPosition(response, wanted.malformed);
     const reads = this.#reads;
-    const lag = reads.lagMs();
-    const fresh = lag !== null && lag <= this.config.standbyMaxLagMs;
+    const lag = reads?.lagMs() ?? null;
+    const fresh = reads !== null && lag !== null && lag <= this.config.standbyMaxLagMs;
     if (fresh && (!wanted || (await reads.waitFor(wanted.position, this.#positionWaitMs())))) {
       return app(request, response);
     }
@@ -184,40 +191,47 @@ class FencedNode {
       return signal;
     });
     let failure: unknown = null;
-    let watching: Promise<void> = Promise.resolve();
-    let following: Promise<void> = Promise.resolve();
     try {
       // serve: take over at once when no one holds the lease, before saying "listening".
       const mayTakeOver =
         !this.primaryUrl && (await this.#keeper.current()) === null && (await this.#keeper.tryAcquire());
-      if (!(mayTakeOver && (await this.#promote({ leaseWasFree: true }, true)))) {
-        this.#follower = await step({}, this.logger, 'restore the followed database', () =>
-          ReplicaFollower.start(
-            this.config,
-            this.logger,
-            this.config.databasePath,
-            followedPaths(this.config).slice(1),
-          ),
-        );
-        if (this.#follower)
-          await step({}, this.logger, 'serve reads from the followed data', () => this.#reads.refresh());
-        this.#to({ kind: 'standby', app: this.#standbyApp() });
-        watching = this.#standBy();
-        following = this.#follow();
-      }
+      if (!(mayTakeOver && (await this.#promote({ leaseWasFree: true }, true)))) await this.#becomeStandby();
       announceListening(this.logger, running, { role: this.#state.kind });
-      const signal = await Promise.race([watching.then(() => stopped), stopped]);
+      const signal = await Promise.race([stopped, this.#failed]);
       this.logger.info({ signal }, 'shutting down');
     } catch (error) {
       failure = error;
     }
     this.#stopping = true;
-    await watching.catch(() => {});
-    await following;
+    await Promise.all(this.#loops);
     this.#follower?.close();
     await this.#stop(running);
     if (failure) throw failure;
     this.logger.info('stopped');
+  }
+
+  /**
+   * Follows the replica (restored into DATABASE_PATH, a twin made of it), serves reads from it,
+   * and watches the lease holder: at start, and after another node took this one's lease.
+   */
+  async #becomeStandby() {
+    const [databasePath, ...others] = followedPaths(this.config);
+    const reads = new FollowedReads(() => this.#follower, followedPaths(this.config));
+    this.#reads = reads;
+    // A replica with nothing restorable yet (a first snapshot still uploading) is tried again
+    // by the rounds of following; meanwhile every request goes to the primary.
+    this.#follower = await step({}, this.logger, 'restore the followed database', () =>
+      ReplicaFollower.start(this.config, this.logger, databasePath, others).catch((error: Error) => {
+        this.#followError = error.message;
+        this.logger.warn({ error: error.message }, 'standby cannot follow the replica yet');
+        return null;
+      }),
+    );
+    if (this.#follower) await step({}, this.logger, 'serve reads from the followed data', () => reads.refresh());
+    this.#to({ kind: 'standby', app: this.#standbyApp(reads) });
+    for (const loop of [this.#standBy(), this.#follow()]) {
+      this.#loops.push(loop.catch((error: unknown) => this.#fail?.(error)));
+    }
   }
 
   /** The only way the node changes what it is. */
@@ -230,7 +244,7 @@ class FencedNode {
     const state = this.#state;
     const serving = state.kind === 'primary' || state.kind === 'deposed' ? state.serving : undefined;
     await shutDown(running, serving);
-    this.#reads.close();
+    this.#reads?.close();
     // Handed over only now that the last frames are in the replica; a deposed node has none.
     if (state.kind === 'primary' && this.#keeper.whyNotHeld() === null) await this.#keeper.release();
     this.#keeper.stop();
@@ -250,9 +264,8 @@ class FencedNode {
     return this.#holder?.url ?? this.primaryUrl;
   }
 
-  #standbyApp() {
+  #standbyApp(reads: FollowedReads) {
     const heartbeat = this.#heartbeat;
-    const reads = this.#reads;
     return createApp({
       db: reads.db,
       config: this.config,
@@ -305,9 +318,9 @@ class FencedNode {
       const following = this.#following;
       if (following) await step(timings, logger, 'finish following', () => following);
       // Reads go on from the other followed file while DATABASE_PATH becomes the primary's.
-      if (this.#follower) {
-        await step(timings, logger, 'serve reads from the other file', () => this.#reads.release(config.databasePath));
-      }
+      const reads = this.#reads;
+      if (reads)
+        await step(timings, logger, 'serve reads from the other file', () => reads.release(config.databasePath));
       // The followed file is a few WAL segments from the head (docs/operations.md).
       const catchUp: CatchUp = { localMayBeNewest, follower: this.#follower };
       takeover = await takeOver(config, logger, () => tenure.whyNotHeld(), catchUp, timings);
@@ -323,13 +336,10 @@ class FencedNode {
       const lost = tenure.whyNotHeld();
       if (lost) throw new Error(`promotion abandoned: ${lost}`);
       this.#to({ kind: 'primary', serving, app: primaryApp, positions: new PrimaryPositions(config.databasePath) });
-      // Deposed later: Litestream must not ship another frame nor start a generation of its own.
-      tenure.onLost(() => {
-        void serving.replication.stop();
-        if (this.#state.kind === 'primary') this.#to({ kind: 'deposed', serving, app: primaryApp });
-      });
+      tenure.onLost(() => this.#deposed());
       // DATABASE_PATH is the primary's now: nothing follows the replica into it any more.
-      this.#reads.close();
+      this.#reads?.close();
+      this.#reads = null;
       this.#follower?.close();
       if (this.#follower) void removeFile(followedPaths(config)[1]);
       this.#follower = null;
@@ -365,6 +375,67 @@ class FencedNode {
       this.#keeper = this.#newKeeper();
       this.#to(before ?? { kind: 'starting' });
       return false;
+    }
+  }
+
+  /**
+   * The lease lapsed under a primary: Litestream must not ship another frame nor start a
+   * generation of its own. A lapse (a renewal too late) is taken back as soon as the lease is
+   * free and nobody held it since; once another node holds it, this node stays deposed.
+   */
+  #deposed() {
+    const state = this.#state;
+    if (state.kind !== 'primary') return;
+    this.#to({ kind: 'deposed', serving: state.serving, app: state.app });
+    this.#regain(state.serving, state.serving.replication.stop()).catch((error: unknown) => this.#fail?.(error));
+  }
+
+  /**
+   * Another node holds the lease this one lost: this node becomes its standby, its file
+   * restored from the replica (what it wrote that was not shipped is the new primary's loss to
+   * tell, not this node's to keep), and serves reads again.
+   */
+  async #followAnother(lapsed: Takeover) {
+    if (this.#stopping) return;
+    this.#to({ kind: 'starting' });
+    lapsed.db.$client.close();
+    this.#keeper.stop();
+    this.#keeper = this.#newKeeper();
+    await this.#becomeStandby();
+  }
+
+  async #regain(lapsed: Takeover, replicationStopped: Promise<void>) {
+    const { config, logger } = this;
+    const tenure = this.#keeper;
+    await replicationStopped;
+    while (!this.#stopping && this.#state.kind === 'deposed') {
+      // Unreachable store: undefined, ask again. Still ours by the store's clock: wait it out.
+      const holder = await tenure.current().catch(() => undefined);
+      const regained = holder === null ? await tenure.regain().catch(() => undefined) : undefined;
+      if (regained) break;
+      if (regained === false || (holder && holder.holder !== tenure.holder)) {
+        logger.warn({ holder: holder ?? 'another node, since' }, 'lease taken by another node: following it');
+        return this.#followAnother(lapsed);
+      }
+      await sleep(LEASE_POLL_MS);
+    }
+    if (this.#stopping || this.#state.kind !== 'deposed') return;
+    try {
+      const replication = await startReplication(config, logger);
+      const serving: Takeover = { db: lapsed.db, replication };
+      const app = createApp({
+        db: serving.db,
+        config,
+        logger,
+        node: fencedPrimary(tenure, replication.node, () => this.#promotions.describe()),
+      });
+      this.#to({ kind: 'primary', serving, app, positions: new PrimaryPositions(config.databasePath) });
+      // Lost again while Litestream started: the same way down.
+      if (tenure.whyNotHeld()) this.#deposed();
+      else logger.info({ term: tenure.term }, 'primary again after a lease lapse');
+    } catch (error) {
+      logger.error({ error: (error as Error).message }, 'regained the lease but cannot replicate: giving it up');
+      await tenure.release().catch(() => {});
     }
   }
 
@@ -441,7 +512,9 @@ class FencedNode {
   }
 
   #followOnce(): Promise<void> {
-    return (this.#follower ? this.#reads.refresh() : this.#startFollowing()).then(
+    const reads = this.#reads;
+    if (!reads) return Promise.resolve();
+    return (this.#follower ? reads.refresh() : this.#startFollowing(reads)).then(
       () => {
         if (this.#followError) this.logger.info('standby follows the replica again');
         this.#followError = null;
@@ -456,13 +529,13 @@ class FencedNode {
   }
 
   /** The follower, once the replica has a generation; reads are served from it at once. */
-  async #startFollowing() {
+  async #startFollowing(reads: FollowedReads) {
     const [databasePath, ...others] = followedPaths(this.config);
     const follower = await ReplicaFollower.start(this.config, this.logger, databasePath, others);
     if (!follower) return;
     this.#follower = follower;
     this.logger.info(follower.describe(), 'standby follows the replica from now on');
-    await this.#reads.refresh();
+    await reads.refresh();
   }
 
   /** Whether the replica answers, for /ready. */

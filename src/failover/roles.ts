@@ -4,13 +4,18 @@ import type { LeaseKeeper } from '../lease/keeper.ts';
 /** The lease as /ready shows it. */
 function describeLease(keeper: LeaseKeeper) {
   const whyNot = keeper.whyNotHeld();
-  return { location: keeper.location, holder: keeper.holder, term: keeper.term, held: whyNot === null, whyNot };
+  const { location, holder, term, regains } = keeper;
+  return { location, holder, term, held: whyNot === null, whyNot, regains };
 }
+
+/** Lost by a lapse or taken: not released on purpose (the process is stopping). */
+const isDeposed = (keeper: LeaseKeeper) => keeper.whyNotHeld()?.startsWith('lease lost') ?? false;
 
 /**
  * A primary fenced by its lease: it writes only while the lease is valid by its own clock, and
  * then only while its replication lets it (Litestream up). A primary that lost its lease says
- * so as role "deposed": it never writes again in this process.
+ * so as role "deposed" and is not ready (no load balancer should send it anything) until it
+ * takes the lease up again (src/failover/node.ts).
  */
 export function fencedPrimary(
   keeper: LeaseKeeper,
@@ -21,10 +26,15 @@ export function fencedPrimary(
     whyReadOnly: () => keeper.whyNotHeld() ?? replication.whyReadOnly(),
     // DURABILITY=replicated: writes are confirmed by the replication underneath (src/durability).
     ...(replication.confirmWrites && { confirmWrites: replication.confirmWrites }),
+    whyNotReady: () => (isDeposed(keeper) ? `deposed: ${keeper.whyNotHeld()}` : null),
     describe() {
       const lease = describeLease(keeper);
-      const lost = keeper.whyNotHeld()?.startsWith('lease lost') ?? false;
-      return { ...replication.describe(), role: lost ? 'deposed' : 'primary', lease, promotions: promotions() };
+      return {
+        ...replication.describe(),
+        role: isDeposed(keeper) ? 'deposed' : 'primary',
+        lease,
+        promotions: promotions(),
+      };
     },
   };
 }

@@ -151,7 +151,10 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
   });
 }
 
-/** 200 when the database answers and its migrations are current; 503 otherwise. */
+/**
+ * `status` "ready" (200): send this node traffic, its database answers with current data and
+ * its migrations are applied; `writable` says whether it takes writes itself. 503 otherwise.
+ */
 function readiness(db: Db, node: NodeState): Response {
   const body: Record<string, unknown> = { ...node.describe(), writable: node.whyReadOnly() === null };
   let ready = false;
@@ -162,6 +165,11 @@ function readiness(db: Db, node: NodeState): Response {
     ready = pending.length === 0;
   } catch (error) {
     body.database = `unusable: ${(error as Error).message}`;
+  }
+  const notReady = node.whyNotReady?.() ?? null;
+  if (notReady) {
+    ready = false;
+    body.notReadyReason = notReady;
   }
   if (!body.writable) body.readOnlyReason = node.whyReadOnly();
   return Response.json({ status: ready ? 'ready' : 'not ready', ...body }, { status: ready ? 200 : 503 });

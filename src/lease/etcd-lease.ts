@@ -1,4 +1,4 @@
-import { Etcd3, type Lease as EtcdLeaseHandle, EtcdLeaseInvalidError } from 'etcd3';
+import { type ComparatorBuilder, Etcd3, type Lease as EtcdLeaseHandle, EtcdLeaseInvalidError } from 'etcd3';
 import type { Lease, LeaseGrant, LeaseRecord } from './lease.ts';
 
 /** How long one etcd call may take: a renewal slower than this is as good as lost. */
@@ -17,11 +17,14 @@ export class EtcdLease implements Lease {
   readonly location: string;
   readonly #client: Etcd3;
   readonly #key: string;
+  /** The last term granted, kept after the lease key itself expires. */
+  readonly #termKey: string;
   #handle: EtcdLeaseHandle | null = null;
 
   constructor(endpoint: string, key: string) {
     this.location = `etcd://${endpoint.replace(/^https?:\/\//, '')}/${key}`;
     this.#key = key;
+    this.#termKey = `${key}/term`;
     this.#client = new Etcd3({
       hosts: endpoint,
       dialTimeout: CALL_DEADLINE_MS,
@@ -31,17 +34,35 @@ export class EtcdLease implements Lease {
 
   async acquire(candidate: Omit<LeaseRecord, 'term'>, ttlMs: number): Promise<LeaseGrant | null> {
     if (await this.current()) return null;
+    const lastTerm = Number((await this.#client.get(this.#termKey).number()) ?? 0);
+    return this.#take(candidate, ttlMs, lastTerm);
+  }
+
+  async regain(candidate: Omit<LeaseRecord, 'term'>, ttlMs: number, lastTerm: number): Promise<LeaseGrant | null> {
+    if (await this.current()) return null;
+    return this.#take(candidate, ttlMs, lastTerm);
+  }
+
+  /**
+   * Term `lastTerm` + 1, in one transaction that holds only while the key is absent and the
+   * term counter still reads `lastTerm`: of contenders that read the same term, one wins.
+   */
+  async #take(candidate: Omit<LeaseRecord, 'term'>, ttlMs: number, lastTerm: number): Promise<LeaseGrant | null> {
     const handle = this.#client.lease(toSeconds(ttlMs), { autoKeepAlive: false });
     // A lease the client gave up on must not be renewed behind our back, nor throw unhandled.
     handle.on('lost', () => {});
     const leaseId = await handle.grant();
-    const term = Number((await this.#client.get(`${this.#key}/term`).number()) ?? 0) + 1;
+    const term = lastTerm + 1;
     const record: LeaseRecord = { ...candidate, term };
+    // etcd fails every value comparison on a missing key: no term yet is "version 0".
+    const termIsLast: Parameters<ComparatorBuilder['and']> =
+      lastTerm === 0 ? [this.#termKey, 'Version', '==', 0] : [this.#termKey, 'Value', '==', String(lastTerm)];
     const result = await this.#client
       .if(this.#key, 'Create', '==', 0)
+      .and(...termIsLast)
       .then(
         this.#client.put(this.#key).value(JSON.stringify(record)).lease(leaseId),
-        this.#client.put(`${this.#key}/term`).value(String(term)),
+        this.#client.put(this.#termKey).value(String(term)),
       )
       .commit();
     if (!result.succeeded) {

@@ -29,9 +29,22 @@ export class FileLease implements Lease {
     mkdirSync(dir, { recursive: true });
   }
 
-  async acquire(candidate: Omit<LeaseRecord, 'term'>, ttlMs: number): Promise<LeaseGrant | null> {
+  acquire(candidate: Omit<LeaseRecord, 'term'>, ttlMs: number): Promise<LeaseGrant | null> {
+    return this.#take(candidate, ttlMs, () => true);
+  }
+
+  regain(candidate: Omit<LeaseRecord, 'term'>, ttlMs: number, lastTerm: number): Promise<LeaseGrant | null> {
+    return this.#take(candidate, ttlMs, (latest) => latest?.term === lastTerm);
+  }
+
+  /** Term N+1 when term N ran out and `allowed(term N)`; link(2) decides between contenders. */
+  async #take(
+    candidate: Omit<LeaseRecord, 'term'>,
+    ttlMs: number,
+    allowed: (latest: TermFile | null) => boolean,
+  ): Promise<LeaseGrant | null> {
     const latest = this.#latest();
-    if (latest && latest.expiresAt > Date.now()) return null;
+    if ((latest && latest.expiresAt > Date.now()) || !allowed(latest)) return null;
     const term = (latest?.term ?? 0) + 1;
     const temp = this.#temp({ ...candidate, term, expiresAt: Date.now() + ttlMs });
     try {

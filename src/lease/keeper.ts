@@ -22,8 +22,9 @@ export const newHolderId = () => `${hostname()}:${process.pid}:${randomBytes(3).
  * later than that, so the holder always stops before the store could let anyone else in. A
  * process that was frozen (SIGSTOP, a long GC pause, a suspended VM) and wakes up past its
  * deadline refuses writes on the very first request, before any timer of its own has run.
- * Once lost, a lease is never silently regained by this process: its copy of the database may
- * be behind whatever the next holder wrote.
+ * A lease lost because it could not be renewed in time is taken up again only by regain(),
+ * and only while the store shows that nobody held it since: otherwise this copy of the
+ * database may be behind whatever the next holder wrote.
  */
 export class LeaseKeeper {
   readonly holder = newHolderId();
@@ -31,6 +32,11 @@ export class LeaseKeeper {
   #grant: LeaseGrant | null = null;
   #validUntil = 0;
   #lostReason: string | null = null;
+  /** Given up on purpose (release()): never taken up again by regain(). */
+  #released = false;
+  /** Terms taken up again after a lapse (regain()), for /ready and /metrics. */
+  #regains = 0;
+  #lastRegainAt: string | null = null;
   #timer: NodeJS.Timeout | null = null;
   #deadlineTimer: NodeJS.Timeout | null = null;
   #listeners = new Set<(reason: string) => void>();
@@ -78,9 +84,45 @@ export class LeaseKeeper {
     return true;
   }
 
+  /** How often this process took its lease up again after a lapse, and when last. */
+  get regains(): { count: number; lastAt: string | null } {
+    return { count: this.#regains, lastAt: this.#lastRegainAt };
+  }
+
+  /**
+   * After a lapse (a renewal that came too late: a stalled disk, a frozen process), takes the
+   * lease again with a new term if it is free and this node's lost term is still the last one
+   * granted; true once held again. Never after release(): that was given up on purpose.
+   */
+  async regain(): Promise<boolean> {
+    const lost = this.#grant;
+    if (!lost || !this.#lostReason || this.#released) return false;
+    const { lease, timings, url, logger } = this.#options;
+    const sentAt = performance.now();
+    const grant = await lease.regain({ holder: this.holder, url }, timings.ttlMs, lost.term);
+    if (!grant) return false;
+    if (this.#grant !== lost || this.#released) {
+      // Released meanwhile (the process is stopping): the fresh term is given back at once.
+      await lease.release(grant);
+      return false;
+    }
+    const lapse = this.#lostReason;
+    this.#lostReason = null;
+    this.#regains += 1;
+    this.#lastRegainAt = new Date().toISOString();
+    this.#granted(grant, sentAt);
+    this.#scheduleRenewal();
+    logger.warn(
+      { lease: lease.location, term: grant.term, lostTerm: lost.term, lapse, holder: this.holder },
+      'lease regained: nobody held it since it lapsed',
+    );
+    return true;
+  }
+
   /** Gives the lease up now (planned switchover): this node stops writing first. */
   async release(): Promise<void> {
     const grant = this.#grant;
+    this.#released = true;
     this.#lose('released');
     if (grant) await this.#options.lease.release(grant);
   }
@@ -111,26 +153,45 @@ export class LeaseKeeper {
   }
 
   #scheduleRenewal() {
-    this.#timer = setTimeout(() => void this.#renew(), this.#options.timings.renewEveryMs);
+    const dueAt = performance.now() + this.#options.timings.renewEveryMs;
+    this.#timer = setTimeout(() => void this.#renew(dueAt), this.#options.timings.renewEveryMs);
   }
 
-  async #renew() {
+  async #renew(dueAt: number) {
     const grant = this.#grant;
     if (!grant || this.#lostReason) return;
     this.#checkDeadline();
     if (this.#lostReason) return;
     const { lease, timings, logger } = this.#options;
     const sentAt = performance.now();
+    // Lost meanwhile, and maybe regained as a new term: this answer is about a term gone by.
+    const stale = () => this.#lostReason !== null || this.#grant !== grant;
     try {
       const renewed = await lease.renew(grant, timings.ttlMs);
-      if (this.#lostReason) return;
+      this.#reportSlow(sentAt - dueAt, performance.now() - sentAt);
+      if (stale()) return;
       if (!renewed) return this.#lose('the lease store says it is no longer ours');
       this.#granted(renewed, sentAt);
     } catch (error) {
+      if (stale()) return;
       // The store is unreachable for now: keep trying until the deadline decides.
       logger.warn({ lease: lease.location, error: (error as Error).message }, 'lease renewal failed');
     }
     this.#scheduleRenewal();
+  }
+
+  /**
+   * A renewal that ate a whole renewal period of the margin, by where the time went: the event
+   * loop (the timer fired late) or the lease store (the answer came late). The figures an
+   * operator needs before the lease is lost for good.
+   */
+  #reportSlow(lateMs: number, storeMs: number) {
+    const { lease, timings, logger } = this.#options;
+    if (lateMs + storeMs < timings.renewEveryMs) return;
+    logger.warn(
+      { lease: lease.location, timerLateMs: Math.round(lateMs), storeMs: Math.round(storeMs), ttlMs: timings.ttlMs },
+      'lease renewal slow',
+    );
   }
 
   #lose(reason: string) {

@@ -26,6 +26,12 @@ export interface Lease {
   readonly location: string;
   /** Takes the lease if no live holder has it; null when someone else holds it. */
   acquire(candidate: Omit<LeaseRecord, 'term'>, ttlMs: number): Promise<LeaseGrant | null>;
+  /**
+   * Takes the lease again, as term `lastTerm` + 1, only if it is free and `lastTerm` (this
+   * node's lost term) is still the last one granted: nobody held it since, so nobody wrote
+   * since. Null otherwise.
+   */
+  regain(candidate: Omit<LeaseRecord, 'term'>, ttlMs: number, lastTerm: number): Promise<LeaseGrant | null>;
   /** Extends a lease this node holds; null when it is no longer ours (expired or taken). */
   renew(grant: LeaseGrant, ttlMs: number): Promise<LeaseGrant | null>;
   /** The live holder, or null when the lease is free. */

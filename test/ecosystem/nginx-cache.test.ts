@@ -24,10 +24,9 @@ describeWithNginx("deploy/'s nginx in front of a real server: the shared cache, 
   beforeAll(async () => {
     served = await serve({ config: { httpCacheMaxAge: MAX_AGE_S, httpCacheStaleWhileRevalidate: 5 } });
     const node = new URL(served.origin).host;
-    // The standby is a port nobody listens on: this test is about the cache, not failover.
+    // One node: this test is about the cache, not failover.
     nginx = await startNginx(dir, {
-      primary: node,
-      standby: `127.0.0.1:${await freePort()}`,
+      nodes: [node],
       listen: `127.0.0.1:${await freePort()}`,
     });
     token = await aliceToken();

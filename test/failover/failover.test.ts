@@ -180,7 +180,7 @@ describe('automatic failover', () => {
   });
 
   itWithEtcd(
-    'never has two writable nodes: a frozen primary wakes up deposed, and restores skip its generation',
+    'never has two writable nodes: a frozen primary wakes up deposed, follows the new one, and restores skip its generation',
     async () => {
       const { launch, box } = await cluster('etcd');
       const token = await tokenFor('carol');
@@ -197,19 +197,31 @@ describe('automatic failover', () => {
       frozen.signal('SIGCONT');
       // Its very first request after waking, before any of its timers ran: refused.
       expect(await tryWrite(frozen, token, 'on the zombie')).toEqual({ status: 503, code: 'READ_ONLY' });
-      const woke = await eventually(
+      // Deposed, it finds the lease another node's and follows that node: a standby again.
+      await frozen.waitForLog('lease taken by another node: following it', 15_000);
+      const following = await eventually(
         async () => {
           const state = await readyOf(frozen);
-          return state.replication?.litestream.status === 'stopped' ? state : undefined;
+          return state.role === 'standby' && state.primary === standby.url ? state : undefined;
         },
-        15_000,
-        'the deposed primary to stop Litestream',
+        30_000,
+        'the deposed primary to stand by for the new one',
       );
-      expect(woke).toMatchObject({ role: 'deposed', writable: false });
+      expect(following).toMatchObject({ writable: false });
       for (let probe = 0; probe < 10; probe++) {
         const [old, current] = await Promise.all([readyOf(frozen), readyOf(standby)]);
         expect([old.writable, current.writable]).toEqual([false, true]);
       }
+      // It serves reads of the new primary's data, and hands writes to it.
+      await eventually(
+        async () => {
+          const reviews = await gql(frozen.url, '{ reviews(first: 10) { nodes { subject } } }', {});
+          return reviews.data?.reviews.nodes.length === 2 ? true : undefined;
+        },
+        15_000,
+        "the old primary to read the new one's data",
+      );
+      expect(await tryWrite(frozen, token, 'through the old primary')).toEqual({ status: 200, code: null });
       await replicatedOn(standby);
 
       // The newest copy in the replica is the new primary's, whatever the old one shipped last.
@@ -217,7 +229,7 @@ describe('automatic failover', () => {
       const restore = await runCli(['restore', '--output', restored], { ...box.env, LOG_LEVEL: 'silent' });
       expect(restore.code, restore.stderr).toBe(0);
       const subjects = rowsOf(restored).reviews.map((row) => (row as { subject: string }).subject);
-      expect(subjects.sort()).toEqual(['before the freeze', 'on the new primary']);
+      expect(subjects.sort()).toEqual(['before the freeze', 'on the new primary', 'through the old primary']);
     },
   );
 });
@@ -241,6 +253,42 @@ async function killWithWalToApply(primary: NodeProcess, standby: NodeProcess, to
   primary.signal('SIGKILL');
   standby.signal('SIGCONT');
 }
+
+describe('a primary whose lease lapsed while nobody else wanted it', () => {
+  it('takes it again with a new term and replicates again: a stall costs one term, not the service', async () => {
+    const { launch, box } = await cluster('file', 'directory');
+    const token = await tokenFor('erin');
+    const primary = await launch('a');
+    await createReview(primary.url, token, 'before the stall');
+    const before = await readyOf(primary);
+    // Stalled past its lease (TTL 1 s here), with no standby to take over.
+    primary.signal('SIGSTOP');
+    await new Promise((done) => setTimeout(done, 2500));
+    primary.signal('SIGCONT');
+    await primary.waitForLog('lease lost: writes refused from now on', 10_000);
+    const after = await eventually(
+      async () => {
+        const state = await readyOf(primary);
+        return state.writable ? state : undefined;
+      },
+      30_000,
+      'the primary to write again',
+    );
+    expect(after.lease.term).toBe((before.lease.term as number) + 1);
+    await primary.waitForLog('lease regained: nobody held it since it lapsed', 1000);
+    const metrics = await (await fetch(`${primary.url}/metrics`)).text();
+    expect(metrics).toMatch(/reviews_api_node_figure\{key="lease\.regains\.count"\} 1\b/);
+    await createReview(primary.url, token, 'after the stall');
+    await replicatedOn(primary);
+    await primary.stop('SIGTERM');
+    // Both writes are in the replica: Litestream replicates again under the new term.
+    const restored = join(box.dir, 'restored.db');
+    const restore = await runCli(['restore', '--output', restored], { ...box.env, LOG_LEVEL: 'silent' });
+    expect(restore.code, restore.stderr).toBe(0);
+    const subjects = rowsOf(restored).reviews.map((row) => (row as { subject: string }).subject);
+    expect(subjects.sort()).toEqual(['after the stall', 'before the stall']);
+  });
+});
 
 describe('promotion with a step that takes several lease TTLs', () => {
   it('completes and keeps its term: the lease is renewed while the WAL is applied', {

@@ -1,0 +1,115 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FileLease } from '../../src/lease/file-lease.ts';
+import { LeaseKeeper } from '../../src/lease/keeper.ts';
+import type { Lease, LeaseTimings } from '../../src/lease/lease.ts';
+
+const silent = pino({ level: 'silent' });
+const TIMINGS: LeaseTimings = { ttlMs: 600, renewEveryMs: 120, safetyMarginMs: 120 };
+const dir = mkdtempSync(join(tmpdir(), 'reviews-keeper-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Polls until `check` holds, at most 10 s. */
+async function until(check: () => Promise<boolean> | boolean) {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met within 10 s');
+    await sleep(10);
+  }
+}
+
+/**
+ * A real file lease whose renewals can be held up, as a disk busy writing gigabytes back holds
+ * up a rename: a held renewal reaches the store only once `flow()` is called.
+ */
+function slowStore() {
+  const store = new FileLease(mkdtempSync(join(dir, 'lease-')));
+  let held: (() => void)[] | null = null;
+  const lease: Lease = {
+    location: store.location,
+    acquire: (candidate, ttlMs) => store.acquire(candidate, ttlMs),
+    regain: (candidate, ttlMs, lastTerm) => store.regain(candidate, ttlMs, lastTerm),
+    renew: async (grant, ttlMs) => {
+      if (held) await new Promise<void>((go) => held?.push(go));
+      return store.renew(grant, ttlMs);
+    },
+    current: () => store.current(),
+    release: (grant) => store.release(grant),
+    close: () => store.close(),
+  };
+  return {
+    store,
+    lease,
+    stall: () => {
+      held = [];
+    },
+    flow: () => {
+      for (const go of held ?? []) go();
+      held = null;
+    },
+  };
+}
+
+/** A keeper whose renewals stalled past the TTL: lost by its own clock, and expired in the store. */
+async function lapsedKeeper() {
+  const slow = slowStore();
+  const keeper = new LeaseKeeper({ lease: slow.lease, timings: TIMINGS, logger: silent, url: null });
+  const lost: string[] = [];
+  keeper.onLost((reason) => lost.push(reason));
+  expect(await keeper.tryAcquire()).toBe(true);
+  const term = keeper.term;
+  slow.stall();
+  await until(() => lost.length === 1);
+  expect(keeper.whyNotHeld()).toMatch(/^lease lost: it expired/);
+  await until(async () => (await slow.store.current()) === null);
+  // The stalled renewals now reach the store, too late: they must not revive the old term.
+  slow.flow();
+  return { ...slow, keeper, term: term as number, lost };
+}
+
+describe('a lease whose renewals a slow store held up past the TTL', () => {
+  it('is taken again with a new term when nobody held it since, and kept', async () => {
+    const { keeper, term, store, lost } = await lapsedKeeper();
+    expect(await keeper.regain()).toBe(true);
+    expect(keeper.term).toBe(term + 1);
+    expect(keeper.whyNotHeld()).toBeNull();
+    expect(keeper.regains.count).toBe(1);
+    expect((await store.current())?.holder).toBe(keeper.holder);
+    // Renewed again from then on, past several TTLs.
+    await sleep(TIMINGS.ttlMs * 3);
+    expect(keeper.whyNotHeld()).toBeNull();
+    expect(lost).toHaveLength(1);
+    await keeper.release();
+  });
+
+  it('is not taken again once another node holds it', async () => {
+    const { keeper, store } = await lapsedKeeper();
+    const other = await store.acquire({ holder: 'another node', url: null }, 30_000);
+    expect(other).not.toBeNull();
+    expect(await keeper.regain()).toBe(false);
+    expect(keeper.whyNotHeld()).toMatch(/^lease lost/);
+    expect((await store.current())?.holder).toBe('another node');
+  });
+
+  it('is not taken again when another node held it in between, even though it is free now', async () => {
+    const { keeper, store } = await lapsedKeeper();
+    const other = await store.acquire({ holder: 'another node', url: null }, 30_000);
+    await store.release(other as NonNullable<typeof other>);
+    expect(await store.current()).toBeNull();
+    expect(await keeper.regain()).toBe(false);
+    expect(keeper.whyNotHeld()).toMatch(/^lease lost/);
+  });
+
+  it('is never taken again after it was released on purpose', async () => {
+    const { lease } = slowStore();
+    const keeper = new LeaseKeeper({ lease, timings: TIMINGS, logger: silent, url: null });
+    expect(await keeper.tryAcquire()).toBe(true);
+    await keeper.release();
+    expect(await keeper.regain()).toBe(false);
+    expect(keeper.whyNotHeld()).toMatch(/released/);
+  });
+});
