@@ -35,9 +35,14 @@ export interface ForwardOptions {
   alreadyRead?: Buffer[];
   /** Added to the client's headers (the hop's own: the client address, a signature). */
   headers?: Record<string, string>;
-  /** Answers the client when the target could not be reached or broke off before answering. */
+  /** Answers the client when the request could not be sent to the target (nothing reached it). */
   unreachable?: (res: ServerResponse) => void;
+  /** Answers the client when the target broke off after the request may have reached it. */
+  brokenOff?: (res: ServerResponse) => void;
 }
+
+/** Errors that mean no byte of the request reached the target. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT']);
 
 /**
  * One request handed to `target` exactly once (never retried: it may have reached the target),
@@ -47,7 +52,12 @@ export function forwardRequest(
   req: IncomingMessage,
   res: ServerResponse,
   target: ForwardTarget,
-  { alreadyRead = [], headers: added = {}, unreachable = writerUnreachable }: ForwardOptions = {},
+  {
+    alreadyRead = [],
+    headers: added = {},
+    unreachable = writerUnreachable,
+    brokenOff = unreachable,
+  }: ForwardOptions = {},
 ): void {
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(req.headers)) {
@@ -67,9 +77,10 @@ export function forwardRequest(
     res.writeHead(answer.statusCode ?? 502, answer.statusMessage, kept);
     answer.pipe(res);
   });
-  upstream.on('error', () => {
-    if (!res.headersSent) unreachable(res);
-    else res.destroy();
+  upstream.on('error', (error: NodeJS.ErrnoException) => {
+    if (res.headersSent) res.destroy();
+    else if (NOT_SENT.has(error.code ?? '')) unreachable(res);
+    else brokenOff(res);
   });
   // The client gave up: so does the target's request (a subscription ends there too).
   res.on('close', () => {

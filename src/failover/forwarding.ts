@@ -74,6 +74,7 @@ export class NodeForwarding {
           [FORWARD_SIGNATURE_HEADER]: `${at}.${this.#sign(at, address, req)}`,
         },
         unreachable: (answer) => readOnly(answer, `the primary at ${url} did not answer`),
+        brokenOff: outcomeUnknown,
       },
     );
   }
@@ -94,6 +95,16 @@ export function readOnly(res: ServerResponse, reason: string): void {
   });
   const { status, headers } = httpOf(ErrorCode.READ_ONLY);
   res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body);
+}
+
+/**
+ * 502: the primary broke off after the request may have reached it. Not READ_ONLY (something
+ * may have been written) and never retried here: the client decides, with its idempotencyKey.
+ */
+function outcomeUnknown(res: ServerResponse): void {
+  const message =
+    'The primary broke off before answering: the request may or may not have been done; retry with the same idempotencyKey';
+  res.writeHead(502, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ message }] }));
 }
 
 /** 403 for a request that claims to come from another node and does not. */
