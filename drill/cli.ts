@@ -55,6 +55,13 @@ const program = new Command('drill')
     "start from a database of this size (10MB, 100MB, 1GB, …) from the bench's generator, seeded once into .tmp/drill-datasets and reused",
     size,
   )
+  .option('--snapshot-interval <duration>', 'REPLICA_SNAPSHOT_INTERVAL for both nodes (a full snapshot this often)')
+  .option(
+    '--cpu-hogs <n>',
+    'busy-looping processes beside the nodes for the whole drill (a host loaded on purpose)',
+    integer(0),
+    0,
+  )
   .option('--max-duration-s <s>', 'stop everything and fail past this', integer(10), 300)
   .option('--keep', 'keep the temp directory: node logs, databases, nginx configuration', false)
   .option('--out <dir>', 'where the JSON result goes', 'bench/results')
@@ -90,6 +97,8 @@ const program = new Command('drill')
         maxDurationMs: flags.maxDurationS * 1000,
         keep: flags.keep,
         seeded,
+        snapshotInterval: flags.snapshotInterval ?? null,
+        cpuHogs: flags.cpuHogs,
       };
       const result = await runDrill(options, (line) => process.stderr.write(`drill (${durability}): ${line}\n`));
       process.stdout.write(`${formatDrill(result)}\n`);

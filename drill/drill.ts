@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,6 +39,10 @@ export interface DrillOptions {
   keep: boolean;
   /** The database the first primary starts from (--db-size); null: an empty one. */
   seeded: SeededDatabase | null;
+  /** REPLICA_SNAPSHOT_INTERVAL for both nodes; null: the default (1h). */
+  snapshotInterval: string | null;
+  /** Busy-looping processes beside the nodes for the whole drill: a host loaded on purpose. */
+  cpuHogs: number;
 }
 
 export interface CycleResult {
@@ -93,6 +98,12 @@ export interface DrillResult {
   };
   /** Writes ever acknowledged by a node while another held the lease (the split-brain count). */
   splitBrainWrites: number;
+  /**
+   * What the lease did outside the faults: leases lost by nodes that were never frozen (a
+   * healthy primary that could not renew in time), how many of those it took up again itself,
+   * and promotions no fault called for (a standby took over from a live primary).
+   */
+  lease: { unfaultedLosses: number; regained: number; falseFailovers: number };
   /**
    * The guarantees held: no write on a node without the lease, none twice. Lost writes are a
    * figure (rpo), not a failure: how far Litestream lags depends on the host's load.
@@ -166,8 +177,14 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
   }
   log(`replica ${env.REPLICA_URL}${env.REPLICA_ENDPOINT ? ` at ${env.REPLICA_ENDPOINT}` : ''}, lease ${env.LEASE_URL}`);
 
+  if (options.snapshotInterval) env.REPLICA_SNAPSHOT_INTERVAL = options.snapshotInterval;
+  for (let i = 0; i < options.cpuHogs; i++) cleanup.add(startCpuHog(options.maxDurationMs));
+
   const ports = { a: await freePort(), b: await freePort(), nginx: await freePort() };
   const nodes = new Map<string, NodeProcess>();
+  /** Every node process started, and those a fault froze (their lease is lost on purpose). */
+  const launched: NodeProcess[] = [];
+  const frozen = new Set<NodeProcess>();
   const launch = async (name: 'a' | 'b', primaryUrl?: string) => {
     mkdirSync(join(dir, name), { recursive: true });
     const node = await startNode({
@@ -176,8 +193,11 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
       primaryUrl,
       logFile: join(dir, `${name}.log`),
       env: { ...env, DATABASE_PATH: join(dir, name, 'reviews.db') },
+      // A standby restores the whole database before it listens: minutes at 1 GB on a busy host.
+      timeoutMs: options.seeded ? 300_000 : undefined,
     });
     nodes.set(name, node);
+    launched.push(node);
     cleanup.add(() => node.stop('SIGKILL'));
     return node;
   };
@@ -230,6 +250,7 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
     }
     log(`cycle ${index + 1}: ${fault} to primary ${old.name}`);
     const faultAt = Date.now();
+    if (fault === 'SIGSTOP') frozen.add(old);
     old.signal(fault);
     const promoting = await standby.waitForLog('promoting: this node takes over as primary', 60_000, faultAt);
     const promoted = await standby.waitForLog('promoted: this node is the primary', 60_000, faultAt);
@@ -315,7 +336,37 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
     const cycle = cycles.find((candidate) => (write.ackedAt as number) <= candidate.at.fault);
     if (cycle) cycle.lostWrites += 1;
   }
-  return summarize(options, startedAt, cycles, load, verdict, splitBrainWrites);
+  const lease = leaseOutsideFaults(launched, frozen, cycles.length);
+  return summarize(options, startedAt, cycles, load, verdict, splitBrainWrites, lease);
+}
+
+/** DrillResult['lease'], from every node's log. */
+function leaseOutsideFaults(launched: NodeProcess[], frozen: Set<NodeProcess>, cycles: number) {
+  const count = (node: NodeProcess, test: (entry: NodeProcess['logs'][number]) => boolean) =>
+    node.logs.filter(test).length;
+  const sum = (nodes: NodeProcess[], test: (entry: NodeProcess['logs'][number]) => boolean) =>
+    nodes.reduce((total, node) => total + count(node, test), 0);
+  const unfaulted = launched.filter((node) => !frozen.has(node));
+  return {
+    unfaultedLosses: sum(
+      unfaulted,
+      (entry) => entry.msg === 'lease lost: writes refused from now on' && entry.reason !== 'released',
+    ),
+    regained: sum(unfaulted, (entry) => entry.msg === 'lease regained: nobody held it since it lapsed'),
+    // The first primary's promotion, and one per fault: any other was a takeover from a live node.
+    falseFailovers: sum(launched, (entry) => entry.msg === 'promoted: this node is the primary') - 1 - cycles,
+  };
+}
+
+/**
+ * A process that keeps one core busy until it is killed or `maxMs` passed: a host whose CPU
+ * the nodes must share, as on a machine running other work.
+ */
+function startCpuHog(maxMs: number): () => void {
+  const hog = spawn(process.execPath, ['-e', `const end = Date.now() + ${maxMs}; while (Date.now() < end);`], {
+    stdio: 'ignore',
+  });
+  return () => hog.kill('SIGKILL');
 }
 
 /**
@@ -328,16 +379,17 @@ async function generationInReplica(node: NodeProcess, timeoutMs: number): Promis
     `${node.name}'s generation in the replica`,
     async () => {
       const state = (await (await fetch(`${node.url}/ready`)).json()) as {
-        role?: string;
         readOnlyReason?: string;
         replication?: { position?: { replica: unknown } };
       };
-      if (state.role === 'deposed') deposed = state.readOnlyReason ?? 'lease lost';
+      // A lapsed lease is taken up again unless another node took it: then it never replicates again.
+      if (node.logs.some((entry) => entry.msg === 'lease taken by another node: staying deposed')) {
+        deposed = state.readOnlyReason ?? 'lease lost';
+      }
       return deposed !== null || (state.replication?.position?.replica ?? null) !== null;
     },
     timeoutMs,
   );
-  // No use waiting for a node that will never replicate again: the drill fails, saying why.
   if (deposed) throw new Error(`${node.name} was deposed before its generation reached the replica: ${deposed}`);
   return Date.now();
 }
@@ -427,6 +479,7 @@ function summarize(
   load: WriteLoad,
   verdict: WritesVerdict,
   splitBrainWrites: number,
+  lease: DrillResult['lease'],
 ): DrillResult {
   const acknowledged = load.acknowledged();
   const span =
@@ -460,6 +513,7 @@ function summarize(
     reads: { total: load.reads.length, ok: load.reads.filter((read) => read.ok).length },
     rpo,
     splitBrainWrites,
+    lease,
     ok:
       splitBrainWrites === 0 &&
       verdict.duplicated.length === 0 &&

@@ -35,8 +35,12 @@ export function formatDrill(result: DrillResult): string {
   ]);
   const { options, writes, rpo, reads } = result;
   const database = options.seeded ? `${Math.round(options.seeded.bytes / 1e6)} MB database` : 'empty database';
+  const extras = [
+    options.snapshotInterval && `snapshot every ${options.snapshotInterval}`,
+    options.cpuHogs > 0 && `${options.cpuHogs} CPU hogs`,
+  ].filter(Boolean);
   return [
-    `failover drill: ${database}, durability ${options.durability}, lease ${options.lease}, replica ${options.replica}, heartbeat ${options.heartbeatIntervalMs} ms × ${options.heartbeatMisses}, sync ${options.syncInterval}`,
+    `failover drill: ${database}, durability ${options.durability}, lease ${options.lease}, replica ${options.replica}, heartbeat ${options.heartbeatIntervalMs} ms × ${options.heartbeatMisses}, sync ${options.syncInterval}${extras.map((extra) => `, ${extra}`).join('')}`,
     '',
     ...table(header, rows),
     '',
@@ -54,6 +58,7 @@ export function formatDrill(result: DrillResult): string {
         : ''
     }; ${rpo.duplicated.length} duplicated by retries; ${rpo.unacknowledgedPresent} unacknowledged writes landed`,
     `split brain: ${result.splitBrainWrites} writes acknowledged by a node without the lease`,
+    `lease outside the faults: ${result.lease.unfaultedLosses} lost by a node never faulted (${result.lease.regained} taken up again by it), ${result.lease.falseFailovers} takeovers from a live primary`,
     `verdict: ${result.ok ? 'ok' : 'FAILED'} (${(result.durationMs / 1000).toFixed(1)} s)`,
   ].join('\n');
 }

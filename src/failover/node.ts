@@ -7,9 +7,9 @@ import type { Config } from '../config.ts';
 import { durationMs } from '../duration.ts';
 import { announceListening, listen, type RunningServer } from '../http/server.ts';
 import { type App, createApp } from '../http/yoga.ts';
-import { LeaseKeeper } from '../lease/keeper.ts';
-import { type Lease, type LeaseLocation, type LeaseRecord, leaseTimings } from '../lease/lease.ts';
-import { openLease } from '../lease/open-lease.ts';
+import type { Tenure } from '../lease/keeper.ts';
+import { type LeaseLocation, type LeaseRecord, leaseTimings } from '../lease/lease.ts';
+import { ThreadedLeaseKeeper } from '../lease/threaded-keeper.ts';
 import { shutDown, stopRequested } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
 import { ReplicaFollower } from '../replication/follower.ts';
@@ -73,19 +73,14 @@ export async function runFencedNode(
   location: LeaseLocation,
   { primaryUrl }: FencedNodeOptions,
 ): Promise<void> {
-  const lease = await openLease(location);
-  const node = new FencedNode(config, logger, lease, primaryUrl ?? null);
-  try {
-    await node.run(await listen(node.handle, config));
-  } finally {
-    await lease.close();
-  }
+  const node = new FencedNode(config, logger, location, primaryUrl ?? null);
+  await node.run(await listen(node.handle, config));
 }
 
 class FencedNode {
   #state: NodeRole = { kind: 'starting' };
-  // One keeper per attempt at being primary: a lost lease is never taken up again by it.
-  #keeper!: LeaseKeeper;
+  // One keeper per attempt at being primary: a lapsed lease is taken up again only by regain().
+  #keeper!: Tenure;
   #url = '';
   readonly #heartbeat: Heartbeat;
   readonly #promotions: PromotionHistory;
@@ -112,7 +107,7 @@ class FencedNode {
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
-    private readonly lease: Lease,
+    private readonly location: LeaseLocation,
     private readonly primaryUrl: string | null,
   ) {
     this.#heartbeat = new Heartbeat(config.heartbeatIntervalMs);
@@ -251,8 +246,8 @@ class FencedNode {
   }
 
   #newKeeper() {
-    return new LeaseKeeper({
-      lease: this.lease,
+    return new ThreadedLeaseKeeper({
+      location: this.location,
       timings: leaseTimings(this.config),
       logger: this.logger,
       url: this.#url,
@@ -356,8 +351,8 @@ class FencedNode {
       // Migrated, or replicated as a generation of its own: the followed file is no longer the replica's.
       this.#follower?.markTouched();
       await tenure.release().catch(() => {});
-      tenure.stop();
       const holderNow = await tenure.current().catch(() => null);
+      tenure.stop();
       const retryInMs = promotions.failure(
         {
           term: tenure.term,

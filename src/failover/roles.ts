@@ -1,15 +1,15 @@
 import type { NodeState } from '../context.ts';
-import type { LeaseKeeper } from '../lease/keeper.ts';
+import type { Tenure } from '../lease/keeper.ts';
 
 /** The lease as /ready shows it. */
-function describeLease(keeper: LeaseKeeper) {
+function describeLease(keeper: Tenure) {
   const whyNot = keeper.whyNotHeld();
   const { location, holder, term, regains } = keeper;
   return { location, holder, term, held: whyNot === null, whyNot, regains };
 }
 
 /** Lost by a lapse or taken: not released on purpose (the process is stopping). */
-const isDeposed = (keeper: LeaseKeeper) => keeper.whyNotHeld()?.startsWith('lease lost') ?? false;
+const isDeposed = (keeper: Tenure) => keeper.whyNotHeld()?.startsWith('lease lost') ?? false;
 
 /**
  * A primary fenced by its lease: it writes only while the lease is valid by its own clock, and
@@ -18,7 +18,7 @@ const isDeposed = (keeper: LeaseKeeper) => keeper.whyNotHeld()?.startsWith('leas
  * takes the lease up again (src/failover/node.ts).
  */
 export function fencedPrimary(
-  keeper: LeaseKeeper,
+  keeper: Tenure,
   replication: NodeState,
   promotions: () => Record<string, unknown>,
 ): NodeState {
@@ -50,7 +50,7 @@ export interface StandbyView {
 }
 
 /** A standby: serves reads from its followed data and writes nothing itself (it forwards them). */
-export function standbyNode(keeper: () => LeaseKeeper, view: StandbyView): NodeState {
+export function standbyNode(keeper: () => Tenure, view: StandbyView): NodeState {
   return {
     whyReadOnly: () => `standby for ${view.primary() ?? 'the lease holder'}; writes go to the primary`,
     describe: () => ({

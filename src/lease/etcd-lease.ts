@@ -1,5 +1,5 @@
 import { type ComparatorBuilder, Etcd3, type Lease as EtcdLeaseHandle, EtcdLeaseInvalidError } from 'etcd3';
-import type { Lease, LeaseGrant, LeaseRecord } from './lease.ts';
+import { describeLeaseLocation, type Lease, type LeaseGrant, type LeaseRecord } from './lease.ts';
 
 /** How long one etcd call may take: a renewal slower than this is as good as lost. */
 const CALL_DEADLINE_MS = 1000;
@@ -22,7 +22,7 @@ export class EtcdLease implements Lease {
   #handle: EtcdLeaseHandle | null = null;
 
   constructor(endpoint: string, key: string) {
-    this.location = `etcd://${endpoint.replace(/^https?:\/\//, '')}/${key}`;
+    this.location = describeLeaseLocation({ kind: 'etcd', endpoint, key });
     this.#key = key;
     this.#termKey = `${key}/term`;
     this.#client = new Etcd3({

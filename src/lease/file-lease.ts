@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Lease, LeaseGrant, LeaseRecord } from './lease.ts';
+import { describeLeaseLocation, type Lease, type LeaseGrant, type LeaseRecord } from './lease.ts';
 
 interface TermFile extends LeaseRecord {
   /** Wall-clock expiry (epoch ms): every process on the host reads the same clock. */
@@ -25,7 +25,7 @@ export class FileLease implements Lease {
 
   constructor(dir: string) {
     this.#dir = dir;
-    this.location = `file:${dir}`;
+    this.location = describeLeaseLocation({ kind: 'file', path: dir });
     mkdirSync(dir, { recursive: true });
   }
 

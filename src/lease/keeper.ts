@@ -1,15 +1,39 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { performance } from 'node:perf_hooks';
-import type { Logger } from '../logger.ts';
+import { monotonicMs, WriteDeadline } from './deadline.ts';
 import type { Lease, LeaseGrant, LeaseRecord, LeaseTimings } from './lease.ts';
+
+/** What the keeper logs with: pino's logger, or a thread's messages to it (keeper-thread.ts). */
+export interface KeeperLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
 
 export interface LeaseKeeperOptions {
   lease: Lease;
   timings: LeaseTimings;
-  logger: Logger;
+  logger: KeeperLog;
   /** This node's URL, written into the lease so others know whom to watch. */
   url: string | null;
+  /** Who this process is in the lease; a new id by default. */
+  holder?: string;
+  /** Where the write deadline is kept: shared with the thread that serves requests (keeper-thread.ts). */
+  deadline?: WriteDeadline;
+}
+
+/** What a node asks of the keeper of its lease, whichever thread that keeper runs on. */
+export interface Tenure {
+  readonly holder: string;
+  readonly location: string;
+  readonly term: number | null;
+  readonly regains: { count: number; lastAt: string | null };
+  whyNotHeld(): string | null;
+  onLost(listener: (reason: string) => void): void;
+  current(): Promise<LeaseRecord | null>;
+  tryAcquire(): Promise<boolean>;
+  regain(): Promise<boolean>;
+  release(): Promise<void>;
+  stop(): void;
 }
 
 /** A holder id unique to this process: a restarted node is a new contender. */
@@ -26,11 +50,11 @@ export const newHolderId = () => `${hostname()}:${process.pid}:${randomBytes(3).
  * and only while the store shows that nobody held it since: otherwise this copy of the
  * database may be behind whatever the next holder wrote.
  */
-export class LeaseKeeper {
-  readonly holder = newHolderId();
+export class LeaseKeeper implements Tenure {
+  readonly holder: string;
   readonly #options: LeaseKeeperOptions;
+  readonly #deadline: WriteDeadline;
   #grant: LeaseGrant | null = null;
-  #validUntil = 0;
   #lostReason: string | null = null;
   /** Given up on purpose (release()): never taken up again by regain(). */
   #released = false;
@@ -43,6 +67,8 @@ export class LeaseKeeper {
 
   constructor(options: LeaseKeeperOptions) {
     this.#options = options;
+    this.holder = options.holder ?? newHolderId();
+    this.#deadline = options.deadline ?? new WriteDeadline();
   }
 
   get location(): string {
@@ -57,7 +83,7 @@ export class LeaseKeeper {
   whyNotHeld(): string | null {
     if (this.#lostReason) return `lease lost: ${this.#lostReason}`;
     if (!this.#grant) return 'lease not held';
-    if (performance.now() >= this.#validUntil) return 'lease expired before it was renewed';
+    if (this.#deadline.passed()) return 'lease expired before it was renewed';
     return null;
   }
 
@@ -75,7 +101,7 @@ export class LeaseKeeper {
   async tryAcquire(): Promise<boolean> {
     if (this.#grant || this.#lostReason) return this.whyNotHeld() === null;
     const { lease, timings, url } = this.#options;
-    const sentAt = performance.now();
+    const sentAt = monotonicMs();
     const grant = await lease.acquire({ holder: this.holder, url }, timings.ttlMs);
     if (!grant) return false;
     this.#granted(grant, sentAt);
@@ -98,7 +124,7 @@ export class LeaseKeeper {
     const lost = this.#grant;
     if (!lost || !this.#lostReason || this.#released) return false;
     const { lease, timings, url, logger } = this.#options;
-    const sentAt = performance.now();
+    const sentAt = monotonicMs();
     const grant = await lease.regain({ holder: this.holder, url }, timings.ttlMs, lost.term);
     if (!grant) return false;
     if (this.#grant !== lost || this.#released) {
@@ -134,26 +160,26 @@ export class LeaseKeeper {
 
   #granted(grant: LeaseGrant, sentAt: number) {
     this.#grant = grant;
-    this.#validUntil = sentAt + grant.ttlMs - this.#options.timings.safetyMarginMs;
+    this.#deadline.set(sentAt + grant.ttlMs - this.#options.timings.safetyMarginMs);
     this.#armDeadline();
   }
 
   /** Lost by the clock even if no renewal ever answers: fires the listeners (stop replicating). */
   #armDeadline() {
     if (this.#deadlineTimer) clearTimeout(this.#deadlineTimer);
-    const wait = Math.max(0, this.#validUntil - performance.now()) + 1;
+    const wait = Math.max(0, this.#deadline.get() - monotonicMs()) + 1;
     this.#deadlineTimer = setTimeout(() => this.#checkDeadline(), wait);
   }
 
   #checkDeadline() {
     if (this.#lostReason || !this.#grant) return;
-    if (performance.now() >= this.#validUntil) return this.#lose('it expired before a renewal succeeded');
+    if (this.#deadline.passed()) return this.#lose('it expired before a renewal succeeded');
     // Timers run on the event loop's cached millisecond clock and can fire a little early.
     if (this.#deadlineTimer) this.#armDeadline();
   }
 
   #scheduleRenewal() {
-    const dueAt = performance.now() + this.#options.timings.renewEveryMs;
+    const dueAt = monotonicMs() + this.#options.timings.renewEveryMs;
     this.#timer = setTimeout(() => void this.#renew(dueAt), this.#options.timings.renewEveryMs);
   }
 
@@ -163,12 +189,12 @@ export class LeaseKeeper {
     this.#checkDeadline();
     if (this.#lostReason) return;
     const { lease, timings, logger } = this.#options;
-    const sentAt = performance.now();
+    const sentAt = monotonicMs();
     // Lost meanwhile, and maybe regained as a new term: this answer is about a term gone by.
     const stale = () => this.#lostReason !== null || this.#grant !== grant;
     try {
       const renewed = await lease.renew(grant, timings.ttlMs);
-      this.#reportSlow(sentAt - dueAt, performance.now() - sentAt);
+      this.#reportSlow(sentAt - dueAt, monotonicMs() - sentAt);
       if (stale()) return;
       if (!renewed) return this.#lose('the lease store says it is no longer ours');
       this.#granted(renewed, sentAt);
@@ -197,6 +223,7 @@ export class LeaseKeeper {
   #lose(reason: string) {
     if (this.#lostReason) return;
     this.#lostReason = reason;
+    this.#deadline.set(0);
     this.#clearTimers();
     this.#options.logger.warn(
       { lease: this.#options.lease.location, term: this.#grant?.term, reason },

@@ -81,6 +81,12 @@ export function orphanGraceMs(config: Pick<Config, 'heartbeatIntervalMs' | 'hear
 
 export type LeaseLocation = { kind: 'file'; path: string } | { kind: 'etcd'; endpoint: string; key: string };
 
+/** A lease location as logs and /ready show it: LEASE_URL's own spelling. */
+export function describeLeaseLocation(location: LeaseLocation): string {
+  if (location.kind === 'file') return `file:${location.path}`;
+  return `etcd://${location.endpoint.replace(/^https?:\/\//, '')}/${location.key}`;
+}
+
 /**
  * LEASE_URL read as what it names. Unset: a lease directory beside a directory replica (both
  * nodes of one host share it as they share the replica); an S3 replica spans hosts, so it needs

@@ -1,22 +1,5 @@
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { startWorkerBeside } from '../threads.ts';
 import type { PragmaReply, PragmaRequest } from './check-worker.ts';
-
-/**
- * The worker's entry beside this file: `check-worker.js` in dist/ (what the server runs), or
- * `check-worker.ts` when this module itself runs from source (tests, bench, drill). Node 20
- * cannot load TypeScript, and a worker does not inherit the process's tsx loader (nor take it
- * from execArgv before its entry loads), so from source the worker first registers tsx.
- */
-const ownExtension = extname(fileURLToPath(import.meta.url));
-const WORKER_ENTRY = new URL(`./check-worker${ownExtension}`, import.meta.url);
-
-function startWorker(workerData: PragmaRequest): Worker {
-  if (ownExtension !== '.ts') return new Worker(WORKER_ENTRY, { workerData });
-  const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(WORKER_ENTRY.href)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData });
-}
 
 /**
  * Test seam: RESTORE_CHECK_EXTRA_MS makes every PRAGMA run here (a restore's check, a standby's
@@ -37,7 +20,7 @@ function extraMs(): number {
 export function runPragmaOffThread(path: string, pragma: string): Promise<PragmaReply> {
   const request: PragmaRequest = { path, pragma, extraMs: extraMs() };
   return new Promise((resolve, reject) => {
-    const worker = startWorker(request);
+    const worker = startWorkerBeside(import.meta.url, 'check-worker', request);
     let reply: PragmaReply | null = null;
     worker.once('message', (message: PragmaReply) => {
       reply = message;
