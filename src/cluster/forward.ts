@@ -39,6 +39,8 @@ export interface ForwardOptions {
   unreachable?: (res: ServerResponse) => void;
   /** Answers the client when the target broke off after the request may have reached it. */
   brokenOff?: (res: ServerResponse) => void;
+  /** No answer's head within this long counts as broken off (a frozen target); none: no bound. */
+  answerWithinMs?: number;
 }
 
 /** Errors that mean no byte of the request reached the target. */
@@ -57,6 +59,7 @@ export function forwardRequest(
     headers: added = {},
     unreachable = writerUnreachable,
     brokenOff = unreachable,
+    answerWithinMs,
   }: ForwardOptions = {},
 ): void {
   const headers: Record<string, string | string[]> = {};
@@ -69,6 +72,7 @@ export function forwardRequest(
       ? { socketPath: target.socketPath, agent: toWriter }
       : { ...urlParts(target.url), agent: target.agent };
   const upstream = request({ ...where, method: req.method, path: req.url, headers }, (answer) => {
+    clearTimeout(deadline);
     const raw = answer.rawHeaders;
     const kept: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
@@ -77,7 +81,13 @@ export function forwardRequest(
     res.writeHead(answer.statusCode ?? 502, answer.statusMessage, kept);
     answer.pipe(res);
   });
+  // Only the head is bounded: a subscription's stream may then be quiet for as long as it likes.
+  const deadline =
+    answerWithinMs === undefined
+      ? undefined
+      : setTimeout(() => upstream.destroy(new Error(`no answer within ${answerWithinMs} ms`)), answerWithinMs);
   upstream.on('error', (error: NodeJS.ErrnoException) => {
+    clearTimeout(deadline);
     if (res.headersSent) res.destroy();
     else if (NOT_SENT.has(error.code ?? '')) unreachable(res);
     else brokenOff(res);

@@ -15,6 +15,13 @@ export const FORWARD_SIGNATURE_HEADER = 'x-reviews-api-forward-signature';
 /** A signature older (or further ahead, clocks differ) than this is refused: a copied one is soon useless. */
 const SIGNATURE_LIFETIME_MS = 30_000;
 
+/**
+ * How long the primary may take to start answering a forwarded request: less than a load
+ * balancer's read timeout (deploy/: 3 s), so that a frozen primary costs the forwarding node a
+ * quick answer of its own, never a timeout for which the balancer takes the standby out too.
+ */
+const ANSWER_WITHIN_MS = 2500;
+
 /** Kept open between requests: a standby forwards every write it receives. */
 const toNodes = new Agent({ keepAlive: true, maxSockets: 256 });
 
@@ -59,8 +66,12 @@ export class NodeForwarding {
     return { kind: 'forwarded', address };
   }
 
-  /** `req` handed to the node at `url`, signed, exactly once; its answer returned unchanged. */
-  forward(req: IncomingMessage, res: ServerResponse, url: string, alreadyRead: Buffer[]): void {
+  /**
+   * `req` handed to the node at `url`, signed, exactly once; its answer returned unchanged. A
+   * primary that breaks off (or does not answer in time) after the request may have reached it:
+   * a read is answered READ_ONLY (nothing was written: try again), a write 502 (maybe written).
+   */
+  forward(req: IncomingMessage, res: ServerResponse, url: string, alreadyRead: Buffer[], write: boolean): void {
     const address = req.socket.remoteAddress ?? '';
     const at = String(Date.now());
     forwardRequest(
@@ -74,7 +85,8 @@ export class NodeForwarding {
           [FORWARD_SIGNATURE_HEADER]: `${at}.${this.#sign(at, address, req)}`,
         },
         unreachable: (answer) => readOnly(answer, `the primary at ${url} did not answer`),
-        brokenOff: outcomeUnknown,
+        brokenOff: write ? outcomeUnknown : (answer) => readOnly(answer, `the primary at ${url} broke off`),
+        answerWithinMs: ANSWER_WITHIN_MS,
       },
     );
   }

@@ -151,7 +151,7 @@ class FencedNode {
     const { write, chunks } = await classify(request, this.config.maxBodyBytes);
     // A subscription's events are published where mutations run: on the primary.
     const streams = request.headers.accept?.includes('text/event-stream') ?? false;
-    if (write || streams) return this.#toPrimary(request, response, chunks, forwarded);
+    if (write || streams) return this.#toPrimary(request, response, chunks, forwarded, write);
     const wanted = wantedPosition(request);
     if (wanted && 'malformed' in wanted) return badPosition(response, wanted.malformed);
     const reads = this.#reads;
@@ -160,17 +160,17 @@ class FencedNode {
     if (fresh && (!wanted || (await reads.waitFor(wanted.position, this.#positionWaitMs())))) {
       return app(request, response);
     }
-    this.#toPrimary(request, response, chunks, forwarded);
+    this.#toPrimary(request, response, chunks, forwarded, false);
   }
 
   /** Handed to the lease holder, once; 503 READ_ONLY when there is none to hand it to. */
-  #toPrimary(request: IncomingMessage, response: ServerResponse, chunks: Buffer[], forwarded: boolean) {
+  #toPrimary(request: IncomingMessage, response: ServerResponse, chunks: Buffer[], forwarded: boolean, write: boolean) {
     const url = this.#holder?.url;
     // A request another node forwarded is not passed on again: the lease moved meanwhile.
     if (forwarded || !url || url === this.#url) {
       return readOnly(response, `no primary to hand this request to (${forwarded ? 'forwarded here' : 'failover'})`);
     }
-    this.#forwarding.forward(request, response, url, chunks);
+    this.#forwarding.forward(request, response, url, chunks, write);
   }
 
   /** How long a read naming a write waits for it here before the primary answers it. */

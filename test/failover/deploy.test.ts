@@ -97,6 +97,7 @@ describe("the drill's checks", () => {
       startedAt: 0,
       ackedAt: outcome === 'acknowledged' ? 1 : null,
       ackedBy: null,
+      ackedIn: null,
       outcome,
       refusal: null,
       attempts: [],
