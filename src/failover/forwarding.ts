@@ -66,24 +66,25 @@ export class NodeForwarding {
     return { kind: 'forwarded', address };
   }
 
+  /** The headers that say `req` comes from a node, for the client at `address`, signed at `at`. */
+  forHeaders(req: IncomingMessage, address: string, at = Date.now()): Record<string, string> {
+    const time = String(at);
+    return { [FORWARDED_FOR_HEADER]: address, [FORWARD_SIGNATURE_HEADER]: `${time}.${this.#sign(time, address, req)}` };
+  }
+
   /**
    * `req` handed to the node at `url`, signed, exactly once; its answer returned unchanged. A
    * primary that breaks off (or does not answer in time) after the request may have reached it:
    * a read is answered READ_ONLY (nothing was written: try again), a write 502 (maybe written).
    */
   forward(req: IncomingMessage, res: ServerResponse, url: string, alreadyRead: Buffer[], write: boolean): void {
-    const address = req.socket.remoteAddress ?? '';
-    const at = String(Date.now());
     forwardRequest(
       req,
       res,
       { url, agent: toNodes },
       {
         alreadyRead,
-        headers: {
-          [FORWARDED_FOR_HEADER]: address,
-          [FORWARD_SIGNATURE_HEADER]: `${at}.${this.#sign(at, address, req)}`,
-        },
+        headers: this.forHeaders(req, req.socket.remoteAddress ?? ''),
         unreachable: (answer) => readOnly(answer, `the primary at ${url} did not answer`),
         brokenOff: write ? outcomeUnknown : (answer) => readOnly(answer, `the primary at ${url} broke off`),
         answerWithinMs: ANSWER_WITHIN_MS,

@@ -21,6 +21,7 @@ import { Heartbeat } from './heartbeat.ts';
 import { PrimaryPositions, wantedPosition } from './positions.ts';
 import { PromotionHistory } from './promotions.ts';
 import { fencedPrimary, standbyNode } from './roles.ts';
+import { checkTransition } from './states.ts';
 import { type CatchUp, step, type Takeover, type Timings, takeOver } from './takeover.ts';
 
 export interface FencedNodeOptions {
@@ -229,11 +230,15 @@ class FencedNode {
     }
   }
 
-  /** The only way the node changes what it is. */
+  /** The only way the node changes what it is: by the table of src/failover/states.ts. */
   #to(next: NodeRole) {
+    checkTransition(this.#state.kind, next.kind);
     if (next.kind !== this.#state.kind) this.logger.debug({ from: this.#state.kind, to: next.kind }, 'node state');
     this.#state = next;
   }
+
+  /** Whether this node is a primary deposed by its lease: its state says it, nothing else. */
+  readonly #isDeposed = () => this.#state.kind === 'deposed';
 
   async #stop(running: RunningServer) {
     const state = this.#state;
@@ -325,7 +330,7 @@ class FencedNode {
           db: serving.db,
           config,
           logger,
-          node: fencedPrimary(tenure, serving.replication.node, () => promotions.describe()),
+          node: fencedPrimary(tenure, serving.replication.node, this.#isDeposed, () => promotions.describe()),
         }),
       );
       const lost = tenure.whyNotHeld();
@@ -422,7 +427,7 @@ class FencedNode {
         db: serving.db,
         config,
         logger,
-        node: fencedPrimary(tenure, replication.node, () => this.#promotions.describe()),
+        node: fencedPrimary(tenure, replication.node, this.#isDeposed, () => this.#promotions.describe()),
       });
       this.#to({ kind: 'primary', serving, app, positions: new PrimaryPositions(config.databasePath) });
       // Lost again while Litestream started: the same way down.
