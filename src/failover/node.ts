@@ -223,7 +223,8 @@ class FencedNode {
         return null;
       }),
     );
-    if (this.#follower) await step({}, this.logger, 'serve reads from the followed data', () => reads.refresh());
+    // A first round that fails is tried again by the rounds of following.
+    if (this.#follower) await step({}, this.logger, 'serve reads from the followed data', () => this.#followOnce());
     this.#to({ kind: 'standby', app: this.#standbyApp(reads) });
     for (const loop of [this.#standBy(), this.#follow()]) {
       this.#loops.push(loop.catch((error: unknown) => this.#fail?.(error)));
