@@ -29,7 +29,7 @@ const env = {
   JWT_SECRET,
   RATE_LIMIT: 'off',
   WORKERS: '1',
-  LOG_LEVEL: 'warn',
+  LOG_LEVEL: 'info',
   REPLICA_URL: join(dir, 'replica'),
   LEASE_URL: `file:${join(dir, 'lease')}`,
 };

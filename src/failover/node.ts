@@ -43,6 +43,11 @@ const FIRST_FOLLOW_EVERY_MS = 2_000;
 const MIN_FOLLOW_EVERY_MS = 50;
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/**
+ * How long a write on a primary just promoted waits for Litestream's first sync to name the
+ * generation (one REPLICA_MONITOR_INTERVAL); past it, its answer names no position.
+ */
+const POSITION_NAMED_WITHIN_MS = 2000;
 /** Answered by every node itself, whatever it is: a balancer's probes, the operator's figures. */
 const OWN_PATHS = new Set(['/health', '/ready', '/metrics']);
 
@@ -138,14 +143,17 @@ class FencedNode {
   /** Writes get their position once they have committed; reads are answered as they come. */
   #asPrimary(request: IncomingMessage, response: ServerResponse, app: App, positions: PrimaryPositions) {
     if (SAFE_METHODS.has(request.method ?? 'GET')) return app(request, response);
-    void classify(request, this.config.maxBodyBytes).then(
-      ({ write, complete }) => {
+    void classify(request, this.config.maxBodyBytes)
+      .then(async ({ write, complete }) => {
         if (!complete) return tooLarge(response);
-        if (write) positions.stamp(response);
+        if (write) {
+          // Just promoted: the first writes wait for Litestream's generation, which their answer names.
+          await positions.named(POSITION_NAMED_WITHIN_MS);
+          positions.stamp(response);
+        }
         app(request, response);
-      },
-      () => response.destroy(),
-    );
+      })
+      .catch(() => response.destroy());
   }
 
   async #asStandby(request: IncomingMessage, response: ServerResponse, app: App, forwarded: boolean) {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ShadowWalIndexes } from '../replication/shadow-wal.ts';
 import { WalReader } from '../replication/wal.ts';
 
@@ -15,6 +16,9 @@ export const POSITION_COOKIE = 'reviews_api_position';
  * which every node holds the write anyway.
  */
 const POSITION_COOKIE_MAX_AGE_S = 60;
+
+/** How often a write waiting for Litestream's first generation looks again. */
+const NAMED_POLL_MS = 25;
 
 export interface WritePosition {
   generation: string;
@@ -69,6 +73,15 @@ export class PrimaryPositions {
   constructor(databasePath: string) {
     this.#wal = new WalReader(databasePath);
     this.#shadow = new ShadowWalIndexes(databasePath);
+  }
+
+  /**
+   * Resolves once Litestream names its generation (at its first sync after a promotion), or
+   * after `ms`: a write waits for it so that its answer can name a position.
+   */
+  async named(ms: number): Promise<void> {
+    const until = performance.now() + ms;
+    while (this.#shadow.generation() === null && performance.now() < until) await sleep(NAMED_POLL_MS);
   }
 
   now(): WritePosition | null {
