@@ -6,12 +6,12 @@
 //
 //   npm run bench:every-node                        # 3000 reads and 600 writes each way
 //   EVERY_NODE_READS=5000 EVERY_NODE_WRITES=1000 npm run bench:every-node
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type NodeProcess, startNode } from '../drill/node-process.ts';
-import { freePort, waitFor } from '../drill/ports.ts';
+import { type NodeProcess, startNodeIn } from '../drill/node-process.ts';
+import { waitFor } from '../drill/ports.ts';
 import { signingKey, signToken } from '../src/auth.ts';
 import { PAGE_QUERY } from './scenarios.ts';
 
@@ -33,16 +33,7 @@ const env = {
   REPLICA_URL: join(dir, 'replica'),
   LEASE_URL: `file:${join(dir, 'lease')}`,
 };
-const launch = async (name: string, primaryUrl?: string) => {
-  mkdirSync(join(dir, name), { recursive: true });
-  return startNode({
-    name,
-    port: await freePort(),
-    primaryUrl,
-    logFile: join(dir, `${name}.log`),
-    env: { ...env, DATABASE_PATH: join(dir, name, 'reviews.db') },
-  });
-};
+const launch = (name: string, primaryUrl?: string) => startNodeIn(dir, name, env, { primaryUrl });
 
 const token = await signToken({ userId: 'bench-every-node', name: 'Bench' }, await signingKey(JWT_SECRET));
 const CREATE = 'mutation($input: CreateReviewInput!) { createReview(input: $input) { review { id } } }';

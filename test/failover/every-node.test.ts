@@ -1,8 +1,7 @@
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type NodeProcess, startNode } from '../../drill/node-process.ts';
-import { freePort } from '../../drill/ports.ts';
+import { type NodeProcess, startNodeIn } from '../../drill/node-process.ts';
 import { FORWARD_SIGNATURE_HEADER, FORWARDED_FOR_HEADER } from '../../src/failover/forwarding.ts';
 import { POSITION_COOKIE, POSITION_HEADER } from '../../src/failover/positions.ts';
 import { eventually, type Sandbox, sandbox, tokenFor } from '../replication/support.ts';
@@ -39,14 +38,7 @@ function cluster(extra: Record<string, string> = {}) {
   return {
     box,
     async launch(name: string, primaryUrl?: string, env: Record<string, string> = {}) {
-      mkdirSync(join(box.dir, name), { recursive: true });
-      const node = await startNode({
-        name,
-        port: await freePort(),
-        primaryUrl,
-        logFile: join(box.dir, `${name}.log`),
-        env: { ...box.env, DATABASE_PATH: join(box.dir, name, 'reviews.db'), ...env },
-      });
+      const node = await startNodeIn(box.dir, name, { ...box.env, ...env }, { primaryUrl });
       started.push(node);
       return node;
     },
