@@ -416,7 +416,9 @@ class FencedNode {
   async #regain(lapsed: Takeover, replicationStopped: Promise<void>) {
     const { config, logger } = this;
     const tenure = this.#keeper;
-    await replicationStopped;
+    await replicationStopped.catch((error: Error) =>
+      logger.warn({ error: error.message }, 'Litestream did not stop cleanly after the lease lapsed'),
+    );
     while (!this.#stopping && this.#state.kind === 'deposed') {
       // Unreachable store: undefined, ask again. Still ours by the store's clock: wait it out.
       const holder = await tenure.current().catch(() => undefined);

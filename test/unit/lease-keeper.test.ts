@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FileLease } from '../../src/lease/file-lease.ts';
 import { LeaseKeeper } from '../../src/lease/keeper.ts';
 import type { Lease, LeaseTimings } from '../../src/lease/lease.ts';
+import { ThreadedLeaseKeeper } from '../../src/lease/threaded-keeper.ts';
 
 const silent = pino({ level: 'silent' });
 const TIMINGS: LeaseTimings = { ttlMs: 600, renewEveryMs: 120, safetyMarginMs: 120 };
@@ -111,5 +112,30 @@ describe('a lease whose renewals a slow store held up past the TTL', () => {
     await keeper.release();
     expect(await keeper.regain()).toBe(false);
     expect(keeper.whyNotHeld()).toMatch(/released/);
+  });
+});
+
+describe('the lease keeper on its own thread', () => {
+  it('keeps renewing while the serving thread is blocked past the TTL', async () => {
+    const keeper = new ThreadedLeaseKeeper({
+      location: { kind: 'file', path: mkdtempSync(join(dir, 'threaded-')) },
+      timings: TIMINGS,
+      logger: silent,
+      url: null,
+    });
+    const lost: string[] = [];
+    keeper.onLost((reason) => lost.push(reason));
+    expect(await keeper.tryAcquire()).toBe(true);
+    const term = keeper.term;
+    // A synchronous stall of this thread (a long SQLite statement, a GC): three TTLs.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, TIMINGS.ttlMs * 3);
+    expect(keeper.whyNotHeld()).toBeNull();
+    await sleep(TIMINGS.ttlMs);
+    expect(keeper.whyNotHeld()).toBeNull();
+    expect(keeper.term).toBe(term);
+    expect(lost).toEqual([]);
+    await keeper.release();
+    expect(keeper.whyNotHeld()).toMatch(/released/);
+    keeper.stop();
   });
 });
