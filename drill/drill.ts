@@ -90,7 +90,7 @@ export interface DrillResult {
   writes: { started: number; acknowledged: number; refused: number; gaveUp: number; perSecond: number };
   /** How long the acknowledged attempt of each write took (retries excluded). */
   mutationLatencyMs: { p50: number; p99: number };
-  reads: { total: number; ok: number };
+  reads: { total: number; ok: number; failures: Record<string, number> };
   /** Every node serves: the share of answered reads per node, the standbys' lag, read-your-writes. */
   everyNode: {
     readShare: Record<string, number>;
@@ -584,7 +584,11 @@ function summarize(
       perSecond: Math.round(perSecond * 10) / 10,
     },
     mutationLatencyMs: latencyPercentiles(acknowledged),
-    reads: { total: load.reads.length, ok: load.reads.filter((read) => read.ok).length },
+    reads: {
+      total: load.reads.length,
+      ok: load.reads.filter((read) => read.ok).length,
+      failures: countBy(load.reads.flatMap((read) => (read.failure ? [read.failure] : []))),
+    },
     everyNode,
     rpo,
     splitBrainWrites,
@@ -595,6 +599,12 @@ function summarize(
       durable &&
       cycles.every((cycle) => !cycle.oldNodeAnswer.includes(OLD_PRIMARY_WROTE)),
   };
+}
+
+function countBy(values: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
 }
 
 /** p50 and p99 of how long the acknowledged attempt of each write took (retries excluded). */

@@ -43,6 +43,8 @@ export interface ReadRecord {
   endedAt: number;
   ok: boolean;
   upstream: string | null;
+  /** What a failed read got: "HTTP 504", "timeout", … */
+  failure?: string;
 }
 
 export interface LoadOptions {
@@ -258,7 +260,8 @@ export class WriteLoad {
       const token = this.#options.tokens[0] ?? null;
       const answer = await request(this.#options.url, READ, {}, token, this.#options.attemptTimeoutMs);
       const ok = answer.status === 200 && answer.data !== null;
-      this.reads.push({ startedAt, endedAt: Date.now(), ok, upstream: answer.upstream });
+      const failure = ok ? undefined : answer.status === null ? (answer.error ?? 'no answer') : `HTTP ${answer.status}`;
+      this.reads.push({ startedAt, endedAt: Date.now(), ok, upstream: answer.upstream, ...(failure && { failure }) });
       await sleep(ok ? 20 : this.#options.retryDelayMs);
     }
   }

@@ -150,7 +150,9 @@ describe('automatic failover', () => {
     expect(await tryWrite(standby, token, 'after the failover')).toEqual({ status: 200, code: null });
   });
 
-  it('keeps a killed primary that comes back as a standby of the new one, then hands back on SIGTERM', async () => {
+  it('keeps a killed primary that comes back as a standby of the new one, then hands back on SIGTERM', {
+    timeout: 60_000,
+  }, async () => {
     const { launch, box } = await cluster('file');
     const token = await tokenFor('bob');
     const first = await launch('a');

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../src/db/client.ts';
@@ -101,6 +101,8 @@ describe('followed reads', () => {
     for (let round = 0; round < 400; round++) {
       transfer(primary, round);
       if (round % 10 === 9) {
+        // Past one sync interval: Litestream has shipped what the last transfers wrote.
+        await sleep(150);
         await served.refresh();
         if (served.servedPath !== lastFile) {
           lastFile = served.servedPath;
