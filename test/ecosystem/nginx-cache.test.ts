@@ -77,6 +77,20 @@ describeWithNginx("deploy/'s nginx in front of a real server: the shared cache, 
     expect(await nodeAnswered('Tokened')).toBe(6);
   });
 
+  it("never answers a read naming a write's position from the cache (read-your-writes)", async () => {
+    await viaNginx(page('Positioned'));
+    expect((await viaNginx(page('Positioned'))).headers.get('x-cache-status')).toBe('HIT');
+    const position = '0123456789abcdef.3.4096';
+    const naming: Record<string, string>[] = [
+      { 'x-reviews-api-position': position },
+      { cookie: `reviews_api_position=${position}` },
+    ];
+    for (const headers of naming) {
+      expect((await viaNginx(page('Positioned'), headers)).headers.get('x-cache-status')).toBe('BYPASS');
+    }
+    expect(await nodeAnswered('Positioned')).toBe(3);
+  });
+
   it('sends one request upstream for a stampede on a new key (proxy_cache_lock)', async () => {
     const answers = await Promise.all(Array.from({ length: 20 }, () => viaNginx(page('Stampede'))));
     expect(answers.map((answer) => answer.status)).toEqual(Array(20).fill(200));
