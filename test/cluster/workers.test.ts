@@ -362,7 +362,7 @@ describe('WORKERS=2 with Litestream and a lease', { timeout: PROCESS_TEST_TIMEOU
         const { body } = await gql(b.url, '{ reviews(first: 1) { totalCount } }');
         return body.data?.reviews.totalCount === 1 ? true : undefined;
       },
-      10_000,
+      30_000,
       'the standby to serve the review',
     );
     for (let i = 0; i < 6; i++) {
