@@ -66,8 +66,7 @@ seedDatabase(databasePath, DATASETS.small);
 const node = await startServer('service', { databasePath, jwtSecret: JWT_SECRET });
 const origin = new URL(node.url).origin;
 const nginx = await startNginx(join(dir, 'nginx'), {
-  primary: new URL(node.url).host,
-  standby: `127.0.0.1:${await freePort()}`,
+  nodes: [new URL(node.url).host],
   listen: `127.0.0.1:${await freePort()}`,
 });
 try {

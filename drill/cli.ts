@@ -19,7 +19,7 @@ const integer = (min: number) => (value: string) => {
 
 const program = new Command('drill')
   .description(
-    'Failover drill: S3 emulator, lease service, primary, standby and nginx on loopback; kills the primary under load and reports recovery time (RTO) and lost writes (RPO).',
+    "Failover drill: S3 emulator, lease service, a primary, standbys and nginx on loopback, every node serving; kills and freezes the primary under load and reports recovery time (RTO), lost writes (RPO), reads per node, the standbys' lag and read-your-writes.",
   )
   .option('--cycles <n>', 'cycles that SIGKILL the primary (roles swap each time)', integer(0), 3)
   .option(
@@ -34,7 +34,8 @@ const program = new Command('drill')
       .choices(['s3', 'directory'])
       .default('s3'),
   )
-  .option('--workers <n>', 'WORKERS on both nodes (1: a single process each)', integer(1), 1)
+  .option('--standbys <n>', 'standbys beside the primary, every node behind nginx serving reads', integer(1), 1)
+  .option('--workers <n>', 'WORKERS on every node (1: a single process each)', integer(1), 1)
   .option('--writers <n>', 'concurrent writers (createReview / addComment with idempotencyKey)', integer(1), 6)
   .option('--readers <n>', 'concurrent readers', integer(0), 2)
   .option('--warmup-ms <ms>', 'load before each fault', integer(0), 3000)
@@ -98,6 +99,7 @@ const program = new Command('drill')
         seeded,
         snapshotInterval: flags.snapshotInterval ?? null,
         cpuHogs: flags.cpuHogs,
+        standbys: flags.standbys,
       };
       const result = await runDrill(options, (line) => process.stderr.write(`drill (${durability}): ${line}\n`));
       process.stdout.write(`${formatDrill(result)}\n`);

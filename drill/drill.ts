@@ -8,6 +8,7 @@ import { signingKey, signToken } from '../src/auth.ts';
 import { durationMs } from '../src/duration.ts';
 import { S3_CREDENTIALS, startS3Emulator } from '../test/support/s3-emulator.ts';
 import { type RunningEtcd, startEtcd } from './etcd.ts';
+import { LagSampler, ReadYourWrites, type ReadYourWritesFigures, readsBetween, readsPerNode } from './every-node.ts';
 import { WriteLoad, type WriteRecord } from './load.ts';
 import { type RunningNginx, startNginx } from './nginx.ts';
 import { type NodeProcess, startNode } from './node-process.ts';
@@ -43,6 +44,8 @@ export interface DrillOptions {
   snapshotInterval: string | null;
   /** Busy-looping processes beside the nodes for the whole drill: a host loaded on purpose. */
   cpuHogs: number;
+  /** Standbys beside the primary, all behind nginx as equal upstreams. */
+  standbys: number;
 }
 
 export interface CycleResult {
@@ -67,10 +70,12 @@ export interface CycleResult {
   generationInReplicaMs: number;
   /** Promoted → the restarted node's standby follows that generation (one WAL apply from its head). */
   standbyFollowsMs: number;
-  /** Writes acknowledged by the old primary after the fault: must be 0. */
+  /** Writes the old primary executed after the fault (by the generation their answer names): must be 0. */
   writesOnOldPrimary: number;
-  /** A write sent straight to the old node once it is back: its answer (READ_ONLY expected). */
+  /** A write sent straight to the old node once it is back: its answer (forwarded to the new primary, or READ_ONLY). */
   oldNodeAnswer: string;
+  /** Reads through nginx started between the fault and the first write acknowledged after it. */
+  readsDuring: { total: number; ok: number };
   /** Acknowledged writes missing from the final database, acknowledged since the previous fault. */
   lostWrites: number;
   /** What write attempts got between the fault and the first acknowledgement, by answer. */
@@ -85,7 +90,13 @@ export interface DrillResult {
   writes: { started: number; acknowledged: number; refused: number; gaveUp: number; perSecond: number };
   /** How long the acknowledged attempt of each write took (retries excluded). */
   mutationLatencyMs: { p50: number; p99: number };
-  reads: { total: number; ok: number };
+  reads: { total: number; ok: number; failures: Record<string, number> };
+  /** Every node serves: the share of answered reads per node, the standbys' lag, read-your-writes. */
+  everyNode: {
+    readShare: Record<string, number>;
+    lagMs: ReturnType<LagSampler['figures']>;
+    readYourWrites: ReadYourWritesFigures;
+  };
   rpo: Omit<WritesVerdict, 'missing'> & {
     missing: Pick<WriteRecord, 'key' | 'ackedAt' | 'ackedBy'>[];
     /** Acknowledged writes a fault may cost: one sync interval of traffic, in writes. */
@@ -175,16 +186,20 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
   if (options.snapshotInterval) env.REPLICA_SNAPSHOT_INTERVAL = options.snapshotInterval;
   for (let i = 0; i < options.cpuHogs; i++) cleanup.add(startCpuHog(options.maxDurationMs));
 
-  const ports = { a: await freePort(), b: await freePort(), nginx: await freePort() };
+  const names = NODE_NAMES.slice(0, options.standbys + 1);
+  const ports: Record<string, number> = { nginx: await freePort() };
+  for (const name of names) ports[name] = await freePort();
+  const address = (name: string) => `127.0.0.1:${ports[name]}`;
+  /** The nodes running now, by name. */
   const nodes = new Map<string, NodeProcess>();
   /** Every node process started, and those a fault froze (their lease is lost on purpose). */
   const launched: NodeProcess[] = [];
   const frozen = new Set<NodeProcess>();
-  const launch = async (name: 'a' | 'b', primaryUrl?: string) => {
+  const launch = async (name: string, primaryUrl?: string) => {
     mkdirSync(join(dir, name), { recursive: true });
     const node = await startNode({
       name,
-      port: ports[name],
+      port: ports[name] as number,
       primaryUrl,
       logFile: join(dir, `${name}.log`),
       env: { ...env, DATABASE_PATH: join(dir, name, 'reviews.db') },
@@ -203,14 +218,18 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
   let primary = await launch('a');
   // Until its first snapshot is in the replica, a standby would restore nothing of it.
   await generationInReplica(primary, 300_000);
-  let standby = await launch('b', primary.url);
+  for (const name of names.slice(1)) await launch(name, primary.url);
+  const standbys = () => [...nodes.values()].filter((node) => node !== primary);
   const nginx: RunningNginx = await startNginx(join(dir, 'nginx'), {
-    primary: `127.0.0.1:${ports.a}`,
-    standby: `127.0.0.1:${ports.b}`,
-    listen: `127.0.0.1:${ports.nginx}`,
+    nodes: names.map(address),
+    listen: address('nginx'),
   });
   cleanup.add(() => nginx.stop());
-  log(`primary a ${primary.url}, standby b ${standby.url}, nginx ${nginx.url}`);
+  log(
+    `primary a ${primary.url}, standbys ${standbys()
+      .map((node) => `${node.name} ${node.url}`)
+      .join(', ')}, nginx ${nginx.url}`,
+  );
 
   const key = await signingKey(JWT_SECRET);
   const tokens = await Promise.all(
@@ -227,6 +246,19 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
   });
   load.start();
   cleanup.add(() => load.stop());
+  const lag = new LagSampler(standbys, 250, options.maxDurationMs);
+  lag.start();
+  cleanup.add(() => lag.stop());
+  const readYourWrites = new ReadYourWrites({
+    nodes: () => [...nodes.values()],
+    balancer: nginx.url,
+    token: tokens[0] as string,
+    runId,
+    maxPairs: 100_000,
+    maxMs: options.maxDurationMs,
+  });
+  readYourWrites.start();
+  cleanup.add(() => readYourWrites.stop());
 
   const cycles: CycleResult[] = [];
   const faults: ('SIGKILL' | 'SIGSTOP')[] = [
@@ -238,18 +270,30 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
   for (const [index, fault] of faults.entries()) {
     await sleep(options.warmupMs);
     const old = primary;
-    const oldAddress = `127.0.0.1:${ports[old.name as 'a' | 'b']}`;
-    const before = (await (await fetch(`${old.url}/ready`)).json()) as { writable: boolean; readOnlyReason?: string };
+    const before = (await (await fetch(`${old.url}/ready`)).json()) as {
+      writable: boolean;
+      readOnlyReason?: string;
+      replication?: { generation?: string | null };
+    };
     if (!before.writable) {
       // The roles changed without a fault: the heartbeat or lease is too tight for this host.
       throw new Error(`primary ${old.name} was not writable before the fault: ${before.readOnlyReason}`);
     }
+    const oldGeneration = before.replication?.generation ?? null;
     log(`cycle ${index + 1}: ${fault} to primary ${old.name}`);
     const faultAt = Date.now();
     if (fault === 'SIGSTOP') frozen.add(old);
     old.signal(fault);
-    const promoting = await standby.waitForLog('promoting: this node takes over as primary', 60_000, faultAt);
-    const promoted = await standby.waitForLog('promoted: this node is the primary', 60_000, faultAt);
+    // Exactly one standby takes over; the others follow it.
+    const candidates = standbys();
+    const promoted = await Promise.any(
+      candidates.map(async (node) => ({
+        node,
+        entry: await node.waitForLog('promoted: this node is the primary', 60_000, faultAt),
+      })),
+    );
+    const successor = promoted.node;
+    const promoting = await successor.waitForLog('promoting: this node takes over as primary', 1000, faultAt);
     const firstAfter = await firstAcknowledgedAfter(load, faultAt, 60_000);
     let resumedAt = Number.POSITIVE_INFINITY;
     if (fault === 'SIGSTOP') {
@@ -259,22 +303,25 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
       await old.waitForLog('lease lost: writes refused from now on', 30_000);
       await sleep(1000);
     }
-    const oldNodeAnswer = fault === 'SIGSTOP' ? await directWrite(old.url, tokens[0] as string, runId) : '';
+    const oldNodeAnswer =
+      fault === 'SIGSTOP' ? await directWrite(old.url, tokens[0] as string, runId, oldGeneration) : '';
     await old.stop(fault === 'SIGKILL' ? 'SIGKILL' : 'SIGTERM');
+    nodes.delete(old.name);
     const restartingAt = Date.now();
-    const restarted = await launch(old.name as 'a' | 'b', standby.url);
+    const restarted = await launch(old.name, successor.url);
     const standbyStartMs = Date.now() - restartingAt;
     await sleep(500);
     const afterRestart = Date.now();
-    const restartedAnswer = await directWrite(restarted.url, tokens[0] as string, runId);
-    // Acknowledged by the old node after it lost its tenure: sent to it after the kill (a dead
-    // process cannot answer; when the answer arrived says nothing: a busy client reads an answer
-    // sent before the kill late), after it woke up, or after it came back as a standby.
+    const restartedAnswer = await directWrite(restarted.url, tokens[0] as string, runId, oldGeneration);
+    // Executed by the old primary after it lost its tenure (its generation named in the answer):
+    // sent after the kill (a dead process cannot answer; when the answer arrived says nothing: a
+    // busy client reads an answer sent before the kill late), or answered after it woke up.
     const onOld = load
       .acknowledged()
       .filter(
         (write) =>
-          write.ackedBy === oldAddress &&
+          write.ackedIn !== null &&
+          write.ackedIn === oldGeneration &&
           (fault === 'SIGKILL'
             ? (write.attempts.at(-1)?.startedAt ?? 0) > faultAt + 50
             : (write.ackedAt as number) >= resumedAt),
@@ -285,21 +332,26 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
       cycle: index + 1,
       fault,
       from: old.name,
-      to: standby.name,
+      to: successor.name,
       at: {
         fault: faultAt,
         lastAckBefore: lastBefore?.ackedAt ?? null,
         firstAckAfter: firstAfter.ackedAt as number,
         promoting: promoting.time,
-        promoted: promoted.time,
+        promoted: promoted.entry.time,
       },
       rtoMs: (firstAfter.ackedAt as number) - (lastBefore?.ackedAt ?? faultAt),
       detectMs: promoting.time - faultAt,
-      promoteMs: promoted.time - promoting.time,
-      promoteSteps: (promoted.steps as Record<string, number>) ?? {},
-      promoteAttempts: standby.logs.filter(
-        (entry) => entry.msg === 'promoting: this node takes over as primary' && entry.time >= faultAt,
-      ).length,
+      promoteMs: promoted.entry.time - promoting.time,
+      promoteSteps: (promoted.entry.steps as Record<string, number>) ?? {},
+      promoteAttempts: candidates.reduce(
+        (total, node) =>
+          total +
+          node.logs.filter(
+            (entry) => entry.msg === 'promoting: this node takes over as primary' && entry.time >= faultAt,
+          ).length,
+        0,
+      ),
       standbyStartMs,
       generationInReplicaMs: 0,
       standbyFollowsMs: 0,
@@ -307,24 +359,29 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
       lostWrites: 0,
       clientsSaw: answersBetween(load, faultAt, firstAfter.ackedAt as number, ports),
       oldNodeAnswer: [oldNodeAnswer, `restarted: ${restartedAnswer}`].filter(Boolean).join('; '),
+      readsDuring: readsBetween(load.reads, faultAt, firstAfter.ackedAt as number),
     };
     cycles.push(result);
     log(
-      `cycle ${index + 1}: RTO ${result.rtoMs} ms (detect ${result.detectMs} ms, promote ${result.promoteMs} ms: ${JSON.stringify(result.promoteSteps)}); old node answers ${result.oldNodeAnswer}; ${Date.now() - afterRestart} ms`,
+      `cycle ${index + 1}: ${successor.name} took over; RTO ${result.rtoMs} ms (detect ${result.detectMs} ms, promote ${result.promoteMs} ms: ${JSON.stringify(result.promoteSteps)}); reads answered meanwhile ${result.readsDuring.ok}/${result.readsDuring.total}; old node answers ${result.oldNodeAnswer}; ${Date.now() - afterRestart} ms`,
     );
     // The next fault comes only once the new primary's snapshot is in the replica: a fault within
-    // that window loses what it wrote (docs/operations.md, "High availability"), measured here as a figure.
-    result.generationInReplicaMs = (await generationInReplica(standby, 300_000)) - promoted.time;
-    // ...and once the restarted standby follows it: before, a fault costs a whole restore.
-    result.standbyFollowsMs = (await standbyFollows(restarted, standby, 300_000)) - promoted.time;
-    primary = standby;
-    standby = restarted;
+    // that window loses what it wrote (docs/operations.md), measured here as a figure.
+    result.generationInReplicaMs = (await generationInReplica(successor, 300_000)) - promoted.entry.time;
+    // ...and once every standby follows it (the restarted one last): before, a fault costs a whole restore.
+    primary = successor;
+    for (const node of standbys()) {
+      result.standbyFollowsMs = Math.max(
+        result.standbyFollowsMs,
+        (await standbyFollows(node, successor, 300_000)) - promoted.entry.time,
+      );
+    }
   }
 
   await sleep(options.warmupMs);
-  await load.stop();
-  // The standby first (so it does not take over), then the primary, which ships its last frames.
-  await standby.stop();
+  await Promise.all([load.stop(), lag.stop(), readYourWrites.stop()]);
+  // The standbys first (so none takes over), then the primary, which ships its last frames.
+  for (const node of standbys()) await node.stop();
   await primary.stop();
   const finalDatabase = join(dir, primary.name, 'reviews.db');
   const verdict = checkWrites(finalDatabase, load.writes, runId);
@@ -333,7 +390,12 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
     if (cycle) cycle.lostWrites += 1;
   }
   const lease = leaseOutsideFaults(launched, frozen, cycles.length);
-  return summarize(options, startedAt, cycles, load, verdict, splitBrainWrites, lease);
+  const everyNode = {
+    readShare: readsPerNode(load.reads, new Map(names.map((name) => [address(name), name]))),
+    lagMs: lag.figures(),
+    readYourWrites: readYourWrites.figures,
+  };
+  return summarize(options, startedAt, cycles, load, verdict, splitBrainWrites, lease, everyNode);
 }
 
 /** DrillResult['lease'], from every node's log. */
@@ -379,7 +441,7 @@ async function generationInReplica(node: NodeProcess, timeoutMs: number): Promis
         replication?: { position?: { replica: unknown } };
       };
       // A lapsed lease is taken up again unless another node took it: then it never replicates again.
-      if (node.logs.some((entry) => entry.msg === 'lease taken by another node: staying deposed')) {
+      if (node.logs.some((entry) => entry.msg === 'lease taken by another node: following it')) {
         deposed = state.readOnlyReason ?? 'lease lost';
       }
       return deposed !== null || (state.replication?.position?.replica ?? null) !== null;
@@ -395,13 +457,13 @@ async function standbyFollows(standby: NodeProcess, primary: NodeProcess, timeou
   const readyOf = async (node: NodeProcess) =>
     (await (await fetch(`${node.url}/ready`)).json()) as {
       replication?: { generation?: string | null };
-      copy?: { followed?: { generation?: string } | null };
+      reads?: { followed?: { generation?: string } | null };
     };
   await waitFor(
     `${standby.name} to follow ${primary.name}'s generation`,
     async () => {
       const generation = (await readyOf(primary)).replication?.generation;
-      return typeof generation === 'string' && (await readyOf(standby)).copy?.followed?.generation === generation;
+      return typeof generation === 'string' && (await readyOf(standby)).reads?.followed?.generation === generation;
     },
     timeoutMs,
   );
@@ -449,8 +511,12 @@ function lastAcknowledgedBefore(load: WriteLoad, before: number): WriteRecord | 
     .at(-1);
 }
 
-/** A createReview sent straight to a node (not through nginx): its code, or "accepted". */
-async function directWrite(url: string, token: string, runId: string): Promise<string> {
+/**
+ * A createReview sent straight to a node (not through nginx): "forwarded" when a primary other
+ * than the old one executed it, "ACCEPTED BY THE OLD PRIMARY" when the old generation did, or
+ * the refusal's status and code.
+ */
+async function directWrite(url: string, token: string, runId: string, oldGeneration: string | null): Promise<string> {
   const key = `drill-${runId}-direct-${randomBytes(3).toString('hex')}`;
   const response = await fetch(`${url}/graphql`, {
     method: 'POST',
@@ -464,9 +530,15 @@ async function directWrite(url: string, token: string, runId: string): Promise<s
     data?: { createReview?: unknown };
     errors?: { extensions?: { code?: string } }[];
   };
-  if (body.data?.createReview) return 'accepted';
-  return `${response.status} ${body.errors?.[0]?.extensions?.code ?? 'error'}`;
+  if (!body.data?.createReview) return `${response.status} ${body.errors?.[0]?.extensions?.code ?? 'error'}`;
+  const generation = response.headers.get('x-reviews-api-position')?.split('.')[0] ?? null;
+  return generation !== null && generation === oldGeneration ? OLD_PRIMARY_WROTE : 'forwarded';
 }
+
+/** What directWrite says when the old primary executed a write it should have refused. */
+const OLD_PRIMARY_WROTE = 'ACCEPTED BY THE OLD PRIMARY';
+/** Nodes are named a (the first primary), b, c, …: names of directories, logs and the report. */
+const NODE_NAMES = 'abcdefghij'.split('');
 
 function summarize(
   options: DrillOptions,
@@ -476,6 +548,7 @@ function summarize(
   verdict: WritesVerdict,
   splitBrainWrites: number,
   lease: DrillResult['lease'],
+  everyNode: DrillResult['everyNode'],
 ): DrillResult {
   const acknowledged = load.acknowledged();
   const span =
@@ -506,7 +579,12 @@ function summarize(
       perSecond: Math.round(perSecond * 10) / 10,
     },
     mutationLatencyMs: latencyPercentiles(acknowledged),
-    reads: { total: load.reads.length, ok: load.reads.filter((read) => read.ok).length },
+    reads: {
+      total: load.reads.length,
+      ok: load.reads.filter((read) => read.ok).length,
+      failures: countBy(load.reads.flatMap((read) => (read.failure ? [read.failure] : []))),
+    },
+    everyNode,
     rpo,
     splitBrainWrites,
     lease,
@@ -514,8 +592,14 @@ function summarize(
       splitBrainWrites === 0 &&
       verdict.duplicated.length === 0 &&
       durable &&
-      cycles.every((cycle) => !cycle.oldNodeAnswer.includes('accepted')),
+      cycles.every((cycle) => !cycle.oldNodeAnswer.includes(OLD_PRIMARY_WROTE)),
   };
+}
+
+function countBy(values: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
 }
 
 /** p50 and p99 of how long the acknowledged attempt of each write took (retries excluded). */

@@ -28,6 +28,11 @@ export interface WriteRecord {
   /** When the first acknowledgement arrived (epoch ms). */
   ackedAt: number | null;
   ackedBy: string | null;
+  /**
+   * The Litestream generation of the primary that executed it (from the answer's
+   * x-reviews-api-position): the node a standby forwarded it to, not the node nginx reached.
+   */
+  ackedIn: string | null;
   outcome: Outcome;
   refusal: string | null;
   attempts: Attempt[];
@@ -38,6 +43,8 @@ export interface ReadRecord {
   endedAt: number;
   ok: boolean;
   upstream: string | null;
+  /** What a failed read got: "HTTP 504", "timeout", … */
+  failure?: string;
 }
 
 export interface LoadOptions {
@@ -81,20 +88,36 @@ export function answeringUpstream(header: string | null): string | null {
 interface GraphQLAnswer {
   status: number | null;
   upstream: string | null;
+  /** The generation named by x-reviews-api-position (a write's answer). */
+  generation?: string | null;
   data: Record<string, unknown> | null;
   code: string | null;
   error?: string;
 }
 
-async function post(url: string, query: string, variables: unknown, token: string | null, timeoutMs: number) {
+/**
+ * One GraphQL request: a POST (a write), or a GET (a read: nginx sends a GET on to another node
+ * when one times out, as it never does a POST). With a token, a GET bypasses nginx's cache, so
+ * each read reaches a node.
+ */
+async function request(url: string, query: string, variables: unknown, token: string | null, timeoutMs: number) {
+  const isRead = !query.startsWith('mutation');
+  const target = isRead
+    ? `${url}/graphql?${new URLSearchParams({ query, variables: JSON.stringify(variables) })}`
+    : `${url}/graphql`;
   try {
-    const response = await fetch(`${url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) },
-      body: JSON.stringify({ query, variables }),
+    const response = await fetch(target, {
+      method: isRead ? 'GET' : 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(isRead && { 'apollo-require-preflight': 'true' }),
+        ...(token && { authorization: `Bearer ${token}` }),
+      },
+      ...(!isRead && { body: JSON.stringify({ query, variables }) }),
       signal: AbortSignal.timeout(timeoutMs),
     });
     const upstream = answeringUpstream(response.headers.get('x-upstream'));
+    const generation = response.headers.get('x-reviews-api-position')?.split('.')[0] ?? null;
     const text = await response.text();
     try {
       const body = JSON.parse(text) as {
@@ -102,7 +125,7 @@ async function post(url: string, query: string, variables: unknown, token: strin
         errors?: { extensions?: { code?: string } }[];
       };
       const code = body.errors?.[0]?.extensions?.code ?? (body.errors ? 'ERROR' : null);
-      return { status: response.status, upstream, data: body.data ?? null, code } satisfies GraphQLAnswer;
+      return { status: response.status, upstream, generation, data: body.data ?? null, code } satisfies GraphQLAnswer;
     } catch {
       return { status: response.status, upstream, data: null, code: null, error: text.slice(0, 120) };
     }
@@ -198,6 +221,7 @@ export class WriteLoad {
       startedAt: Date.now(),
       ackedAt: null,
       ackedBy: null,
+      ackedIn: null,
       outcome: 'pending',
       refusal: null,
       attempts: [],
@@ -205,14 +229,19 @@ export class WriteLoad {
     this.writes.push(record);
     while (Date.now() - record.startedAt < writeDeadlineMs) {
       const startedAt = Date.now();
-      const answer = await post(url, query, { input }, token, attemptTimeoutMs);
+      const answer = await request(url, query, { input }, token, attemptTimeoutMs);
       const { status, code, upstream, error } = answer;
       record.attempts.push({ startedAt, endedAt: Date.now(), status, code, upstream, ...(error && { error }) });
       const payload = answer.data?.[identity.kind === 'review' ? 'createReview' : 'addComment'] as
         | { review?: { id: string }; comment?: { id: string } }
         | undefined;
       if (status === 200 && payload) {
-        Object.assign(record, { outcome: 'acknowledged', ackedAt: Date.now(), ackedBy: upstream });
+        Object.assign(record, {
+          outcome: 'acknowledged',
+          ackedAt: Date.now(),
+          ackedBy: upstream,
+          ackedIn: answer.generation ?? null,
+        });
         return (payload.review ?? payload.comment)?.id ?? null;
       }
       if (code && FINAL_CODES.has(code)) {
@@ -228,9 +257,11 @@ export class WriteLoad {
   async #reader() {
     while (this.#more()) {
       const startedAt = Date.now();
-      const answer = await post(this.#options.url, READ, {}, null, this.#options.attemptTimeoutMs);
+      const token = this.#options.tokens[0] ?? null;
+      const answer = await request(this.#options.url, READ, {}, token, this.#options.attemptTimeoutMs);
       const ok = answer.status === 200 && answer.data !== null;
-      this.reads.push({ startedAt, endedAt: Date.now(), ok, upstream: answer.upstream });
+      const failure = ok ? undefined : answer.status === null ? (answer.error ?? 'no answer') : `HTTP ${answer.status}`;
+      this.reads.push({ startedAt, endedAt: Date.now(), ok, upstream: answer.upstream, ...(failure && { failure }) });
       await sleep(ok ? 20 : this.#options.retryDelayMs);
     }
   }

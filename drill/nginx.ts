@@ -8,8 +8,8 @@ import { waitFor } from './ports.ts';
 const DEPLOY = fileURLToPath(new URL('../deploy/', import.meta.url));
 
 export interface NginxUpstreams {
-  primary: string;
-  standby: string;
+  /** Every node's HOST:PORT: equal upstreams. */
+  nodes: string[];
   listen: string;
 }
 
@@ -19,15 +19,15 @@ export interface NginxSite extends NginxUpstreams {
 }
 
 /** deploy/nginx.conf.template with its ${VAR}s filled, as envsubst would. */
-export function renderNginxSite({ primary, standby, listen, cacheDir }: NginxSite): string {
+export function renderNginxSite({ nodes, listen, cacheDir }: NginxSite): string {
   const values: Record<string, string> = {
-    PRIMARY_ADDR: primary,
-    STANDBY_ADDR: standby,
+    // What the template's header renders with a shell loop.
+    NODE_SERVERS: nodes.map((node) => `server ${node} max_fails=1 fail_timeout=1s; `).join(''),
     LISTEN_ADDR: listen,
     CACHE_DIR: cacheDir,
   };
   return readFileSync(join(DEPLOY, 'nginx.conf.template'), 'utf8').replace(
-    /\$\{(PRIMARY_ADDR|STANDBY_ADDR|LISTEN_ADDR|CACHE_DIR)\}/g,
+    /\$\{(NODE_SERVERS|LISTEN_ADDR|CACHE_DIR)\}/g,
     (_, name: string) => values[name] as string,
   );
 }

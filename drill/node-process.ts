@@ -1,4 +1,7 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { CLI, type ServerProcess, startServerProcess } from '../harness/server-process.ts';
+import { freePort } from './ports.ts';
 
 export type NodeProcess = ServerProcess;
 
@@ -18,4 +21,24 @@ export interface StartNode {
 export function startNode({ name, port, env, primaryUrl, logFile, timeoutMs }: StartNode): Promise<NodeProcess> {
   const command = primaryUrl ? [CLI, 'standby', '--primary', primaryUrl] : [CLI, 'serve'];
   return startServerProcess({ name, command, env, port, logFile, timeoutMs });
+}
+
+/**
+ * A node named `name` with a directory of its own under `dir` (its DATABASE_PATH there, its log
+ * beside it), on `port` or a free one.
+ */
+export async function startNodeIn(
+  dir: string,
+  name: string,
+  env: Record<string, string>,
+  { primaryUrl, port }: { primaryUrl?: string; port?: number } = {},
+): Promise<NodeProcess> {
+  mkdirSync(join(dir, name), { recursive: true });
+  return startNode({
+    name,
+    port: port ?? (await freePort()),
+    primaryUrl,
+    logFile: join(dir, `${name}.log`),
+    env: { ...env, DATABASE_PATH: join(dir, name, 'reviews.db') },
+  });
 }

@@ -19,6 +19,7 @@ export function formatDrill(result: DrillResult): string {
     'detect ms',
     'promote ms',
     'lost writes',
+    'reads during',
     'writes on old',
     'old node answers',
   ];
@@ -30,17 +31,19 @@ export function formatDrill(result: DrillResult): string {
     String(cycle.detectMs),
     String(cycle.promoteMs),
     String(cycle.lostWrites),
+    `${cycle.readsDuring.ok}/${cycle.readsDuring.total}`,
     String(cycle.writesOnOldPrimary),
     cycle.oldNodeAnswer,
   ]);
   const { options, writes, rpo, reads } = result;
+  const { lagMs: lag, readYourWrites: ryw } = result.everyNode;
   const database = options.seeded ? `${Math.round(options.seeded.bytes / 1e6)} MB database` : 'empty database';
   const extras = [
     options.snapshotInterval && `snapshot every ${options.snapshotInterval}`,
     options.cpuHogs > 0 && `${options.cpuHogs} CPU hogs`,
   ].filter(Boolean);
   return [
-    `failover drill: ${database}, durability ${options.durability}, lease ${options.lease}, replica ${options.replica}, heartbeat ${options.heartbeatIntervalMs} ms × ${options.heartbeatMisses}, sync ${options.syncInterval}${extras.map((extra) => `, ${extra}`).join('')}`,
+    `failover drill: ${database}, ${options.standbys + 1} nodes, durability ${options.durability}, lease ${options.lease}, replica ${options.replica}, heartbeat ${options.heartbeatIntervalMs} ms × ${options.heartbeatMisses}, sync ${options.syncInterval}${extras.map((extra) => `, ${extra}`).join('')}`,
     '',
     ...table(header, rows),
     '',
@@ -48,7 +51,9 @@ export function formatDrill(result: DrillResult): string {
     '',
     `writes: ${writes.started} started, ${writes.acknowledged} acknowledged (${writes.perSecond}/s), ${writes.refused} refused, ${writes.gaveUp} given up`,
     `mutation latency (acknowledged attempt): p50 ${result.mutationLatencyMs.p50} ms, p99 ${result.mutationLatencyMs.p99} ms`,
-    `reads: ${reads.ok} of ${reads.total} answered`,
+    `reads: ${reads.ok} of ${reads.total} answered${reads.ok < reads.total ? ` (the others: ${JSON.stringify(reads.failures)})` : ''}; share per node ${formatShares(result.everyNode.readShare)}`,
+    `standby lag (ms, /ready every 250 ms): p50 ${lag.p50} p99 ${lag.p99} max ${lag.max} over ${lag.samples} samples`,
+    `read-your-writes: ${ryw.violations} violations in ${ryw.pairs} write-then-read pairs (write through one node, read through nginx at once; ${ryw.skipped} pairs skipped mid-failover: ${JSON.stringify(ryw.skippedBy)})`,
     `RPO: ${rpo.missing.length} acknowledged writes missing from the final database (one sync interval of traffic: ${rpo.syncIntervalOfTraffic} writes)${
       rpo.missing.length
         ? ` (${rpo.missing
@@ -62,6 +67,11 @@ export function formatDrill(result: DrillResult): string {
     `verdict: ${result.ok ? 'ok' : 'FAILED'} (${(result.durationMs / 1000).toFixed(1)} s)`,
   ].join('\n');
 }
+
+const formatShares = (shares: Record<string, number>) =>
+  Object.entries(shares)
+    .map(([name, share]) => `${name} ${(share * 100).toFixed(1)} %`)
+    .join(', ');
 
 /**
  * Each cycle's promotion step by step (as the standby logged them), and the two figures beside

@@ -60,6 +60,8 @@ const envSchema = z
       .optional(),
     HEARTBEAT_INTERVAL_MS: positiveInt(50).default(500),
     HEARTBEAT_MISSES: positiveInt(1).default(3),
+    // A standby whose served data is older than this hands its reads to the primary.
+    STANDBY_MAX_LAG: milliseconds.default(10_000),
     RATE_LIMIT: onOff.default(true),
     RATE_LIMIT_USER_PER_MINUTE: positiveInt(1).default(60),
     RATE_LIMIT_IP_PER_MINUTE: positiveInt(1).default(300),
@@ -133,6 +135,8 @@ export interface Config {
   leaseUrl: string | undefined;
   heartbeatIntervalMs: number;
   heartbeatMisses: number;
+  /** A standby serves reads itself only while its data is at most this old (ms). */
+  standbyMaxLagMs: number;
   rateLimit: boolean;
   /** Mutations (root mutation fields) a user / an IP address may run per minute. */
   rateLimitUserPerMinute: number;
@@ -212,6 +216,7 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       leaseUrl: e.LEASE_URL,
       heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
       heartbeatMisses: e.HEARTBEAT_MISSES,
+      standbyMaxLagMs: e.STANDBY_MAX_LAG,
       rateLimit: e.RATE_LIMIT,
       rateLimitUserPerMinute: e.RATE_LIMIT_USER_PER_MINUTE,
       rateLimitIpPerMinute: e.RATE_LIMIT_IP_PER_MINUTE,

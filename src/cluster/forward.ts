@@ -8,6 +8,9 @@ export const toWriter = new Agent({ keepAlive: true, maxSockets: 256 });
 /** Per connection, not per request: never copied from one hop to the next. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade']);
 
+/** Where a request is handed: the writer of this host over its unix socket, or another node over HTTP. */
+export type ForwardTarget = { socketPath: string } | { url: string; agent: Agent };
+
 /**
  * Hands a request to the writer over its unix socket (the local machine, not the network) and
  * sends back its answer as it came: status, headers and body, streamed (subscriptions too).
@@ -19,13 +22,57 @@ export function forwardToWriter(
   socketPath: string,
   alreadyRead: Buffer[] = [],
 ): void {
+  // The writer counts mutations per client address; over the socket it would see none.
+  forwardRequest(
+    req,
+    res,
+    { socketPath },
+    { alreadyRead, headers: { [CLIENT_ADDRESS_HEADER]: req.socket.remoteAddress ?? '' } },
+  );
+}
+
+export interface ForwardOptions {
+  alreadyRead?: Buffer[];
+  /** Added to the client's headers (the hop's own: the client address, a signature). */
+  headers?: Record<string, string>;
+  /** Answers the client when the request could not be sent to the target (nothing reached it). */
+  unreachable?: (res: ServerResponse) => void;
+  /** Answers the client when the target broke off after the request may have reached it. */
+  brokenOff?: (res: ServerResponse) => void;
+  /** No answer's head within this long counts as broken off (a frozen target); none: no bound. */
+  answerWithinMs?: number;
+}
+
+/** Errors that mean no byte of the request reached the target. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT']);
+
+/**
+ * One request handed to `target` exactly once (never retried: it may have reached the target),
+ * its answer sent back unchanged, streamed: the in-host and the cross-node forwarding alike.
+ */
+export function forwardRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: ForwardTarget,
+  {
+    alreadyRead = [],
+    headers: added = {},
+    unreachable = writerUnreachable,
+    brokenOff = unreachable,
+    answerWithinMs,
+  }: ForwardOptions = {},
+): void {
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
   }
-  // The writer counts mutations per client address; over the socket it would see none.
-  headers[CLIENT_ADDRESS_HEADER] = req.socket.remoteAddress ?? '';
-  const upstream = request({ socketPath, agent: toWriter, method: req.method, path: req.url, headers }, (answer) => {
+  Object.assign(headers, added);
+  const where =
+    'socketPath' in target
+      ? { socketPath: target.socketPath, agent: toWriter }
+      : { ...urlParts(target.url), agent: target.agent };
+  const upstream = request({ ...where, method: req.method, path: req.url, headers }, (answer) => {
+    clearTimeout(deadline);
     const raw = answer.rawHeaders;
     const kept: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
@@ -34,17 +81,29 @@ export function forwardToWriter(
     res.writeHead(answer.statusCode ?? 502, answer.statusMessage, kept);
     answer.pipe(res);
   });
-  upstream.on('error', () => {
-    if (!res.headersSent) writerUnreachable(res);
-    else res.destroy();
+  // Only the head is bounded: a subscription's stream may then be quiet for as long as it likes.
+  const deadline =
+    answerWithinMs === undefined
+      ? undefined
+      : setTimeout(() => upstream.destroy(new Error(`no answer within ${answerWithinMs} ms`)), answerWithinMs);
+  upstream.on('error', (error: NodeJS.ErrnoException) => {
+    clearTimeout(deadline);
+    if (res.headersSent) res.destroy();
+    else if (NOT_SENT.has(error.code ?? '')) unreachable(res);
+    else brokenOff(res);
   });
-  // The client gave up: so does the writer's request (a subscription ends there too).
+  // The client gave up: so does the target's request (a subscription ends there too).
   res.on('close', () => {
     if (!res.writableFinished) upstream.destroy();
   });
   for (const chunk of alreadyRead) upstream.write(chunk);
   if (req.readableEnded) upstream.end();
   else req.pipe(upstream);
+}
+
+function urlParts(url: string) {
+  const parsed = new URL(url);
+  return { protocol: parsed.protocol, hostname: parsed.hostname.replace(/^\[|\]$/g, ''), port: parsed.port };
 }
 
 /** READ_ONLY with 503, as a node that may not write says it, so a load balancer moves on. */

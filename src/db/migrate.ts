@@ -21,8 +21,9 @@ export function pendingMigrations(db: Db): string[] {
     .filter((entry) => entry.isDirectory())
     .map((entry) => entry.name)
     .sort();
+  // Every schema's tables: a standby reads its followed file attached to an empty connection.
   const hasTable = db.$client
-    .prepare("select 1 from sqlite_master where type = 'table' and name = ?")
+    .prepare("select 1 from pragma_table_list where type = 'table' and name = ?")
     .get(MIGRATIONS_TABLE);
   if (!hasTable) return expected;
   const applied = new Set(db.$client.prepare(`select name from "${MIGRATIONS_TABLE}"`).pluck().all() as string[]);

@@ -2,11 +2,9 @@ import { rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isSurelyRead, readUpTo } from '../cluster/forward.ts';
 import type { Config } from '../config.ts';
-import { type Db, openDatabase } from '../db/client.ts';
-import { applyMigrations } from '../db/migrate.ts';
 import { durationMs } from '../duration.ts';
-import { ErrorCode, httpOf } from '../errors.ts';
 import { announceListening, listen, type RunningServer } from '../http/server.ts';
 import { type App, createApp } from '../http/yoga.ts';
 import type { Tenure } from '../lease/keeper.ts';
@@ -16,10 +14,14 @@ import { shutDown, stopRequested } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
 import { ReplicaFollower } from '../replication/follower.ts';
 import { startReplication } from '../replication/primary.ts';
-import { listGenerations, restoreReplica } from '../replication/restore.ts';
+import { listGenerations } from '../replication/restore.ts';
+import { FollowedReads } from './followed-reads.ts';
+import { asClient, NodeForwarding, readOnly, refuseForged } from './forwarding.ts';
 import { Heartbeat } from './heartbeat.ts';
+import { PrimaryPositions, wantedPosition } from './positions.ts';
 import { PromotionHistory } from './promotions.ts';
 import { fencedPrimary, standbyNode } from './roles.ts';
+import { checkTransition } from './states.ts';
 import { type CatchUp, step, type Takeover, type Timings, takeOver } from './takeover.ts';
 
 export interface FencedNodeOptions {
@@ -29,10 +31,7 @@ export interface FencedNodeOptions {
 
 /** While the primary is missing but its lease still runs, how often to try for the lease. */
 const LEASE_POLL_MS = 50;
-/**
- * How often a standby checks that the replica still answers and whether it has a newer
- * generation than the standby's copy (it spawns Litestream: one listing).
- */
+/** How often a standby checks that the replica still answers (it spawns Litestream: one listing). */
 const REPLICA_CHECK_EVERY_MS = 10_000;
 /**
  * How often a standby that has nothing to follow yet (the replica was empty when it started, a
@@ -40,27 +39,39 @@ const REPLICA_CHECK_EVERY_MS = 10_000;
  * that names a generation, spawns a Litestream restore (which fails while the snapshot uploads).
  */
 const FIRST_FOLLOW_EVERY_MS = 2_000;
+/** The shortest wait between two rounds of following: each lists the replica once. */
+const MIN_FOLLOW_EVERY_MS = 50;
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/**
+ * How long a write on a primary just promoted waits for Litestream's first sync to name the
+ * generation (one REPLICA_MONITOR_INTERVAL); past it, its answer names no position.
+ */
+const POSITION_NAMED_WITHIN_MS = 2000;
+/** Answered by every node itself, whatever it is: a balancer's probes, the operator's figures. */
+const OWN_PATHS = new Set(['/health', '/ready', '/metrics']);
 
 /**
  * What the node is, and what it holds in each state. Only #to changes it, and each state
- * carries exactly what it may use: a standby its restored copy, a primary its database and
+ * carries exactly what it may use: a standby its followed reads, a primary its database and
  * Litestream, a deposed primary the same until it stops (it never writes again).
  */
 type NodeRole =
   | { kind: 'starting' }
-  | { kind: 'standby'; copy: StandbyCopy; app: App }
-  | { kind: 'promoting'; copy: StandbyCopy | null; app: App | null }
-  | { kind: 'primary'; serving: Takeover; app: App }
+  | { kind: 'standby'; app: App }
+  | { kind: 'promoting'; app: App | null }
+  | { kind: 'primary'; serving: Takeover; app: App; positions: PrimaryPositions }
   | { kind: 'deposed'; serving: Takeover; app: App };
 
 /**
- * One node of a fenced pair, from start to stop. It listens at once; then, if it may (serve:
+ * One node of a fenced group, from start to stop. It listens at once; then, if it may (serve:
  * the lease is free), it becomes primary before it says "listening". Otherwise it stands by:
- * reads from a copy restored at start, READ_ONLY for writes, heartbeat on the primary's
- * /health. After HEARTBEAT_MISSES misses, or as soon as the lease is free, it promotes: lease
- * first, then the newest generation (restore + integrity check), then replication. Every
- * step is logged with its duration. SIGTERM: HTTP, database, Litestream (last frames
- * shipped), and only then the lease is given up, so a standby never restores too early.
+ * it follows the replica into two files that take turns serving its reads (FollowedReads),
+ * forwards writes to the lease holder, and watches the holder's /health. After
+ * HEARTBEAT_MISSES misses, or as soon as the lease is free, it promotes: lease first, then the
+ * newest data (the last WAL segments applied to DATABASE_PATH), then replication. Every step
+ * is logged with its duration. SIGTERM: HTTP, database, Litestream (last frames shipped), and
+ * only then the lease is given up, so a standby never restores too early.
  */
 export async function runFencedNode(
   config: Config,
@@ -79,18 +90,25 @@ class FencedNode {
   #url = '';
   readonly #heartbeat: Heartbeat;
   readonly #promotions: PromotionHistory;
+  readonly #forwarding: NodeForwarding;
   #holder: LeaseRecord | null = null;
   #stopping = false;
-  /** A fresh copy being restored beside the current one, off the standby loop. */
-  #refreshing: Promise<void> | null = null;
-  /** A standby's DATABASE_PATH, kept at the replica's head for the next promotion. */
+  /** A standby's DATABASE_PATH and its twin, kept at the replica's head; null until the replica has a generation. */
   #follower: ReplicaFollower | null = null;
-  /** A catch-up of the follower, or its start: either writes DATABASE_PATH, one at a time. */
+  /** What a standby's reads are served from: one of the two followed files. */
+  #reads: FollowedReads | null = null;
+  /** A round of following (or its start): either writes the followed files, one at a time. */
   #following: Promise<void> | null = null;
-  #lastFollowAt = Number.NEGATIVE_INFINITY;
-  /** The last catch-up's error, logged once until it changes or following works again. */
+  /** The last round's error, logged once until it changes or following works again. */
   #followError: string | null = null;
   #replicaReachable: { at: string; error: string | null } = { at: new Date().toISOString(), error: null };
+  /** The standby's loops (watching, following), awaited on the way out. */
+  readonly #loops: Promise<void>[] = [];
+  /** Rejects when a loop fails: the node stops, saying why. */
+  #fail: ((error: unknown) => void) | null = null;
+  readonly #failed = new Promise<never>((_, reject) => {
+    this.#fail = reject;
+  });
 
   constructor(
     private readonly config: Config,
@@ -100,23 +118,74 @@ class FencedNode {
   ) {
     this.#heartbeat = new Heartbeat(config.heartbeatIntervalMs);
     this.#promotions = new PromotionHistory(config.heartbeatIntervalMs);
+    this.#forwarding = new NodeForwarding(config.jwtSecret);
   }
 
   /**
-   * Every request, by the state of the moment. While the primary answers, a standby sends every
-   * GraphQL request back (even reads: its copy is behind), so a load balancer that tried it
-   * first moves on to the primary. Once the heartbeat misses, it serves reads from its copy
-   * until it has promoted.
+   * Every request, by the state of the moment. A primary answers everything and names each
+   * write's position. A standby answers reads from its followed data while it is fresh enough
+   * (and, for a read that names a write's position, once it holds that write), and hands
+   * anything else to the lease holder.
    */
   readonly handle = (request: IncomingMessage, response: ServerResponse) => {
+    const from = this.#forwarding.check(request);
+    if (from.kind === 'forged') return refuseForged(response, from.why);
+    if (from.kind === 'forwarded') asClient(request, from.address);
     const state = this.#state;
-    const app = state.kind === 'starting' ? null : state.app;
-    if (!app) return refuse(response, 'starting');
-    if (state.kind === 'standby' && this.#heartbeat.misses === 0 && request.url?.startsWith('/graphql')) {
-      return refuse(response, `standby for ${this.#watched() ?? 'the lease holder'}: ask the primary`);
-    }
-    app(request, response);
+    if (state.kind === 'starting' || !state.app) return readOnly(response, 'starting');
+    const app = state.app;
+    if (OWN_PATHS.has(pathOf(request))) return app(request, response);
+    if (state.kind === 'primary') return this.#asPrimary(request, response, app, state.positions);
+    if (state.kind === 'deposed') return app(request, response);
+    void this.#asStandby(request, response, app, from.kind === 'forwarded').catch(() => response.destroy());
   };
+
+  /** Writes get their position once they have committed; reads are answered as they come. */
+  #asPrimary(request: IncomingMessage, response: ServerResponse, app: App, positions: PrimaryPositions) {
+    if (SAFE_METHODS.has(request.method ?? 'GET')) return app(request, response);
+    void classify(request, this.config.maxBodyBytes)
+      .then(async ({ write, complete }) => {
+        if (!complete) return tooLarge(response);
+        if (write) {
+          // Just promoted: the first writes wait for Litestream's generation, which their answer names.
+          await positions.named(POSITION_NAMED_WITHIN_MS);
+          positions.stamp(response);
+        }
+        app(request, response);
+      })
+      .catch(() => response.destroy());
+  }
+
+  async #asStandby(request: IncomingMessage, response: ServerResponse, app: App, forwarded: boolean) {
+    const { write, chunks } = await classify(request, this.config.maxBodyBytes);
+    // A subscription's events are published where mutations run: on the primary.
+    const streams = request.headers.accept?.includes('text/event-stream') ?? false;
+    if (write || streams) return this.#toPrimary(request, response, chunks, forwarded, write);
+    const wanted = wantedPosition(request);
+    if (wanted && 'malformed' in wanted) return badPosition(response, wanted.malformed);
+    const reads = this.#reads;
+    const lag = reads?.lagMs() ?? null;
+    const fresh = reads !== null && lag !== null && lag <= this.config.standbyMaxLagMs;
+    if (fresh && (!wanted || (await reads.waitFor(wanted.position, this.#positionWaitMs())))) {
+      return app(request, response);
+    }
+    this.#toPrimary(request, response, chunks, forwarded, false);
+  }
+
+  /** Handed to the lease holder, once; 503 READ_ONLY when there is none to hand it to. */
+  #toPrimary(request: IncomingMessage, response: ServerResponse, chunks: Buffer[], forwarded: boolean, write: boolean) {
+    const url = this.#holder?.url;
+    // A request another node forwarded is not passed on again: the lease moved meanwhile.
+    if (forwarded || !url || url === this.#url) {
+      return readOnly(response, `no primary to hand this request to (${forwarded ? 'forwarded here' : 'failover'})`);
+    }
+    this.#forwarding.forward(request, response, url, chunks, write);
+  }
+
+  /** How long a read naming a write waits for it here before the primary answers it. */
+  #positionWaitMs() {
+    return Math.min(this.config.standbyMaxLagMs, 2 * durationMs(this.config.replicaSyncInterval));
+  }
 
   async run(running: RunningServer): Promise<void> {
     this.#url = running.url;
@@ -126,46 +195,65 @@ class FencedNode {
       return signal;
     });
     let failure: unknown = null;
-    let watching: Promise<void> = Promise.resolve();
     try {
       // serve: take over at once when no one holds the lease, before saying "listening".
       const mayTakeOver =
         !this.primaryUrl && (await this.#keeper.current()) === null && (await this.#keeper.tryAcquire());
-      if (!(mayTakeOver && (await this.#promote({ leaseWasFree: true }, true)))) {
-        this.#follower = await step({}, this.logger, 'restore the followed database', () =>
-          ReplicaFollower.start(this.config, this.logger, this.config.databasePath),
-        );
-        const copy = await openStandbyCopy(this.config, this.logger, this.#copyPath(0), this.#follower);
-        this.#to({ kind: 'standby', copy, app: this.#standbyApp(copy) });
-        watching = this.#standBy();
-      }
+      if (!(mayTakeOver && (await this.#promote({ leaseWasFree: true }, true)))) await this.#becomeStandby();
       announceListening(this.logger, running, { role: this.#state.kind });
-      const signal = await Promise.race([watching.then(() => stopped), stopped]);
+      const signal = await Promise.race([stopped, this.#failed]);
       this.logger.info({ signal }, 'shutting down');
     } catch (error) {
       failure = error;
     }
     this.#stopping = true;
-    await watching.catch(() => {});
-    await this.#refreshing;
-    await this.#following;
+    await Promise.all(this.#loops);
     this.#follower?.close();
     await this.#stop(running);
     if (failure) throw failure;
     this.logger.info('stopped');
   }
 
-  /** The only way the node changes what it is. */
+  /**
+   * Follows the replica (restored into DATABASE_PATH, a twin made of it), serves reads from it,
+   * and watches the lease holder: at start, and after another node took this one's lease.
+   */
+  async #becomeStandby() {
+    const [databasePath, ...others] = followedPaths(this.config);
+    const reads = new FollowedReads(() => this.#follower, followedPaths(this.config));
+    this.#reads = reads;
+    // A replica with nothing restorable yet (a first snapshot still uploading) is tried again
+    // by the rounds of following; meanwhile every request goes to the primary.
+    this.#follower = await step({}, this.logger, 'restore the followed database', () =>
+      ReplicaFollower.start(this.config, this.logger, databasePath, others).catch((error: Error) => {
+        this.#followError = error.message;
+        this.logger.warn({ error: error.message }, 'standby cannot follow the replica yet');
+        return null;
+      }),
+    );
+    // A first round that fails is tried again by the rounds of following.
+    if (this.#follower) await step({}, this.logger, 'serve reads from the followed data', () => this.#followOnce());
+    this.#to({ kind: 'standby', app: this.#standbyApp(reads) });
+    for (const loop of [this.#standBy(), this.#follow()]) {
+      this.#loops.push(loop.catch((error: unknown) => this.#fail?.(error)));
+    }
+  }
+
+  /** The only way the node changes what it is: by the table of src/failover/states.ts. */
   #to(next: NodeRole) {
+    checkTransition(this.#state.kind, next.kind);
     if (next.kind !== this.#state.kind) this.logger.debug({ from: this.#state.kind, to: next.kind }, 'node state');
     this.#state = next;
   }
+
+  /** Whether this node is a primary deposed by its lease: its state says it, nothing else. */
+  readonly #isDeposed = () => this.#state.kind === 'deposed';
 
   async #stop(running: RunningServer) {
     const state = this.#state;
     const serving = state.kind === 'primary' || state.kind === 'deposed' ? state.serving : undefined;
     await shutDown(running, serving);
-    if (state.kind === 'standby' || state.kind === 'promoting') state.copy?.close();
+    this.#reads?.close();
     // Handed over only now that the last frames are in the replica; a deposed node has none.
     if (state.kind === 'primary' && this.#keeper.whyNotHeld() === null) await this.#keeper.release();
     this.#keeper.stop();
@@ -180,18 +268,15 @@ class FencedNode {
     });
   }
 
+  /** The node watched: the lease holder, else the --primary this standby was started for. */
   #watched() {
-    return this.primaryUrl ?? this.#holder?.url ?? null;
+    return this.#holder?.url ?? this.primaryUrl;
   }
 
-  #copyPath(slot: 0 | 1) {
-    return `${this.config.databasePath}.standby${slot === 0 ? '' : '-next'}`;
-  }
-
-  #standbyApp(copy: StandbyCopy) {
+  #standbyApp(reads: FollowedReads) {
     const heartbeat = this.#heartbeat;
     return createApp({
-      db: copy.db,
+      db: reads.db,
       config: this.config,
       logger: this.logger,
       node: standbyNode(() => this.#keeper, {
@@ -204,11 +289,16 @@ class FencedNode {
           lastSuccessAt: heartbeat.lastSuccessAt && new Date(heartbeat.lastSuccessAt).toISOString(),
           role: this.#state.kind,
         }),
-        copy: () => ({
-          ...copy.describe,
-          replicaReachable: this.#replicaReachable,
-          followed: this.#follower ? { ...this.#follower.describe(), error: this.#followError } : null,
-        }),
+        reads: () => {
+          const lagMs = reads.lagMs();
+          return {
+            ...reads.describe(),
+            maxLagMs: this.config.standbyMaxLagMs,
+            answeredHere: lagMs !== null && lagMs <= this.config.standbyMaxLagMs,
+            replicaReachable: this.#replicaReachable,
+            followed: this.#follower ? { ...this.#follower.describe(), error: this.#followError } : null,
+          };
+        },
         promotions: () => this.#promotions.describe(),
       }),
     });
@@ -222,7 +312,7 @@ class FencedNode {
     const { config, logger } = this;
     const tenure = this.#keeper;
     const before = this.#state.kind === 'standby' ? this.#state : null;
-    this.#to({ kind: 'promoting', copy: before?.copy ?? null, app: before?.app ?? null });
+    this.#to({ kind: 'promoting', app: before?.app ?? null });
     const startedAt = performance.now();
     const timings: Timings = {};
     const promotions = this.#promotions;
@@ -233,9 +323,13 @@ class FencedNode {
     );
     let takeover: Takeover | null = null;
     try {
-      // A follower starting, or catching up, writes DATABASE_PATH: the takeover writes it next.
+      // A round of following writes the followed files: the takeover writes DATABASE_PATH next.
       const following = this.#following;
       if (following) await step(timings, logger, 'finish following', () => following);
+      // Reads go on from the other followed file while DATABASE_PATH becomes the primary's.
+      const reads = this.#reads;
+      if (reads)
+        await step(timings, logger, 'serve reads from the other file', () => reads.release(config.databasePath));
       // The followed file is a few WAL segments from the head (docs/operations.md).
       const catchUp: CatchUp = { localMayBeNewest, follower: this.#follower };
       takeover = await takeOver(config, logger, () => tenure.whyNotHeld(), catchUp, timings);
@@ -245,16 +339,18 @@ class FencedNode {
           db: serving.db,
           config,
           logger,
-          node: fencedPrimary(tenure, serving.replication.node, () => promotions.describe()),
+          node: fencedPrimary(tenure, serving.replication.node, this.#isDeposed, () => promotions.describe()),
         }),
       );
       const lost = tenure.whyNotHeld();
       if (lost) throw new Error(`promotion abandoned: ${lost}`);
-      this.#to({ kind: 'primary', serving, app: primaryApp });
+      this.#to({ kind: 'primary', serving, app: primaryApp, positions: new PrimaryPositions(config.databasePath) });
       tenure.onLost(() => this.#deposed());
-      before?.copy.close();
       // DATABASE_PATH is the primary's now: nothing follows the replica into it any more.
+      this.#reads?.close();
+      this.#reads = null;
       this.#follower?.close();
+      if (this.#follower) void removeFile(followedPaths(config)[1]);
       this.#follower = null;
       const tookMs = Math.round(performance.now() - startedAt);
       promotions.promoted({ term: tenure.term, at: new Date().toISOString(), durationMs: tookMs, steps: timings });
@@ -300,7 +396,21 @@ class FencedNode {
     const state = this.#state;
     if (state.kind !== 'primary') return;
     this.#to({ kind: 'deposed', serving: state.serving, app: state.app });
-    void this.#regain(state.serving, state.serving.replication.stop());
+    this.#regain(state.serving, state.serving.replication.stop()).catch((error: unknown) => this.#fail?.(error));
+  }
+
+  /**
+   * Another node holds the lease this one lost: this node becomes its standby, its file
+   * restored from the replica (what it wrote that was not shipped is the new primary's loss to
+   * tell, not this node's to keep), and serves reads again.
+   */
+  async #followAnother(lapsed: Takeover) {
+    if (this.#stopping) return;
+    this.#to({ kind: 'starting' });
+    lapsed.db.$client.close();
+    this.#keeper.stop();
+    this.#keeper = this.#newKeeper();
+    await this.#becomeStandby();
   }
 
   async #regain(lapsed: Takeover, replicationStopped: Promise<void>) {
@@ -315,8 +425,8 @@ class FencedNode {
       const regained = holder === null ? await tenure.regain().catch(() => undefined) : undefined;
       if (regained) break;
       if (regained === false || (holder && holder.holder !== tenure.holder)) {
-        logger.warn({ holder: holder ?? 'another node, since' }, 'lease taken by another node: staying deposed');
-        return;
+        logger.warn({ holder: holder ?? 'another node, since' }, 'lease taken by another node: following it');
+        return this.#followAnother(lapsed);
       }
       await sleep(LEASE_POLL_MS);
     }
@@ -328,9 +438,9 @@ class FencedNode {
         db: serving.db,
         config,
         logger,
-        node: fencedPrimary(tenure, replication.node, () => this.#promotions.describe()),
+        node: fencedPrimary(tenure, replication.node, this.#isDeposed, () => this.#promotions.describe()),
       });
-      this.#to({ kind: 'primary', serving, app });
+      this.#to({ kind: 'primary', serving, app, positions: new PrimaryPositions(config.databasePath) });
       // Lost again while Litestream started: the same way down.
       if (tenure.whyNotHeld()) this.#deposed();
       else logger.info({ term: tenure.term }, 'primary again after a lease lapse');
@@ -346,8 +456,6 @@ class FencedNode {
     /** When this standby first found the primary gone (or the lease free). */
     let suspectSince: number | null = null;
     let lastProbeAt = Number.NEGATIVE_INFINITY;
-    // Litestream ships a segment per sync interval: following more often finds nothing new.
-    const followEveryMs = durationMs(config.replicaSyncInterval);
     while (!this.#stopping) {
       const tickStartedAt = performance.now();
       this.#holder = await this.#keeper.current().catch((error: Error) => {
@@ -381,13 +489,10 @@ class FencedNode {
           suspectSince = null;
           continue;
         }
-        // While the lease runs out, the dead primary's last segments are applied already.
-        this.#followInBackground(followEveryMs);
         await sleep(LEASE_POLL_MS);
         continue;
       }
       suspectSince = null;
-      this.#followInBackground(followEveryMs);
       if (performance.now() - lastReplicaCheck > REPLICA_CHECK_EVERY_MS) {
         lastReplicaCheck = performance.now();
         await this.#checkReplica();
@@ -397,149 +502,109 @@ class FencedNode {
   }
 
   /**
-   * One catch-up of the followed file at a time, off the standby loop: the heartbeat goes on.
-   * A standby with nothing to follow yet starts following once the replica has a generation.
+   * A standby's rounds of following, off the standby loop (the heartbeat goes on): each brings
+   * the followed file not served to the replica's head and serves it. Litestream ships a segment
+   * per sync interval; a round every half of one keeps the served data within about one
+   * interval of the replica. A standby with nothing to follow yet starts following once the
+   * replica has a generation. Ends once the node is primary (or stopping).
    */
-  #followInBackground(everyMs: number) {
-    const follower = this.#follower;
-    const waitMs = follower ? everyMs : Math.max(everyMs, FIRST_FOLLOW_EVERY_MS);
-    if (this.#following || performance.now() - this.#lastFollowAt < waitMs) return;
-    this.#lastFollowAt = performance.now();
-    this.#following = (follower ? follower.catchUp() : this.#startFollowing())
-      .then(
-        () => {
-          if (this.#followError) this.logger.info('standby follows the replica again');
-          this.#followError = null;
-        },
-        (error: Error) => {
-          if (error.message !== this.#followError) {
-            this.logger.warn({ error: error.message }, 'standby cannot follow the replica');
-          }
-          this.#followError = error.message;
-        },
-      )
-      .finally(() => {
+  async #follow() {
+    const everyMs = Math.max(MIN_FOLLOW_EVERY_MS, durationMs(this.config.replicaSyncInterval) / 2);
+    while (!this.#stopping && (this.#state.kind === 'standby' || this.#state.kind === 'promoting')) {
+      const startedAt = performance.now();
+      if (this.#state.kind === 'standby') {
+        this.#following = this.#followOnce();
+        await this.#following;
         this.#following = null;
-      });
+      }
+      const waitMs = this.#follower ? everyMs : Math.max(everyMs, FIRST_FOLLOW_EVERY_MS);
+      await sleep(Math.max(0, waitMs - (performance.now() - startedAt)));
+    }
   }
 
-  /** The follower, once the replica has a generation; the copy reads are served from is taken of it. */
-  async #startFollowing() {
-    const follower = await ReplicaFollower.start(this.config, this.logger, this.config.databasePath);
+  #followOnce(): Promise<void> {
+    const reads = this.#reads;
+    if (!reads) return Promise.resolve();
+    return (this.#follower ? reads.refresh() : this.#startFollowing(reads)).then(
+      () => {
+        if (this.#followError) this.logger.info('standby follows the replica again');
+        this.#followError = null;
+      },
+      (error: Error) => {
+        if (error.message !== this.#followError) {
+          this.logger.warn({ error: error.message }, 'standby cannot follow the replica');
+        }
+        this.#followError = error.message;
+      },
+    );
+  }
+
+  /** The follower, once the replica has a generation; reads are served from it at once. */
+  async #startFollowing(reads: FollowedReads) {
+    const [databasePath, ...others] = followedPaths(this.config);
+    const follower = await ReplicaFollower.start(this.config, this.logger, databasePath, others);
     if (!follower) return;
     this.#follower = follower;
     this.logger.info(follower.describe(), 'standby follows the replica from now on');
-    const state = this.#state;
-    if (state.kind === 'standby' && !this.#refreshing) this.#refreshInBackground(state.copy);
+    await reads.refresh();
   }
 
-  #refreshInBackground(stale: StandbyCopy) {
-    this.#refreshing = this.#refreshCopy(stale).finally(() => {
-      this.#refreshing = null;
-    });
-  }
-
-  /**
-   * Whether the replica answers, and whether its newest generation is the one the copy that
-   * reads are served from was taken of. A copy of an older generation (a failover since the
-   * standby started) is taken again in the background, so the heartbeat goes on meanwhile.
-   */
+  /** Whether the replica answers, for /ready. */
   async #checkReplica() {
     const listed = await listGenerations(this.config).then(
-      (generations) => ({ newest: generations.at(-1)?.generation ?? null, error: null }),
-      (error: Error) => ({ newest: null, error: error.message }),
+      () => null,
+      (error: Error) => error.message,
     );
-    this.#replicaReachable = { at: new Date().toISOString(), error: listed.error };
-    if (listed.error) this.logger.warn({ error: listed.error }, 'standby cannot read the replica');
-    const state = this.#state;
-    // A follower still on the older generation (or none yet) restores soon, and the copy is taken of it then.
-    const followerBehind = this.#follower?.generation !== listed.newest;
-    if (
-      listed.newest &&
-      state.kind === 'standby' &&
-      listed.newest !== state.copy.generation &&
-      !followerBehind &&
-      !this.#refreshing
-    ) {
-      this.#refreshInBackground(state.copy);
-    }
-  }
-
-  async #refreshCopy(stale: StandbyCopy) {
-    const path = stale.path === this.#copyPath(0) ? this.#copyPath(1) : this.#copyPath(0);
-    const fresh = await openStandbyCopy(this.config, this.logger, path, this.#follower).catch((error: Error) => {
-      this.logger.warn({ error: error.message }, 'could not refresh the standby copy');
-      return null;
-    });
-    if (!fresh) return;
-    // Promoted (or stopping) meanwhile: the fresh copy is of no use any more.
-    const state = this.#state;
-    if (state.kind !== 'standby' || this.#stopping || state.copy !== stale) return fresh.close();
-    this.#to({ kind: 'standby', copy: fresh, app: this.#standbyApp(fresh) });
-    stale.close();
+    this.#replicaReachable = { at: new Date().toISOString(), error: listed };
+    if (listed) this.logger.warn({ error: listed }, 'standby cannot read the replica');
   }
 }
 
-interface StandbyCopy {
-  db: Db;
-  path: string;
-  /** The generation it was restored from; null for an empty copy (the replica had none). */
-  generation: string | null;
-  describe: Record<string, unknown>;
-  close(): void;
+/** DATABASE_PATH (which a promotion takes over) and its twin: the two files a standby follows. */
+function followedPaths(config: Config): [string, string] {
+  return [config.databasePath, `${config.databasePath}.standby`];
 }
+
+/** Unlinking a file of GBs takes a while: not on the event loop, just after a promotion. */
+async function removeFile(path: string) {
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) await rm(file, { force: true }).catch(() => {});
+}
+
+const pathOf = (request: IncomingMessage) => (request.url ?? '/').split('?')[0] as string;
 
 /**
- * What a standby reads from: a copy of the followed DATABASE_PATH beside it (which nothing else
- * may open), else the replica's newest generation restored there, or an empty database when
- * the replica has nothing yet. The copy is migrated; the followed file must stay the replica's.
+ * Whether a request may write, decided without parsing GraphQL: any method but GET, HEAD and
+ * OPTIONS, except a GraphQL POST whose JSON document never says `mutation` (a read worker's
+ * rule). The body read to decide is handed on with the request.
  */
-async function openStandbyCopy(
-  config: Config,
-  logger: Logger,
-  path: string,
-  follower: ReplicaFollower | null,
-): Promise<StandbyCopy> {
-  const timings: Timings = {};
-  const restored = await step(timings, logger, 'standby copy', async () => {
-    if (follower) {
-      await follower.copyTo(path);
-      return { generation: follower.generation, snapshot: follower.snapshot };
-    }
-    if ((await listGenerations(config)).length === 0) return null;
-    return restoreReplica(config, { output: path, force: true, logger });
-  });
-  const db = openDatabase(restored ? path : ':memory:');
-  applyMigrations(db);
-  let open = true;
-  return {
-    db,
-    path,
-    generation: restored?.generation ?? null,
-    describe: {
-      restoredAt: new Date().toISOString(),
-      generation: restored?.generation ?? null,
-      snapshot: restored?.snapshot ?? null,
-      path: restored && path,
-    },
-    close() {
-      if (!open) return;
-      open = false;
-      db.$client.close();
-      // Unlinking a file of GBs takes a while: not on the event loop, just after a promotion.
-      if (restored)
-        for (const file of [path, `${path}-wal`, `${path}-shm`]) void rm(file, { force: true }).catch(() => {});
-    },
-  };
+async function classify(
+  request: IncomingMessage,
+  maxBodyBytes: number,
+): Promise<{ write: boolean; chunks: Buffer[]; complete: boolean }> {
+  const method = request.method ?? 'GET';
+  if (SAFE_METHODS.has(method)) return { write: false, chunks: [], complete: true };
+  if (method !== 'POST' || !pathOf(request).startsWith('/graphql')) return { write: true, chunks: [], complete: true };
+  const { chunks, complete } = await readUpTo(request, maxBodyBytes);
+  const body = Buffer.concat(chunks);
+  // Yoga's Node adapter (and the fast lane) take a body already read from `req.body`.
+  if (complete) (request as IncomingMessage & { body?: Buffer }).body = body;
+  return { write: !(complete && isSurelyRead(body)), chunks, complete };
 }
 
-/** A READ_ONLY answer without touching GraphQL: 503, so a load balancer tries the next node. */
-function refuse(response: ServerResponse, reason: string) {
+/** A body past MAX_BODY_BYTES, found while deciding whether it writes. */
+function tooLarge(response: ServerResponse) {
+  response.writeHead(413, { 'content-type': 'text/plain', connection: 'close' }).end('request body too large\n');
+}
+
+/** A position header that is no position: the client's mistake, refused before anything runs. */
+function badPosition(response: ServerResponse, text: string) {
   const body = JSON.stringify({
     errors: [
-      { message: `This node does not accept requests now: ${reason}`, extensions: { code: ErrorCode.READ_ONLY } },
+      {
+        message: `x-reviews-api-position is not a position this API gave: ${JSON.stringify(text.slice(0, 100))}`,
+        extensions: { code: 'BAD_USER_INPUT' },
+      },
     ],
   });
-  const { status, headers } = httpOf(ErrorCode.READ_ONLY);
-  response.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body);
+  response.writeHead(400, { 'content-type': 'application/json' }).end(body);
 }

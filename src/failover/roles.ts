@@ -8,9 +8,6 @@ function describeLease(keeper: Tenure) {
   return { location, holder, term, held: whyNot === null, whyNot, regains };
 }
 
-/** Lost by a lapse or taken: not released on purpose (the process is stopping). */
-const isDeposed = (keeper: Tenure) => keeper.whyNotHeld()?.startsWith('lease lost') ?? false;
-
 /**
  * A primary fenced by its lease: it writes only while the lease is valid by its own clock, and
  * then only while its replication lets it (Litestream up). A primary that lost its lease says
@@ -20,18 +17,20 @@ const isDeposed = (keeper: Tenure) => keeper.whyNotHeld()?.startsWith('lease los
 export function fencedPrimary(
   keeper: Tenure,
   replication: NodeState,
+  /** The node's own state: deposed once the lease was lost (not released on purpose). */
+  isDeposed: () => boolean,
   promotions: () => Record<string, unknown>,
 ): NodeState {
   return {
     whyReadOnly: () => keeper.whyNotHeld() ?? replication.whyReadOnly(),
     // DURABILITY=replicated: writes are confirmed by the replication underneath (src/durability).
     ...(replication.confirmWrites && { confirmWrites: replication.confirmWrites }),
-    whyNotReady: () => (isDeposed(keeper) ? `deposed: ${keeper.whyNotHeld()}` : null),
+    whyNotReady: () => (isDeposed() ? `deposed: ${keeper.whyNotHeld()}` : null),
     describe() {
       const lease = describeLease(keeper);
       return {
         ...replication.describe(),
-        role: isDeposed(keeper) ? 'deposed' : 'primary',
+        role: isDeposed() ? 'deposed' : 'primary',
         lease,
         promotions: promotions(),
       };
@@ -43,13 +42,13 @@ export interface StandbyView {
   /** The URL watched: --primary, or the lease holder's. */
   primary: () => string | null;
   heartbeat: () => Record<string, unknown>;
-  /** What the standby serves reads from. */
-  copy: () => Record<string, unknown>;
+  /** What the standby serves reads from, how old it is, and the follower behind it. */
+  reads: () => Record<string, unknown>;
   /** Its attempts at promotion so far (PromotionHistory). */
   promotions: () => Record<string, unknown>;
 }
 
-/** A standby: serves reads from its last restored copy and refuses every write. */
+/** A standby: serves reads from its followed data and writes nothing itself (it forwards them). */
 export function standbyNode(keeper: () => Tenure, view: StandbyView): NodeState {
   return {
     whyReadOnly: () => `standby for ${view.primary() ?? 'the lease holder'}; writes go to the primary`,
@@ -57,7 +56,7 @@ export function standbyNode(keeper: () => Tenure, view: StandbyView): NodeState 
       role: 'standby',
       primary: view.primary(),
       heartbeat: view.heartbeat(),
-      copy: view.copy(),
+      reads: view.reads(),
       lease: describeLease(keeper()),
       promotions: view.promotions(),
     }),

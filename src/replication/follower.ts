@@ -2,7 +2,7 @@ import { constants, copyFile, rm, writeFile } from 'node:fs/promises';
 import type { Logger } from '../logger.ts';
 import { runPragmaOffThread } from './file-check.ts';
 import { litestreamStateDirectory, WAL_FRAME_HEADER_BYTES, WAL_HEADER_BYTES, walPageSize } from './on-disk.ts';
-import { openReplicaStore, type ReplicaStore, type Segment } from './replica-store.ts';
+import { openReplicaStore, type ReplicaStore } from './replica-store.ts';
 import { listGenerations, NoBackupsError, restoreReplica } from './restore.ts';
 import type { ReplicationSettings } from './settings.ts';
 
@@ -11,19 +11,30 @@ export class FollowError extends Error {
   override name = 'FollowError';
 }
 
-/** What a follower has brought in: for /ready, logs and the drill. */
-export interface FollowPosition {
+/** Where a file stands in the replica: the WAL of `generation` applied up to `walBytes` of WAL `index`. */
+export interface FilePosition {
   generation: string;
-  /** The WAL index being followed, and how many of its bytes are applied. */
   index: number;
   walBytes: number;
-  /** Segments applied since the file was restored. */
+}
+
+/** What a follower has brought in: for /ready, logs and the drill. */
+export interface FollowPosition extends FilePosition {
+  /** Segments read from the replica since the follower started. */
   segments: number;
   appliedAt: string | null;
   /** The last catch-up that succeeded, whether or not it found anything new. */
   caughtUpAt: string | null;
-  /** Restores of the file since the follower started: 1, plus one per generation change. */
+  /** Restores from the replica since the follower started: 1, plus one per generation change. */
   restores: number;
+  /** Where each followed file stands (null: to be copied or restored before its next use). */
+  files: Record<string, FilePosition | null>;
+}
+
+/** One WAL index as read from the replica so far. */
+interface IndexWal {
+  chunks: Buffer[];
+  bytes: number;
 }
 
 /**
@@ -37,15 +48,18 @@ const CONFIRM_EVERY_MS = 2_000;
 const indexPrefix = (index: number) => index.toString(16).padStart(8, '0');
 
 /**
- * Keeps a file at the head of the replica's newest generation, the way `litestream restore`
- * builds it, but incrementally: restored once (and checked), then each WAL segment Litestream
- * ships is read straight from the replica and applied by SQLite itself, so a promotion pays for
- * the last few segments instead of a whole restore (docs/operations.md, "Failover and database
- * size"). A WAL is valid only from its header, so the index being written is applied again from
- * its start each time it grows: its pages end as its last commit left them. SQLite checks each
- * frame's checksum as it reads the WAL. Nothing else may open the file while it is followed.
+ * Keeps files at the head of the replica's newest generation, the way `litestream restore`
+ * builds one, but incrementally: restored once (and checked), then each WAL segment Litestream
+ * ships is read straight from the replica once and applied by SQLite itself to each followed
+ * file in turn, so a promotion pays for the last few segments instead of a whole restore
+ * (docs/operations.md, "Failover and database size"), and a standby serves reads from one file
+ * while the other is brought forward (src/failover/followed-reads.ts). A WAL is valid only from
+ * its header, so an index is applied again from its start each time it grows: its pages end as
+ * its last commit left them. SQLite checks each frame's checksum as it reads the WAL. A file is
+ * written only inside catchUp, and nothing may have it open then.
  */
 export class ReplicaFollower {
+  /** The first followed file: DATABASE_PATH, which a promotion takes over. */
   readonly path: string;
   readonly #settings: ReplicationSettings;
   readonly #logger: Logger;
@@ -56,37 +70,45 @@ export class ReplicaFollower {
    */
   #known = new Set<string>();
   #confirmedAt = Number.NEGATIVE_INFINITY;
-  #generation = '';
-  #index = 0;
-  /** The followed index's WAL so far, segment by segment, and the last segment's name. */
-  #wal: Buffer[] = [];
-  #walBytes = 0;
+  /** The replica as read so far: its generation, newest index and that index's length. */
+  #head: FilePosition = { generation: '', index: 0, walBytes: 0 };
+  /** The WAL of every index some followed file still needs, by index. */
+  #wal = new Map<number, IndexWal>();
   #lastSegment: string | null = null;
+  /** Each followed file's position; null until it is restored or copied from another. */
+  readonly #files = new Map<string, FilePosition | null>();
   #segments = 0;
   #restores = 0;
   #appliedAt: string | null = null;
   #caughtUpAt: string | null = null;
   #snapshot: string | null = null;
-  /** Set when the file was opened for writing (a promotion that failed): it is restored anew. */
-  #touched = false;
-  /** One operation on the file at a time: a catch-up waits for the one before it. */
+  /** One operation on the files at a time: a catch-up waits for the one before it. */
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(settings: ReplicationSettings, logger: Logger, path: string) {
+  private constructor(settings: ReplicationSettings, logger: Logger, paths: string[]) {
     this.#settings = settings;
     this.#logger = logger;
-    this.path = path;
+    this.path = paths[0] as string;
+    for (const path of paths) this.#files.set(path, null);
     this.#store = openReplicaStore(settings);
   }
 
-  /** A follower of `path`, restored from the replica; null when the replica has nothing yet. */
-  static async start(settings: ReplicationSettings, logger: Logger, path: string): Promise<ReplicaFollower | null> {
-    const follower = new ReplicaFollower(settings, logger, path);
+  /**
+   * A follower of `path` (and of `others`, made from it on their first catch-up), restored from
+   * the replica; null when the replica has nothing yet.
+   */
+  static async start(
+    settings: ReplicationSettings,
+    logger: Logger,
+    path: string,
+    others: string[] = [],
+  ): Promise<ReplicaFollower | null> {
+    const follower = new ReplicaFollower(settings, logger, [path, ...others]);
     try {
       // A listing of the store costs no Litestream process: a standby waiting for a first
       // generation asks every few seconds.
       if ((await follower.#store.generations()).length === 0) throw new NoBackupsError('the replica is empty');
-      await follower.#restore();
+      await follower.#restore(path);
       return follower;
     } catch (error) {
       follower.close();
@@ -96,26 +118,27 @@ export class ReplicaFollower {
   }
 
   get generation() {
-    return this.#generation;
+    return this.#head.generation;
   }
 
-  /** The snapshot the file was last restored from (`generation/index`). */
+  /** The snapshot the files were last restored from (`generation/index`). */
   get snapshot() {
     return this.#snapshot;
   }
 
-  /** The file was opened for writing (a promotion that did not complete): restore it next time. */
-  markTouched() {
-    this.#touched = true;
+  /** Where a followed file stands now (null: not made yet). */
+  positionOf(path: string): FilePosition | null {
+    return this.#files.get(path) ?? null;
   }
 
-  /** A copy of the file as it stands between two catch-ups (a reflink where the file system can). */
-  copyTo(path: string): Promise<void> {
-    return this.#enqueue(async () => {
-      // A WAL left beside an older copy would be replayed onto this one.
-      for (const leftover of [`${path}-wal`, `${path}-shm`]) await rm(leftover, { force: true });
-      await copyFile(this.path, path, constants.COPYFILE_FICLONE);
-    });
+  /** True for a generation the replica listed before the followed one: everything in it is followed. */
+  followedPast(generation: string): boolean {
+    return generation !== this.#head.generation && this.#known.has(generation);
+  }
+
+  /** DATABASE_PATH was opened for writing (a promotion that did not complete): it is made anew. */
+  markTouched() {
+    this.#files.set(this.path, null);
   }
 
   close() {
@@ -124,26 +147,27 @@ export class ReplicaFollower {
 
   describe(): FollowPosition {
     return {
-      generation: this.#generation,
-      index: this.#index,
-      walBytes: this.#walBytes,
+      ...this.#head,
       segments: this.#segments,
       appliedAt: this.#appliedAt,
       caughtUpAt: this.#caughtUpAt,
       restores: this.#restores,
+      files: Object.fromEntries(this.#files),
     };
   }
 
   /**
-   * Brings the file to the replica's newest generation's head: the segments shipped since the
-   * last call, or a new restore when a newer generation began (another node took over) or the
-   * WAL cannot be followed on. Resolves with what it applied, in segments (-1: restored).
+   * Reads what the replica shipped since the last call, then brings `onto` (DATABASE_PATH
+   * unless said) to the replica's head: the new WAL applied, or a new restore when a newer
+   * generation began (another node took over) or the WAL cannot be followed on. Resolves with
+   * what `onto` took, in segments (-1: restored or copied from another followed file).
    * `promoting`: asks Litestream at once about any generation not seen listed yet; otherwise
    * that is asked at most every CONFIRM_EVERY_MS.
    */
-  catchUp({ promoting = false } = {}): Promise<number> {
+  catchUp({ promoting = false, onto = this.path } = {}): Promise<number> {
+    if (!this.#files.has(onto)) return Promise.reject(new Error(`${onto} is not a followed file`));
     return this.#enqueue(async () => {
-      const applied = await this.#catchUp(promoting);
+      const applied = await this.#catchUp(promoting, onto);
       this.#caughtUpAt = new Date().toISOString();
       return applied;
     });
@@ -155,20 +179,22 @@ export class ReplicaFollower {
     return next;
   }
 
-  async #catchUp(promoting: boolean): Promise<number> {
-    const newer = await this.#newerGeneration(promoting);
-    if (newer || this.#touched) {
-      const why = newer ? 'a newer generation began' : 'the file was opened for writing';
-      this.#logger.info({ generation: this.#generation, why }, 'standby: restoring the followed file');
-      await this.#restore();
+  async #catchUp(promoting: boolean, onto: string): Promise<number> {
+    if (await this.#newerGeneration(promoting)) {
+      this.#logger.info({ generation: this.#head.generation, file: onto }, 'standby: a newer generation began');
+      await this.#restore(onto);
       return -1;
     }
     try {
-      return await this.#applyNew();
+      await this.#readNew();
+      return await this.#bringToHead(onto);
     } catch (error) {
       if (!(error instanceof FollowError)) throw error;
-      this.#logger.warn({ error: error.message, generation: this.#generation }, 'standby: restoring the file again');
-      await this.#restore();
+      this.#logger.warn(
+        { error: error.message, generation: this.#head.generation },
+        'standby: restoring the file again',
+      );
+      await this.#restore(onto);
       return -1;
     }
   }
@@ -179,78 +205,121 @@ export class ReplicaFollower {
     if (!unseen || (!promoting && performance.now() - this.#confirmedAt < CONFIRM_EVERY_MS)) return false;
     this.#confirmedAt = performance.now();
     const listed = await listGenerations(this.#settings);
-    if (listed.at(-1)?.generation !== this.#generation) return true;
+    if (listed.at(-1)?.generation !== this.#head.generation) return true;
     this.#known = new Set(listed.map(({ generation }) => generation));
     return false;
   }
 
-  async #restore() {
-    const restored = await restoreReplica(this.#settings, { output: this.path, force: true, logger: this.#logger });
+  /** `path` restored from the replica's newest generation: the new head, every other file stale. */
+  async #restore(path: string) {
+    const restored = await restoreReplica(this.#settings, { output: path, force: true, logger: this.#logger });
     // State a Litestream of this node's once kept beside the file describes another file now.
-    await rm(litestreamStateDirectory(this.path), { recursive: true, force: true });
+    await rm(litestreamStateDirectory(path), { recursive: true, force: true });
     // The restore took the newest of the generations it listed.
     this.#known = new Set(restored.generations.map(({ generation }) => generation));
-    this.#generation = restored.generation ?? '';
-    this.#index = restored.walIndex ?? 0;
-    this.#wal = [];
-    this.#walBytes = 0;
+    // The restored index is read again from its start: applied whole, it ends as the restore left it.
+    this.#head = { generation: restored.generation ?? '', index: restored.walIndex ?? 0, walBytes: 0 };
+    this.#wal = new Map();
     this.#lastSegment = null;
     this.#snapshot = restored.snapshot;
-    this.#touched = false;
     this.#restores += 1;
+    for (const other of this.#files.keys()) this.#files.set(other, null);
+    this.#files.set(path, { ...this.#head });
   }
 
-  async #applyNew(): Promise<number> {
-    const after = this.#lastSegment ?? indexPrefix(this.#index);
-    const fresh = await this.#store.segmentsAfter(this.#generation, after);
-    for (const [position, segment] of fresh.entries()) {
-      if (segment.index !== this.#index) {
+  /** The segments shipped since the last read, kept for every file that has yet to take them. */
+  async #readNew() {
+    const head = this.#head;
+    const after = this.#lastSegment ?? indexPrefix(head.index);
+    const fresh = await this.#store.segmentsAfter(head.generation, after);
+    for (const segment of fresh) {
+      if (segment.index !== head.index) {
         // The index before is complete: a WAL index ends only where the next begins.
-        if (segment.index !== this.#index + 1 || segment.offset !== 0) {
-          throw new FollowError(`the replica has no WAL from index ${this.#index + 1} offset 0 on (${segment.name})`);
+        if (segment.index !== head.index + 1 || segment.offset !== 0) {
+          throw new FollowError(`the replica has no WAL from index ${head.index + 1} offset 0 on (${segment.name})`);
         }
-        this.#index = segment.index;
-        this.#wal = [];
-        this.#walBytes = 0;
+        head.index = segment.index;
+        head.walBytes = 0;
       }
-      if (segment.offset !== this.#walBytes) {
-        throw new FollowError(`WAL segment ${segment.name} does not continue at byte ${this.#walBytes}`);
+      if (segment.offset !== head.walBytes) {
+        throw new FollowError(`WAL segment ${segment.name} does not continue at byte ${head.walBytes}`);
       }
-      const bytes = await this.#store.read(this.#generation, segment);
-      this.#wal.push(bytes);
-      this.#walBytes += bytes.length;
+      const bytes = await this.#store.read(head.generation, segment);
+      const wal = this.#wal.get(head.index) ?? { chunks: [], bytes: 0 };
+      wal.chunks.push(bytes);
+      wal.bytes += bytes.length;
+      this.#wal.set(head.index, wal);
+      head.walBytes += bytes.length;
       this.#lastSegment = segment.name;
-      // Applied whenever its index is complete, and at the end: the newest state either way.
-      const nextIndex = fresh[position + 1]?.index;
-      if (nextIndex === undefined || nextIndex !== segment.index) await this.#apply(segment);
     }
     this.#segments += fresh.length;
-    return fresh.length;
   }
 
   /**
-   * Has SQLite replay the followed index's WAL into the file: written as the file's `-wal`, then
+   * `path` at the head: each index it has not taken whole applied from its start, in order. A
+   * file not of the head's generation is first copied from one that is (a reflink where the
+   * file system can).
+   */
+  async #bringToHead(path: string): Promise<number> {
+    const head = this.#head;
+    let at = this.#files.get(path) ?? null;
+    let taken = 0;
+    if (at?.generation !== head.generation) {
+      const source = [...this.#files].find(
+        ([other, position]) => other !== path && position?.generation === head.generation,
+      );
+      if (!source) throw new FollowError(`no followed file holds generation ${head.generation}`);
+      // A WAL left beside an older copy would be replayed onto this one.
+      for (const leftover of [`${path}-wal`, `${path}-shm`]) await rm(leftover, { force: true });
+      await copyFile(source[0], path, constants.COPYFILE_FICLONE);
+      at = { ...(source[1] as FilePosition) };
+      this.#files.set(path, at);
+      taken = -1;
+    }
+    for (let index = at.index; index <= head.index; index++) {
+      const wal = this.#wal.get(index);
+      if (!wal || (index === at.index && wal.bytes === at.walBytes)) continue;
+      await this.#apply(path, index, Buffer.concat(wal.chunks));
+      this.#files.set(path, { generation: head.generation, index, walBytes: wal.bytes });
+      if (taken >= 0) taken += wal.chunks.length;
+    }
+    this.#files.set(path, { ...head });
+    this.#forgetTakenWal();
+    return taken;
+  }
+
+  /** Drops the WAL of indexes every followed file has passed. */
+  #forgetTakenWal() {
+    const { generation } = this.#head;
+    const needed = [...this.#files.values()]
+      .filter((position) => position?.generation === generation)
+      .map((position) => (position as FilePosition).index);
+    const oldest = Math.min(...needed);
+    for (const index of this.#wal.keys()) if (index < oldest) this.#wal.delete(index);
+  }
+
+  /**
+   * Has SQLite replay WAL `index` into the file: written as the file's `-wal`, then
    * checkpointed whole (off the event loop; FULL reports the frames it took, where TRUNCATE
    * reports the emptied WAL's 0), and removed as the connection closes. Litestream ships whole
    * transactions only: a frame SQLite refuses (a bad checksum, a commit missing) means damage.
    */
-  async #apply(last: Segment) {
-    const wal = Buffer.concat(this.#wal);
+  async #apply(path: string, index: number, wal: Buffer) {
     const frameBytes = WAL_FRAME_HEADER_BYTES + walPageSize(wal.subarray(0, WAL_HEADER_BYTES));
     const frames = (wal.length - WAL_HEADER_BYTES) / frameBytes;
-    if (!Number.isInteger(frames)) throw new FollowError(`WAL index ${this.#index} ends inside a frame`);
-    await rm(`${this.path}-shm`, { force: true });
-    await writeFile(`${this.path}-wal`, wal);
-    const reply = await runPragmaOffThread(this.path, 'wal_checkpoint(FULL)');
-    if ('error' in reply) throw new FollowError(`applying WAL index ${this.#index} failed: ${reply.error}`);
+    if (!Number.isInteger(frames)) throw new FollowError(`WAL index ${index} ends inside a frame`);
+    await rm(`${path}-shm`, { force: true });
+    await writeFile(`${path}-wal`, wal);
+    const reply = await runPragmaOffThread(path, 'wal_checkpoint(FULL)');
+    if ('error' in reply) throw new FollowError(`applying WAL index ${index} failed: ${reply.error}`);
     const [result] = reply.rows as { busy: number; log: number; checkpointed: number }[];
     if (result?.busy !== 0 || result.checkpointed !== result.log) {
-      throw new FollowError(`WAL index ${this.#index} was not checkpointed whole: ${JSON.stringify(result)}`);
+      throw new FollowError(`WAL index ${index} was not checkpointed whole: ${JSON.stringify(result)}`);
     }
     if (result.log !== frames) {
-      throw new FollowError(`WAL index ${this.#index} holds ${frames} frames but only ${result.log} are valid`);
+      throw new FollowError(`WAL index ${index} holds ${frames} frames but only ${result.log} are valid`);
     }
     this.#appliedAt = new Date().toISOString();
-    this.#logger.debug({ index: this.#index, segment: last.name, frames: result.log }, 'standby: applied WAL');
+    this.#logger.debug({ file: path, index, frames: result.log }, 'standby: applied WAL');
   }
 }

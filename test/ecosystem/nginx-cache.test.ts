@@ -24,10 +24,9 @@ describeWithNginx("deploy/'s nginx in front of a real server: the shared cache, 
   beforeAll(async () => {
     served = await serve({ config: { httpCacheMaxAge: MAX_AGE_S, httpCacheStaleWhileRevalidate: 5 } });
     const node = new URL(served.origin).host;
-    // The standby is a port nobody listens on: this test is about the cache, not failover.
+    // One node: this test is about the cache, not failover.
     nginx = await startNginx(dir, {
-      primary: node,
-      standby: `127.0.0.1:${await freePort()}`,
+      nodes: [node],
       listen: `127.0.0.1:${await freePort()}`,
     });
     token = await aliceToken();
@@ -76,6 +75,20 @@ describeWithNginx("deploy/'s nginx in front of a real server: the shared cache, 
     // The anonymous answer is still the one cached, not a token holder's.
     expect((await viaNginx(page('Tokened'))).headers.get('x-cache-status')).toBe('HIT');
     expect(await nodeAnswered('Tokened')).toBe(6);
+  });
+
+  it("never answers a read naming a write's position from the cache (read-your-writes)", async () => {
+    await viaNginx(page('Positioned'));
+    expect((await viaNginx(page('Positioned'))).headers.get('x-cache-status')).toBe('HIT');
+    const position = '0123456789abcdef.3.4096';
+    const naming: Record<string, string>[] = [
+      { 'x-reviews-api-position': position },
+      { cookie: `reviews_api_position=${position}` },
+    ];
+    for (const headers of naming) {
+      expect((await viaNginx(page('Positioned'), headers)).headers.get('x-cache-status')).toBe('BYPASS');
+    }
+    expect(await nodeAnswered('Positioned')).toBe(3);
   });
 
   it('sends one request upstream for a stampede on a new key (proxy_cache_lock)', async () => {

@@ -27,8 +27,7 @@ describe('the load balancer configurations in deploy/', () => {
     writeFileSync(
       join(dir, 'reviews-api.conf'),
       renderNginxSite({
-        primary: '127.0.0.1:4101',
-        standby: '127.0.0.1:4102',
+        nodes: ['127.0.0.1:4101', '127.0.0.1:4102', '127.0.0.1:4103'],
         listen: '127.0.0.1:4100',
         cacheDir: join(dir, 'cache'),
       }),
@@ -49,8 +48,7 @@ describe('the load balancer configurations in deploy/', () => {
     const app = await serveApp({ maxSubscriptionsPerAddress: 100 });
     const site = mkdtempSync(join(tmpdir(), 'reviews-nginx-limit-'));
     const nginx = await startNginx(site, {
-      primary: new URL(app.url).host,
-      standby: `127.0.0.1:${await freePort()}`,
+      nodes: [new URL(app.url).host],
       listen: `127.0.0.1:${await freePort()}`,
     });
     const streams = new AbortController();
@@ -99,6 +97,7 @@ describe("the drill's checks", () => {
       startedAt: 0,
       ackedAt: outcome === 'acknowledged' ? 1 : null,
       ackedBy: null,
+      ackedIn: null,
       outcome,
       refusal: null,
       attempts: [],

@@ -126,7 +126,9 @@ describe('automatic failover', () => {
     const standby = await launch('b', primary.url);
     await createReview(primary.url, token, 'before the crash');
     await replicatedOn(primary);
-    expect(await tryWrite(standby, token, 'on the standby')).toEqual({ status: 503, code: 'READ_ONLY' });
+    // Every node serves: a write through the standby is the primary's, forwarded.
+    expect(await tryWrite(standby, token, 'through the standby')).toEqual({ status: 200, code: null });
+    await replicatedOn(primary);
     expect(await readyOf(standby)).toMatchObject({ role: 'standby', writable: false, primary: primary.url });
 
     primary.signal('SIGKILL');
@@ -138,12 +140,14 @@ describe('automatic failover', () => {
     expect(Object.keys(promoted.steps as object)).not.toContain('restore and integrity check');
     await eventually(async () => ((await readyOf(standby)).writable ? true : undefined), 10_000, 'writable');
     expect(await readyOf(standby)).toMatchObject({ role: 'primary', lease: { term: 2, held: true } });
-    const reviews = await gql(standby.url, '{ reviews(first: 10) { nodes { subject } } }', {});
-    expect(reviews.data.reviews.nodes).toEqual([{ subject: 'before the crash' }]);
+    const reviews = await gql(standby.url, '{ reviews(first: 10, orderBy: OLDEST) { nodes { subject } } }', {});
+    expect(reviews.data.reviews.nodes).toEqual([{ subject: 'before the crash' }, { subject: 'through the standby' }]);
     expect(await tryWrite(standby, token, 'after the failover')).toEqual({ status: 200, code: null });
   });
 
-  it('keeps a killed primary that comes back as a standby of the new one, then hands back on SIGTERM', async () => {
+  it('keeps a killed primary that comes back as a standby of the new one, then hands back on SIGTERM', {
+    timeout: 60_000,
+  }, async () => {
     const { launch, box } = await cluster('file');
     const token = await tokenFor('bob');
     const first = await launch('a');
@@ -156,7 +160,8 @@ describe('automatic failover', () => {
     // The old primary restarts with its old file and finds the lease held by b.
     const zombie = await launch('a');
     expect(await readyOf(zombie)).toMatchObject({ role: 'standby', writable: false, primary: second.url });
-    expect(await tryWrite(zombie, token, 'on the old primary')).toEqual({ status: 503, code: 'READ_ONLY' });
+    // A write through it is forwarded to b, the lease holder.
+    expect(await tryWrite(zombie, token, 'through the old primary')).toEqual({ status: 200, code: null });
     expect(await tryWrite(second, token, 'still on b')).toEqual({ status: 200, code: null });
     await replicatedOn(second);
 
@@ -168,11 +173,11 @@ describe('automatic failover', () => {
     const subjects = rowsOf(join(box.dir, 'a', 'reviews.db')).reviews.map(
       (row) => (row as { subject: string }).subject,
     );
-    expect(subjects.sort()).toEqual(['still on b', 'written on b']);
+    expect(subjects.sort()).toEqual(['still on b', 'through the old primary', 'written on b']);
   });
 
   itWithEtcd(
-    'never has two writable nodes: a frozen primary wakes up deposed, and restores skip its generation',
+    'never has two writable nodes: a frozen primary wakes up deposed, follows the new one, and restores skip its generation',
     async () => {
       const { launch, box } = await cluster('etcd');
       const token = await tokenFor('carol');
@@ -189,21 +194,31 @@ describe('automatic failover', () => {
       frozen.signal('SIGCONT');
       // Its very first request after waking, before any of its timers ran: refused.
       expect(await tryWrite(frozen, token, 'on the zombie')).toEqual({ status: 503, code: 'READ_ONLY' });
-      const woke = await eventually(
+      // Deposed, it finds the lease another node's and follows that node: a standby again.
+      await frozen.waitForLog('lease taken by another node: following it', 15_000);
+      const following = await eventually(
         async () => {
           const state = await readyOf(frozen);
-          return state.replication?.litestream.status === 'stopped' ? state : undefined;
+          return state.role === 'standby' && state.primary === standby.url ? state : undefined;
         },
-        15_000,
-        'the deposed primary to stop Litestream',
+        30_000,
+        'the deposed primary to stand by for the new one',
       );
-      expect(woke).toMatchObject({ role: 'deposed', writable: false });
-      // Taken by another node: a load balancer is told to send it nothing.
-      expect((await fetch(`${frozen.url}/ready`)).status).toBe(503);
+      expect(following).toMatchObject({ writable: false });
       for (let probe = 0; probe < 10; probe++) {
         const [old, current] = await Promise.all([readyOf(frozen), readyOf(standby)]);
         expect([old.writable, current.writable]).toEqual([false, true]);
       }
+      // It serves reads of the new primary's data, and hands writes to it.
+      await eventually(
+        async () => {
+          const reviews = await gql(frozen.url, '{ reviews(first: 10) { nodes { subject } } }', {});
+          return reviews.data?.reviews.nodes.length === 2 ? true : undefined;
+        },
+        15_000,
+        "the old primary to read the new one's data",
+      );
+      expect(await tryWrite(frozen, token, 'through the old primary')).toEqual({ status: 200, code: null });
       await replicatedOn(standby);
 
       // The newest copy in the replica is the new primary's, whatever the old one shipped last.
@@ -211,7 +226,7 @@ describe('automatic failover', () => {
       const restore = await runCli(['restore', '--output', restored], { ...box.env, LOG_LEVEL: 'silent' });
       expect(restore.code, restore.stderr).toBe(0);
       const subjects = rowsOf(restored).reviews.map((row) => (row as { subject: string }).subject);
-      expect(subjects.sort()).toEqual(['before the freeze', 'on the new primary']);
+      expect(subjects.sort()).toEqual(['before the freeze', 'on the new primary', 'through the old primary']);
     },
   );
 });
@@ -338,8 +353,8 @@ describe('a standby following the replica', () => {
     // Followed while the primary lives: /ready shows the segments applied since the restore.
     const followed = await eventually(
       async () => {
-        const copy = ((await readyOf(standby)) as unknown as { copy: { followed: { segments: number } } }).copy;
-        return copy.followed.segments > 0 ? copy.followed : undefined;
+        const { reads } = (await readyOf(standby)) as unknown as { reads: { followed: { segments: number } } };
+        return reads.followed.segments > 0 ? reads.followed : undefined;
       },
       15_000,
       'the standby to apply a segment',
@@ -371,10 +386,12 @@ describe('a standby following the replica', () => {
     renameSync(generations, `${generations}.hidden`);
     const standby = await launch('b', primary.url);
     renameSync(`${generations}.hidden`, generations);
-    expect(((await readyOf(standby)) as unknown as { copy: { followed: unknown } }).copy.followed).toBeNull();
+    const followedOf = async () =>
+      ((await readyOf(standby)) as unknown as { reads: { followed: unknown } }).reads.followed;
+    expect(await followedOf()).toBeNull();
 
     const followed = await eventually(
-      async () => ((await readyOf(standby)) as unknown as { copy: { followed: unknown } }).copy.followed ?? undefined,
+      async () => (await followedOf()) ?? undefined,
       15_000,
       'the standby to follow the replica',
     );

@@ -26,6 +26,7 @@ describe('loadConfig', () => {
         leaseUrl: undefined,
         heartbeatIntervalMs: 500,
         heartbeatMisses: 3,
+        standbyMaxLagMs: 10_000,
         rateLimit: true,
         rateLimitUserPerMinute: 60,
         rateLimitIpPerMinute: 300,
@@ -117,11 +118,21 @@ describe('loadConfig', () => {
       LEASE_URL: 'zookeeper://x',
       REPLICA_URL: 'gs://bucket',
       FAST_READS: 'fast',
+      STANDBY_MAX_LAG: '10',
     });
     expect(result.ok).toBe(false);
     const names = (result.ok ? [] : result.errors).map((error) => error.split(':')[0]);
     expect(names.sort()).toEqual(
-      ['DURABILITY', 'FAST_READS', 'LEASE_URL', 'PORT', 'REPLICATION', 'REPLICA_SYNC_INTERVAL', 'REPLICA_URL'].sort(),
+      [
+        'DURABILITY',
+        'FAST_READS',
+        'LEASE_URL',
+        'PORT',
+        'REPLICATION',
+        'REPLICA_SYNC_INTERVAL',
+        'REPLICA_URL',
+        'STANDBY_MAX_LAG',
+      ].sort(),
     );
   });
 
@@ -180,6 +191,7 @@ describe('loadConfig', () => {
       REQUEST_TIMEOUT_MS: '2500',
       GRAPHIQL: 'off',
       JWT_MAX_LIFETIME: '90m',
+      STANDBY_MAX_LAG: '2500ms',
       MAX_RESPONSE_BYTES: '65536',
       MAX_SUBSCRIPTIONS: '50',
       MAX_SUBSCRIPTIONS_PER_ADDRESS: '2',
@@ -197,6 +209,7 @@ describe('loadConfig', () => {
       requestTimeoutMs: 2500,
       graphiql: false,
       jwtMaxLifetimeSeconds: 5400,
+      standbyMaxLagMs: 2500,
       maxResponseBytes: 65_536,
       maxSubscriptions: 50,
       maxSubscriptionsPerAddress: 2,

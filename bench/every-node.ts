@@ -1,0 +1,110 @@
+// Every node serves, per request: CPU of a read answered by a standby (from its followed data)
+// beside the same read on the primary, and CPU a standby spends forwarding a write to the
+// primary, in one run on the same data. Real processes (WORKERS=1, Litestream to a directory,
+// a file lease); CPU from /proc, with each process's idle CPU over the same time taken off (a
+// standby follows the replica, a primary runs Litestream, whatever the load).
+//
+//   npm run bench:every-node                        # 3000 reads and 600 writes each way
+//   EVERY_NODE_READS=5000 EVERY_NODE_WRITES=1000 npm run bench:every-node
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type NodeProcess, startNodeIn } from '../drill/node-process.ts';
+import { waitFor } from '../drill/ports.ts';
+import { signingKey, signToken } from '../src/auth.ts';
+import { PAGE_QUERY } from './scenarios.ts';
+
+const reads = Number(process.env.EVERY_NODE_READS ?? 3000);
+const writes = Number(process.env.EVERY_NODE_WRITES ?? 600);
+const CONCURRENCY = 16;
+const IDLE_MS = 3000;
+if (!(reads > 0 && reads <= 100_000 && writes > 0 && writes <= 20_000)) {
+  throw new Error('EVERY_NODE_READS must be 1–100000 and EVERY_NODE_WRITES 1–20000');
+}
+
+const JWT_SECRET = 'every-node-bench-secret-of-32-characters!';
+const dir = mkdtempSync(join(tmpdir(), 'reviews-every-node-'));
+const env = {
+  JWT_SECRET,
+  RATE_LIMIT: 'off',
+  WORKERS: '1',
+  LOG_LEVEL: 'info',
+  REPLICA_URL: join(dir, 'replica'),
+  LEASE_URL: `file:${join(dir, 'lease')}`,
+};
+const launch = (name: string, primaryUrl?: string) => startNodeIn(dir, name, env, { primaryUrl });
+
+const token = await signToken({ userId: 'bench-every-node', name: 'Bench' }, await signingKey(JWT_SECRET));
+const CREATE = 'mutation($input: CreateReviewInput!) { createReview(input: $input) { review { id } } }';
+
+async function post(url: string, query: string, variables: Record<string, unknown>, withToken: boolean) {
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(withToken && { authorization: `Bearer ${token}` }) },
+    body: JSON.stringify({ query, variables }),
+  });
+  await response.arrayBuffer();
+  if (response.status !== 200) throw new Error(`HTTP ${response.status} from ${url}`);
+}
+
+/** `count` requests, CONCURRENCY at a time. */
+async function run(count: number, send: (i: number) => Promise<void>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < count) await send(next++);
+    }),
+  );
+}
+
+/** CPU ms per request on `node` over `count` requests, its idle rate over the same time taken off. */
+async function cpuPerRequest(node: NodeProcess, count: number, send: (i: number) => Promise<void>) {
+  const idleFrom = node.cpuMs();
+  await sleep(IDLE_MS);
+  const idlePerMs = (node.cpuMs() - idleFrom) / IDLE_MS;
+  const from = node.cpuMs();
+  const startedAt = performance.now();
+  await run(count, send);
+  const elapsed = performance.now() - startedAt;
+  return Math.max(0, node.cpuMs() - from - idlePerMs * elapsed) / count;
+}
+
+let seq = 0;
+const write = (url: string) => () =>
+  post(url, CREATE, { input: { subject: `bench-${seq++}`, rating: 4, title: 'bench', body: 'every node' } }, true);
+const read = (url: string) => () => post(url, PAGE_QUERY, { first: 20 }, false);
+
+const primary = await launch('a');
+const standby = await launch('b', primary.url);
+try {
+  await run(200, write(primary.url));
+  await waitFor(
+    'the standby to serve the seeded reviews',
+    async () => {
+      const state = (await (await fetch(`${standby.url}/ready`)).json()) as { reads?: { lagMs?: number | null } };
+      return (state.reads?.lagMs ?? Number.POSITIVE_INFINITY) < 2000;
+    },
+    30_000,
+  );
+  const readOnPrimary = await cpuPerRequest(primary, reads, read(primary.url));
+  const readOnStandby = await cpuPerRequest(standby, reads, read(standby.url));
+  const writeOnPrimary = await cpuPerRequest(primary, writes, write(primary.url));
+  const forwardOnStandby = await cpuPerRequest(standby, writes, write(standby.url));
+  const row = (what: string, ms: number) => `${what.padEnd(48)} ${ms.toFixed(3)} ms`;
+  process.stdout.write(
+    [
+      `every node serves, CPU per request (${reads} reads, ${writes} writes each, ${CONCURRENCY} at a time, WORKERS=1)`,
+      row('read (page query) on the primary', readOnPrimary),
+      row('the same read on a standby', readOnStandby),
+      row('write (createReview) on the primary', writeOnPrimary),
+      row('forwarding a write, on the standby', forwardOnStandby),
+      `standby ÷ primary per read: ${(readOnStandby / readOnPrimary).toFixed(2)}`,
+      '',
+    ].join('\n'),
+  );
+} finally {
+  await standby.stop();
+  await primary.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
