@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DocumentNode, GraphQLSchema, OperationDefinitionNode } from 'graphql';
 import { Counter, type Registry } from 'prom-client';
 import type { Authentication, Viewer } from '../auth.ts';
-import type { FastReads } from '../reads/plugin.ts';
+import { answerBody, answerLength, type FastReads } from '../reads/plugin.ts';
 import { bodyLengthRefusal } from './body-limit.ts';
 import type { CorsRule } from './cors.ts';
 import { wasPreflighted } from './csrf.ts';
@@ -165,7 +165,8 @@ interface Answer {
   status: number;
   /** Beyond the lane's own: those an error asks for (Retry-After). */
   headers: Record<string, string>;
-  body: string;
+  /** A read's is the bytes SQLite wrote: sent as they are, never a string of several MB. */
+  body: string | Buffer;
   operation: OperationDefinitionNode;
   operationName: string | undefined;
   viewer: Viewer | null;
@@ -251,7 +252,7 @@ function executed(
     return written instanceof Promise ? written.then(asAnswer) : asAnswer(written);
   }
   if (isRateLimited(read.operation)) return null;
-  const result = { serializedLength: () => read.json.length + '{"data":}'.length };
+  const result = { serializedLength: () => answerLength(read.json) };
   if (!answerFits(result, options.maxResponseBytes)) return null;
   // A shared answer needs its ETag and 304: Yoga's (useHttpCache) builds those.
   const shareable = options.httpCache.isShareable({
@@ -263,5 +264,5 @@ function executed(
     contentType: `${known.mediaType}; charset=utf-8`,
   });
   if (shareable) return null;
-  return { status: 200, headers: {}, body: `{"data":${read.json}}`, operation: read.operation, operationName, viewer };
+  return { status: 200, headers: {}, body: answerBody(read.json), operation: read.operation, operationName, viewer };
 }
