@@ -309,13 +309,13 @@ export function answerFits(result: object, maxBytes: number): boolean {
   return !data || jsonSizeAtLeast(data, maxBytes) <= maxBytes;
 }
 
-/** An estimate of `value`'s JSON length (strings by their length), stopping once past `limit`. */
+/** An estimate of `value`'s JSON length in bytes (strings as UTF-8), stopping once past `limit`. */
 function jsonSizeAtLeast(value: unknown, limit: number): number {
   let size = 0;
   const pending: unknown[] = [value];
   while (pending.length > 0 && size <= limit) {
     const item = pending.pop();
-    if (typeof item === 'string') size += item.length + 2;
+    if (typeof item === 'string') size += Buffer.byteLength(item) + 2;
     else if (Array.isArray(item)) {
       size += item.length + 1;
       for (const element of item) pending.push(element);
