@@ -78,11 +78,17 @@ export function fastLane(options: FastLaneOptions) {
       ...answer.headers,
       ...options.cors.answerHeaders(req.headers.origin),
       'content-type': `${request.mediaType}; charset=utf-8`,
-      'content-length': Buffer.byteLength(answer.body),
+      'content-length': bodyLength(answer.body),
       [REQUEST_ID_HEADER]: facts.id,
       'cache-control': NOT_SHARED,
     });
-    res.end(answer.body);
+    if (typeof answer.body === 'string') res.end(answer.body);
+    else {
+      // One write to the socket (writev), however many pieces.
+      res.cork();
+      for (const piece of answer.body) res.write(piece);
+      res.end();
+    }
     options.reads.laneAnswered(answer.operationName, answer.operation);
     answers.inc();
     options.log.end(facts, { method: req.method as string, status: answer.status, path: endpoint });
@@ -155,6 +161,10 @@ interface LaneRequest {
   body: Buffer;
 }
 
+function bodyLength(body: Answer['body']): number {
+  return typeof body === 'string' ? Buffer.byteLength(body) : body.reduce((sum, piece) => sum + piece.length, 0);
+}
+
 function fallBack({ req, res, yoga, body }: LaneRequest) {
   // Yoga's Node adapter takes a body already read from `req.body` (whatwg-node's normalizeNodeRequest).
   (req as IncomingMessage & { body?: Buffer }).body = body;
@@ -165,8 +175,8 @@ interface Answer {
   status: number;
   /** Beyond the lane's own: those an error asks for (Retry-After). */
   headers: Record<string, string>;
-  /** A read's is the bytes SQLite wrote: sent as they are, never a string of several MB. */
-  body: string | Buffer;
+  /** A read's is the bytes SQLite wrote, in pieces sent as they are: never a string of several MB. */
+  body: string | readonly Buffer[];
   operation: OperationDefinitionNode;
   operationName: string | undefined;
   viewer: Viewer | null;
