@@ -1,4 +1,6 @@
-import { request as httpRequest } from 'node:http';
+import { once } from 'node:events';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
 import { createSchema, createYoga } from 'graphql-yoga';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -278,7 +280,7 @@ describe('query timeout', () => {
 });
 
 describe('the cost budget', () => {
-  it('is held by an answer in parts until its last part is sent or its stream is cancelled', async () => {
+  it('is held by an answer in parts until its last part is sent or its client leaves, over real HTTP', async () => {
     // Each deferred `slow` waits until the test lets it go; every document below costs 2, and
     // MAX_COST=2 gives a budget of two such documents at once.
     const pending: (() => void)[] = [];
@@ -294,37 +296,61 @@ describe('the cost budget', () => {
       }),
       plugins: [...queryLimitPlugins({ ...testConfig, maxCost: 2 }), useDeferStream()],
     });
-    const send = async (document: string, accept = 'application/json') =>
-      await yoga.fetch('http://localhost/graphql', {
+    const server = createServer(yoga).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+    const send = (document: string, accept = 'application/json', signal?: AbortSignal) =>
+      fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept },
         body: JSON.stringify({ query: document }),
+        signal,
       });
-    const deferred = () => send('{ quick ... @defer { slow } }', 'multipart/mixed');
-    const whole = () => send('{ quick other: quick }');
+    /** A deferred answer, read up to its first part; `rest` reads it to its end. */
+    const deferred = async (signal?: AbortSignal) => {
+      const response = await send('{ quick ... @defer { slow } }', 'multipart/mixed', signal);
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      const readUntil = async (done: (text: string) => boolean) => {
+        while (!done(text)) {
+          const chunk = await reader.read();
+          if (chunk.done) break;
+          text += decoder.decode(chunk.value, { stream: true });
+        }
+        return text;
+      };
+      const first = await readUntil((sofar) => sofar.includes('"quick"'));
+      return { first, rest: () => readUntil(() => false) };
+    };
+    const whole = async () => ((await (await send('{ quick other: quick }')).json()) as Data).data;
     /** Whether `answer` is in before a whole document without a turn to wait for would be. */
-    const answeredAtOnce = (answer: Promise<Response>) =>
+    const answeredAtOnce = (answer: Promise<unknown>) =>
       Promise.race([answer.then(() => true), new Promise((at) => setTimeout(() => at(false), 500))]);
+    try {
+      const first = await deferred();
+      expect(first.first).toContain('"quick"');
+      const leaving = new AbortController();
+      await deferred(leaving.signal);
+      // Both first parts are sent; their deferred parts still run and hold the budget.
+      const third = whole();
+      expect(await answeredAtOnce(third)).toBe(false);
+      // The first answer's last part sent: the third runs.
+      pending.shift()?.();
+      expect(await first.rest()).toContain('"slow"');
+      expect(await third).toEqual({ quick: 'quick', other: 'quick' });
 
-    const first = await deferred();
-    const second = await deferred();
-    // Both first parts are sent; their deferred parts still run and hold the budget.
-    const third = whole();
-    expect(await answeredAtOnce(third)).toBe(false);
-    // The first answer's last part sent: the third runs.
-    pending.shift()?.();
-    expect(await first.text()).toContain('"slow"');
-    expect(((await (await third).json()) as Data).data).toEqual({ quick: 'quick', other: 'quick' });
-
-    // A stream cancelled before its last part, as a client that reads the first and leaves, gives its share back too.
-    const fourth = (await deferred()).body?.getReader();
-    await fourth?.read();
-    const fifth = whole();
-    expect(await answeredAtOnce(fifth)).toBe(false);
-    await fourth?.cancel();
-    expect(((await (await fifth).json()) as Data).data).toEqual({ quick: 'quick', other: 'quick' });
-    for (const resolve of pending.splice(0)) resolve();
-    expect(await second.text()).toContain('"slow"');
+      // A client that reads the first part and leaves gives its share back too.
+      await deferred();
+      const fourth = whole();
+      expect(await answeredAtOnce(fourth)).toBe(false);
+      leaving.abort();
+      expect(await fourth).toEqual({ quick: 'quick', other: 'quick' });
+    } finally {
+      for (const resolve of pending.splice(0)) resolve();
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });
 
