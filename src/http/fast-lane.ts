@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DocumentNode, GraphQLSchema, OperationDefinitionNode } from 'graphql';
 import { Counter, type Registry } from 'prom-client';
 import type { Authentication, Viewer } from '../auth.ts';
-import type { FastReads } from '../reads/plugin.ts';
+import { answerBody, answerLength, type FastReads } from '../reads/plugin.ts';
 import { bodyLengthRefusal } from './body-limit.ts';
 import type { CorsRule } from './cors.ts';
 import { wasPreflighted } from './csrf.ts';
@@ -78,11 +78,17 @@ export function fastLane(options: FastLaneOptions) {
       ...answer.headers,
       ...options.cors.answerHeaders(req.headers.origin),
       'content-type': `${request.mediaType}; charset=utf-8`,
-      'content-length': Buffer.byteLength(answer.body),
+      'content-length': bodyLength(answer.body),
       [REQUEST_ID_HEADER]: facts.id,
       'cache-control': NOT_SHARED,
     });
-    res.end(answer.body);
+    if (typeof answer.body === 'string') res.end(answer.body);
+    else {
+      // One write to the socket (writev), however many pieces.
+      res.cork();
+      for (const piece of answer.body) res.write(piece);
+      res.end();
+    }
     options.reads.laneAnswered(answer.operationName, answer.operation);
     answers.inc();
     options.log.end(facts, { method: req.method as string, status: answer.status, path: endpoint });
@@ -155,6 +161,10 @@ interface LaneRequest {
   body: Buffer;
 }
 
+function bodyLength(body: Answer['body']): number {
+  return typeof body === 'string' ? Buffer.byteLength(body) : body.reduce((sum, piece) => sum + piece.length, 0);
+}
+
 function fallBack({ req, res, yoga, body }: LaneRequest) {
   // Yoga's Node adapter takes a body already read from `req.body` (whatwg-node's normalizeNodeRequest).
   (req as IncomingMessage & { body?: Buffer }).body = body;
@@ -165,7 +175,8 @@ interface Answer {
   status: number;
   /** Beyond the lane's own: those an error asks for (Retry-After). */
   headers: Record<string, string>;
-  body: string;
+  /** A read's is the bytes SQLite wrote, in pieces sent as they are: never a string of several MB. */
+  body: string | readonly Buffer[];
   operation: OperationDefinitionNode;
   operationName: string | undefined;
   viewer: Viewer | null;
@@ -251,7 +262,7 @@ function executed(
     return written instanceof Promise ? written.then(asAnswer) : asAnswer(written);
   }
   if (isRateLimited(read.operation)) return null;
-  const result = { serializedLength: () => read.json.length + '{"data":}'.length };
+  const result = { serializedLength: () => answerLength(read.json) };
   if (!answerFits(result, options.maxResponseBytes)) return null;
   // A shared answer needs its ETag and 304: Yoga's (useHttpCache) builds those.
   const shareable = options.httpCache.isShareable({
@@ -263,5 +274,5 @@ function executed(
     contentType: `${known.mediaType}; charset=utf-8`,
   });
   if (shareable) return null;
-  return { status: 200, headers: {}, body: `{"data":${read.json}}`, operation: read.operation, operationName, viewer };
+  return { status: 200, headers: {}, body: answerBody(read.json), operation: read.operation, operationName, viewer };
 }

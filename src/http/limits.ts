@@ -44,22 +44,26 @@ export type LimitConfig = Pick<
  */
 export function queryLimitPlugins(limits: LimitConfig, cost: CostLimit = costLimit(limits.maxCost)): Plugin[] {
   const production = limits.env === 'production';
-  const refuse = { exposeLimits: true, onReject: [tagAsLimitError], propagateOnRejection: true };
+  const refuse = (setting: string) => ({
+    exposeLimits: true,
+    onReject: [(_context: unknown, error: GraphQLError) => namedRefusal(error, setting)],
+    propagateOnRejection: true,
+  });
   const plugins: Plugin[] = [
     EnvelopArmorPlugin({
       // Counted by useDepthLimit below, which leaves out a connection's plumbing.
       maxDepth: { enabled: false },
       // Every alias counts: Armor's default allow-list skips `__typename`, alias or field, so
       // `__typename: reviews { … }` would double a level for free.
-      maxAliases: { n: limits.maxAliases, allowList: [], ...refuse },
-      maxTokens: { n: limits.maxTokens, ...refuse },
-      maxDirectives: { n: limits.maxDirectives, ...refuse },
+      maxAliases: { n: limits.maxAliases, allowList: [], ...refuse('MAX_ALIASES') },
+      maxTokens: { n: limits.maxTokens, ...refuse('MAX_TOKENS') },
+      maxDirectives: { n: limits.maxDirectives, ...refuse('MAX_DIRECTIVES') },
       // Weighed by useCostLimit below, which sees page sizes and id lists passed as variables.
       costLimit: { enabled: false },
       // Suggestions reveal field names that introspection would hide.
       blockFieldSuggestion: { enabled: production },
     }) as Plugin,
-    useDepthLimit(limits.maxDepth, (error) => tagAsLimitError(null, error)),
+    useDepthLimit(limits.maxDepth, tagAsLimitError),
     cost.plugin,
     useInputErrors({ production }),
     useResponseSizeLimit(limits.maxResponseBytes),
@@ -70,8 +74,19 @@ export function queryLimitPlugins(limits: LimitConfig, cost: CostLimit = costLim
 }
 
 /** Armor's errors carry no code or status; clients branch on codes, so each refusal gets both. */
-function tagAsLimitError(_context: unknown, error: GraphQLError) {
+function tagAsLimitError(error: GraphQLError) {
   Object.assign(error.extensions, { code: QUERY_LIMIT_CODE, http: { status: 400 } });
+}
+
+/**
+ * Armor words every refusal `Syntax Error: Aliases limit of 15 exceeded, found 16.`, which sends
+ * a client looking for a typo: it is told instead which limit it hit and the setting that holds it,
+ * `Aliases limit of 15 (MAX_ALIASES) exceeded, found 16`, as the depth rule words its own.
+ */
+function namedRefusal(error: GraphQLError, setting: string) {
+  const plain = error.message.replace(/^Syntax Error: /, '').replace(/\.$/, '');
+  error.message = plain.replace(/^(\w+ limit of \d+) exceeded/, `$1 (${setting}) exceeded`);
+  tagAsLimitError(error);
 }
 
 /**
@@ -147,7 +162,9 @@ export function costLimit(maxCost: number) {
           throw error;
         }
       });
-      return { onExecuteDone: release };
+      // An answer in parts (@defer, @stream) is done with its last part sent or its stream
+      // cancelled: the parts still to come are what the cost weighed, run and held until then.
+      return { onExecuteDone: ({ result }) => (isAsyncIterable(result) ? { onEnd: release } : release()) };
     },
   };
   return { verdictFor, budget, plugin };
@@ -292,13 +309,13 @@ export function answerFits(result: object, maxBytes: number): boolean {
   return !data || jsonSizeAtLeast(data, maxBytes) <= maxBytes;
 }
 
-/** An estimate of `value`'s JSON length (strings by their length), stopping once past `limit`. */
+/** An estimate of `value`'s JSON length in bytes (strings as UTF-8), stopping once past `limit`. */
 function jsonSizeAtLeast(value: unknown, limit: number): number {
   let size = 0;
   const pending: unknown[] = [value];
   while (pending.length > 0 && size <= limit) {
     const item = pending.pop();
-    if (typeof item === 'string') size += item.length + 2;
+    if (typeof item === 'string') size += Buffer.byteLength(item) + 2;
     else if (Array.isArray(item)) {
       size += item.length + 1;
       for (const element of item) pending.push(element);

@@ -142,7 +142,7 @@ export function mutationLane(options: MutationLaneOptions) {
         if (unconfirmed) return asYoga({ data: null, errors: [unconfirmed] }, request.mediaType, operation);
       }
       const body = `{"data":${json}}`;
-      if (!answerFits({ serializedLength: () => body.length }, options.maxResponseBytes)) {
+      if (!answerFits({ serializedLength: () => Buffer.byteLength(body) }, options.maxResponseBytes)) {
         return asYoga({ errors: [answerTooLarge(options.maxResponseBytes)] }, request.mediaType, operation);
       }
       return { status: 200, headers: {}, body, operation };

@@ -7,7 +7,7 @@
  *   node --import tsx test/security/figures.ts subscriptions  # RSS while one address opens 4,000 subscriptions
  *   node --import tsx test/security/figures.ts documents      # RSS and CPU over 1,000 distinct ~900 KB documents
  *
- * `subscriptions` and `documents` take settings after their name: `documents FAST_READS=off WORKERS=2`.
+ * `served`, `subscriptions` and `documents` take settings after their name: `documents FAST_READS=off WORKERS=2`.
  *
  * `worst` runs on the largest data one account's rows can give every connection (100 reviews
  * of 10,000 characters, 100 comments of 5,000 on each) in a database file, in production mode.
@@ -134,7 +134,7 @@ async function worst() {
 async function served() {
   const { directory, databasePath, db, ids } = worstData();
   db.$client.close();
-  const server = await serveInProduction(databasePath);
+  const server = await serveInProduction(databasePath, settingsFromArguments());
   const run = async (query: string, variables: Record<string, unknown>) => {
     const response = await fetch(server.graphqlUrl, {
       method: 'POST',

@@ -93,7 +93,7 @@ describe('documents that read more than they say', () => {
     const others = Array.from({ length: testConfig.maxAliases }, (_, i) => `a${i}: reviews { totalCount }`);
     const response = await t.gql(`{ __typename: reviews { totalCount } ${others.join(' ')} }`);
     expect(errorCode(response)).toBe(QUERY_LIMIT_CODE);
-    expect(response.errors?.[0]?.message).toMatch(/Aliases limit of 15 exceeded/);
+    expect(response.errors?.[0]?.message).toMatch(/^Aliases limit of 15 \(MAX_ALIASES\) exceeded, found 16$/);
   });
 
   it.each([
@@ -108,6 +108,11 @@ describe('documents that read more than they say', () => {
     expect(response.errors?.[0]?.message).toMatch(/larger than 50000 bytes/);
     const small = await post(served.url, { query: '{ reviews(first: 2) { nodes { body } } }' });
     expect(small.data?.reviews.nodes).toHaveLength(2);
+    // Counted in bytes as sent: 36,000 characters fit in 50,000, their 72,000 bytes of UTF-8 do not.
+    for (let i = 0; i < 4; i++) aReview(served.db, { subject: 'accents', body: 'é'.repeat(9000) });
+    const accented = await post(served.url, { query: '{ reviews(subject: "accents") { nodes { body } } }' });
+    expect(accented.status).toBe(400);
+    expect(accented.errors?.[0]?.message).toMatch(/larger than 50000 bytes/);
   });
 });
 
