@@ -2,8 +2,10 @@ import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { openDatabase } from '../db/client.ts';
 import { pendingMigrations } from '../db/migrate.ts';
+import { durationMs } from '../duration.ts';
 import type { Logger } from '../logger.ts';
 import { checkDatabaseFile } from './file-check.ts';
 import { runLitestream } from './litestream.ts';
@@ -25,6 +27,17 @@ export class RestoreError extends Error {
 export class NoBackupsError extends RestoreError {
   override name = 'NoBackupsError';
 }
+
+/** The restored file failed its check (quick_check or integrity_check). */
+class DamagedRestoreError extends RestoreError {
+  override name = 'DamagedRestoreError';
+}
+
+/**
+ * Tries at restoring the replica's head before its check's verdict stands: the first may fall
+ * just after a snapshot, before the WAL that snapshot already holds pages of is shipped.
+ */
+const HEAD_RESTORE_ATTEMPTS = 3;
 
 /** One generation: an unbroken history of the database, from its first snapshot on. */
 export interface Generation {
@@ -212,47 +225,71 @@ export async function restoreReplica(settings: ReplicationSettings, options: Res
     async ({ env, placeholder, directory }) => {
       const restored = join(directory, basename(output));
       const restoreStartedAt = performance.now();
-      let step = plan.attempt;
-      let { failure, snapshot, walIndex } = await litestreamRestore(env, placeholder, restored, step);
-      if (failure?.includes(NOTHING_TO_RESTORE) && plan.otherwise) {
-        step = plan.otherwise;
-        ({ failure, snapshot, walIndex } = await litestreamRestore(env, placeholder, restored, step));
-      }
-      if (failure?.includes(NOTHING_TO_RESTORE) && options.timestamp) {
-        throw new RestoreError(`${options.timestamp.toISOString()} is before the first snapshot in the replica`);
-      }
-      if (failure) throw new RestoreError(`restore from ${replica} failed: ${failure}`);
-      // Litestream syncs the snapshot but not every page its WAL replay writes: the bytes must
-      // be on disk before the name points at them, and the new name before anyone relies on it.
-      // The check (a worker thread reading) and that flush (the disk writing back) overlap.
-      const checkStartedAt = performance.now();
       const since = (at: number) => Math.round(performance.now() - at);
-      const [[pending, checkMs], fsyncMs] = await Promise.all([
-        verifyRestored(restored, check).then((found) => [found, since(checkStartedAt)] as const),
-        fsync(restored).then(() => since(checkStartedAt)),
-      ]);
-      if (options.force) {
-        // A WAL left by the database being replaced would be replayed onto the restored one.
-        await rm(`${output}-wal`, { force: true });
-        await rm(`${output}-shm`, { force: true });
+      for (let attempt = 1; ; attempt++) {
+        let step = plan.attempt;
+        let { failure, snapshot, walIndex } = await litestreamRestore(env, placeholder, restored, step);
+        if (failure?.includes(NOTHING_TO_RESTORE) && plan.otherwise) {
+          step = plan.otherwise;
+          ({ failure, snapshot, walIndex } = await litestreamRestore(env, placeholder, restored, step));
+        }
+        if (failure?.includes(NOTHING_TO_RESTORE) && options.timestamp) {
+          throw new RestoreError(`${options.timestamp.toISOString()} is before the first snapshot in the replica`);
+        }
+        if (failure) throw new RestoreError(`restore from ${replica} failed: ${failure}`);
+        // Litestream syncs the snapshot but not every page its WAL replay writes: the bytes must
+        // be on disk before the name points at them, and the new name before anyone relies on it.
+        // The check (a worker thread reading) and that flush (the disk writing back) overlap.
+        const checkStartedAt = performance.now();
+        const [checked, fsyncMs] = await Promise.all([
+          verifyRestored(restored, check).then(
+            (pending) => ({ pending, checkMs: since(checkStartedAt) }),
+            (error: unknown) => ({ error }),
+          ),
+          fsync(restored).then(() => since(checkStartedAt)),
+        ]);
+        if ('error' in checked) {
+          if (
+            !(checked.error instanceof DamagedRestoreError && !options.timestamp && attempt < HEAD_RESTORE_ATTEMPTS)
+          ) {
+            throw checked.error;
+          }
+          // Litestream 0.3.13 files a snapshot under the WAL position it had copied, but the
+          // checkpoint just before it can take in frames written since: until the next sync
+          // ships them, the head restores to newer pages beside older ones. The WAL catches up.
+          const waitMs = 2 * durationMs(settings.replicaSyncInterval);
+          options.logger?.warn(
+            { replica, attempt, waitMs, verdict: checked.error.message },
+            'the restored head of the replica failed its check: restoring again once its WAL is shipped',
+          );
+          await rm(restored, { force: true });
+          await sleep(waitMs);
+          continue;
+        }
+        const { pending, checkMs } = checked;
+        if (options.force) {
+          // A WAL left by the database being replaced would be replayed onto the restored one.
+          await rm(`${output}-wal`, { force: true });
+          await rm(`${output}-shm`, { force: true });
+        }
+        await rename(restored, output);
+        await fsync(dirname(output));
+        const phasesMs = { litestream: Math.round(checkStartedAt - restoreStartedAt), check: checkMs, fsync: fsyncMs };
+        options.logger?.info({ output, replica, check, snapshot, ...step }, 'restored the database from the replica');
+        return {
+          output,
+          generation: step.generation ?? null,
+          timestamp: options.timestamp?.toISOString() ?? null,
+          bytes: (await stat(output)).size,
+          durationMs: Math.round(performance.now() - startedAt),
+          check,
+          snapshot,
+          walIndex,
+          generations,
+          pendingMigrations: pending,
+          phasesMs,
+        };
       }
-      await rename(restored, output);
-      await fsync(dirname(output));
-      const phasesMs = { litestream: Math.round(checkStartedAt - restoreStartedAt), check: checkMs, fsync: fsyncMs };
-      options.logger?.info({ output, replica, check, snapshot, ...step }, 'restored the database from the replica');
-      return {
-        output,
-        generation: step.generation ?? null,
-        timestamp: options.timestamp?.toISOString() ?? null,
-        bytes: (await stat(output)).size,
-        durationMs: Math.round(performance.now() - startedAt),
-        check,
-        snapshot,
-        walIndex,
-        generations,
-        pendingMigrations: pending,
-        phasesMs,
-      };
     },
     // Beside the output: the final rename must not cross file systems.
     dirname(output),
@@ -314,7 +351,7 @@ async function verifyRestored(path: string, check: RestoreCheck): Promise<string
   const pragma = CHECK_PRAGMA[check];
   // Off the event loop: the check reads every page, seconds at 1 GB (a lease keeper waits).
   const verdict = await checkDatabaseFile(path, pragma);
-  if (verdict !== 'ok') throw new RestoreError(`the restored database failed ${pragma}: ${verdict}`);
+  if (verdict !== 'ok') throw new DamagedRestoreError(`the restored database failed ${pragma}: ${verdict}`);
   const db = openDatabase(path);
   try {
     const pending = pendingMigrations(db);
