@@ -19,6 +19,7 @@ const E2E = [
   'test/ecosystem/cors-browser.test.ts',
   'test/ecosystem/nginx-cache.test.ts',
   'test/ecosystem/web-example.test.ts',
+  'test/ecosystem/web-example-nodes.test.ts',
 ];
 /** Under test/unit/ but it builds in a tree of its own: a process, so not a unit test. */
 const UNIT_EXCEPTIONS = ['test/unit/launcher.test.ts'];

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isSurelyRead, readUpTo } from '../cluster/forward.ts';
 import type { Config } from '../config.ts';
 import { durationMs } from '../duration.ts';
+import { STREAM_TOKEN_HEADER } from '../http/graphql-sse.ts';
 import { announceListening, listen, type RunningServer } from '../http/server.ts';
 import { type App, createApp } from '../http/yoga.ts';
 import type { Tenure } from '../lease/keeper.ts';
@@ -158,9 +159,7 @@ class FencedNode {
 
   async #asStandby(request: IncomingMessage, response: ServerResponse, app: App, forwarded: boolean) {
     const { write, chunks } = await classify(request, this.config.maxBodyBytes);
-    // A subscription's events are published where mutations run: on the primary.
-    const streams = request.headers.accept?.includes('text/event-stream') ?? false;
-    if (write || streams) return this.#toPrimary(request, response, chunks, forwarded, write);
+    if (write || subscribes(request, chunks)) return this.#toPrimary(request, response, chunks, forwarded, write);
     const wanted = wantedPosition(request);
     if (wanted && 'malformed' in wanted) return badPosition(response, wanted.malformed);
     const reads = this.#reads;
@@ -589,6 +588,19 @@ async function classify(
   // Yoga's Node adapter (and the fast lane) take a body already read from `req.body`.
   if (complete) (request as IncomingMessage & { body?: Buffer }).body = body;
   return { write: !(complete && isSurelyRead(body)), chunks, complete };
+}
+
+/**
+ * Whether a request may subscribe, decided as writes are, without parsing GraphQL: its document
+ * (in the body, or a GET's `query`) says `subscription`, or it runs under a graphql-sse
+ * reservation (its token). A subscription's events are published where mutations run, and the
+ * reservations live there too: on the primary. Not by `accept: text/event-stream`, which
+ * clients such as urql send with every query (for @defer over SSE).
+ */
+function subscribes(request: IncomingMessage, chunks: Buffer[]): boolean {
+  if (STREAM_TOKEN_HEADER in request.headers) return true;
+  const query = new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('query') ?? '';
+  return query.includes('subscription') || Buffer.concat(chunks).includes('subscription');
 }
 
 /** A body past MAX_BODY_BYTES, found while deciding whether it writes. */

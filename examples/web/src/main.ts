@@ -15,11 +15,29 @@ if (given) localStorage.setItem('reviews-api-token', given);
 const token = given ?? localStorage.getItem('reviews-api-token');
 const authorization: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
 
-const live = createSseClient({ url: `${api}/stream`, singleConnection: true, headers: authorization });
+/**
+ * Read-your-writes: the position the latest answer named, sent back on every request. The
+ * API's cookie does the same only when the page and the API are on one site (SameSite=Lax:
+ * app.example.com and api.example.com, or localhost on two ports); from another site (another
+ * domain, or localhost against 127.0.0.1) the browser keeps it back and only this header works.
+ */
+const POSITION = 'x-reviews-api-position';
+let position: string | null = null;
+const positioned: typeof fetch = async (input, init) => {
+  const headers = new Headers(init?.headers);
+  if (position) headers.set(POSITION, position);
+  const response = await fetch(input, { ...init, headers });
+  position = response.headers.get(POSITION) ?? position;
+  return response;
+};
+
+// A copy each time: graphql-sse adds its reservation's token to the headers object it is given.
+const live = createSseClient({ url: `${api}/stream`, singleConnection: true, headers: () => ({ ...authorization }) });
 const client = new Client({
   url: api,
-  // POST, with credentials: the API's read-your-writes cookie comes back on the next read.
+  // POST, with credentials (the read-your-writes cookie, where the browser sends it).
   preferGetMethod: false,
+  fetch: positioned,
   fetchOptions: { headers: authorization, credentials: 'include' },
   exchanges: [
     fetchExchange,
