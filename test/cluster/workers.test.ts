@@ -123,9 +123,12 @@ const served = (table: ProcessInfo[], role: ProcessInfo['role']) =>
   table.filter((entry) => entry.role === role).reduce((sum, entry) => sum + (entry.requestsServed ?? 0), 0);
 
 /** Requests sent between two process tables before one asks whether both processes took part. */
-const SPREAD_BATCH = 4;
-/** Bounds spread: 40 requests that all land on one of two processes is a broken host. */
-const MAX_SPREAD = 40;
+const SPREAD_BATCH = 10;
+/**
+ * Bounds spread. The kernel hands fresh connections to whichever process accepts first, which on
+ * a loaded host can favour one of two nine times in ten; 200 that all land on one is a broken host.
+ */
+const MAX_SPREAD = 200;
 
 /**
  * Sends `one(i)` (each on a connection of its own) in batches until the read worker served at
