@@ -232,15 +232,18 @@ function badInput(message: string) {
 /**
  * Exactly what of the request can change an operation's cost (src/http/cost.ts reads a variable
  * only as a number, a page size, or as a list, by its length; absent and null both fall back
- * to the default): the operation's declared variables, in declaration order, each as one JSON
+ * to the declared default, any other value to none): the operation's declared variables, in declaration order, each as one JSON
  * value. Undeclared variables never count, and no name or value can run into the next.
  */
 export function costKey(operation: OperationDefinitionNode, variables: Record<string, unknown>): string {
   return JSON.stringify(
     (operation.variableDefinitions ?? []).map(({ variable }) => {
       const value = Object.hasOwn(variables, variable.name.value) ? variables[variable.name.value] : undefined;
+      // Absent and null take the declared default; any other value that is neither a number nor
+      // a list is read as no size at all (the connection's own default): a third key, not null.
+      if (value === undefined || value === null) return null;
       if (typeof value === 'number') return String(value);
-      return Array.isArray(value) ? [value.length] : null;
+      return Array.isArray(value) ? [value.length] : 0;
     }),
   );
 }

@@ -42,6 +42,13 @@ describe.each([
     expect(await refusalOver({ ...cheap, variables })).toMatch(/^Cost limit/);
   });
 
+  it('does not cost a value that is no size as an absent one (which takes the declared default)', async () => {
+    expect(await refusalOver({ query: TWO_OPERATIONS, operationName: 'Dear', variables: { inner: 100 } })).toBeNull();
+    const odd = { query: TWO_OPERATIONS, operationName: 'Dear' as const, variables: { inner: 100, first: true } };
+    expect(await refusalOver(odd)).toBe(refusalAlone(odd));
+    expect(refusalAlone(odd)).toMatch(/^Cost limit/);
+  });
+
   it('costs the second of any two requests on its own (names, values, order, operation)', async () => {
     await fc.assert(
       fc.asyncProperty(collidingPair, async ([first, second]) => {
