@@ -1,4 +1,4 @@
-import { Agent, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import { Agent, type ClientRequest, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import { ErrorCode, httpStatusOf } from '../errors.ts';
 import { CLIENT_ADDRESS_HEADER } from './role.ts';
 
@@ -49,6 +49,7 @@ const NOT_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFO
 /**
  * One request handed to `target` exactly once (never retried: it may have reached the target),
  * its answer sent back unchanged, streamed: the in-host and the cross-node forwarding alike.
+ * Returns the request to the target: destroyed, it counts as broken off.
  */
 export function forwardRequest(
   req: IncomingMessage,
@@ -61,7 +62,7 @@ export function forwardRequest(
     brokenOff = unreachable,
     answerWithinMs,
   }: ForwardOptions = {},
-): void {
+): ClientRequest {
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
@@ -99,6 +100,7 @@ export function forwardRequest(
   for (const chunk of alreadyRead) upstream.write(chunk);
   if (req.readableEnded) upstream.end();
   else req.pipe(upstream);
+  return upstream;
 }
 
 function urlParts(url: string) {

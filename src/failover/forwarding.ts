@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { Agent, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { forwardRequest } from '../cluster/forward.ts';
 import { ErrorCode, httpOf } from '../errors.ts';
 
@@ -32,6 +32,8 @@ export type ForwardCheck =
 
 export class NodeForwarding {
   readonly #key: Buffer;
+  /** Requests waiting for a node's answer, by its URL. */
+  readonly #waiting = new Map<string, Set<ClientRequest>>();
 
   constructor(jwtSecret: string) {
     this.#key = createHmac('sha256', jwtSecret).update('reviews-api: forwarding between nodes').digest();
@@ -78,7 +80,7 @@ export class NodeForwarding {
    * a read is answered READ_ONLY (nothing was written: try again), a write 502 (maybe written).
    */
   forward(req: IncomingMessage, res: ServerResponse, url: string, alreadyRead: Buffer[], write: boolean): void {
-    forwardRequest(
+    const upstream = forwardRequest(
       req,
       res,
       { url, agent: toNodes },
@@ -90,6 +92,26 @@ export class NodeForwarding {
         answerWithinMs: ANSWER_WITHIN_MS,
       },
     );
+    const waiting = this.#waiting.get(url) ?? new Set();
+    this.#waiting.set(url, waiting.add(upstream));
+    upstream.once('close', () => {
+      waiting.delete(upstream);
+      if (waiting.size === 0 && this.#waiting.get(url) === waiting) this.#waiting.delete(url);
+    });
+  }
+
+  /**
+   * The lease left the node at `url`: the requests still waiting for its answer are answered
+   * now as broken off, instead of after ANSWER_WITHIN_MS, so their clients retry on the new
+   * primary at once (a frozen primary's writes were a whole freeze's wait, a third of its RTO).
+   * The answer is the deadline's (502 for a write: maybe done), only sooner; a former primary
+   * that wakes refuses them (its lease is gone), and a write it ran before the freeze reached the
+   * replica, where the retry's idempotencyKey finds it, or was never acknowledged.
+   */
+  abandon(url: string): void {
+    const waiting = this.#waiting.get(url);
+    this.#waiting.delete(url);
+    for (const upstream of waiting ?? []) upstream.destroy(new Error(`the lease left ${url}`));
   }
 }
 

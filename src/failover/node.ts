@@ -267,6 +267,16 @@ class FencedNode {
     });
   }
 
+  /**
+   * The lease holder as last read. Once another node holds it, requests this node forwarded to
+   * the one before are abandoned: answered at once, retried by their clients on the new holder.
+   */
+  #holderIs(next: LeaseRecord | null) {
+    const before = this.#holder;
+    if (before?.url && next && next.holder !== before.holder) this.#forwarding.abandon(before.url);
+    this.#holder = next;
+  }
+
   /** The node watched: the lease holder, else the --primary this standby was started for. */
   #watched() {
     return this.#holder?.url ?? this.primaryUrl;
@@ -457,10 +467,12 @@ class FencedNode {
     let lastProbeAt = Number.NEGATIVE_INFINITY;
     while (!this.#stopping) {
       const tickStartedAt = performance.now();
-      this.#holder = await this.#keeper.current().catch((error: Error) => {
-        logger.warn({ lease: this.#keeper.location, error: error.message }, 'lease store unreachable');
-        return this.#holder;
-      });
+      this.#holderIs(
+        await this.#keeper.current().catch((error: Error) => {
+          logger.warn({ lease: this.#keeper.location, error: error.message }, 'lease store unreachable');
+          return this.#holder;
+        }),
+      );
       const target = this.#watched();
       // Once on the lease's trail, polled every LEASE_POLL_MS, the primary is still probed only
       // once per interval: a frozen one holds each probe for a whole interval.
@@ -476,6 +488,8 @@ class FencedNode {
           return false;
         });
         if (acquired) {
+          // Writes arriving while this node promotes get READ_ONLY at once, not the old holder.
+          this.#holderIs({ holder: this.#keeper.holder, url: this.#url, term: this.#keeper.term ?? 0 });
           const promoted = await this.#promote(
             {
               misses: this.#heartbeat.misses,

@@ -17,7 +17,7 @@ describe('loadConfig', () => {
         replicaEndpoint: undefined,
         replication: true,
         replicaSyncInterval: '1s',
-        replicaMonitorInterval: '1s',
+        replicaMonitorInterval: '250ms',
         replicaSnapshotInterval: '1h',
         replicaRetention: '72h',
         litestreamMetricsAddr: undefined,
@@ -145,7 +145,8 @@ describe('loadConfig', () => {
     }
   });
 
-  it('takes the Litestream monitor interval from the sync interval unless REPLICA_MONITOR_INTERVAL says', () => {
+  it('looks at the WAL every 250 ms, or every sync interval when shorter, unless REPLICA_MONITOR_INTERVAL says', () => {
+    expect(loadConfig({})).toMatchObject({ config: { replicaSyncInterval: '1s', replicaMonitorInterval: '250ms' } });
     expect(loadConfig({ REPLICA_SYNC_INTERVAL: '100ms' })).toMatchObject({
       config: { replicaSyncInterval: '100ms', replicaMonitorInterval: '100ms' },
     });
