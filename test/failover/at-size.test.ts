@@ -4,8 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { copySeeded, parseSize, seededDatabase } from '../../drill/seeded-database.ts';
 import type { ServerProcess } from '../../harness/server-process.ts';
-import { createReview, type Sandbox, sandbox, tokenFor } from '../replication/support.ts';
+import { createReview, type ReplicaKind, type Sandbox, sandbox, tokenFor } from '../replication/support.ts';
 import { spawnCollecting, startServe } from '../support/process.ts';
+import { type S3Emulator, startS3Emulator } from '../support/s3-emulator.ts';
 
 /**
  * A primary started the way an operator starts one on a large database keeps its lease: on a
@@ -13,23 +14,29 @@ import { spawnCollecting, startServe } from '../support/process.ts';
  * the first snapshot), through periodic snapshots, and on a file scripts/restore-to-standby.sh
  * just restored. `npm test` runs it on a small database; .ci/run again with AT_SIZE=1GB, on the
  * drill's seeded dataset (.tmp/drill-datasets), where a renewal held up by the disk or the
- * event loop used to depose the primary for good.
+ * event loop used to depose the primary for good, over a directory and over the S3 emulator
+ * (AT_SIZE_REPLICA=s3).
  */
 const SIZE = parseSize(process.env.AT_SIZE ?? '20MB');
+const REPLICA = (process.env.AT_SIZE_REPLICA ?? 'directory') as ReplicaKind;
+if (REPLICA !== 'directory' && REPLICA !== 's3') throw new Error('AT_SIZE_REPLICA must be directory or s3');
 const SCRIPT = fileURLToPath(new URL('../../scripts/restore-to-standby.sh', import.meta.url));
 /** A full snapshot this often (each one reads the whole file and writes it compressed): back to back at 1 GB. */
 const SNAPSHOT_INTERVAL = SIZE < 100e6 ? '2s' : '10s';
 /** The first snapshot of a generation, then this many periodic ones. */
-const PERIODIC_SNAPSHOTS = 2;
+const PERIODIC_SNAPSHOTS = 5;
 const LEASE_LOST = 'lease lost: writes refused from now on';
 
 let box: Sandbox | undefined;
 let served: ServerProcess | undefined;
+let s3: S3Emulator | undefined;
 
 afterEach(async () => {
   await served?.stop('SIGKILL');
   served = undefined;
   box?.cleanup();
+  await s3?.stop();
+  s3 = undefined;
 });
 
 /** Snapshots Litestream wrote for the database at `databasePath`, by its own log. */
@@ -66,12 +73,13 @@ async function writableThrough(node: ServerProcess, databasePath: string, snapsh
   return seen;
 }
 
-describe(`a primary on a ${Math.round(SIZE / 1e6)} MB database`, () => {
+describe(`a primary on a ${Math.round(SIZE / 1e6)} MB database, replicated to a ${REPLICA}`, () => {
   it('keeps its lease from a fresh file through its first and periodic snapshots, and after a restore', {
     timeout: 30 * 60_000,
   }, async () => {
     const seeded = seededDatabase(SIZE);
-    box = sandbox('directory', undefined, { REPLICA_SNAPSHOT_INTERVAL: SNAPSHOT_INTERVAL });
+    if (REPLICA === 's3') s3 = await startS3Emulator();
+    box = sandbox(REPLICA, s3, { REPLICA_SNAPSHOT_INTERVAL: SNAPSHOT_INTERVAL });
     const primaryPath = join(box.dir, 'primary', 'reviews.db');
     // Written just now, as an import or a copy leaves it: its pages are the kernel's to write back.
     mkdirSync(join(box.dir, 'primary'), { recursive: true });
