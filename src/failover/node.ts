@@ -9,7 +9,7 @@ import { STREAM_TOKEN_HEADER } from '../http/graphql-sse.ts';
 import { announceListening, listen, type RunningServer } from '../http/server.ts';
 import { type App, createApp } from '../http/yoga.ts';
 import type { Tenure } from '../lease/keeper.ts';
-import { type LeaseLocation, type LeaseRecord, leaseTimings } from '../lease/lease.ts';
+import { type LeaseLocation, LeaseLostError, type LeaseRecord, leaseTimings } from '../lease/lease.ts';
 import { ThreadedLeaseKeeper } from '../lease/threaded-keeper.ts';
 import { shutDown, stopRequested } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
@@ -342,7 +342,7 @@ class FencedNode {
         }),
       );
       const lost = tenure.whyNotHeld();
-      if (lost) throw new Error(`promotion abandoned: ${lost}`);
+      if (lost) throw new LeaseLostError(lost);
       this.#to({ kind: 'primary', serving, app: primaryApp, positions: new PrimaryPositions(config.databasePath) });
       tenure.onLost(() => this.#deposed());
       // DATABASE_PATH is the primary's now: nothing follows the replica into it any more.
