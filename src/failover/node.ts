@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isSurelyRead, readUpTo } from '../cluster/forward.ts';
+import { isSurelyRead, readOnly, readUpTo } from '../cluster/forward.ts';
 import type { Config } from '../config.ts';
 import { durationMs } from '../duration.ts';
 import { STREAM_TOKEN_HEADER } from '../http/graphql-sse.ts';
@@ -13,7 +13,7 @@ import { stopRequested } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
 import type { ReplicaFollower } from '../replication/follower.ts';
 import type { FollowedReads } from './followed-reads.ts';
-import { asClient, NodeForwarding, readOnly, refuseForged } from './forwarding.ts';
+import { asClient, NodeForwarding, refuseForged } from './forwarding.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { type PrimaryPositions, wantedPosition } from './positions.ts';
 import { Primary, type PrimaryView } from './primary.ts';
@@ -148,6 +148,11 @@ export class FencedNode {
   /** Rejects when a loop fails: the node stops, saying why. */
   readonly failed: Promise<never>;
   readonly #fail: (error: unknown) => void;
+  /** What the primary's /ready asks of the node. */
+  readonly #primaryView: PrimaryView = {
+    isDeposed: () => this.#role().kind === 'deposed',
+    promotions: () => this.#promotions.describe(),
+  };
 
   constructor(
     private readonly config: Config,
@@ -166,6 +171,8 @@ export class FencedNode {
       fail = reject;
     });
     this.#fail = fail;
+    // Seen by whoever races it (runFencedNode); never an unhandled rejection before that.
+    this.failed.catch(() => {});
   }
 
   /** What the node is now. */
@@ -189,9 +196,11 @@ export class FencedNode {
     if (!app) return readOnly(response, 'starting');
     if (OWN_PATHS.has(pathOf(request))) return app(request, response);
     if (role.kind === 'primary') return this.#asPrimary(request, response, app, role.primary.positions);
-    if (role.kind === 'deposed' || !('standby' in role) || !role.standby) return app(request, response);
-    const reads = role.standby.reads;
-    void this.#asStandby(request, response, app, reads, from.kind === 'forwarded').catch(() => response.destroy());
+    const standby = standbyOf(role);
+    if (role.kind === 'deposed' || !standby) return app(request, response);
+    void this.#asStandby(request, response, app, standby.reads, from.kind === 'forwarded').catch(() =>
+      response.destroy(),
+    );
   };
 
   /** Writes get their position once they have committed; reads are answered as they come. */
@@ -326,12 +335,6 @@ export class FencedNode {
   #watched() {
     return this.#holder?.url ?? this.#primaryUrl;
   }
-
-  /** What the primary's /ready asks of the node. */
-  readonly #primaryView: PrimaryView = {
-    isDeposed: () => this.#role().kind === 'deposed',
-    promotions: () => this.#promotions.describe(),
-  };
 
   /**
    * True once this node is the primary; false (standing by again) if the promotion failed.
@@ -508,10 +511,10 @@ export class FencedNode {
 
 /** The app answering for a role: none while starting (or promoting at start, from nothing). */
 function appOf(role: Role): Handler | null {
-  if ('primary' in role) return role.primary.app;
-  if ('standby' in role) return role.standby?.app ?? null;
-  return null;
+  return 'primary' in role ? role.primary.app : (standbyOf(role)?.app ?? null);
 }
+
+const standbyOf = (role: Role) => ('standby' in role ? role.standby : null);
 
 const pathOf = (request: IncomingMessage) => (request.url ?? '/').split('?')[0] as string;
 
