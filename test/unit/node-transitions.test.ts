@@ -5,6 +5,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { FencedNode, type NodeParts, type PrimaryRole, type StandbyRole } from '../../src/failover/node.ts';
+import { fencedPrimary } from '../../src/failover/roles.ts';
 import type { Tenure } from '../../src/lease/keeper.ts';
 import type { LeaseLoss, LeaseRecord } from '../../src/lease/lease.ts';
 
@@ -364,5 +365,38 @@ describe('a fenced node, state by state', () => {
     node.handle(req, res);
     expect(res.statusCode).toBe(503);
     expect(events.at(-1)).toBe('standby 0 closed');
+  });
+});
+
+describe('what /ready says of the lease', () => {
+  it('names why it is not held by kind, and in words, and the node deposed by its own state', () => {
+    const store = new FakeStore();
+    const tenure = new FakeTenure(store, 'http://this-node', 0);
+    let deposed = false;
+    const replication = { whyReadOnly: () => null, describe: () => ({}) };
+    const node = fencedPrimary(
+      tenure,
+      replication,
+      () => deposed,
+      () => ({}),
+    );
+    expect(node.describe()).toMatchObject({
+      role: 'primary',
+      lease: { held: false, whyNot: { kind: 'not-held', message: 'lease not held' } },
+    });
+    void tenure.tryAcquire();
+    expect(node.describe()).toMatchObject({ lease: { held: true, whyNot: null } });
+    expect(node.whyReadOnly()).toBeNull();
+    tenure.lapse();
+    deposed = true;
+    expect(node.describe()).toMatchObject({
+      role: 'deposed',
+      lease: {
+        held: false,
+        whyNot: { kind: 'expired', storeError: null, message: 'lease lost: it expired before a renewal succeeded' },
+      },
+    });
+    expect(node.whyReadOnly()).toBe('lease lost: it expired before a renewal succeeded');
+    expect(node.whyNotReady?.()).toBe('deposed: lease lost: it expired before a renewal succeeded');
   });
 });
