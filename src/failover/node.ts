@@ -389,8 +389,10 @@ export class FencedNode {
         },
         { lostToAnother: holderNow !== null && holderNow.holder !== tenure.holder },
       );
+      // A lease lost meanwhile, by kind: the one fact about this failure that is not the node's own.
+      const leaseLoss = error instanceof LeaseLostError ? error.loss.kind : undefined;
       logger.error(
-        { error: message, steps: timings, term: tenure.term, attempt: promotions.attempts, retryInMs },
+        { error: message, leaseLoss, steps: timings, term: tenure.term, attempt: promotions.attempts, retryInMs },
         'promotion failed: standing by again',
       );
       const next = this.parts.tenure(this.#url);
