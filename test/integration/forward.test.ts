@@ -30,7 +30,7 @@ function target(req: IncomingMessage, res: ServerResponse) {
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', () => {
     const path = req.url ?? '';
-    (received[path] ??= []).push({ headers: req.headers, body: Buffer.concat(chunks).toString() });
+    received[path] = [...(received[path] ?? []), { headers: req.headers, body: Buffer.concat(chunks).toString() }];
     if (path.startsWith('/break')) return req.socket.destroy();
     res.writeHead(201, { 'x-answered-by': 'target', 'content-type': 'text/plain' }).end(`echo ${req.method}`);
   });
