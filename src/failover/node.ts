@@ -143,7 +143,11 @@ export class FencedNode {
   readonly #heartbeat: Heartbeat;
   readonly #promotions: PromotionHistory;
   readonly #forwarding: NodeForwarding;
-  /** The standby's watching loops, awaited on the way out. */
+  /**
+   * The node's loops and steps under way (a standby's watching, a deposed primary's regain and
+   * what follows it), awaited on the way out: a Litestream started again just as the node
+   * stops is the one stopped, and a standby started for another node is the one closed.
+   */
   readonly #loops: Promise<void>[] = [];
   /** Rejects when a loop fails: the node stops, saying why. */
   readonly failed: Promise<never>;
@@ -273,7 +277,8 @@ export class FencedNode {
    */
   async stop(closeHttp: () => Promise<void>): Promise<void> {
     this.stopping();
-    await Promise.all(this.#loops);
+    // Including those added meanwhile: a regain under way may stand by for another node.
+    for (let i = 0; i < this.#loops.length; i++) await this.#loops[i];
     await closeHttp();
     const role = this.#role();
     if ('standby' in role) await role.standby?.close();
@@ -410,7 +415,7 @@ export class FencedNode {
     const role = this.#role();
     if (role.kind !== 'primary') return;
     this.#to({ kind: 'deposed', tenure: role.tenure, primary: role.primary });
-    this.#regain(role.primary, role.tenure, role.primary.stopReplication()).catch(this.#fail);
+    this.#loops.push(this.#regain(role.primary, role.tenure, role.primary.stopReplication()).catch(this.#fail));
   }
 
   /**

@@ -149,7 +149,12 @@ function fakeStandby(events: Event[], index: number): StandbyRole {
   };
 }
 
-function fakePrimary(events: Event[], name: string, stopped: Promise<void> = Promise.resolve()): PrimaryRole {
+function fakePrimary(
+  events: Event[],
+  name: string,
+  stopped: Promise<void> = Promise.resolve(),
+  replicating: Promise<void> = Promise.resolve(),
+): PrimaryRole {
   return {
     app: () => events.push(`${name} answered`),
     positions: { named: async () => {}, stamp: () => {} },
@@ -159,6 +164,7 @@ function fakePrimary(events: Event[], name: string, stopped: Promise<void> = Pro
     },
     replicateAgain: async () => {
       events.push(`${name} replicates again`);
+      await replicating;
       return fakePrimary(events, `${name} again`);
     },
     close: async ({ shipFirst }) => void events.push(`${name} closed${shipFirst ? ', last frames shipped' : ''}`),
@@ -349,6 +355,28 @@ describe('a fenced node, state by state', () => {
       'primary 0 closed, last frames shipped',
     ]);
     expect(store.record).toBeNull();
+  });
+
+  it('stopping while a regained lease starts Litestream again: that primary is stopped, and the lease given back', async () => {
+    const { node, events, store, takeOvers, stop, latest } = harness();
+    const replicating = deferred();
+    takeOvers.push(async () => fakePrimary(events, 'primary 0', Promise.resolve(), replicating.promise));
+    await node.start();
+    latest().lapse();
+    await until(() => events.includes('primary 0 replicates again'), 'the lease regained');
+    const stopped = stop();
+    replicating.resolve();
+    await stopped;
+    expect(node.kind).toBe('stopped');
+    expect(events).toEqual([
+      'primary 0 taking over',
+      'primary 0 stopped replicating',
+      'primary 0 replicates again',
+      'http closed',
+      'primary 0 again closed, last frames shipped',
+    ]);
+    expect(store.record).toBeNull();
+    expect(latest().whyNotHeld()).toEqual({ kind: 'released' });
   });
 
   it('stopping a standby closes its followed files after HTTP and never promotes', async () => {
