@@ -171,6 +171,15 @@ function fakePrimary(
   };
 }
 
+/** Stops the node while `step` is under way, then lets the step finish: the stop waits for it. */
+async function stopDuring(node: FencedNode, stop: () => Promise<void>, step: ReturnType<typeof deferred>) {
+  const stopped = stop();
+  expect(node.kind).toBe('stopping');
+  step.resolve();
+  await stopped;
+  expect(node.kind).toBe('stopped');
+}
+
 type TakeOver = (tenure: FakeTenure) => Promise<PrimaryRole>;
 
 function harness({ primaryUrl = null }: { primaryUrl?: string | null } = {}) {
@@ -342,11 +351,7 @@ describe('a fenced node, state by state', () => {
     });
     store.free();
     await until(() => events.includes('primary 0 taking over'), 'the takeover to begin');
-    const stopped = stop();
-    expect(node.kind).toBe('stopping');
-    takingOver.resolve();
-    await stopped;
-    expect(node.kind).toBe('stopped');
+    await stopDuring(node, stop, takingOver);
     expect(events).toEqual([
       'standby 0 paused',
       'primary 0 taking over',
@@ -364,10 +369,7 @@ describe('a fenced node, state by state', () => {
     await node.start();
     latest().lapse();
     await until(() => events.includes('primary 0 replicates again'), 'the lease regained');
-    const stopped = stop();
-    replicating.resolve();
-    await stopped;
-    expect(node.kind).toBe('stopped');
+    await stopDuring(node, stop, replicating);
     expect(events).toEqual([
       'primary 0 taking over',
       'primary 0 stopped replicating',
