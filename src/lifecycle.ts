@@ -15,8 +15,18 @@ export function stopRequested(): Promise<NodeJS.Signals> {
  * then the database, then Litestream, which ships the last WAL frames before it exits. A
  * fenced node gives its lease up only after this, so a standby never restores too early.
  */
-export async function shutDown(running: RunningServer, serving?: { db: Db; replication?: Replication }) {
+export async function shutDown(running: RunningServer, serving?: Serving) {
   await running.close();
-  serving?.db.$client.close();
-  await serving?.replication?.stop({ shipFirst: true });
+  if (serving) await closeServing(serving, { shipFirst: true });
+}
+
+interface Serving {
+  db: Db;
+  replication?: Replication;
+}
+
+/** The database, then Litestream: after shipping its last frames if `shipFirst` (a planned stop). */
+export async function closeServing({ db, replication }: Serving, { shipFirst }: { shipFirst: boolean }) {
+  db.$client.close();
+  await replication?.stop({ shipFirst });
 }

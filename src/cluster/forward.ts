@@ -1,5 +1,5 @@
 import { Agent, type ClientRequest, type IncomingMessage, request, type ServerResponse } from 'node:http';
-import { ErrorCode, httpStatusOf } from '../errors.ts';
+import { ErrorCode, httpOf } from '../errors.ts';
 import { CLIENT_ADDRESS_HEADER } from './role.ts';
 
 /** Kept open between requests: a read worker hands over every mutation it receives. */
@@ -8,13 +8,46 @@ export const toWriter = new Agent({ keepAlive: true, maxSockets: 256 });
 /** Per connection, not per request: never copied from one hop to the next. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade']);
 
-/** Where a request is handed: the writer of this host over its unix socket, or another node over HTTP. */
-export type ForwardTarget = { socketPath: string } | { url: string; agent: Agent };
+/**
+ * Where a request is handed, and all that differs between the two hops, as data: the writer of
+ * this host over its unix socket (a read worker's hop), or the lease holder over HTTP (a
+ * standby's, src/failover/forwarding.ts). Everything else is one mechanism: forwardRequest.
+ */
+export interface ForwardTarget {
+  /** Who answers, as a READ_ONLY answer names it when it could not. */
+  name: string;
+  /** A unix socket, or a node's URL. */
+  address: { socketPath: string } | { url: string };
+  agent: Agent;
+  /**
+   * The hop's own headers, which say who the client is: over the socket its address as it is
+   * (only this host's processes can reach the socket), between nodes signed.
+   */
+  clientHeaders: (req: IncomingMessage) => Record<string, string>;
+  /** No answer's head within this long counts as broken off (a frozen target); none: no bound. */
+  answerWithinMs?: number;
+  /**
+   * A write broken off after it may have reached the target is answered 502 (maybe written),
+   * not READ_ONLY (nothing written: try again), when the target may have written it and gone
+   * on: another node. The writer of this host takes every process down with it when it dies.
+   */
+  outcomeUnknownOnBreak: boolean;
+}
+
+/** The writer of this host, over its unix socket. */
+const writerAt = (socketPath: string): ForwardTarget => ({
+  name: 'the writer of this host',
+  address: { socketPath },
+  agent: toWriter,
+  // The writer counts mutations per client address; over the socket it would see none.
+  clientHeaders: (req) => ({ [CLIENT_ADDRESS_HEADER]: req.socket.remoteAddress ?? '' }),
+  outcomeUnknownOnBreak: false,
+});
 
 /**
  * Hands a request to the writer over its unix socket (the local machine, not the network) and
- * sends back its answer as it came: status, headers and body, streamed (subscriptions too).
- * `alreadyRead`: the part of the body the caller read to decide; the rest is piped after it.
+ * sends back its answer as it came. `alreadyRead`: the part of the body the caller read to
+ * decide; the rest is piped after it.
  */
 export function forwardToWriter(
   req: IncomingMessage,
@@ -22,25 +55,7 @@ export function forwardToWriter(
   socketPath: string,
   alreadyRead: Buffer[] = [],
 ): void {
-  // The writer counts mutations per client address; over the socket it would see none.
-  forwardRequest(
-    req,
-    res,
-    { socketPath },
-    { alreadyRead, headers: { [CLIENT_ADDRESS_HEADER]: req.socket.remoteAddress ?? '' } },
-  );
-}
-
-export interface ForwardOptions {
-  alreadyRead?: Buffer[];
-  /** Added to the client's headers (the hop's own: the client address, a signature). */
-  headers?: Record<string, string>;
-  /** Answers the client when the request could not be sent to the target (nothing reached it). */
-  unreachable?: (res: ServerResponse) => void;
-  /** Answers the client when the target broke off after the request may have reached it. */
-  brokenOff?: (res: ServerResponse) => void;
-  /** No answer's head within this long counts as broken off (a frozen target); none: no bound. */
-  answerWithinMs?: number;
+  forwardRequest(req, res, writerAt(socketPath), { alreadyRead });
 }
 
 /** Errors that mean no byte of the request reached the target. */
@@ -48,31 +63,23 @@ const NOT_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFO
 
 /**
  * One request handed to `target` exactly once (never retried: it may have reached the target),
- * its answer sent back unchanged, streamed: the in-host and the cross-node forwarding alike.
- * Returns the request to the target: destroyed, it counts as broken off.
+ * with its body (`alreadyRead` first, the rest piped), its headers but the hop-by-hop ones, and
+ * the hop's client headers; its answer sent back unchanged, streamed (subscriptions too). A
+ * target that cannot be reached gets READ_ONLY 503 + Retry-After, as a node that may not write.
  */
 export function forwardRequest(
   req: IncomingMessage,
   res: ServerResponse,
   target: ForwardTarget,
-  {
-    alreadyRead = [],
-    headers: added = {},
-    unreachable = writerUnreachable,
-    brokenOff = unreachable,
-    answerWithinMs,
-  }: ForwardOptions = {},
+  { alreadyRead = [], write = false }: { alreadyRead?: Buffer[]; write?: boolean } = {},
 ): ClientRequest {
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
   }
-  Object.assign(headers, added);
-  const where =
-    'socketPath' in target
-      ? { socketPath: target.socketPath, agent: toWriter }
-      : { ...urlParts(target.url), agent: target.agent };
-  const upstream = request({ ...where, method: req.method, path: req.url, headers }, (answer) => {
+  Object.assign(headers, target.clientHeaders(req));
+  const where = 'socketPath' in target.address ? target.address : urlParts(target.address.url);
+  const upstream = request({ ...where, agent: target.agent, method: req.method, path: req.url, headers }, (answer) => {
     clearTimeout(deadline);
     const raw = answer.rawHeaders;
     const kept: string[] = [];
@@ -83,6 +90,7 @@ export function forwardRequest(
     answer.pipe(res);
   });
   // Only the head is bounded: a subscription's stream may then be quiet for as long as it likes.
+  const { answerWithinMs } = target;
   const deadline =
     answerWithinMs === undefined
       ? undefined
@@ -90,8 +98,9 @@ export function forwardRequest(
   upstream.on('error', (error: NodeJS.ErrnoException) => {
     clearTimeout(deadline);
     if (res.headersSent) res.destroy();
-    else if (NOT_SENT.has(error.code ?? '')) unreachable(res);
-    else brokenOff(res);
+    else if (NOT_SENT.has(error.code ?? '')) readOnly(res, `${target.name} did not answer`);
+    else if (write && target.outcomeUnknownOnBreak) outcomeUnknown(res, target.name);
+    else readOnly(res, `${target.name} broke off`);
   });
   // The client gave up: so does the target's request (a subscription ends there too).
   res.on('close', () => {
@@ -108,17 +117,24 @@ function urlParts(url: string) {
   return { protocol: parsed.protocol, hostname: parsed.hostname.replace(/^\[|\]$/g, ''), port: parsed.port };
 }
 
-/** READ_ONLY with 503, as a node that may not write says it, so a load balancer moves on. */
-export function writerUnreachable(res: ServerResponse): void {
+/** 503 READ_ONLY + Retry-After without touching GraphQL, so a client (or a balancer) tries again. */
+export function readOnly(res: ServerResponse, reason: string): void {
   const body = JSON.stringify({
     errors: [
-      {
-        message: 'This node does not accept requests now: the writer of this host is not running',
-        extensions: { code: ErrorCode.READ_ONLY },
-      },
+      { message: `This node does not accept requests now: ${reason}`, extensions: { code: ErrorCode.READ_ONLY } },
     ],
   });
-  res.writeHead(httpStatusOf.READ_ONLY, { 'content-type': 'application/json', 'retry-after': '1' }).end(body);
+  const { status, headers } = httpOf(ErrorCode.READ_ONLY);
+  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body);
+}
+
+/**
+ * 502: the target broke off after the request may have reached it. Not READ_ONLY (something
+ * may have been written) and never retried here: the client decides, with its idempotencyKey.
+ */
+function outcomeUnknown(res: ServerResponse, name: string): void {
+  const message = `${name[0]?.toUpperCase()}${name.slice(1)} broke off before answering: the request may or may not have been done; retry with the same idempotencyKey`;
+  res.writeHead(502, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ message }] }));
 }
 
 /**

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { forwardRequest } from '../cluster/forward.ts';
+import { type ForwardTarget, forwardRequest } from '../cluster/forward.ts';
 import { ErrorCode, httpOf } from '../errors.ts';
 
 /**
@@ -80,18 +80,7 @@ export class NodeForwarding {
    * a read is answered READ_ONLY (nothing was written: try again), a write 502 (maybe written).
    */
   forward(req: IncomingMessage, res: ServerResponse, url: string, alreadyRead: Buffer[], write: boolean): void {
-    const upstream = forwardRequest(
-      req,
-      res,
-      { url, agent: toNodes },
-      {
-        alreadyRead,
-        headers: this.forHeaders(req, req.socket.remoteAddress ?? ''),
-        unreachable: (answer) => readOnly(answer, `the primary at ${url} did not answer`),
-        brokenOff: write ? outcomeUnknown : (answer) => readOnly(answer, `the primary at ${url} broke off`),
-        answerWithinMs: ANSWER_WITHIN_MS,
-      },
-    );
+    const upstream = forwardRequest(req, res, this.#nodeAt(url), { alreadyRead, write });
     const waiting = this.#waiting.get(url) ?? new Set();
     this.#waiting.set(url, waiting.add(upstream));
     upstream.once('close', () => {
@@ -113,33 +102,24 @@ export class NodeForwarding {
     this.#waiting.delete(url);
     for (const upstream of waiting ?? []) upstream.destroy(new Error(`the lease left ${url}`));
   }
+
+  /** The lease holder as a target of the one forwarding mechanism (src/cluster/forward.ts). */
+  #nodeAt(url: string): ForwardTarget {
+    return {
+      name: `the primary at ${url}`,
+      address: { url },
+      agent: toNodes,
+      clientHeaders: (req) => this.forHeaders(req, req.socket.remoteAddress ?? ''),
+      answerWithinMs: ANSWER_WITHIN_MS,
+      outcomeUnknownOnBreak: true,
+    };
+  }
 }
 
 /** The forwarded request's client as the one this node sees: rate limits and logs count it. */
 export function asClient(req: IncomingMessage, address: string): void {
   // A keep-alive socket carries one request at a time: this request's client, until the next.
   Object.defineProperty(req.socket, 'remoteAddress', { value: address, configurable: true });
-}
-
-/** 503 READ_ONLY + Retry-After without touching GraphQL, so a client (or a balancer) tries again. */
-export function readOnly(res: ServerResponse, reason: string): void {
-  const body = JSON.stringify({
-    errors: [
-      { message: `This node does not accept requests now: ${reason}`, extensions: { code: ErrorCode.READ_ONLY } },
-    ],
-  });
-  const { status, headers } = httpOf(ErrorCode.READ_ONLY);
-  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body);
-}
-
-/**
- * 502: the primary broke off after the request may have reached it. Not READ_ONLY (something
- * may have been written) and never retried here: the client decides, with its idempotencyKey.
- */
-function outcomeUnknown(res: ServerResponse): void {
-  const message =
-    'The primary broke off before answering: the request may or may not have been done; retry with the same idempotencyKey';
-  res.writeHead(502, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ message }] }));
 }
 
 /** 403 for a request that claims to come from another node and does not. */

@@ -1,29 +1,26 @@
-import { rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isSurelyRead, readUpTo } from '../cluster/forward.ts';
+import { isSurelyRead, readOnly, readUpTo } from '../cluster/forward.ts';
 import type { Config } from '../config.ts';
 import { durationMs } from '../duration.ts';
 import { STREAM_TOKEN_HEADER } from '../http/graphql-sse.ts';
-import { announceListening, listen, type RunningServer } from '../http/server.ts';
-import { type App, createApp } from '../http/yoga.ts';
+import { announceListening, listen } from '../http/server.ts';
 import type { Tenure } from '../lease/keeper.ts';
-import { type LeaseLocation, type LeaseRecord, leaseTimings } from '../lease/lease.ts';
+import { type LeaseLocation, LeaseLostError, type LeaseRecord, leaseTimings } from '../lease/lease.ts';
 import { ThreadedLeaseKeeper } from '../lease/threaded-keeper.ts';
-import { shutDown, stopRequested } from '../lifecycle.ts';
+import { stopRequested } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
-import { ReplicaFollower } from '../replication/follower.ts';
-import { startReplication } from '../replication/primary.ts';
-import { listGenerations } from '../replication/restore.ts';
-import { FollowedReads } from './followed-reads.ts';
-import { asClient, NodeForwarding, readOnly, refuseForged } from './forwarding.ts';
+import type { ReplicaFollower } from '../replication/follower.ts';
+import type { FollowedReads } from './followed-reads.ts';
+import { asClient, NodeForwarding, refuseForged } from './forwarding.ts';
 import { Heartbeat } from './heartbeat.ts';
-import { PrimaryPositions, wantedPosition } from './positions.ts';
+import { type PrimaryPositions, wantedPosition } from './positions.ts';
+import { Primary, type PrimaryView } from './primary.ts';
 import { PromotionHistory } from './promotions.ts';
-import { fencedPrimary, standbyNode } from './roles.ts';
+import { Standby, type StandbyWatch } from './standby.ts';
 import { checkTransition } from './states.ts';
-import { type CatchUp, step, type Takeover, type Timings, takeOver } from './takeover.ts';
+import type { CatchUp, Timings } from './takeover.ts';
 
 export interface FencedNodeOptions {
   /** `standby --primary URL`. Absent for `serve`, which watches whoever holds the lease. */
@@ -34,14 +31,6 @@ export interface FencedNodeOptions {
 const LEASE_POLL_MS = 50;
 /** How often a standby checks that the replica still answers (it spawns Litestream: one listing). */
 const REPLICA_CHECK_EVERY_MS = 10_000;
-/**
- * How often a standby that has nothing to follow yet (the replica was empty when it started, a
- * primary's first snapshot still uploading) tries again: each try lists the replica, and once
- * that names a generation, spawns a Litestream restore (which fails while the snapshot uploads).
- */
-const FIRST_FOLLOW_EVERY_MS = 2_000;
-/** The shortest wait between two rounds of following: each lists the replica once. */
-const MIN_FOLLOW_EVERY_MS = 50;
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /**
@@ -52,27 +41,60 @@ const POSITION_NAMED_WITHIN_MS = 2000;
 /** Answered by every node itself, whatever it is: a balancer's probes, the operator's figures. */
 const OWN_PATHS = new Set(['/health', '/ready', '/metrics']);
 
+type Handler = (request: IncomingMessage, response: ServerResponse) => unknown;
+
+/** What the node asks of a standby (src/failover/standby.ts; a fake in unit tests). */
+export interface StandbyRole {
+  readonly app: Handler;
+  readonly reads: Pick<FollowedReads, 'lagMs' | 'waitFor'>;
+  readonly follower: ReplicaFollower | null;
+  pause(timings: Timings): Promise<void>;
+  resume(): void;
+  handOver(): Promise<void>;
+  close(): Promise<void>;
+  checkReplica(): Promise<void>;
+}
+
+/** What the node asks of a primary (src/failover/primary.ts; a fake in unit tests). */
+export interface PrimaryRole {
+  readonly app: Handler;
+  readonly positions: Pick<PrimaryPositions, 'named' | 'stamp'>;
+  stopReplication(): Promise<void>;
+  replicateAgain(): Promise<PrimaryRole>;
+  close(options: { shipFirst: boolean }): Promise<void>;
+}
+
+/** What a node starts in each role: processes in production (processParts), fakes in unit tests. */
+export interface NodeParts {
+  /** A keeper for one attempt at being primary: a lapsed lease is taken up again only by regain(). */
+  tenure(url: string): Tenure;
+  standBy(watch: StandbyWatch): Promise<StandbyRole>;
+  takeOver(tenure: Tenure, catchUp: CatchUp, timings: Timings, view: PrimaryView): Promise<PrimaryRole>;
+}
+
 /**
- * What the node is, and what it holds in each state. Only #to changes it, and each state
- * carries exactly what it may use: a standby its followed reads, a primary its database and
- * Litestream, a deposed primary the same until it stops (it never writes again).
+ * What the node is, and what each state owns: the keeper of its lease (one per attempt at
+ * being primary), a standby its Standby, a primary its Primary, a deposed primary the same until
+ * it stops or follows another (it never writes again unless it regains the lease). Stopping
+ * and stopped keep the role they stop. Only #to changes it, by the table of states.ts.
  */
-type NodeRole =
-  | { kind: 'starting' }
-  | { kind: 'standby'; app: App }
-  | { kind: 'promoting'; app: App | null }
-  | { kind: 'primary'; serving: Takeover; app: App; positions: PrimaryPositions }
-  | { kind: 'deposed'; serving: Takeover; app: App };
+type Role =
+  | { kind: 'starting'; tenure: Tenure }
+  | { kind: 'standby'; tenure: Tenure; standby: StandbyRole }
+  | { kind: 'promoting'; tenure: Tenure; standby: StandbyRole | null }
+  | { kind: 'primary'; tenure: Tenure; primary: PrimaryRole }
+  | { kind: 'deposed'; tenure: Tenure; primary: PrimaryRole };
+type NodeState = Role | { kind: 'stopping'; of: Role } | { kind: 'stopped'; of: Role };
 
 /**
  * One node of a fenced group, from start to stop. It listens at once; then, if it may (serve:
  * the lease is free), it becomes primary before it says "listening". Otherwise it stands by:
- * it follows the replica into two files that take turns serving its reads (FollowedReads),
- * forwards writes to the lease holder, and watches the holder's /health. After
- * HEARTBEAT_MISSES misses, or as soon as the lease is free, it promotes: lease first, then the
- * newest data (the last WAL segments applied to DATABASE_PATH), then replication. Every step
- * is logged with its duration. SIGTERM: HTTP, database, Litestream (last frames shipped), and
- * only then the lease is given up, so a standby never restores too early.
+ * it follows the replica into two files that take turns serving its reads (Standby), forwards
+ * writes to the lease holder, and watches the holder's /health. After HEARTBEAT_MISSES misses,
+ * or as soon as the lease is free, it promotes: lease first, then the newest data (the last WAL
+ * segments applied to DATABASE_PATH), then replication (Primary). Every step is logged with its
+ * duration. SIGTERM: HTTP, database, Litestream (last frames shipped), and only then the lease
+ * is given up, so a standby never restores too early.
  */
 export async function runFencedNode(
   config: Config,
@@ -80,46 +102,86 @@ export async function runFencedNode(
   location: LeaseLocation,
   { primaryUrl }: FencedNodeOptions,
 ): Promise<void> {
-  const node = new FencedNode(config, logger, location, primaryUrl ?? null);
-  await node.run(await listen(node.handle, config));
+  const running = await listen((request, response) => node.handle(request, response), config);
+  const node = new FencedNode(config, logger, processParts(config, logger, location), {
+    url: running.url,
+    primaryUrl: primaryUrl ?? null,
+  });
+  const stopped = stopRequested().then((signal) => {
+    node.stopping();
+    return signal;
+  });
+  let failure: unknown = null;
+  try {
+    await node.start();
+    announceListening(logger, running, { role: node.kind });
+    const signal = await Promise.race([stopped, node.failed]);
+    logger.info({ signal }, 'shutting down');
+  } catch (error) {
+    failure = error;
+  }
+  await node.stop(() => running.close());
+  if (failure) throw failure;
+  logger.info('stopped');
 }
 
-class FencedNode {
-  #state: NodeRole = { kind: 'starting' };
-  // One keeper per attempt at being primary: a lapsed lease is taken up again only by regain().
-  #keeper!: Tenure;
-  #url = '';
+/** The parts of a node in production: a keeper on its own thread, Litestream, SQLite files. */
+function processParts(config: Config, logger: Logger, location: LeaseLocation): NodeParts {
+  return {
+    tenure: (url) => new ThreadedLeaseKeeper({ location, timings: leaseTimings(config), logger, url }),
+    standBy: (watch) => Standby.start(config, logger, watch),
+    takeOver: (tenure, catchUp, timings, view) => Primary.takeOver(config, logger, tenure, catchUp, timings, view),
+  };
+}
+
+export class FencedNode {
+  #state: NodeState;
+  /** The lease record as the standby last read it: whom writes are forwarded to and who is watched. */
+  #holder: LeaseRecord | null = null;
+  readonly #url: string;
+  readonly #primaryUrl: string | null;
   readonly #heartbeat: Heartbeat;
   readonly #promotions: PromotionHistory;
   readonly #forwarding: NodeForwarding;
-  #holder: LeaseRecord | null = null;
-  #stopping = false;
-  /** A standby's DATABASE_PATH and its twin, kept at the replica's head; null until the replica has a generation. */
-  #follower: ReplicaFollower | null = null;
-  /** What a standby's reads are served from: one of the two followed files. */
-  #reads: FollowedReads | null = null;
-  /** A round of following (or its start): either writes the followed files, one at a time. */
-  #following: Promise<void> | null = null;
-  /** The last round's error, logged once until it changes or following works again. */
-  #followError: string | null = null;
-  #replicaReachable: { at: string; error: string | null } = { at: new Date().toISOString(), error: null };
-  /** The standby's loops (watching, following), awaited on the way out. */
+  /**
+   * The node's loops and steps under way (a standby's watching, a deposed primary's regain and
+   * what follows it), awaited on the way out: a Litestream started again just as the node
+   * stops is the one stopped, and a standby started for another node is the one closed.
+   */
   readonly #loops: Promise<void>[] = [];
   /** Rejects when a loop fails: the node stops, saying why. */
-  #fail: ((error: unknown) => void) | null = null;
-  readonly #failed = new Promise<never>((_, reject) => {
-    this.#fail = reject;
-  });
+  readonly failed: Promise<never>;
+  readonly #fail: (error: unknown) => void;
+  /** What the primary's /ready asks of the node. */
+  readonly #primaryView: PrimaryView = {
+    isDeposed: () => this.#role().kind === 'deposed',
+    promotions: () => this.#promotions.describe(),
+  };
 
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
-    private readonly location: LeaseLocation,
-    private readonly primaryUrl: string | null,
+    private readonly parts: NodeParts,
+    { url, primaryUrl }: { url: string; primaryUrl: string | null },
   ) {
+    this.#url = url;
+    this.#primaryUrl = primaryUrl;
     this.#heartbeat = new Heartbeat(config.heartbeatIntervalMs);
     this.#promotions = new PromotionHistory(config.heartbeatIntervalMs);
     this.#forwarding = new NodeForwarding(config.jwtSecret);
+    this.#state = { kind: 'starting', tenure: parts.tenure(url) };
+    let fail: (error: unknown) => void = () => {};
+    this.failed = new Promise<never>((_, reject) => {
+      fail = reject;
+    });
+    this.#fail = fail;
+    // Seen by whoever races it (runFencedNode); never an unhandled rejection before that.
+    this.failed.catch(() => {});
+  }
+
+  /** What the node is now. */
+  get kind(): NodeState['kind'] {
+    return this.#state.kind;
   }
 
   /**
@@ -132,17 +194,21 @@ class FencedNode {
     const from = this.#forwarding.check(request);
     if (from.kind === 'forged') return refuseForged(response, from.why);
     if (from.kind === 'forwarded') asClient(request, from.address);
-    const state = this.#state;
-    if (state.kind === 'starting' || !state.app) return readOnly(response, 'starting');
-    const app = state.app;
+    if (this.#state.kind === 'stopped') return readOnly(response, 'stopped');
+    const role = this.#role();
+    const app = appOf(role);
+    if (!app) return readOnly(response, 'starting');
     if (OWN_PATHS.has(pathOf(request))) return app(request, response);
-    if (state.kind === 'primary') return this.#asPrimary(request, response, app, state.positions);
-    if (state.kind === 'deposed') return app(request, response);
-    void this.#asStandby(request, response, app, from.kind === 'forwarded').catch(() => response.destroy());
+    if (role.kind === 'primary') return this.#asPrimary(request, response, app, role.primary.positions);
+    const standby = standbyOf(role);
+    if (role.kind === 'deposed' || !standby) return app(request, response);
+    void this.#asStandby(request, response, app, standby.reads, from.kind === 'forwarded').catch(() =>
+      response.destroy(),
+    );
   };
 
   /** Writes get their position once they have committed; reads are answered as they come. */
-  #asPrimary(request: IncomingMessage, response: ServerResponse, app: App, positions: PrimaryPositions) {
+  #asPrimary(request: IncomingMessage, response: ServerResponse, app: Handler, positions: PrimaryRole['positions']) {
     if (SAFE_METHODS.has(request.method ?? 'GET')) return app(request, response);
     void classify(request, this.config.maxBodyBytes)
       .then(async ({ write, complete }) => {
@@ -157,14 +223,19 @@ class FencedNode {
       .catch(() => response.destroy());
   }
 
-  async #asStandby(request: IncomingMessage, response: ServerResponse, app: App, forwarded: boolean) {
+  async #asStandby(
+    request: IncomingMessage,
+    response: ServerResponse,
+    app: Handler,
+    reads: StandbyRole['reads'],
+    forwarded: boolean,
+  ) {
     const { write, chunks } = await classify(request, this.config.maxBodyBytes);
     if (write || subscribes(request, chunks)) return this.#toPrimary(request, response, chunks, forwarded, write);
     const wanted = wantedPosition(request);
     if (wanted && 'malformed' in wanted) return badPosition(response, wanted.malformed);
-    const reads = this.#reads;
-    const lag = reads?.lagMs() ?? null;
-    const fresh = reads !== null && lag !== null && lag <= this.config.standbyMaxLagMs;
+    const lag = reads.lagMs();
+    const fresh = lag !== null && lag <= this.config.standbyMaxLagMs;
     if (fresh && (!wanted || (await reads.waitFor(wanted.position, this.#positionWaitMs())))) {
       return app(request, response);
     }
@@ -186,85 +257,83 @@ class FencedNode {
     return Math.min(this.config.standbyMaxLagMs, 2 * durationMs(this.config.replicaSyncInterval));
   }
 
-  async run(running: RunningServer): Promise<void> {
-    this.#url = running.url;
-    this.#keeper = this.#newKeeper();
-    const stopped = stopRequested().then((signal) => {
-      this.#stopping = true;
-      return signal;
-    });
-    let failure: unknown = null;
-    try {
-      // serve: take over at once when no one holds the lease, before saying "listening".
-      const mayTakeOver =
-        !this.primaryUrl && (await this.#keeper.current()) === null && (await this.#keeper.tryAcquire());
-      if (!(mayTakeOver && (await this.#promote({ leaseWasFree: true }, true)))) await this.#becomeStandby();
-      announceListening(this.logger, running, { role: this.#state.kind });
-      const signal = await Promise.race([stopped, this.#failed]);
-      this.logger.info({ signal }, 'shutting down');
-    } catch (error) {
-      failure = error;
-    }
-    this.#stopping = true;
-    await Promise.all(this.#loops);
-    this.#follower?.close();
-    await this.#stop(running);
-    if (failure) throw failure;
-    this.logger.info('stopped');
+  /** Up to "listening": primary at once if it may (serve, on a free lease), a standby otherwise. */
+  async start(): Promise<void> {
+    const { tenure } = this.#role();
+    const mayTakeOver = !this.#primaryUrl && (await tenure.current()) === null && (await tenure.tryAcquire());
+    if (!(mayTakeOver && (await this.#promote({ leaseWasFree: true }, true)))) await this.#becomeStandby();
+  }
+
+  /** Nothing new starts from now on (no promotion, no standing by again, no regain). */
+  stopping(): void {
+    const state = this.#state;
+    if (state.kind !== 'stopping' && state.kind !== 'stopped') this.#enter({ kind: 'stopping', of: state });
   }
 
   /**
-   * Follows the replica (restored into DATABASE_PATH, a twin made of it), serves reads from it,
-   * and watches the lease holder: at start, and after another node took this one's lease.
+   * The loops end (a promotion under way finishes), then HTTP (`closeHttp`: requests in flight
+   * finish), then the role's resources, and only then the lease is given up, so that a standby
+   * never restores before the last frames are in the replica; a deposed node has none.
    */
-  async #becomeStandby() {
-    const [databasePath, ...others] = followedPaths(this.config);
-    const reads = new FollowedReads(() => this.#follower, followedPaths(this.config));
-    this.#reads = reads;
-    // A replica with nothing restorable yet (a first snapshot still uploading) is tried again
-    // by the rounds of following; meanwhile every request goes to the primary.
-    this.#follower = await step({}, this.logger, 'restore the followed database', () =>
-      ReplicaFollower.start(this.config, this.logger, databasePath, others).catch((error: Error) => {
-        this.#followError = error.message;
-        this.logger.warn({ error: error.message }, 'standby cannot follow the replica yet');
-        return null;
-      }),
-    );
-    // A first round that fails is tried again by the rounds of following.
-    if (this.#follower) await step({}, this.logger, 'serve reads from the followed data', () => this.#followOnce());
-    this.#to({ kind: 'standby', app: this.#standbyApp(reads) });
-    for (const loop of [this.#standBy(), this.#follow()]) {
-      this.#loops.push(loop.catch((error: unknown) => this.#fail?.(error)));
-    }
+  async stop(closeHttp: () => Promise<void>): Promise<void> {
+    this.stopping();
+    // Including those added meanwhile: a regain under way may stand by for another node.
+    for (let i = 0; i < this.#loops.length; i++) await this.#loops[i];
+    await closeHttp();
+    const role = this.#role();
+    if ('standby' in role) await role.standby?.close();
+    if ('primary' in role) await role.primary.close({ shipFirst: true });
+    if (role.kind === 'primary' && role.tenure.whyNotHeld() === null) await role.tenure.release();
+    role.tenure.stop();
+    this.#enter({ kind: 'stopped', of: role });
   }
 
-  /** The only way the node changes what it is: by the table of src/failover/states.ts. */
-  #to(next: NodeRole) {
+  /** The role held, or being stopped. */
+  #role(): Role {
+    const state = this.#state;
+    return state.kind === 'stopping' || state.kind === 'stopped' ? state.of : state;
+  }
+
+  /**
+   * The only way the node changes what it is: by the table of src/failover/states.ts. A
+   * stopping node finishes the step under way: the role it stops changes by the same table.
+   */
+  #to(next: Role) {
+    const state = this.#state;
+    if (state.kind === 'stopping') {
+      checkTransition(state.of.kind, next.kind);
+      this.#state = { kind: 'stopping', of: next };
+    } else this.#enter(next);
+  }
+
+  #enter(next: NodeState) {
     checkTransition(this.#state.kind, next.kind);
     if (next.kind !== this.#state.kind) this.logger.debug({ from: this.#state.kind, to: next.kind }, 'node state');
     this.#state = next;
   }
 
-  /** Whether this node is a primary deposed by its lease: its state says it, nothing else. */
-  readonly #isDeposed = () => this.#state.kind === 'deposed';
-
-  async #stop(running: RunningServer) {
-    const state = this.#state;
-    const serving = state.kind === 'primary' || state.kind === 'deposed' ? state.serving : undefined;
-    await shutDown(running, serving);
-    this.#reads?.close();
-    // Handed over only now that the last frames are in the replica; a deposed node has none.
-    if (state.kind === 'primary' && this.#keeper.whyNotHeld() === null) await this.#keeper.release();
-    this.#keeper.stop();
-  }
-
-  #newKeeper() {
-    return new ThreadedLeaseKeeper({
-      location: this.location,
-      timings: leaseTimings(this.config),
-      logger: this.logger,
-      url: this.#url,
+  /**
+   * Follows the replica, serves reads from it, and watches the lease holder: at start, and
+   * after another node took this one's lease.
+   */
+  async #becomeStandby() {
+    const heartbeat = this.#heartbeat;
+    const standby = await this.parts.standBy({
+      keeper: () => this.#role().tenure,
+      primary: () => this.#watched(),
+      heartbeat: () => ({
+        intervalMs: heartbeat.intervalMs,
+        misses: heartbeat.misses,
+        missesToPromote: this.config.heartbeatMisses,
+        lastError: heartbeat.lastError,
+        lastSuccessAt: heartbeat.lastSuccessAt && new Date(heartbeat.lastSuccessAt).toISOString(),
+        role: this.#state.kind,
+      }),
+      promotions: () => this.#promotions.describe(),
+      fail: this.#fail,
     });
+    this.#to({ kind: 'standby', tenure: this.#role().tenure, standby });
+    this.#loops.push(this.#standBy().catch(this.#fail));
   }
 
   /**
@@ -279,38 +348,7 @@ class FencedNode {
 
   /** The node watched: the lease holder, else the --primary this standby was started for. */
   #watched() {
-    return this.#holder?.url ?? this.primaryUrl;
-  }
-
-  #standbyApp(reads: FollowedReads) {
-    const heartbeat = this.#heartbeat;
-    return createApp({
-      db: reads.db,
-      config: this.config,
-      logger: this.logger,
-      node: standbyNode(() => this.#keeper, {
-        primary: () => this.#watched(),
-        heartbeat: () => ({
-          intervalMs: heartbeat.intervalMs,
-          misses: heartbeat.misses,
-          missesToPromote: this.config.heartbeatMisses,
-          lastError: heartbeat.lastError,
-          lastSuccessAt: heartbeat.lastSuccessAt && new Date(heartbeat.lastSuccessAt).toISOString(),
-          role: this.#state.kind,
-        }),
-        reads: () => {
-          const lagMs = reads.lagMs();
-          return {
-            ...reads.describe(),
-            maxLagMs: this.config.standbyMaxLagMs,
-            answeredHere: lagMs !== null && lagMs <= this.config.standbyMaxLagMs,
-            replicaReachable: this.#replicaReachable,
-            followed: this.#follower ? { ...this.#follower.describe(), error: this.#followError } : null,
-          };
-        },
-        promotions: () => this.#promotions.describe(),
-      }),
-    });
+    return this.#holder?.url ?? this.#primaryUrl;
   }
 
   /**
@@ -318,10 +356,11 @@ class FencedNode {
    * `localMayBeNewest`: see CatchUp (true only for `serve` taking a free lease at start).
    */
   async #promote(why: Record<string, unknown>, localMayBeNewest: boolean): Promise<boolean> {
-    const { config, logger } = this;
-    const tenure = this.#keeper;
-    const before = this.#state.kind === 'standby' ? this.#state : null;
-    this.#to({ kind: 'promoting', app: before?.app ?? null });
+    const { logger } = this;
+    const before = this.#role();
+    const { tenure } = before;
+    const standby = before.kind === 'standby' ? before.standby : null;
+    this.#to({ kind: 'promoting', tenure, standby });
     const startedAt = performance.now();
     const timings: Timings = {};
     const promotions = this.#promotions;
@@ -330,37 +369,18 @@ class FencedNode {
       { ...why, watched: this.#watched(), term: tenure.term, attempt: promotions.attempts },
       'promoting: this node takes over as primary',
     );
-    let takeover: Takeover | null = null;
+    let primary: PrimaryRole | null = null;
     try {
-      // A round of following writes the followed files: the takeover writes DATABASE_PATH next.
-      const following = this.#following;
-      if (following) await step(timings, logger, 'finish following', () => following);
       // Reads go on from the other followed file while DATABASE_PATH becomes the primary's.
-      const reads = this.#reads;
-      if (reads)
-        await step(timings, logger, 'serve reads from the other file', () => reads.release(config.databasePath));
+      await standby?.pause(timings);
       // The followed file is a few WAL segments from the head (docs/operations.md).
-      const catchUp: CatchUp = { localMayBeNewest, follower: this.#follower };
-      takeover = await takeOver(config, logger, () => tenure.whyNotHeld(), catchUp, timings);
-      const serving = takeover;
-      const primaryApp = await step(timings, logger, 'serve as primary', () =>
-        createApp({
-          db: serving.db,
-          config,
-          logger,
-          node: fencedPrimary(tenure, serving.replication.node, this.#isDeposed, () => promotions.describe()),
-        }),
-      );
+      const catchUp: CatchUp = { localMayBeNewest, follower: standby?.follower ?? null };
+      primary = await this.parts.takeOver(tenure, catchUp, timings, this.#primaryView);
       const lost = tenure.whyNotHeld();
-      if (lost) throw new Error(`promotion abandoned: ${lost}`);
-      this.#to({ kind: 'primary', serving, app: primaryApp, positions: new PrimaryPositions(config.databasePath) });
+      if (lost) throw new LeaseLostError(lost);
+      this.#to({ kind: 'primary', tenure, primary });
       tenure.onLost(() => this.#deposed());
-      // DATABASE_PATH is the primary's now: nothing follows the replica into it any more.
-      this.#reads?.close();
-      this.#reads = null;
-      this.#follower?.close();
-      if (this.#follower) void removeFile(followedPaths(config)[1]);
-      this.#follower = null;
+      await standby?.handOver();
       const tookMs = Math.round(performance.now() - startedAt);
       promotions.promoted({ term: tenure.term, at: new Date().toISOString(), durationMs: tookMs, steps: timings });
       logger.info({ totalMs: tookMs, steps: timings, term: tenure.term }, 'promoted: this node is the primary');
@@ -369,10 +389,8 @@ class FencedNode {
       // Nothing half-done may write: the lease goes back for a node (or a later try) that can
       // take over cleanly, and this node stands by again.
       const message = (error as Error).message;
-      takeover?.db.$client.close();
-      await takeover?.replication.stop();
-      // Migrated, or replicated as a generation of its own: the followed file is no longer the replica's.
-      this.#follower?.markTouched();
+      await primary?.close({ shipFirst: false });
+      standby?.resume();
       await tenure.release().catch(() => {});
       const holderNow = await tenure.current().catch(() => null);
       tenure.stop();
@@ -386,12 +404,14 @@ class FencedNode {
         },
         { lostToAnother: holderNow !== null && holderNow.holder !== tenure.holder },
       );
+      // A lease lost meanwhile, by kind: the one fact about this failure that is not the node's own.
+      const leaseLoss = error instanceof LeaseLostError ? error.loss.kind : undefined;
       logger.error(
-        { error: message, steps: timings, term: tenure.term, attempt: promotions.attempts, retryInMs },
+        { error: message, leaseLoss, steps: timings, term: tenure.term, attempt: promotions.attempts, retryInMs },
         'promotion failed: standing by again',
       );
-      this.#keeper = this.#newKeeper();
-      this.#to(before ?? { kind: 'starting' });
+      const next = this.parts.tenure(this.#url);
+      this.#to(standby ? { kind: 'standby', tenure: next, standby } : { kind: 'starting', tenure: next });
       return false;
     }
   }
@@ -402,10 +422,10 @@ class FencedNode {
    * free and nobody held it since; once another node holds it, this node stays deposed.
    */
   #deposed() {
-    const state = this.#state;
-    if (state.kind !== 'primary') return;
-    this.#to({ kind: 'deposed', serving: state.serving, app: state.app });
-    this.#regain(state.serving, state.serving.replication.stop()).catch((error: unknown) => this.#fail?.(error));
+    const role = this.#role();
+    if (role.kind !== 'primary') return;
+    this.#to({ kind: 'deposed', tenure: role.tenure, primary: role.primary });
+    this.#loops.push(this.#regain(role.primary, role.tenure, role.primary.stopReplication()).catch(this.#fail));
   }
 
   /**
@@ -413,43 +433,34 @@ class FencedNode {
    * restored from the replica (what it wrote that was not shipped is the new primary's loss to
    * tell, not this node's to keep), and serves reads again.
    */
-  async #followAnother(lapsed: Takeover) {
-    if (this.#stopping) return;
-    this.#to({ kind: 'starting' });
-    lapsed.db.$client.close();
-    this.#keeper.stop();
-    this.#keeper = this.#newKeeper();
+  async #followAnother(lapsed: PrimaryRole, tenure: Tenure) {
+    if (this.#state.kind !== 'deposed') return;
+    this.#to({ kind: 'starting', tenure: this.parts.tenure(this.#url) });
+    await lapsed.close({ shipFirst: false });
+    tenure.stop();
     await this.#becomeStandby();
   }
 
-  async #regain(lapsed: Takeover, replicationStopped: Promise<void>) {
-    const { config, logger } = this;
-    const tenure = this.#keeper;
+  async #regain(lapsed: PrimaryRole, tenure: Tenure, replicationStopped: Promise<void>) {
+    const { logger } = this;
     await replicationStopped.catch((error: Error) =>
       logger.warn({ error: error.message }, 'Litestream did not stop cleanly after the lease lapsed'),
     );
-    while (!this.#stopping && this.#state.kind === 'deposed') {
+    // A stopping node regains nothing: its state is no longer deposed.
+    while (this.#state.kind === 'deposed') {
       // Unreachable store: undefined, ask again. Still ours by the store's clock: wait it out.
       const holder = await tenure.current().catch(() => undefined);
       const regained = holder === null ? await tenure.regain().catch(() => undefined) : undefined;
       if (regained) break;
       if (regained === false || (holder && holder.holder !== tenure.holder)) {
         logger.warn({ holder: holder ?? 'another node, since' }, 'lease taken by another node: following it');
-        return this.#followAnother(lapsed);
+        return this.#followAnother(lapsed, tenure);
       }
       await sleep(LEASE_POLL_MS);
     }
-    if (this.#stopping || this.#state.kind !== 'deposed') return;
+    if (this.#state.kind !== 'deposed') return;
     try {
-      const replication = await startReplication(config, logger);
-      const serving: Takeover = { db: lapsed.db, replication };
-      const app = createApp({
-        db: serving.db,
-        config,
-        logger,
-        node: fencedPrimary(tenure, replication.node, this.#isDeposed, () => this.#promotions.describe()),
-      });
-      this.#to({ kind: 'primary', serving, app, positions: new PrimaryPositions(config.databasePath) });
+      this.#to({ kind: 'primary', tenure, primary: await lapsed.replicateAgain() });
       // Lost again while Litestream started: the same way down.
       if (tenure.whyNotHeld()) this.#deposed();
       else logger.info({ term: tenure.term }, 'primary again after a lease lapse');
@@ -459,17 +470,19 @@ class FencedNode {
     }
   }
 
+  /** The standby's watching: the lease and the primary's /health, until it promotes or stops. */
   async #standBy() {
     const { config, logger } = this;
     let lastReplicaCheck = performance.now();
     /** When this standby first found the primary gone (or the lease free). */
     let suspectSince: number | null = null;
     let lastProbeAt = Number.NEGATIVE_INFINITY;
-    while (!this.#stopping) {
+    for (let state = this.#state; state.kind === 'standby'; state = this.#state) {
+      const { tenure, standby } = state;
       const tickStartedAt = performance.now();
       this.#holderIs(
-        await this.#keeper.current().catch((error: Error) => {
-          logger.warn({ lease: this.#keeper.location, error: error.message }, 'lease store unreachable');
+        await tenure.current().catch((error: Error) => {
+          logger.warn({ lease: tenure.location, error: error.message }, 'lease store unreachable');
           return this.#holder;
         }),
       );
@@ -481,15 +494,17 @@ class FencedNode {
         await this.#heartbeat.probe(target);
       }
       const primaryGone = target !== null && this.#heartbeat.misses >= config.heartbeatMisses;
-      if ((this.#holder === null || primaryGone) && this.#promotions.mayAttempt(performance.now())) {
+      // Stopping since the tick began: no promotion starts (the loop ends at its next turn).
+      const mayPromote = this.#state.kind === 'standby' && this.#promotions.mayAttempt(performance.now());
+      if ((this.#holder === null || primaryGone) && mayPromote) {
         suspectSince ??= performance.now();
-        const acquired = await this.#keeper.tryAcquire().catch((error: Error) => {
+        const acquired = await tenure.tryAcquire().catch((error: Error) => {
           logger.warn({ error: error.message }, 'could not take the lease');
           return false;
         });
         if (acquired) {
           // Writes arriving while this node promotes get READ_ONLY at once, not the old holder.
-          this.#holderIs({ holder: this.#keeper.holder, url: this.#url, term: this.#keeper.term ?? 0 });
+          this.#holderIs({ holder: tenure.holder, url: this.#url, term: tenure.term ?? 0 });
           const promoted = await this.#promote(
             {
               misses: this.#heartbeat.misses,
@@ -508,80 +523,19 @@ class FencedNode {
       suspectSince = null;
       if (performance.now() - lastReplicaCheck > REPLICA_CHECK_EVERY_MS) {
         lastReplicaCheck = performance.now();
-        await this.#checkReplica();
+        await standby.checkReplica();
       }
       await sleep(Math.max(0, config.heartbeatIntervalMs - (performance.now() - tickStartedAt)));
     }
   }
-
-  /**
-   * A standby's rounds of following, off the standby loop (the heartbeat goes on): each brings
-   * the followed file not served to the replica's head and serves it. Litestream ships a segment
-   * per sync interval; a round every half of one keeps the served data within about one
-   * interval of the replica. A standby with nothing to follow yet starts following once the
-   * replica has a generation. Ends once the node is primary (or stopping).
-   */
-  async #follow() {
-    const everyMs = Math.max(MIN_FOLLOW_EVERY_MS, durationMs(this.config.replicaSyncInterval) / 2);
-    while (!this.#stopping && (this.#state.kind === 'standby' || this.#state.kind === 'promoting')) {
-      const startedAt = performance.now();
-      if (this.#state.kind === 'standby') {
-        this.#following = this.#followOnce();
-        await this.#following;
-        this.#following = null;
-      }
-      const waitMs = this.#follower ? everyMs : Math.max(everyMs, FIRST_FOLLOW_EVERY_MS);
-      await sleep(Math.max(0, waitMs - (performance.now() - startedAt)));
-    }
-  }
-
-  #followOnce(): Promise<void> {
-    const reads = this.#reads;
-    if (!reads) return Promise.resolve();
-    return (this.#follower ? reads.refresh() : this.#startFollowing(reads)).then(
-      () => {
-        if (this.#followError) this.logger.info('standby follows the replica again');
-        this.#followError = null;
-      },
-      (error: Error) => {
-        if (error.message !== this.#followError) {
-          this.logger.warn({ error: error.message }, 'standby cannot follow the replica');
-        }
-        this.#followError = error.message;
-      },
-    );
-  }
-
-  /** The follower, once the replica has a generation; reads are served from it at once. */
-  async #startFollowing(reads: FollowedReads) {
-    const [databasePath, ...others] = followedPaths(this.config);
-    const follower = await ReplicaFollower.start(this.config, this.logger, databasePath, others);
-    if (!follower) return;
-    this.#follower = follower;
-    this.logger.info(follower.describe(), 'standby follows the replica from now on');
-    await reads.refresh();
-  }
-
-  /** Whether the replica answers, for /ready. */
-  async #checkReplica() {
-    const listed = await listGenerations(this.config).then(
-      () => null,
-      (error: Error) => error.message,
-    );
-    this.#replicaReachable = { at: new Date().toISOString(), error: listed };
-    if (listed) this.logger.warn({ error: listed }, 'standby cannot read the replica');
-  }
 }
 
-/** DATABASE_PATH (which a promotion takes over) and its twin: the two files a standby follows. */
-function followedPaths(config: Config): [string, string] {
-  return [config.databasePath, `${config.databasePath}.standby`];
+/** The app answering for a role: none while starting (or promoting at start, from nothing). */
+function appOf(role: Role): Handler | null {
+  return 'primary' in role ? role.primary.app : (standbyOf(role)?.app ?? null);
 }
 
-/** Unlinking a file of GBs takes a while: not on the event loop, just after a promotion. */
-async function removeFile(path: string) {
-  for (const file of [path, `${path}-wal`, `${path}-shm`]) await rm(file, { force: true }).catch(() => {});
-}
+const standbyOf = (role: Role) => ('standby' in role ? role.standby : null);
 
 const pathOf = (request: IncomingMessage) => (request.url ?? '/').split('?')[0] as string;
 

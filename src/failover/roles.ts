@@ -1,11 +1,19 @@
 import type { NodeState } from '../context.ts';
 import type { Tenure } from '../lease/keeper.ts';
+import { describeLoss } from '../lease/lease.ts';
 
-/** The lease as /ready shows it. */
+/** The lease as /ready shows it: why it is not held as a kind to branch on, and in words. */
 function describeLease(keeper: Tenure) {
-  const whyNot = keeper.whyNotHeld();
+  const loss = keeper.whyNotHeld();
   const { location, holder, term, regains } = keeper;
-  return { location, holder, term, held: whyNot === null, whyNot, regains };
+  const whyNot = loss && { ...loss, message: describeLoss(loss) };
+  return { location, holder, term, held: loss === null, whyNot, regains };
+}
+
+/** Why the keeper's lease forbids writing, in words; null while it is held. */
+function leaseRefusal(keeper: Tenure): string | null {
+  const loss = keeper.whyNotHeld();
+  return loss && describeLoss(loss);
 }
 
 /**
@@ -22,10 +30,10 @@ export function fencedPrimary(
   promotions: () => Record<string, unknown>,
 ): NodeState {
   return {
-    whyReadOnly: () => keeper.whyNotHeld() ?? replication.whyReadOnly(),
+    whyReadOnly: () => leaseRefusal(keeper) ?? replication.whyReadOnly(),
     // DURABILITY=replicated: writes are confirmed by the replication underneath (src/durability).
     ...(replication.confirmWrites && { confirmWrites: replication.confirmWrites }),
-    whyNotReady: () => (isDeposed() ? `deposed: ${keeper.whyNotHeld()}` : null),
+    whyNotReady: () => (isDeposed() ? `deposed: ${leaseRefusal(keeper)}` : null),
     describe() {
       const lease = describeLease(keeper);
       return {

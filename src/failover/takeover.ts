@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Config } from '../config.ts';
 import { type Db, openDatabase } from '../db/client.ts';
 import { applyMigrations } from '../db/migrate.ts';
+import { type LeaseLoss, LeaseLostError } from '../lease/lease.ts';
 import type { Logger } from '../logger.ts';
 import type { ReplicaFollower } from '../replication/follower.ts';
 import { litestreamGeneration, litestreamStateDirectory } from '../replication/on-disk.ts';
@@ -105,19 +106,19 @@ export interface Takeover {
 
 /**
  * The primary's half of a promotion, run with the lease already in hand: the newest data,
- * migrations, then Litestream replicating to the same replica. `stillHeld` is asked between
+ * migrations, then Litestream replicating to the same replica. `leaseLoss` is asked between
  * steps: a takeover that outlived its lease stops before it could replicate.
  */
 export async function takeOver(
   config: Config,
   logger: Logger,
-  stillHeld: () => string | null,
+  leaseLoss: () => LeaseLoss | null,
   catchUp: CatchUp,
   timings: Timings = {},
 ): Promise<Takeover> {
   const guard = () => {
-    const why = stillHeld();
-    if (why) throw new Error(`promotion abandoned: ${why}`);
+    const loss = leaseLoss();
+    if (loss) throw new LeaseLostError(loss);
   };
   await catchUpWithReplica(config, logger, catchUp, timings);
   guard();

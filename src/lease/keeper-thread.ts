@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { WriteDeadline } from './deadline.ts';
 import { type KeeperLog, LeaseKeeper } from './keeper.ts';
-import type { LeaseLocation, LeaseTimings } from './lease.ts';
+import type { LeaseLocation, LeaseLoss, LeaseTimings } from './lease.ts';
 import { openLease } from './open-lease.ts';
 
 /**
@@ -25,8 +25,8 @@ export type KeeperCall = { id: number; call: 'current' | 'tryAcquire' | 'regain'
 export type KeeperMessage =
   | { type: 'answer'; id: number; value: unknown; error?: string }
   | { type: 'log'; level: 'info' | 'warn'; fields: object; message: string }
-  | { type: 'lost'; reason: string }
-  | { type: 'state'; term: number | null; regains: { count: number; lastAt: string | null } };
+  | { type: 'lost'; loss: LeaseLoss }
+  | { type: 'state'; term: number | null; regains: { count: number; lastAt: string | null }; loss: LeaseLoss | null };
 
 const port = parentPort;
 if (!port) throw new Error('keeper-thread.ts runs as a worker thread');
@@ -45,7 +45,7 @@ const keeper = new LeaseKeeper({
   holder: data.holder,
   deadline: new WriteDeadline(data.deadline),
 });
-keeper.onLost((reason) => tell({ type: 'lost', reason }));
+keeper.onLost((loss) => tell({ type: 'lost', loss }));
 
 port.on('message', async (message: KeeperCall) => {
   if (message.call === 'close') {
@@ -56,7 +56,8 @@ port.on('message', async (message: KeeperCall) => {
   }
   try {
     const value = await keeper[message.call]();
-    tell({ type: 'state', term: keeper.term, regains: keeper.regains });
+    // Its own loss, not whyNotHeld(): the serving thread reads the deadline itself.
+    tell({ type: 'state', term: keeper.term, regains: keeper.regains, loss: keeper.loss });
     tell({ type: 'answer', id: message.id, value });
   } catch (error) {
     tell({ type: 'answer', id: message.id, value: null, error: (error as Error).message });

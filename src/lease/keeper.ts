@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { monotonicMs, WriteDeadline } from './deadline.ts';
-import type { Lease, LeaseGrant, LeaseRecord, LeaseTimings } from './lease.ts';
+import {
+  describeLoss,
+  type Lease,
+  type LeaseGrant,
+  type LeaseLoss,
+  type LeaseRecord,
+  type LeaseTimings,
+} from './lease.ts';
 
 /** What the keeper logs with: pino's logger, or a thread's messages to it (keeper-thread.ts). */
 export interface KeeperLog {
@@ -27,8 +34,10 @@ export interface Tenure {
   readonly location: string;
   readonly term: number | null;
   readonly regains: { count: number; lastAt: string | null };
-  whyNotHeld(): string | null;
-  onLost(listener: (reason: string) => void): void;
+  /** Why this node may not write by its lease now, or null while it holds a valid one. */
+  whyNotHeld(): LeaseLoss | null;
+  /** Calls `listener` once, when the lease is lost. */
+  onLost(listener: (loss: LeaseLoss) => void): void;
   current(): Promise<LeaseRecord | null>;
   tryAcquire(): Promise<boolean>;
   regain(): Promise<boolean>;
@@ -55,15 +64,15 @@ export class LeaseKeeper implements Tenure {
   readonly #options: LeaseKeeperOptions;
   readonly #deadline: WriteDeadline;
   #grant: LeaseGrant | null = null;
-  #lostReason: string | null = null;
-  /** Given up on purpose (release()): never taken up again by regain(). */
-  #released = false;
+  #loss: LeaseLoss | null = null;
+  /** The last renewal's failure while the store does not answer; null once one succeeds. */
+  #storeError: string | null = null;
   /** Terms taken up again after a lapse (regain()), for /ready and /metrics. */
   #regains = 0;
   #lastRegainAt: string | null = null;
   #timer: NodeJS.Timeout | null = null;
   #deadlineTimer: NodeJS.Timeout | null = null;
-  #listeners = new Set<(reason: string) => void>();
+  #listeners = new Set<(loss: LeaseLoss) => void>();
 
   constructor(options: LeaseKeeperOptions) {
     this.#options = options;
@@ -79,16 +88,19 @@ export class LeaseKeeper implements Tenure {
     return this.#grant?.term ?? null;
   }
 
-  /** Why this node may not write by its lease now, or null while it holds a valid one. */
-  whyNotHeld(): string | null {
-    if (this.#lostReason) return `lease lost: ${this.#lostReason}`;
-    if (!this.#grant) return 'lease not held';
-    if (this.#deadline.passed()) return 'lease expired before it was renewed';
+  /** The loss this keeper recorded (its listeners were told), whatever the deadline says. */
+  get loss(): LeaseLoss | null {
+    return this.#loss;
+  }
+
+  whyNotHeld(): LeaseLoss | null {
+    if (this.#loss) return this.#loss;
+    if (!this.#grant) return { kind: 'not-held' };
+    if (this.#deadline.passed()) return { kind: 'expired', storeError: this.#storeError };
     return null;
   }
 
-  /** Calls `listener` once, when the lease is lost. */
-  onLost(listener: (reason: string) => void): void {
+  onLost(listener: (loss: LeaseLoss) => void): void {
     this.#listeners.add(listener);
   }
 
@@ -99,7 +111,7 @@ export class LeaseKeeper implements Tenure {
 
   /** One attempt to take the lease; on success renews it until lost or released. */
   async tryAcquire(): Promise<boolean> {
-    if (this.#grant || this.#lostReason) return this.whyNotHeld() === null;
+    if (this.#grant || this.#loss) return this.whyNotHeld() === null;
     const { lease, timings, url } = this.#options;
     const sentAt = monotonicMs();
     const grant = await lease.acquire({ holder: this.holder, url }, timings.ttlMs);
@@ -122,18 +134,18 @@ export class LeaseKeeper implements Tenure {
    */
   async regain(): Promise<boolean> {
     const lost = this.#grant;
-    if (!lost || !this.#lostReason || this.#released) return false;
+    if (!lost || !this.#loss || this.#released()) return false;
     const { lease, timings, url, logger } = this.#options;
     const sentAt = monotonicMs();
     const grant = await lease.regain({ holder: this.holder, url }, timings.ttlMs, lost.term);
     if (!grant) return false;
-    if (this.#grant !== lost || this.#released) {
+    if (this.#grant !== lost || this.#released()) {
       // Released meanwhile (the process is stopping): the fresh term is given back at once.
       await lease.release(grant);
       return false;
     }
-    const lapse = this.#lostReason;
-    this.#lostReason = null;
+    const lapse = this.#loss.kind;
+    this.#loss = null;
     this.#regains += 1;
     this.#lastRegainAt = new Date().toISOString();
     this.#granted(grant, sentAt);
@@ -148,14 +160,20 @@ export class LeaseKeeper implements Tenure {
   /** Gives the lease up now (planned switchover): this node stops writing first. */
   async release(): Promise<void> {
     const grant = this.#grant;
-    this.#released = true;
-    this.#lose('released');
+    // Lost already (listeners told): from now on given up on purpose, never regained.
+    if (this.#loss) this.#loss = { kind: 'released' };
+    else this.#lose({ kind: 'released' });
     if (grant) await this.#options.lease.release(grant);
   }
 
   /** Stops renewing (the process is ending) without giving the lease up early. */
   stop(): void {
     this.#clearTimers();
+  }
+
+  /** Given up on purpose (release()): never taken up again by regain(). */
+  #released(): boolean {
+    return this.#loss?.kind === 'released';
   }
 
   #granted(grant: LeaseGrant, sentAt: number) {
@@ -172,8 +190,8 @@ export class LeaseKeeper implements Tenure {
   }
 
   #checkDeadline() {
-    if (this.#lostReason || !this.#grant) return;
-    if (this.#deadline.passed()) return this.#lose('it expired before a renewal succeeded');
+    if (this.#loss || !this.#grant) return;
+    if (this.#deadline.passed()) return this.#lose({ kind: 'expired', storeError: this.#storeError });
     // Timers run on the event loop's cached millisecond clock and can fire a little early.
     if (this.#deadlineTimer) this.#armDeadline();
   }
@@ -185,22 +203,24 @@ export class LeaseKeeper implements Tenure {
 
   async #renew(dueAt: number) {
     const grant = this.#grant;
-    if (!grant || this.#lostReason) return;
+    if (!grant || this.#loss) return;
     this.#checkDeadline();
-    if (this.#lostReason) return;
+    if (this.#loss) return;
     const { lease, timings, logger } = this.#options;
     const sentAt = monotonicMs();
     // Lost meanwhile, and maybe regained as a new term: this answer is about a term gone by.
-    const stale = () => this.#lostReason !== null || this.#grant !== grant;
+    const stale = () => this.#loss !== null || this.#grant !== grant;
     try {
       const renewed = await lease.renew(grant, timings.ttlMs);
       this.#reportSlow(sentAt - dueAt, monotonicMs() - sentAt);
       if (stale()) return;
-      if (!renewed) return this.#lose('the lease store says it is no longer ours');
+      this.#storeError = null;
+      if (!renewed) return this.#lose({ kind: 'taken' });
       this.#granted(renewed, sentAt);
     } catch (error) {
       if (stale()) return;
       // The store is unreachable for now: keep trying until the deadline decides.
+      this.#storeError = (error as Error).message;
       logger.warn({ lease: lease.location, error: (error as Error).message }, 'lease renewal failed');
     }
     this.#scheduleRenewal();
@@ -220,16 +240,16 @@ export class LeaseKeeper implements Tenure {
     );
   }
 
-  #lose(reason: string) {
-    if (this.#lostReason) return;
-    this.#lostReason = reason;
+  #lose(loss: LeaseLoss) {
+    if (this.#loss) return;
+    this.#loss = loss;
     this.#deadline.set(0);
     this.#clearTimers();
     this.#options.logger.warn(
-      { lease: this.#options.lease.location, term: this.#grant?.term, reason },
+      { lease: this.#options.lease.location, term: this.#grant?.term, reason: loss.kind, why: describeLoss(loss) },
       'lease lost: writes refused from now on',
     );
-    for (const listener of this.#listeners) listener(reason);
+    for (const listener of this.#listeners) listener(loss);
   }
 
   #clearTimers() {

@@ -17,6 +17,47 @@ export interface LeaseGrant {
 }
 
 /**
+ * Why this node may not write by its lease, as a kind callers decide on (never a message to
+ * match): the lease was never taken (`not-held`), no renewal succeeded before the holder's own
+ * deadline (`expired`; `storeError` is the last renewal's failure when the store did not
+ * answer, null when the answers came too late), the store answered that it is no longer ours
+ * (`taken`: another node has it, or it ran out there), or it was given up on purpose
+ * (`released`: never taken up again).
+ */
+export type LeaseLoss =
+  | { kind: 'not-held' }
+  | { kind: 'expired'; storeError: string | null }
+  | { kind: 'taken' }
+  | { kind: 'released' };
+
+/** A loss in words, for logs, /ready and READ_ONLY answers. */
+export function describeLoss(loss: LeaseLoss): string {
+  switch (loss.kind) {
+    case 'not-held':
+      return 'lease not held';
+    case 'expired':
+      return `lease lost: it expired before a renewal succeeded${loss.storeError ? ` (the lease store did not answer: ${loss.storeError})` : ''}`;
+    case 'taken':
+      return 'lease lost: the lease store says it is no longer ours';
+    case 'released':
+      return 'lease lost: released';
+  }
+}
+
+/** Work that needed the lease stopped because it was lost (a promotion between two steps). */
+export class LeaseLostError extends Error {
+  override name = 'LeaseLostError';
+  constructor(readonly loss: LeaseLoss) {
+    super(describeLoss(loss));
+  }
+}
+
+/** The lease store did not answer (unreachable, or failed): nothing is known about the lease. */
+export class LeaseStoreError extends Error {
+  override name = 'LeaseStoreError';
+}
+
+/**
  * A lease that at most one node holds at a time. Implementations keep the expiry where every
  * contender reads it (a file on one host, etcd across hosts); the holder works out its own
  * deadline from its monotonic clock (src/lease/keeper.ts), never from a timestamp it was sent.

@@ -4,7 +4,14 @@ import { startWorkerBeside } from '../threads.ts';
 import { WriteDeadline } from './deadline.ts';
 import { newHolderId, type Tenure } from './keeper.ts';
 import type { KeeperCall, KeeperMessage, KeeperThreadData } from './keeper-thread.ts';
-import { describeLeaseLocation, type LeaseLocation, type LeaseRecord, type LeaseTimings } from './lease.ts';
+import {
+  describeLeaseLocation,
+  type LeaseLocation,
+  type LeaseLoss,
+  type LeaseRecord,
+  LeaseStoreError,
+  type LeaseTimings,
+} from './lease.ts';
 
 export interface ThreadedKeeperOptions {
   location: LeaseLocation;
@@ -26,11 +33,12 @@ export class ThreadedLeaseKeeper implements Tenure {
   readonly #deadline = new WriteDeadline();
   readonly #logger: Logger;
   readonly #pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
-  readonly #listeners = new Set<(reason: string) => void>();
+  readonly #listeners = new Set<(loss: LeaseLoss) => void>();
   #nextId = 0;
   #term: number | null = null;
   #regains: Tenure['regains'] = { count: 0, lastAt: null };
-  #lostReason: string | null = null;
+  /** The keeper thread's loss, as it last told: the deadline below may run out before it tells. */
+  #loss: LeaseLoss | null = null;
   #exited: Error | null = null;
 
   constructor({ location, timings, logger, url }: ThreadedKeeperOptions) {
@@ -56,14 +64,14 @@ export class ThreadedLeaseKeeper implements Tenure {
     return this.#regains;
   }
 
-  whyNotHeld(): string | null {
-    if (this.#lostReason) return `lease lost: ${this.#lostReason}`;
-    if (this.#term === null) return 'lease not held';
-    if (this.#deadline.passed()) return 'lease expired before it was renewed';
+  whyNotHeld(): LeaseLoss | null {
+    if (this.#loss) return this.#loss;
+    if (this.#term === null) return { kind: 'not-held' };
+    if (this.#deadline.passed()) return { kind: 'expired', storeError: null };
     return null;
   }
 
-  onLost(listener: (reason: string) => void): void {
+  onLost(listener: (loss: LeaseLoss) => void): void {
     this.#listeners.add(listener);
   }
 
@@ -75,10 +83,8 @@ export class ThreadedLeaseKeeper implements Tenure {
     return this.#call('tryAcquire') as Promise<boolean>;
   }
 
-  async regain(): Promise<boolean> {
-    const regained = (await this.#call('regain')) as boolean;
-    if (regained) this.#lostReason = null;
-    return regained;
+  regain(): Promise<boolean> {
+    return this.#call('regain') as Promise<boolean>;
   }
 
   async release(): Promise<void> {
@@ -107,16 +113,17 @@ export class ThreadedLeaseKeeper implements Tenure {
     if (message.type === 'state') {
       this.#term = message.term;
       this.#regains = message.regains;
+      this.#loss = message.loss;
       return;
     }
     if (message.type === 'lost') {
-      this.#lostReason = message.reason;
-      for (const listener of this.#listeners) listener(message.reason);
+      this.#loss = message.loss;
+      for (const listener of this.#listeners) listener(message.loss);
       return;
     }
     const pending = this.#pending.get(message.id);
     this.#pending.delete(message.id);
-    if (message.error) pending?.reject(new Error(message.error));
+    if (message.error) pending?.reject(new LeaseStoreError(message.error));
     else pending?.resolve(message.value);
   }
 }

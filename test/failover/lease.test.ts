@@ -8,7 +8,7 @@ import { type RunningEtcd, startEtcd } from '../../drill/etcd.ts';
 import { EtcdLease } from '../../src/lease/etcd-lease.ts';
 import { FileLease } from '../../src/lease/file-lease.ts';
 import { LeaseKeeper } from '../../src/lease/keeper.ts';
-import { type Lease, leaseLocation, leaseTimings } from '../../src/lease/lease.ts';
+import { type Lease, type LeaseLoss, leaseLocation, leaseTimings } from '../../src/lease/lease.ts';
 import { lacks } from '../support/system-programs.ts';
 
 const silent = pino({ level: 'silent' });
@@ -133,15 +133,15 @@ describe('the lease keeper', () => {
       logger: silent,
       url: null,
     });
-    const lost: string[] = [];
-    keeper.onLost((reason) => lost.push(reason));
+    const lost: LeaseLoss[] = [];
+    keeper.onLost((loss) => lost.push(loss));
     expect(await keeper.tryAcquire()).toBe(true);
     expect(keeper.whyNotHeld()).toBeNull();
     await until(() => keeper.whyNotHeld() !== null);
     // The moment this node stopped writing, the lease was still its own in the store.
     expect((await store.current())?.holder).toBe(keeper.holder);
     await until(() => lost.length === 1);
-    expect(keeper.whyNotHeld()).toMatch(/^lease lost/);
+    expect(keeper.whyNotHeld()).toEqual({ kind: 'expired', storeError: null });
     // Once lost, never taken up again by tryAcquire (only by regain(), test/unit/lease-keeper.test.ts).
     await until(async () => (await store.current()) === null);
     expect(await keeper.tryAcquire()).toBe(false);
@@ -159,7 +159,7 @@ describe('the lease keeper', () => {
     await sleep(1500);
     expect(keeper.whyNotHeld()).toBeNull();
     await keeper.release();
-    expect(keeper.whyNotHeld()).toMatch(/released/);
+    expect(keeper.whyNotHeld()).toEqual({ kind: 'released' });
   });
 });
 

@@ -6,7 +6,7 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileLease } from '../../src/lease/file-lease.ts';
 import { LeaseKeeper } from '../../src/lease/keeper.ts';
-import type { Lease, LeaseTimings } from '../../src/lease/lease.ts';
+import { describeLoss, type Lease, type LeaseLoss, type LeaseTimings } from '../../src/lease/lease.ts';
 import { ThreadedLeaseKeeper } from '../../src/lease/threaded-keeper.ts';
 
 const silent = pino({ level: 'silent' });
@@ -59,13 +59,15 @@ function slowStore() {
 async function lapsedKeeper() {
   const slow = slowStore();
   const keeper = new LeaseKeeper({ lease: slow.lease, timings: TIMINGS, logger: silent, url: null });
-  const lost: string[] = [];
-  keeper.onLost((reason) => lost.push(reason));
+  const lost: LeaseLoss[] = [];
+  keeper.onLost((loss) => lost.push(loss));
   expect(await keeper.tryAcquire()).toBe(true);
   const term = keeper.term;
   slow.stall();
   await until(() => lost.length === 1);
-  expect(keeper.whyNotHeld()).toMatch(/^lease lost: it expired/);
+  // Renewals answered too late, not refused: the store never said another node had it.
+  expect(lost).toEqual([{ kind: 'expired', storeError: null }]);
+  expect(keeper.whyNotHeld()).toEqual({ kind: 'expired', storeError: null });
   await until(async () => (await slow.store.current()) === null);
   // The stalled renewals now reach the store, too late: they must not revive the old term.
   slow.flow();
@@ -92,7 +94,7 @@ describe('a lease whose renewals a slow store held up past the TTL', () => {
     const other = await store.acquire({ holder: 'another node', url: null }, 30_000);
     expect(other).not.toBeNull();
     expect(await keeper.regain()).toBe(false);
-    expect(keeper.whyNotHeld()).toMatch(/^lease lost/);
+    expect(keeper.whyNotHeld()).toMatchObject({ kind: 'expired' });
     expect((await store.current())?.holder).toBe('another node');
   });
 
@@ -102,7 +104,7 @@ describe('a lease whose renewals a slow store held up past the TTL', () => {
     await store.release(other as NonNullable<typeof other>);
     expect(await store.current()).toBeNull();
     expect(await keeper.regain()).toBe(false);
-    expect(keeper.whyNotHeld()).toMatch(/^lease lost/);
+    expect(keeper.whyNotHeld()).toMatchObject({ kind: 'expired' });
   });
 
   it('is never taken again after it was released on purpose', async () => {
@@ -111,7 +113,39 @@ describe('a lease whose renewals a slow store held up past the TTL', () => {
     expect(await keeper.tryAcquire()).toBe(true);
     await keeper.release();
     expect(await keeper.regain()).toBe(false);
-    expect(keeper.whyNotHeld()).toMatch(/released/);
+    expect(keeper.whyNotHeld()).toEqual({ kind: 'released' });
+  });
+});
+
+describe('why a lease was lost, by kind', () => {
+  /** A store whose renewals all answer `renew`: acquired through a real file lease first. */
+  async function keeperRenewingWith(renew: Lease['renew']) {
+    const { lease } = slowStore();
+    const keeper = new LeaseKeeper({ lease: { ...lease, renew }, timings: TIMINGS, logger: silent, url: null });
+    const lost: LeaseLoss[] = [];
+    keeper.onLost((loss) => lost.push(loss));
+    expect(keeper.whyNotHeld()).toEqual({ kind: 'not-held' });
+    expect(await keeper.tryAcquire()).toBe(true);
+    await until(() => lost.length > 0);
+    return { keeper, lost };
+  }
+
+  it('is taken when the store answers that the lease is no longer ours', async () => {
+    const { keeper, lost } = await keeperRenewingWith(async () => null);
+    expect(lost).toEqual([{ kind: 'taken' }]);
+    expect(keeper.whyNotHeld()).toEqual({ kind: 'taken' });
+  });
+
+  it('is expired, naming the store, when the store never answered a renewal', async () => {
+    const { keeper, lost } = await keeperRenewingWith(async () => {
+      throw new Error('connect ECONNREFUSED 127.0.0.1:2379');
+    });
+    expect(lost).toEqual([{ kind: 'expired', storeError: 'connect ECONNREFUSED 127.0.0.1:2379' }]);
+    expect(describeLoss(keeper.whyNotHeld() as LeaseLoss)).toMatch(/did not answer: connect ECONNREFUSED/);
+    // Released after the loss: given up on purpose from then on, and the listeners not told twice.
+    await keeper.release();
+    expect(keeper.whyNotHeld()).toEqual({ kind: 'released' });
+    expect(lost).toHaveLength(1);
   });
 });
 
@@ -123,8 +157,8 @@ describe('the lease keeper on its own thread', () => {
       logger: silent,
       url: null,
     });
-    const lost: string[] = [];
-    keeper.onLost((reason) => lost.push(reason));
+    const lost: LeaseLoss[] = [];
+    keeper.onLost((loss) => lost.push(loss));
     expect(await keeper.tryAcquire()).toBe(true);
     const term = keeper.term;
     // A synchronous stall of this thread (a long SQLite statement, a GC): three TTLs.
@@ -135,7 +169,7 @@ describe('the lease keeper on its own thread', () => {
     expect(keeper.term).toBe(term);
     expect(lost).toEqual([]);
     await keeper.release();
-    expect(keeper.whyNotHeld()).toMatch(/released/);
+    expect(keeper.whyNotHeld()).toEqual({ kind: 'released' });
     keeper.stop();
   });
 });

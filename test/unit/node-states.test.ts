@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkTransition, type NodeKind, TransitionError } from '../../src/failover/states.ts';
 
-const KINDS: NodeKind[] = ['starting', 'standby', 'promoting', 'primary', 'deposed'];
+const KINDS: NodeKind[] = ['starting', 'standby', 'promoting', 'primary', 'deposed', 'stopping', 'stopped'];
 
 describe('the states of a fenced node', () => {
   it('allows exactly the documented changes', () => {
@@ -29,6 +29,8 @@ describe('the states of a fenced node', () => {
         'primary → deposed',
         'deposed → primary',
         'deposed → starting',
+        ...['starting', 'standby', 'promoting', 'primary', 'deposed'].map((from) => `${from} → stopping`),
+        'stopping → stopped',
       ].sort(),
     );
   });
@@ -37,6 +39,9 @@ describe('the states of a fenced node', () => {
     expect(() => checkTransition('standby', 'primary')).toThrow(/from standby to primary/);
     expect(() => checkTransition('deposed', 'standby')).toThrow(TransitionError);
     expect(() => checkTransition('primary', 'standby')).toThrow(TransitionError);
+    // Stopped is the end: nothing follows it, and a stopping node only ends stopped.
+    expect(() => checkTransition('stopped', 'standby')).toThrow(TransitionError);
+    expect(() => checkTransition('stopping', 'primary')).toThrow(TransitionError);
     // Staying what it is, with new resources (a new app), is no change of kind.
     expect(() => checkTransition('primary', 'primary')).not.toThrow();
   });
