@@ -37,10 +37,13 @@ export function reportApp(db: Db, node: NodeState): void {
 function hostState(): HostState {
   if (!current) return { reads: 'writer' };
   const { db, node } = current;
-  const role = node.describe().role;
-  if (role === 'primary' && node.whyReadOnly() === null) return { reads: 'primary', databasePath: db.$client.name };
+  if (node.describe().role === 'primary' && node.whyReadOnly() === null) {
+    return { reads: 'primary', databasePath: db.$client.name };
+  }
+  // Served while the node stands by or promotes (or stands by again after a promotion failed);
+  // closed once it is primary.
   const file = followed?.served;
-  if (role === 'standby' && file) return { reads: 'followed', file: { ...file, position: { ...file.position } } };
+  if (file) return { reads: 'followed', file: { ...file, position: { ...file.position } } };
   return { reads: 'writer' };
 }
 

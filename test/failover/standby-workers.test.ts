@@ -24,12 +24,17 @@ afterEach(async () => {
   for (const box of sandboxes.splice(0)) box.cleanup();
 });
 
-/** A primary and a standby of two processes; `standbyEnv` for the standby alone. */
-async function primaryAndStandby(standbyEnv: (box: Sandbox) => Record<string, string> = () => ({})) {
+/**
+ * A primary and a standby of two processes; `standbyEnv` for the standby alone. Unless told,
+ * a primary that is gone is not replaced: what the standby answers alone stays its own.
+ */
+async function primaryAndStandby(
+  standbyEnv: (box: Sandbox) => Record<string, string> = () => ({}),
+  heartbeatMisses = '1000',
+) {
   const box = sandbox('directory', undefined, {
     HEARTBEAT_INTERVAL_MS: '200',
-    // A primary that is gone is not replaced: what the standby answers alone stays its own.
-    HEARTBEAT_MISSES: '1000',
+    HEARTBEAT_MISSES: heartbeatMisses,
     REPLICA_SYNC_INTERVAL: '100ms',
     WORKERS: '1',
   });
@@ -90,12 +95,23 @@ async function create(url: string, token: string, subject: string) {
 const subjectsOf = (answer: Answer): string[] =>
   answer.body.data.reviews.nodes.map((node: { subject: string }) => node.subject);
 
-/** Which process of `node` answered request `id` itself: its log line, if it wrote one. */
-function answeredBy(node: NodeProcess, id: string): 'reader' | 'writer' | null {
-  const line = node.logs.find((entry) => entry.msg === 'request' && entry.reqId === id);
-  if (!line) return null;
-  return line.role === 'reader' ? 'reader' : 'writer';
+/**
+ * Which process of `node` answered request `id` itself: its log line, which may reach the test
+ * a moment after the answer; null when none came within `waitMs` (the request was handed on).
+ */
+async function answeredBy(node: NodeProcess, id: string, waitMs = 3000): Promise<'reader' | 'writer' | null> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    const line = node.logs.find((entry) => entry.msg === 'request' && entry.reqId === id);
+    if (line) return line.role === 'reader' ? 'reader' : 'writer';
+    if (Date.now() > until) return null;
+    await sleep(20);
+  }
 }
+
+/** Who answered each of `answers` (in order). */
+const answerers = (node: NodeProcess, answers: { id: string }[]) =>
+  Promise.all(answers.map((answer) => answeredBy(node, answer.id)));
 
 const subject = (i: number) => `s-${String(i).padStart(3, '0')}`;
 
@@ -139,8 +155,9 @@ describe('WORKERS=2 on a standby', () => {
     // The files took turns many times while the reads went on.
     expect(states(answers)).toBeGreaterThanOrEqual(8);
     // Both processes answered reads, each from several states of the data (so across swaps).
-    const byReader = answers.filter((answer) => answeredBy(standby, answer.id) === 'reader');
-    const byWriter = answers.filter((answer) => answeredBy(standby, answer.id) === 'writer');
+    const by = await answerers(standby, answers);
+    const byReader = answers.filter((_, i) => by[i] === 'reader');
+    const byWriter = answers.filter((_, i) => by[i] === 'writer');
     expect(byReader.length).toBeGreaterThanOrEqual(5);
     expect(byWriter.length).toBeGreaterThanOrEqual(5);
     expect(states(byReader)).toBeGreaterThanOrEqual(3);
@@ -179,7 +196,7 @@ describe('WORKERS=2 on a standby', () => {
       async () => {
         const read = await post(standby.url, SUBJECTS, { [POSITION_HEADER]: last });
         expect(subjectsOf(read)).toContain('last');
-        return answeredBy(standby, read.id) === 'reader' ? read : undefined;
+        return (await answeredBy(standby, read.id)) === 'reader' ? read : undefined;
       },
       30_000,
       'a read naming the write answered by the read worker',
@@ -216,7 +233,7 @@ describe('WORKERS=2 on a standby', () => {
     // Stale on both processes: every read is the primary's, fresh.
     const reads = await Promise.all(Array.from({ length: 12 }, () => post(standby.url, SUBJECTS)));
     for (const read of reads) expect(subjectsOf(read)).toEqual(['first', 'second']);
-    expect(reads.some((read) => answeredBy(standby, read.id) !== null)).toBe(false);
+    expect(await answerers(standby, reads)).toEqual(reads.map(() => null));
   });
 
   it('never brings forward a file a frozen read worker may still read, and goes on once it answers', {
@@ -247,5 +264,37 @@ describe('WORKERS=2 on a standby', () => {
       'the standby to follow again',
     );
     expect(await files()).not.toBe(stalled);
+  });
+
+  it('takes over when the primary dies, its read worker letting go of the followed files in time, then reading the primary’s', {
+    timeout: 180_000,
+  }, async () => {
+    const { primary, standby } = await primaryAndStandby(() => ({}), '3');
+    const token = await tokenFor('takeover');
+    await create(primary.url, token, 'before');
+    await eventually(
+      async () => (subjectsOf(await post(standby.url, SUBJECTS)).includes('before') ? true : undefined),
+      15_000,
+      'the standby to hold the write',
+    );
+    await primary.stop('SIGKILL');
+    await standby.waitForLog('promoted: this node is the primary', 30_000);
+    // Written on the new primary, then read on every process of it (its read worker opens the file read-only).
+    await create(standby.url, token, 'after');
+    const reads = await Promise.all(Array.from({ length: 12 }, () => post(standby.url, SUBJECTS)));
+    for (const read of reads) expect(subjectsOf(read)).toEqual(['before', 'after']);
+    await eventually(
+      async () => {
+        const read = await post(standby.url, SUBJECTS);
+        expect(subjectsOf(read)).toEqual(['before', 'after']);
+        return (await answeredBy(standby, read.id)) === 'reader' ? true : undefined;
+      },
+      30_000,
+      'a read answered by the read worker of the new primary',
+    );
+    // Its read worker let go of the file the promotion took over in time: none was stopped.
+    expect(
+      standby.logs.filter((entry) => entry.msg === 'read workers still read a file the writer needs: stopping them'),
+    ).toEqual([]);
   });
 });
