@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type NodeProcess, startNodeIn } from '../drill/node-process.ts';
 import { waitFor } from '../drill/ports.ts';
+import { cpuMilliseconds } from '../harness/server-process.ts';
 import { signingKey, signToken } from '../src/auth.ts';
 import { PAGE_QUERY } from './scenarios.ts';
 
@@ -62,16 +63,27 @@ async function run(count: number, send: (i: number) => Promise<void>) {
   );
 }
 
-/** CPU ms per request on `node` over `count` requests, its idle rate over the same time taken off. */
-async function cpuPerRequest(node: NodeProcess, count: number, send: (i: number) => Promise<void>) {
+/**
+ * CPU ms per request on `node` over `count` requests, its idle rate over the same time taken
+ * off; and the share of the host's CPU over those requests that the processes `part` used.
+ */
+async function cpuPerRequest(
+  node: NodeProcess,
+  count: number,
+  send: (i: number) => Promise<void>,
+  part: number[] = [],
+) {
+  const partCpu = () => part.reduce((sum, pid) => sum + cpuMilliseconds(pid), 0);
   const idleFrom = node.cpuMs();
   await sleep(IDLE_MS);
   const idlePerMs = (node.cpuMs() - idleFrom) / IDLE_MS;
   const from = node.cpuMs();
+  const partFrom = partCpu();
   const startedAt = performance.now();
   await run(count, send);
   const elapsed = performance.now() - startedAt;
-  return Math.max(0, node.cpuMs() - from - idlePerMs * elapsed) / count;
+  const used = node.cpuMs() - from;
+  return { perRequest: Math.max(0, used - idlePerMs * elapsed) / count, share: (partCpu() - partFrom) / used };
 }
 
 let seq = 0;
@@ -83,7 +95,7 @@ const read = (url: string) => () => post(url, PAGE_QUERY, { first: 20 }, false);
 async function readyOf(node: NodeProcess) {
   return (await (await fetch(`${node.url}/ready`)).json()) as {
     reads?: { lagMs?: number | null };
-    processes?: { requestsServed: number | null }[];
+    processes?: { role: string; pid: number; requestsServed: number | null }[];
   };
 }
 
@@ -101,19 +113,25 @@ try {
     },
     30_000,
   );
-  const readOnPrimary = await cpuPerRequest(primary, reads, read(primary.url));
-  const readOnStandby = await cpuPerRequest(standby, reads, read(standby.url));
-  const writeOnPrimary = await cpuPerRequest(primary, writes, write(primary.url));
-  const forwardOnStandby = await cpuPerRequest(standby, writes, write(standby.url));
+  const readWorkers = ((await readyOf(standby)).processes ?? [])
+    .filter((entry) => entry.role === 'reader')
+    .map((entry) => entry.pid);
+  const readOnPrimary = (await cpuPerRequest(primary, reads, read(primary.url))).perRequest;
+  const readOnStandby = await cpuPerRequest(standby, reads, read(standby.url), readWorkers);
+  const writeOnPrimary = (await cpuPerRequest(primary, writes, write(primary.url))).perRequest;
+  const forwardOnStandby = (await cpuPerRequest(standby, writes, write(standby.url))).perRequest;
   const row = (what: string, ms: number) => `${what.padEnd(48)} ${ms.toFixed(3)} ms`;
   process.stdout.write(
     [
       `every node serves, CPU per request (${reads} reads, ${writes} writes each, ${CONCURRENCY} at a time, WORKERS=${workers})`,
       row('read (page query) on the primary', readOnPrimary),
-      row('the same read on a standby', readOnStandby),
+      row('the same read on a standby', readOnStandby.perRequest),
       row('write (createReview) on the primary', writeOnPrimary),
       row('forwarding a write, on the standby', forwardOnStandby),
-      `standby ÷ primary per read: ${(readOnStandby / readOnPrimary).toFixed(2)}`,
+      `standby ÷ primary per read: ${(readOnStandby.perRequest / readOnPrimary).toFixed(2)}`,
+      ...(workers > 1
+        ? [`the standby's CPU over its reads in its read workers: ${(readOnStandby.share * 100).toFixed(0)} %`]
+        : []),
       '',
     ].join('\n'),
   );
