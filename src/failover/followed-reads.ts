@@ -93,10 +93,14 @@ export class FollowedReads {
     this.#serve({ path: idle, position, freshAt: startedAt });
   }
 
-  /** Before a promotion takes `path` over: the other file, brought to the head, is served instead. */
+  /**
+   * Before a promotion takes `path` over: the other file, brought to the head, is served
+   * instead, and no process of the host reads `path` any more once this resolves.
+   */
   async release(path: string): Promise<void> {
     const follower = this.followerOf();
-    if (this.#served?.path !== path || !follower) return;
+    // Not served here: a read worker may still read it, until it took the state that says so.
+    if (this.#served?.path !== path || !follower) return this.sharers?.letGo({ evict: true });
     const other = this.paths[0] === path ? this.paths[1] : this.paths[0];
     const startedAt = Date.now();
     await this.sharers?.letGo({ evict: true });

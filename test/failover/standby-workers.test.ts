@@ -297,4 +297,47 @@ describe('WORKERS=2 on a standby', () => {
       standby.logs.filter((entry) => entry.msg === 'read workers still read a file the writer needs: stopping them'),
     ).toEqual([]);
   });
+
+  it('stops a read worker that does not let go of the file a promotion takes over, and promotes', {
+    timeout: 180_000,
+  }, async () => {
+    const { primary, standby } = await primaryAndStandby(() => ({}), '3');
+    const token = await tokenFor('evicted');
+    await create(primary.url, token, 'before');
+    const reader = (await readyOf(standby)).processes?.find((entry) => entry.role === 'reader');
+    if (!reader) throw new Error('no read worker listed');
+    process.kill(reader.pid, 'SIGSTOP');
+    try {
+      // A swap the frozen worker is told of and cannot answer: from now on it may hold either file.
+      await create(primary.url, token, 'while frozen');
+      await standby.waitForLog('read workers did not take the host state in time', 15_000);
+      await primary.stop('SIGKILL');
+      await standby.waitForLog('read workers still read a file the writer needs: stopping them', 30_000);
+      await standby.waitForLog('promoted: this node is the primary', 30_000);
+    } finally {
+      // Gone by now, unless the test failed before.
+      try {
+        process.kill(reader.pid, 'SIGCONT');
+      } catch {}
+    }
+    await create(standby.url, token, 'after');
+    await eventually(
+      async () => {
+        const read = await post(standby.url, SUBJECTS);
+        return subjectsOf(read).join() === 'before,while frozen,after' ? true : undefined;
+      },
+      15_000,
+      'the new primary answering with every write',
+    );
+    // The stopped worker was replaced by a new one.
+    const table = await eventually(
+      async () => {
+        const listed = (await readyOf(standby)).processes?.find((entry) => entry.role === 'reader');
+        return listed && listed.pid !== reader.pid ? listed : undefined;
+      },
+      15_000,
+      'a new read worker',
+    );
+    expect(table.pid).not.toBe(reader.pid);
+  });
 });
