@@ -73,7 +73,7 @@ class WorkerFollowedReads implements StandbyData {
  * never checkpoints, which Litestream alone may do). On a standby it answers reads from the
  * followed file the writer serves now, by the standby's rules (src/failover/standby-reads.ts).
  * Whatever it may not answer (a mutation, a subscription on a standby, a read the standby's
- * rules send on, anything while the writer neither) it hands to the writer. It tells the
+ * rules send on, anything while the writer is neither) it hands to the writer. It tells the
  * supervisor each host state it took once it reads nothing but what that state names: a
  * followed file is written again only once every read worker let go of it.
  */
