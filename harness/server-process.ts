@@ -285,7 +285,7 @@ const TICKS_PER_SECOND = 100;
  * utime + stime of a process: CPU time is what a request costs whatever else the machine runs,
  * so it steadies figures that wall-clock throughput cannot on a shared machine.
  */
-function cpuMilliseconds(pid: number | undefined): number {
+export function cpuMilliseconds(pid: number | undefined): number {
   if (pid === undefined) return 0;
   try {
     // Fields after the command name (which may hold spaces), from field 3 on.

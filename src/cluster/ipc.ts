@@ -1,7 +1,7 @@
 import type { ProcessInfo, Question, ToSupervisor, ToWorker } from './messages.ts';
 import { isClusterMessage } from './messages.ts';
 
-/** How long a worker waits for the supervisor to answer (metrics, the process table). */
+/** How long a worker waits for the supervisor to answer (metrics, the process table, a turn taken). */
 const ASK_TIMEOUT_MS = 5000;
 
 type Handler<T extends ToWorker['type']> = (message: Extract<ToWorker, { type: T }>) => void;
@@ -45,22 +45,36 @@ export function onSupervisor<T extends ToWorker['type']>(type: T, handler: Handl
 export function askSupervisor(question: 'metrics'): Promise<string>;
 export function askSupervisor(question: 'processes'): Promise<ProcessInfo[]>;
 export function askSupervisor(question: 'seat', address: string): Promise<boolean>;
-export function askSupervisor(question: Question['question'], address = ''): Promise<string | ProcessInfo[] | boolean> {
+export async function askSupervisor(
+  question: 'metrics' | 'processes' | 'seat',
+  address = '',
+): Promise<string | ProcessInfo[] | boolean> {
+  const answer = await ask(question === 'seat' ? { question, address } : { question });
+  if (question === 'seat') return answer.granted === true;
+  return (question === 'metrics' ? answer.metrics : answer.processes) ?? [];
+}
+
+/**
+ * The writer's question: true once every live read worker took host state `turn`; false when
+ * one did not within the supervisor's bound (`evict`: those are stopped instead, then true).
+ */
+export async function askTurnTaken(turn: number, evict: boolean): Promise<boolean> {
+  return (await ask({ question: 'turn-taken', turn, evict })).granted === true;
+}
+
+function ask(question: Question): Promise<Extract<ToWorker, { type: 'cluster:answer' }>> {
   listen();
   const id = nextId++;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       pending.delete(id);
-      reject(new Error(`the supervisor did not answer "${question}" within ${ASK_TIMEOUT_MS} ms`));
+      reject(new Error(`the supervisor did not answer "${question.question}" within ${ASK_TIMEOUT_MS} ms`));
     }, ASK_TIMEOUT_MS);
     pending.set(id, (answer) => {
       clearTimeout(timer);
       if (answer.error) reject(new Error(answer.error));
-      else if (question === 'seat') resolve(answer.granted === true);
-      else resolve((question === 'metrics' ? answer.metrics : answer.processes) ?? []);
+      else resolve(answer);
     });
-    tellSupervisor(
-      question === 'seat' ? { type: 'cluster:ask', id, question, address } : { type: 'cluster:ask', id, question },
-    );
+    tellSupervisor({ type: 'cluster:ask', id, ...question });
   });
 }

@@ -1,14 +1,29 @@
+import type { ServedFile } from '../failover/served-file.ts';
+
 /** What the processes of one host tell each other over node:cluster's IPC channel. */
 
-/** What the writer tells the read workers about the file they may serve. */
-export interface HostState {
-  /**
-   * True while the writer is a primary that holds its lease: read workers answer reads from
-   * `databasePath`. False (starting, standby, deposed): they hand every request to the writer,
-   * which answers as a lone process of that role would.
-   */
-  serveReads: boolean;
-  databasePath: string | null;
+/**
+ * What the writer tells the read workers about the data they may serve:
+ * - `primary`: the writer is a primary that holds its lease; read workers answer reads from
+ *   `databasePath`, opened read-only;
+ * - `followed`: the writer is a standby serving reads from `file`; read workers attach the same
+ *   file and answer reads by the standby's rules (src/failover/standby-reads.ts);
+ * - `writer` (starting, promoting without data, deposed): they hand every request to the
+ *   writer, which answers as a lone process of that role would.
+ */
+export type HostState =
+  | { reads: 'primary'; databasePath: string }
+  | { reads: 'followed'; file: ServedFile }
+  | { reads: 'writer' };
+
+/**
+ * A host state as sent: numbered by the writer, one up per change. A read worker says which
+ * turn it took once it reads only what that state names (src/cluster/reader-turns.ts).
+ */
+export interface HostStateMessage {
+  type: 'cluster:host-state';
+  state: HostState;
+  turn: number;
 }
 
 /** One process of the host as /ready lists it. */
@@ -42,7 +57,12 @@ export interface InvalidateMessage {
  * A worker's question to the supervisor: the host's metrics, its process table, or a place for
  * one more subscription from `address` (src/cluster/shared-seats.ts).
  */
-export type Question = { question: 'metrics' } | { question: 'processes' } | { question: 'seat'; address: string };
+export type Question =
+  | { question: 'metrics' }
+  | { question: 'processes' }
+  | { question: 'seat'; address: string }
+  /** The writer: have every live read worker take `turn` (`evict`: or be stopped)? */
+  | { question: 'turn-taken'; turn: number; evict: boolean };
 
 /** Worker → supervisor. */
 export type ToSupervisor =
@@ -50,7 +70,8 @@ export type ToSupervisor =
   | InvalidateMessage
   | { type: 'cluster:writer-up' }
   | { type: 'cluster:reader-up' }
-  | { type: 'cluster:host-state'; state: HostState }
+  | HostStateMessage
+  | { type: 'cluster:turn-taken'; turn: number }
   | ({ type: 'cluster:ask'; id: number } & Question)
   | { type: 'cluster:seat-free'; address: string }
   | { type: 'cluster:stats'; id: number; requestsServed: number };
@@ -59,12 +80,13 @@ export type ToSupervisor =
 export type ToWorker =
   | EventsMessage
   | InvalidateMessage
-  | { type: 'cluster:host-state'; state: HostState }
+  | HostStateMessage
   | {
       type: 'cluster:answer';
       id: number;
       metrics?: string;
       processes?: ProcessInfo[];
+      /** A seat, or a turn every live read worker took. */
       granted?: boolean;
       error?: string;
     }

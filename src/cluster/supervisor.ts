@@ -7,7 +7,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { hostMetricsCollector } from './host-metrics.ts';
-import { type HostState, isClusterMessage, type ProcessInfo, type ToSupervisor, type ToWorker } from './messages.ts';
+import {
+  type HostStateMessage,
+  isClusterMessage,
+  type ProcessInfo,
+  type ToSupervisor,
+  type ToWorker,
+} from './messages.ts';
+import { ReaderTurns } from './reader-turns.ts';
 import { type ProcessRole, ROLE_VARIABLE, SOCKET_VARIABLE } from './role.ts';
 import { hostSeats } from './shared-seats.ts';
 
@@ -27,7 +34,8 @@ interface Member {
  * WORKERS > 1: node:cluster's primary process. It serves nothing itself: it forks the writer,
  * then (once the writer's socket listens) the read workers, which share the port with it
  * (each accepts connections from the one listening socket). It relays what must not split between
- * them (live-update events, cache invalidations, the writer's state), collects the host's
+ * them (live-update events, cache invalidations, the writer's state and which read workers took
+ * it: src/cluster/reader-turns.ts), collects the host's
  * metrics and process table, restarts a read worker that dies, and takes the host down when
  * the writer dies (its lease is gone with it: the standby takes over). SIGTERM drains the read
  * workers first (their writes are executed by the writer), then the writer, which stops as a
@@ -46,7 +54,9 @@ export async function superviseHost(config: Config, logger: Logger): Promise<num
   const hostMetrics = hostMetricsCollector();
   const seats = hostSeats(config.maxSubscriptions, config.maxSubscriptionsPerAddress);
   const members = new Map<number, Member>();
-  let hostState: HostState = { serveReads: false, databasePath: null };
+  /** The writer's newest state, for a read worker that starts; none before its first. */
+  let hostState: HostStateMessage | null = null;
+  const turns = new ReaderTurns();
   let readersForked = false;
   let stopping = false;
   let writerExit: ((code: number) => void) | null = null;
@@ -65,6 +75,29 @@ export async function superviseHost(config: Config, logger: Logger): Promise<num
     return worker;
   };
   const others = (sender: Worker) => [...members.values()].filter((member) => member.worker !== sender);
+  const sendState = (worker: Worker, message: HostStateMessage) => {
+    turns.sent(worker.id, message.turn);
+    send(worker, message);
+  };
+  /**
+   * Whether every live read worker took `turn`. `evict`: the writer is promoting and must not
+   * wait on a worker that does not answer; those are stopped (and started again) first.
+   */
+  const turnTaken = async (turn: number, evict: boolean) => {
+    const stragglers = await turns.taken(turn);
+    if (stragglers.length === 0) return true;
+    const stuck = stragglers.map((id) => members.get(id)).filter((member) => member !== undefined);
+    log.warn(
+      { turn, pids: stuck.map((member) => member.worker.process.pid), evict },
+      evict
+        ? 'read workers still read a file the writer needs: stopping them'
+        : 'read workers did not take the host state in time',
+    );
+    if (!evict) return false;
+    for (const member of stuck) member.worker.process.kill('SIGKILL');
+    await Promise.all(stuck.map((member) => member.exited));
+    return true;
+  };
 
   const requestsServed = (member: Member) =>
     new Promise<number | null>((resolve) => {
@@ -101,11 +134,14 @@ export async function superviseHost(config: Config, logger: Logger): Promise<num
         for (const member of others(worker)) send(member.worker, typed);
         return;
       case 'cluster:host-state':
-        hostState = typed.state;
-        for (const member of others(worker)) send(member.worker, typed);
+        hostState = typed;
+        for (const member of others(worker)) sendState(member.worker, typed);
+        return;
+      case 'cluster:turn-taken':
+        turns.took(worker.id, typed.turn);
         return;
       case 'cluster:reader-up':
-        send(worker, { type: 'cluster:host-state', state: hostState });
+        if (hostState) sendState(worker, hostState);
         return;
       case 'cluster:writer-up':
         if (readersForked || stopping) return;
@@ -121,6 +157,12 @@ export async function superviseHost(config: Config, logger: Logger): Promise<num
       case 'cluster:ask': {
         if (typed.question === 'seat') {
           send(worker, { type: 'cluster:answer', id: typed.id, granted: seats.take(worker.id, typed.address) });
+          return;
+        }
+        if (typed.question === 'turn-taken') {
+          void turnTaken(typed.turn, typed.evict).then((granted) =>
+            send(worker, { type: 'cluster:answer', id: typed.id, granted }),
+          );
           return;
         }
         const answer =
@@ -140,6 +182,7 @@ export async function superviseHost(config: Config, logger: Logger): Promise<num
     const member = members.get(worker.id);
     members.delete(worker.id);
     seats.drop(worker.id);
+    turns.gone(worker.id);
     if (!member) return;
     if (member.role === 'writer') {
       if (!stopping) log.error({ pid: worker.process.pid, code, signal }, 'the writer exited: stopping this host');

@@ -1,15 +1,22 @@
-import { type Db, openDatabase } from '../db/client.ts';
+import type { Db } from '../db/client.ts';
 import type { FilePosition, ReplicaFollower } from '../replication/follower.ts';
-import { holds, type WritePosition } from './positions.ts';
+import type { WritePosition } from './positions.ts';
+import { AttachedFile, lagOf, type ServedFile, servedHolds } from './served-file.ts';
 
-/** The schema name the served file is attached under: unqualified table names resolve to it. */
-const SERVED_SCHEMA = 'followed';
-
-interface Served {
-  path: string;
-  position: FilePosition;
-  /** Epoch ms at which the served data was the replica's newest, as far as a catch-up saw. */
-  freshAt: number;
+/**
+ * The other processes of a host that read the served file too: its read workers
+ * (src/cluster/writer-state.ts). A followed file is written only once none of them has it
+ * attached any more.
+ */
+export interface FileSharers {
+  /** The served file changed (another one, or none): the others are told. */
+  served(reads: FollowedReads): void;
+  /**
+   * Resolves once every other process reads the file served now (or none), so that the file
+   * not served may be written; rejects when one did not say so within a bound. `evict`: one
+   * that did not is stopped instead (a promotion must go on; its process is started again).
+   */
+  letGo(options: { evict: boolean }): Promise<void>;
 }
 
 interface Waiter {
@@ -19,27 +26,35 @@ interface Waiter {
 
 /**
  * A standby's reads, served from its followed data while the follower goes on: two followed
- * files take turns. One is attached to the connection the standby's app reads through; the
- * other, which no connection has open, is brought to the replica's head (the segments applied
- * by SQLite, whole transactions only), then attached in its place, in one turn of the event
- * loop: DETACH waits for no reader (better-sqlite3 runs each statement to its end
- * synchronously) and SQLite prepares each cached statement again for the new file. A reader
- * thus sees one whole file or the other, never a page being written, and each statement sees
- * a committed state of the primary. The connection itself is an empty in-memory database,
- * `query_only`: the app, its plans and its prepared statements live as long as the standby.
+ * files take turns. One is attached to the connection the standby's app reads through
+ * (AttachedFile); the other, which no connection has open, is brought to the replica's head
+ * (the segments applied by SQLite, whole transactions only), then attached in its place, in one
+ * turn of the event loop. A reader thus sees one whole file or the other, never a page being
+ * written, and each statement sees a committed state of the primary.
+ *
+ * WORKERS > 1: the host's read workers attach the served file too (src/cluster/reader.ts), so
+ * "no connection has it open" spans processes. Each swap is told to them (`sharers.served`),
+ * and before a round writes the file not served it waits until every live read worker said it
+ * reads the file served now (`sharers.letGo`): a file is handed back to the follower only once
+ * no process of the host has it attached. A worker that died does not count; one that does not
+ * answer within a bound makes the round fail before it writes anything (the served data ages,
+ * and past STANDBY_MAX_LAG reads go to the primary), except on the way to a promotion, which
+ * stops that worker instead and goes on.
  */
 export class FollowedReads {
   readonly db: Db;
-  #served: Served | null = null;
+  readonly #file = new AttachedFile();
+  #served: ServedFile | null = null;
   #waiters = new Set<Waiter>();
 
   constructor(
     /** The standby's follower, once the replica has a generation. */
     private readonly followerOf: () => ReplicaFollower | null,
     private readonly paths: readonly [string, string],
+    /** WORKERS > 1: the read workers serving the same file. */
+    private readonly sharers?: FileSharers,
   ) {
-    this.db = openDatabase(':memory:');
-    this.db.$client.pragma('query_only = ON');
+    this.db = this.#file.db;
   }
 
   /** The file served now, or null before the first round. */
@@ -47,9 +62,14 @@ export class FollowedReads {
     return this.#served?.path ?? null;
   }
 
+  /** The file served now, its position and freshness (read, not changed, by the host's other processes). */
+  get served(): Readonly<ServedFile> | null {
+    return this.#served;
+  }
+
   /** How old the served data is, in ms (null: nothing served yet). */
   lagMs(now = Date.now()): number | null {
-    return this.#served ? Math.max(0, now - this.#served.freshAt) : null;
+    return lagOf(this.#served, now);
   }
 
   /**
@@ -61,6 +81,7 @@ export class FollowedReads {
     if (!follower) return;
     const startedAt = Date.now();
     const idle = this.paths[0] === this.#served?.path ? this.paths[1] : this.paths[0];
+    await this.sharers?.letGo({ evict: false });
     await follower.catchUp({ onto: idle });
     const position = follower.positionOf(idle);
     if (!position) return;
@@ -72,26 +93,29 @@ export class FollowedReads {
     this.#serve({ path: idle, position, freshAt: startedAt });
   }
 
-  /** Before a promotion takes `path` over: the other file, brought to the head, is served instead. */
+  /**
+   * Before a promotion takes `path` over: the other file, brought to the head, is served
+   * instead, and no process of the host reads `path` any more once this resolves.
+   */
   async release(path: string): Promise<void> {
     const follower = this.followerOf();
-    if (this.#served?.path !== path || !follower) return;
+    // Not served here: a read worker may still read it, until it took the state that says so.
+    if (this.#served?.path !== path || !follower) return this.sharers?.letGo({ evict: true });
     const other = this.paths[0] === path ? this.paths[1] : this.paths[0];
     const startedAt = Date.now();
+    await this.sharers?.letGo({ evict: true });
     await follower.catchUp({ onto: other });
     const position = follower.positionOf(other);
     if (position) this.#serve({ path: other, position, freshAt: startedAt });
     else this.#detach();
+    await this.sharers?.letGo({ evict: true });
   }
 
   /** True when the served data includes the write at `wanted`. */
   holds(wanted: WritePosition): boolean {
-    const served = this.#served;
-    if (!served) return false;
-    if (served.position.generation !== wanted.generation) {
-      return this.followerOf()?.followedPast(wanted.generation) ?? false;
-    }
-    return holds({ ...served.position, offset: served.position.walBytes }, wanted);
+    return servedHolds(this.#served?.position ?? null, wanted, (generation) =>
+      Boolean(this.followerOf()?.followedPast(generation)),
+    );
   }
 
   /** Resolves true as soon as the served data includes `wanted`, false after `ms`. */
@@ -123,20 +147,23 @@ export class FollowedReads {
 
   close(): void {
     for (const waiter of this.#waiters) waiter.resolve(false);
-    this.db.$client.close();
+    this.#file.close();
+    this.#served = null;
+    this.sharers?.served(this);
   }
 
-  #serve(next: Served) {
-    this.#detach();
-    this.db.$client.prepare(`attach database ? as ${SERVED_SCHEMA}`).run(next.path);
+  #serve(next: ServedFile) {
+    this.#file.attach(next.path);
     this.#served = next;
     for (const waiter of this.#waiters) if (this.holds(waiter.wanted)) waiter.resolve(true);
+    this.sharers?.served(this);
   }
 
   #detach() {
     if (!this.#served) return;
-    this.db.$client.exec(`detach database ${SERVED_SCHEMA}`);
+    this.#file.detach();
     this.#served = null;
+    this.sharers?.served(this);
   }
 }
 

@@ -1,10 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isSurelyRead, readOnly, readUpTo } from '../cluster/forward.ts';
+import { readOnly } from '../cluster/forward.ts';
 import type { Config } from '../config.ts';
 import { durationMs } from '../duration.ts';
-import { STREAM_TOKEN_HEADER } from '../http/graphql-sse.ts';
 import { announceListening, listen } from '../http/server.ts';
 import type { Tenure } from '../lease/keeper.ts';
 import { type LeaseLocation, LeaseLostError, type LeaseRecord, leaseTimings } from '../lease/lease.ts';
@@ -15,10 +14,11 @@ import type { ReplicaFollower } from '../replication/follower.ts';
 import type { FollowedReads } from './followed-reads.ts';
 import { asClient, NodeForwarding, refuseForged } from './forwarding.ts';
 import { Heartbeat } from './heartbeat.ts';
-import { type PrimaryPositions, wantedPosition } from './positions.ts';
+import type { PrimaryPositions } from './positions.ts';
 import { Primary, type PrimaryView } from './primary.ts';
 import { PromotionHistory } from './promotions.ts';
 import { Standby, type StandbyWatch } from './standby.ts';
+import { answerOnStandby, classify, pathOf, SAFE_METHODS, tooLarge } from './standby-reads.ts';
 import { checkTransition } from './states.ts';
 import type { CatchUp, Timings } from './takeover.ts';
 
@@ -32,7 +32,6 @@ const LEASE_POLL_MS = 50;
 /** How often a standby checks that the replica still answers (it spawns Litestream: one listing). */
 const REPLICA_CHECK_EVERY_MS = 10_000;
 
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /**
  * How long a write on a primary just promoted waits for Litestream's first sync to name the
  * generation (one REPLICA_MONITOR_INTERVAL); past it, its answer names no position.
@@ -223,23 +222,21 @@ export class FencedNode {
       .catch(() => response.destroy());
   }
 
-  async #asStandby(
+  #asStandby(
     request: IncomingMessage,
     response: ServerResponse,
     app: Handler,
     reads: StandbyRole['reads'],
     forwarded: boolean,
   ) {
-    const { write, chunks } = await classify(request, this.config.maxBodyBytes);
-    if (write || subscribes(request, chunks)) return this.#toPrimary(request, response, chunks, forwarded, write);
-    const wanted = wantedPosition(request);
-    if (wanted && 'malformed' in wanted) return badPosition(response, wanted.malformed);
-    const lag = reads.lagMs();
-    const fresh = lag !== null && lag <= this.config.standbyMaxLagMs;
-    if (fresh && (!wanted || (await reads.waitFor(wanted.position, this.#positionWaitMs())))) {
-      return app(request, response);
-    }
-    this.#toPrimary(request, response, chunks, forwarded, false);
+    const rules = {
+      maxBodyBytes: this.config.maxBodyBytes,
+      maxLagMs: this.config.standbyMaxLagMs,
+      positionWaitMs: this.#positionWaitMs(),
+    };
+    return answerOnStandby(request, response, reads, rules, app, (chunks, write) =>
+      this.#toPrimary(request, response, chunks, forwarded, write),
+    );
   }
 
   /** Handed to the lease holder, once; 503 READ_ONLY when there is none to hand it to. */
@@ -536,55 +533,3 @@ function appOf(role: Role): Handler | null {
 }
 
 const standbyOf = (role: Role) => ('standby' in role ? role.standby : null);
-
-const pathOf = (request: IncomingMessage) => (request.url ?? '/').split('?')[0] as string;
-
-/**
- * Whether a request may write, decided without parsing GraphQL: any method but GET, HEAD and
- * OPTIONS, except a GraphQL POST whose JSON document never says `mutation` (a read worker's
- * rule). The body read to decide is handed on with the request.
- */
-async function classify(
-  request: IncomingMessage,
-  maxBodyBytes: number,
-): Promise<{ write: boolean; chunks: Buffer[]; complete: boolean }> {
-  const method = request.method ?? 'GET';
-  if (SAFE_METHODS.has(method)) return { write: false, chunks: [], complete: true };
-  if (method !== 'POST' || !pathOf(request).startsWith('/graphql')) return { write: true, chunks: [], complete: true };
-  const { chunks, complete } = await readUpTo(request, maxBodyBytes);
-  const body = Buffer.concat(chunks);
-  // Yoga's Node adapter (and the fast lane) take a body already read from `req.body`.
-  if (complete) (request as IncomingMessage & { body?: Buffer }).body = body;
-  return { write: !(complete && isSurelyRead(body)), chunks, complete };
-}
-
-/**
- * Whether a request may subscribe, decided as writes are, without parsing GraphQL: its document
- * (in the body, or a GET's `query`) says `subscription`, or it runs under a graphql-sse
- * reservation (its token). A subscription's events are published where mutations run, and the
- * reservations live there too: on the primary. Not by `accept: text/event-stream`, which
- * clients such as urql send with every query (for @defer over SSE).
- */
-function subscribes(request: IncomingMessage, chunks: Buffer[]): boolean {
-  if (STREAM_TOKEN_HEADER in request.headers) return true;
-  const query = new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('query') ?? '';
-  return query.includes('subscription') || Buffer.concat(chunks).includes('subscription');
-}
-
-/** A body past MAX_BODY_BYTES, found while deciding whether it writes. */
-function tooLarge(response: ServerResponse) {
-  response.writeHead(413, { 'content-type': 'text/plain', connection: 'close' }).end('request body too large\n');
-}
-
-/** A position header that is no position: the client's mistake, refused before anything runs. */
-function badPosition(response: ServerResponse, text: string) {
-  const body = JSON.stringify({
-    errors: [
-      {
-        message: `x-reviews-api-position is not a position this API gave: ${JSON.stringify(text.slice(0, 100))}`,
-        extensions: { code: 'BAD_USER_INPUT' },
-      },
-    ],
-  });
-  response.writeHead(400, { 'content-type': 'application/json' }).end(body);
-}

@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readWorkersOfHost } from '../cluster/writer-state.ts';
 import type { Config } from '../config.ts';
 import { durationMs } from '../duration.ts';
 import { type App, createApp } from '../http/yoga.ts';
@@ -53,7 +54,7 @@ export class Standby {
     private readonly logger: Logger,
     watch: StandbyWatch,
   ) {
-    this.reads = new FollowedReads(() => this.#follower, followedPaths(config));
+    this.reads = new FollowedReads(() => this.#follower, followedPaths(config), readWorkersOfHost());
     this.app = createApp({
       db: this.reads.db,
       config,

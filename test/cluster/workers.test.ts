@@ -16,6 +16,7 @@ import {
   sandbox,
   tokenFor,
 } from '../replication/support.ts';
+import { type Answer, send } from '../support/fresh-connection.ts';
 import { runCli, type Served, startServe } from '../support/process.ts';
 
 /**
@@ -30,58 +31,6 @@ interface ProcessInfo {
   pid: number;
   upSince: string;
   requestsServed: number | null;
-}
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  // biome-ignore lint/suspicious/noExplicitAny: tests read answers by shape.
-  body: any;
-}
-
-/** One request on a connection of its own (no keep-alive pool), so connections alternate. */
-function send(
-  url: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  token?: string,
-  headers: Record<string, string> = {},
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const sent = request(
-      `${url}${path}`,
-      {
-        method,
-        agent: false,
-        headers: {
-          ...(payload && { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
-          ...(token && { authorization: `Bearer ${token}` }),
-          ...headers,
-        },
-      },
-      (response) => {
-        let text = '';
-        response.on('data', (chunk) => {
-          text += chunk;
-        });
-        response.on('end', () => {
-          let parsed: unknown = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            // Not JSON (/metrics).
-          }
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: parsed });
-        });
-      },
-    );
-    sent.on('error', reject);
-    // Bounded: a connection handed to a process in the instant it died is never answered.
-    sent.setTimeout(10_000, () => sent.destroy(new Error(`no answer to ${method} ${path} within 10 s`)));
-    sent.end(payload);
-  });
 }
 
 /** A subscription on a connection of its own (a pooled one would stay with one process): its status, and its end. */

@@ -123,7 +123,7 @@ describe('every node serves', () => {
     // own data, and refuses writes with 503 + Retry-After until a primary answers again. Killed
     // once the standby's own data holds both writes: a read naming a position the standby had
     // not reached within its wait was answered by the primary, maybe before Litestream shipped it.
-    for (let i = 0; i < 150 && (await subjectsOn(standby.url)).length < 2; i++) {
+    for (let i = 0; i < 150 && ((await subjectsOn(standby.url))?.length ?? 0) < 2; i++) {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     await primary.stop('SIGKILL');
