@@ -1,17 +1,22 @@
-import { constants, copyFile, rm, writeFile } from 'node:fs/promises';
+import { constants, copyFile, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logger.ts';
-import { runPragmaOffThread } from './file-check.ts';
-import { litestreamStateDirectory, WAL_FRAME_HEADER_BYTES, WAL_HEADER_BYTES, walPageSize } from './on-disk.ts';
+import { stepExtraMs } from './file-check.ts';
+import { litestreamStateDirectory } from './on-disk.ts';
 import { openReplicaStore, type ReplicaStore } from './replica-store.ts';
 import { listGenerations, NoBackupsError, restoreReplica } from './restore.ts';
 import type { ReplicationSettings } from './settings.ts';
+import { WalFormatError, type WalFrame, WalFrames, writeFrames } from './wal-frames.ts';
 
 /** Following cannot go on from here: the file is restored from the replica again instead. */
 export class FollowError extends Error {
   override name = 'FollowError';
 }
 
-/** Where a file stands in the replica: the WAL of `generation` applied up to `walBytes` of WAL `index`. */
+/**
+ * Where a file stands in the replica: the WAL of `generation` applied up to `walBytes` of WAL
+ * `index`, always the end of a commit frame (0: the index's frames yet to be applied).
+ */
 export interface FilePosition {
   generation: string;
   index: number;
@@ -22,6 +27,11 @@ export interface FilePosition {
 export interface FollowPosition extends FilePosition {
   /** Segments read from the replica since the follower started. */
   segments: number;
+  /**
+   * WAL frames written into the followed files since the follower started: each file takes a
+   * frame once (the frames of an index it was restored or copied at, once more).
+   */
+  framesWritten: number;
   appliedAt: string | null;
   /** The last catch-up that succeeded, whether or not it found anything new. */
   caughtUpAt: string | null;
@@ -31,18 +41,16 @@ export interface FollowPosition extends FilePosition {
   files: Record<string, FilePosition | null>;
 }
 
-/** One WAL index as read from the replica so far. */
-interface IndexWal {
-  chunks: Buffer[];
-  bytes: number;
-}
-
 /**
  * How often, at most, a follower asks Litestream (a process spawned) which generation is newest
  * while the replica names one it has not seen listed: a new primary's, its first snapshot maybe
  * still uploading (~20 s at 1 GB). Soon after it lands, the follower restores from it.
  */
 const CONFIRM_EVERY_MS = 2_000;
+
+/** A WAL (and its index) left beside a file would be replayed onto what is written in it next. */
+const removeWalBeside = (path: string) =>
+  Promise.all([`${path}-wal`, `${path}-shm`].map((leftover) => rm(leftover, { force: true })));
 
 /** An index's name prefix: every segment name of `index` sorts after it, every earlier one before. */
 const indexPrefix = (index: number) => index.toString(16).padStart(8, '0');
@@ -53,10 +61,12 @@ const indexPrefix = (index: number) => index.toString(16).padStart(8, '0');
  * ships is read straight from the replica once and applied by SQLite itself to each followed
  * file in turn, so a promotion pays for the last few segments instead of a whole restore
  * (docs/operations.md, "Failover and database size"), and a standby serves reads from one file
- * while the other is brought forward (src/failover/followed-reads.ts). A WAL is valid only from
- * its header, so an index is applied again from its start each time it grows: its pages end as
- * its last commit left them. SQLite checks each frame's checksum as it reads the WAL. A file is
- * written only inside catchUp, and nothing may have it open then.
+ * while the other is brought forward (src/failover/followed-reads.ts). Each frame is checked as
+ * it is read (its salts and its checksum, chained from the WAL header on, as SQLite checks a WAL)
+ * and each file then takes only the frames new to it, up to the last commit read: their pages
+ * written in place as a checkpoint writes them, so a round costs what the primary wrote since
+ * the last one, not the whole WAL index again. A file is written only inside catchUp, and
+ * nothing may have it open then (it may hold half a round's pages until catchUp resolves).
  */
 export class ReplicaFollower {
   /** The first followed file: DATABASE_PATH, which a promotion takes over. */
@@ -73,11 +83,12 @@ export class ReplicaFollower {
   /** The replica as read so far: its generation, newest index and that index's length. */
   #head: FilePosition = { generation: '', index: 0, walBytes: 0 };
   /** The WAL of every index some followed file still needs, by index. */
-  #wal = new Map<number, IndexWal>();
+  #wal = new Map<number, WalFrames>();
   #lastSegment: string | null = null;
   /** Each followed file's position; null until it is restored or copied from another. */
   readonly #files = new Map<string, FilePosition | null>();
   #segments = 0;
+  #framesWritten = 0;
   #restores = 0;
   #appliedAt: string | null = null;
   #caughtUpAt: string | null = null;
@@ -149,6 +160,7 @@ export class ReplicaFollower {
     return {
       ...this.#head,
       segments: this.#segments,
+      framesWritten: this.#framesWritten,
       appliedAt: this.#appliedAt,
       caughtUpAt: this.#caughtUpAt,
       restores: this.#restores,
@@ -160,7 +172,7 @@ export class ReplicaFollower {
    * Reads what the replica shipped since the last call, then brings `onto` (DATABASE_PATH
    * unless said) to the replica's head: the new WAL applied, or a new restore when a newer
    * generation began (another node took over) or the WAL cannot be followed on. Resolves with
-   * what `onto` took, in segments (-1: restored or copied from another followed file).
+   * what `onto` took, in WAL frames (-1: restored or copied from another followed file).
    * `promoting`: asks Litestream at once about any generation not seen listed yet; otherwise
    * that is asked at most every CONFIRM_EVERY_MS.
    */
@@ -245,9 +257,13 @@ export class ReplicaFollower {
         throw new FollowError(`WAL segment ${segment.name} does not continue at byte ${head.walBytes}`);
       }
       const bytes = await this.#store.read(head.generation, segment);
-      const wal = this.#wal.get(head.index) ?? { chunks: [], bytes: 0 };
-      wal.chunks.push(bytes);
-      wal.bytes += bytes.length;
+      const wal = this.#wal.get(head.index) ?? new WalFrames();
+      try {
+        wal.append(bytes);
+      } catch (error) {
+        if (!(error instanceof WalFormatError)) throw error;
+        throw new FollowError(`WAL segment ${segment.name}: ${error.message}`);
+      }
       this.#wal.set(head.index, wal);
       head.walBytes += bytes.length;
       this.#lastSegment = segment.name;
@@ -256,9 +272,9 @@ export class ReplicaFollower {
   }
 
   /**
-   * `path` at the head: each index it has not taken whole applied from its start, in order. A
-   * file not of the head's generation is first copied from one that is (a reflink where the
-   * file system can).
+   * `path` at the head: the committed frames it has not taken yet, from its position on across
+   * the indexes since. A file not of the head's generation is first copied from one that is (a
+   * reflink where the file system can).
    */
   async #bringToHead(path: string): Promise<number> {
     const head = this.#head;
@@ -269,23 +285,26 @@ export class ReplicaFollower {
         ([other, position]) => other !== path && position?.generation === head.generation,
       );
       if (!source) throw new FollowError(`no followed file holds generation ${head.generation}`);
-      // A WAL left beside an older copy would be replayed onto this one.
-      for (const leftover of [`${path}-wal`, `${path}-shm`]) await rm(leftover, { force: true });
+      await removeWalBeside(path);
       await copyFile(source[0], path, constants.COPYFILE_FICLONE);
       at = { ...(source[1] as FilePosition) };
       this.#files.set(path, at);
       taken = -1;
     }
+    let frames: WalFrame[] = [];
+    let pageSize = 0;
+    let next: FilePosition = at;
     for (let index = at.index; index <= head.index; index++) {
       const wal = this.#wal.get(index);
-      if (!wal || (index === at.index && wal.bytes === at.walBytes)) continue;
-      await this.#apply(path, index, Buffer.concat(wal.chunks));
-      this.#files.set(path, { generation: head.generation, index, walBytes: wal.bytes });
-      if (taken >= 0) taken += wal.chunks.length;
+      if (!wal) continue;
+      frames = frames.concat(wal.committedFrom(index === at.index ? at.walBytes : 0));
+      pageSize = wal.pageSize;
+      next = { generation: head.generation, index, walBytes: wal.committedBytes };
     }
-    this.#files.set(path, { ...head });
+    await this.#apply(path, frames, pageSize);
+    this.#files.set(path, next);
     this.#forgetTakenWal();
-    return taken;
+    return taken < 0 ? taken : frames.length;
   }
 
   /** Drops the WAL of indexes every followed file has passed. */
@@ -299,27 +318,19 @@ export class ReplicaFollower {
   }
 
   /**
-   * Has SQLite replay WAL `index` into the file: written as the file's `-wal`, then
-   * checkpointed whole (off the event loop; FULL reports the frames it took, where TRUNCATE
-   * reports the emptied WAL's 0), and removed as the connection closes. Litestream ships whole
-   * transactions only: a frame SQLite refuses (a bad checksum, a commit missing) means damage.
+   * Writes `frames` into `path`, which counts as unmade until they all are: a write that fails
+   * midway leaves a file to be copied again. A `-wal` left beside it (a promotion that did not
+   * complete) would be replayed over these pages by the next opener: it goes first.
    */
-  async #apply(path: string, index: number, wal: Buffer) {
-    const frameBytes = WAL_FRAME_HEADER_BYTES + walPageSize(wal.subarray(0, WAL_HEADER_BYTES));
-    const frames = (wal.length - WAL_HEADER_BYTES) / frameBytes;
-    if (!Number.isInteger(frames)) throw new FollowError(`WAL index ${index} ends inside a frame`);
-    await rm(`${path}-shm`, { force: true });
-    await writeFile(`${path}-wal`, wal);
-    const reply = await runPragmaOffThread(path, 'wal_checkpoint(FULL)');
-    if ('error' in reply) throw new FollowError(`applying WAL index ${index} failed: ${reply.error}`);
-    const [result] = reply.rows as { busy: number; log: number; checkpointed: number }[];
-    if (result?.busy !== 0 || result.checkpointed !== result.log) {
-      throw new FollowError(`WAL index ${index} was not checkpointed whole: ${JSON.stringify(result)}`);
-    }
-    if (result.log !== frames) {
-      throw new FollowError(`WAL index ${index} holds ${frames} frames but only ${result.log} are valid`);
-    }
+  async #apply(path: string, frames: WalFrame[], pageSize: number) {
+    if (frames.length === 0) return;
+    this.#files.set(path, null);
+    await removeWalBeside(path);
+    await writeFrames(path, frames, pageSize);
+    const extraMs = stepExtraMs();
+    if (extraMs > 0) await sleep(extraMs);
+    this.#framesWritten += frames.length;
     this.#appliedAt = new Date().toISOString();
-    this.#logger.debug({ file: path, index, frames: result.log }, 'standby: applied WAL');
+    this.#logger.debug({ file: path, frames: frames.length }, 'standby: applied WAL');
   }
 }
