@@ -6,7 +6,7 @@ import { litestreamStateDirectory } from './on-disk.ts';
 import { openReplicaStore, type ReplicaStore } from './replica-store.ts';
 import { listGenerations, NoBackupsError, restoreReplica } from './restore.ts';
 import type { ReplicationSettings } from './settings.ts';
-import { WalFormatError, type WalFrame, WalFrames, writeFrames } from './wal-frames.ts';
+import { syncFile, WalFormatError, type WalFrame, WalFrames, writeFrames } from './wal-frames.ts';
 
 /** Following cannot go on from here: the file is restored from the replica again instead. */
 export class FollowError extends Error {
@@ -173,13 +173,15 @@ export class ReplicaFollower {
    * unless said) to the replica's head: the new WAL applied, or a new restore when a newer
    * generation began (another node took over) or the WAL cannot be followed on. Resolves with
    * what `onto` took, in WAL frames (-1: restored or copied from another followed file).
-   * `promoting`: asks Litestream at once about any generation not seen listed yet; otherwise
-   * that is asked at most every CONFIRM_EVERY_MS.
+   * `promoting`: asks Litestream at once about any generation not seen listed yet (otherwise
+   * asked at most every CONFIRM_EVERY_MS), and puts the file on disk: the rounds before wrote
+   * its pages unsynced, which is safe only while nothing but this follower relies on them.
    */
   catchUp({ promoting = false, onto = this.path } = {}): Promise<number> {
     if (!this.#files.has(onto)) return Promise.reject(new Error(`${onto} is not a followed file`));
     return this.#enqueue(async () => {
       const applied = await this.#catchUp(promoting, onto);
+      if (promoting) await syncFile(onto);
       this.#caughtUpAt = new Date().toISOString();
       return applied;
     });

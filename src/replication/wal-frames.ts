@@ -112,7 +112,7 @@ export class WalFrames {
 /**
  * Writes `frames` (committed, in WAL order) into the database file at `path` as a checkpoint
  * would: the newest version of each page at its place, the file cut or grown to the size the
- * last commit records, then synced. Nothing may have the file open meanwhile.
+ * last commit records. Not synced: see syncFile. Nothing may have the file open meanwhile.
  */
 export async function writeFrames(path: string, frames: readonly WalFrame[], pageSize: number): Promise<void> {
   const last = frames.at(-1);
@@ -131,6 +131,15 @@ export async function writeFrames(path: string, frames: readonly WalFrame[], pag
       start = end;
     }
     await file.truncate(last.commitPages * pageSize);
+  } finally {
+    await file.close();
+  }
+}
+
+/** Everything written into the file at `path` on disk, before a database is opened on it to write. */
+export async function syncFile(path: string): Promise<void> {
+  const file = await open(path, 'r+');
+  try {
     await file.datasync();
   } finally {
     await file.close();
