@@ -105,8 +105,9 @@ export class ReplicaFollower {
   }
 
   /**
-   * A follower of `path` (and of `others`, made from it on their first catch-up), restored from
-   * the replica; null when the replica has nothing yet.
+   * A follower of `path`, restored from the replica, and of `others`, copied from it at once: a
+   * copy made by a later round would age the data served meanwhile by its length (seconds at
+   * 1 GB). Null when the replica has nothing yet.
    */
   static async start(
     settings: ReplicationSettings,
@@ -120,6 +121,7 @@ export class ReplicaFollower {
       // generation asks every few seconds.
       if ((await follower.#store.generations()).length === 0) throw new NoBackupsError('the replica is empty');
       await follower.#restore(path);
+      for (const other of others) await follower.#copyFromAnother(other);
       return follower;
     } catch (error) {
       follower.close();
@@ -275,22 +277,14 @@ export class ReplicaFollower {
 
   /**
    * `path` at the head: the committed frames it has not taken yet, from its position on across
-   * the indexes since. A file not of the head's generation is first copied from one that is (a
-   * reflink where the file system can).
+   * the indexes since. A file not of the head's generation is first copied from one that is.
    */
   async #bringToHead(path: string): Promise<number> {
     const head = this.#head;
     let at = this.#files.get(path) ?? null;
     let taken = 0;
     if (at?.generation !== head.generation) {
-      const source = [...this.#files].find(
-        ([other, position]) => other !== path && position?.generation === head.generation,
-      );
-      if (!source) throw new FollowError(`no followed file holds generation ${head.generation}`);
-      await removeWalBeside(path);
-      await copyFile(source[0], path, constants.COPYFILE_FICLONE);
-      at = { ...(source[1] as FilePosition) };
-      this.#files.set(path, at);
+      at = await this.#copyFromAnother(path);
       taken = -1;
     }
     let frames: WalFrame[] = [];
@@ -307,6 +301,19 @@ export class ReplicaFollower {
     this.#files.set(path, next);
     this.#forgetTakenWal();
     return taken < 0 ? taken : frames.length;
+  }
+
+  /** `path` copied from a followed file of the head's generation (a reflink where the file system can). */
+  async #copyFromAnother(path: string): Promise<FilePosition> {
+    const source = [...this.#files].find(
+      ([other, position]) => other !== path && position?.generation === this.#head.generation,
+    );
+    if (!source) throw new FollowError(`no followed file holds generation ${this.#head.generation}`);
+    await removeWalBeside(path);
+    await copyFile(source[0], path, constants.COPYFILE_FICLONE);
+    const at = { ...(source[1] as FilePosition) };
+    this.#files.set(path, at);
+    return at;
   }
 
   /** Drops the WAL of indexes every followed file has passed. */
