@@ -376,6 +376,7 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
         (await standbyFollows(node, successor, 300_000)) - promoted.entry.time,
       );
     }
+    lag.failover(faultAt, Date.now());
   }
 
   await sleep(options.warmupMs);
