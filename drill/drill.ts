@@ -453,18 +453,23 @@ async function generationInReplica(node: NodeProcess, timeoutMs: number): Promis
   return Date.now();
 }
 
-/** Waits until `standby` follows the generation `primary` replicates; resolves with when. */
+/** Waits until `standby` follows the generation `primary` replicates, in both its followed files; resolves with when. */
 async function standbyFollows(standby: NodeProcess, primary: NodeProcess, timeoutMs: number): Promise<number> {
   const readyOf = async (node: NodeProcess) =>
     (await (await fetch(`${node.url}/ready`)).json()) as {
       replication?: { generation?: string | null };
-      reads?: { followed?: { generation?: string } | null };
+      reads?: { followed?: { generation?: string; files?: Record<string, { generation: string } | null> } | null };
     };
   await waitFor(
-    `${standby.name} to follow ${primary.name}'s generation`,
+    `${standby.name} to follow ${primary.name}'s generation in both its files`,
     async () => {
       const generation = (await readyOf(primary)).replication?.generation;
-      return typeof generation === 'string' && (await readyOf(standby)).reads?.followed?.generation === generation;
+      const followed = (await readyOf(standby)).reads?.followed;
+      return (
+        typeof generation === 'string' &&
+        followed?.generation === generation &&
+        Object.values(followed.files ?? {}).every((file) => file?.generation === generation)
+      );
     },
     timeoutMs,
   );

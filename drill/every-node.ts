@@ -25,7 +25,8 @@ function spread(values: number[]) {
  * Every standby's `/ready` lag, sampled every `everyMs` until stopped (bounded by `maxMs`).
  * Reported over the whole run and apart from the failovers: from a fault until every standby
  * follows the new primary, a standby restores the new generation whole (seconds at 1 GB), its
- * data ageing meanwhile; outside them the lag is what following costs.
+ * data ageing meanwhile, then copies it to its other file; outside them the lag is what
+ * following costs.
  */
 export class LagSampler {
   readonly samples: { at: number; lagMs: number }[] = [];

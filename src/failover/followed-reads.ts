@@ -8,7 +8,7 @@ const SERVED_SCHEMA = 'followed';
 interface Served {
   path: string;
   position: FilePosition;
-  /** Epoch ms at which the served data was the replica's newest, as far as a catch-up saw. */
+  /** Epoch ms at which the served data was the replica's newest: when the follower last listed it. */
   freshAt: number;
 }
 
@@ -59,17 +59,16 @@ export class FollowedReads {
   async refresh(): Promise<void> {
     const follower = this.followerOf();
     if (!follower) return;
-    const startedAt = Date.now();
     const idle = this.paths[0] === this.#served?.path ? this.paths[1] : this.paths[0];
     await follower.catchUp({ onto: idle });
     const position = follower.positionOf(idle);
     if (!position) return;
     const served = this.#served;
     if (served && sameFilePosition(served.position, position)) {
-      served.freshAt = startedAt;
+      served.freshAt = follower.listedAt;
       return;
     }
-    this.#serve({ path: idle, position, freshAt: startedAt });
+    this.#serve({ path: idle, position, freshAt: follower.listedAt });
   }
 
   /** Before a promotion takes `path` over: the other file, brought to the head, is served instead. */
@@ -77,10 +76,9 @@ export class FollowedReads {
     const follower = this.followerOf();
     if (this.#served?.path !== path || !follower) return;
     const other = this.paths[0] === path ? this.paths[1] : this.paths[0];
-    const startedAt = Date.now();
     await follower.catchUp({ onto: other });
     const position = follower.positionOf(other);
-    if (position) this.#serve({ path: other, position, freshAt: startedAt });
+    if (position) this.#serve({ path: other, position, freshAt: follower.listedAt });
     else this.#detach();
   }
 

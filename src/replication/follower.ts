@@ -92,6 +92,7 @@ export class ReplicaFollower {
   #restores = 0;
   #appliedAt: string | null = null;
   #caughtUpAt: string | null = null;
+  #listedAt = 0;
   #snapshot: string | null = null;
   /** One operation on the files at a time: a catch-up waits for the one before it. */
   #queue: Promise<unknown> = Promise.resolve();
@@ -132,6 +133,14 @@ export class ReplicaFollower {
 
   get generation() {
     return this.#head.generation;
+  }
+
+  /**
+   * When (epoch ms) the replica was last read up to what the files now hold: the listing before
+   * the last segments read, or the start of the last restore.
+   */
+  get listedAt() {
+    return this.#listedAt;
   }
 
   /** The snapshot the files were last restored from (`generation/index`). */
@@ -202,8 +211,12 @@ export class ReplicaFollower {
       return -1;
     }
     try {
+      // A copy first (seconds at 1 GB), so that the segments listed next are the newest.
+      const copied = this.#files.get(onto)?.generation !== this.#head.generation;
+      if (copied) await this.#copyFromAnother(onto);
       await this.#readNew();
-      return await this.#bringToHead(onto);
+      const taken = await this.#bringToHead(onto);
+      return copied ? -1 : taken;
     } catch (error) {
       if (!(error instanceof FollowError)) throw error;
       this.#logger.warn(
@@ -228,6 +241,7 @@ export class ReplicaFollower {
 
   /** `path` restored from the replica's newest generation: the new head, every other file stale. */
   async #restore(path: string) {
+    const listedAt = Date.now();
     const restored = await restoreReplica(this.#settings, { output: path, force: true, logger: this.#logger });
     // State a Litestream of this node's once kept beside the file describes another file now.
     await rm(litestreamStateDirectory(path), { recursive: true, force: true });
@@ -239,6 +253,7 @@ export class ReplicaFollower {
     this.#lastSegment = null;
     this.#snapshot = restored.snapshot;
     this.#restores += 1;
+    this.#listedAt = listedAt;
     for (const other of this.#files.keys()) this.#files.set(other, null);
     this.#files.set(path, { ...this.#head });
   }
@@ -247,6 +262,7 @@ export class ReplicaFollower {
   async #readNew() {
     const head = this.#head;
     const after = this.#lastSegment ?? indexPrefix(head.index);
+    const listedAt = Date.now();
     const fresh = await this.#store.segmentsAfter(head.generation, after);
     for (const segment of fresh) {
       if (segment.index !== head.index) {
@@ -273,20 +289,17 @@ export class ReplicaFollower {
       this.#lastSegment = segment.name;
     }
     this.#segments += fresh.length;
+    this.#listedAt = listedAt;
   }
 
   /**
-   * `path` at the head: the committed frames it has not taken yet, from its position on across
-   * the indexes since. A file not of the head's generation is first copied from one that is.
+   * `path`, of the head's generation, at the head: the committed frames it has not taken yet,
+   * from its position on across the indexes since. Resolves with how many it took.
    */
   async #bringToHead(path: string): Promise<number> {
     const head = this.#head;
-    let at = this.#files.get(path) ?? null;
-    let taken = 0;
-    if (at?.generation !== head.generation) {
-      at = await this.#copyFromAnother(path);
-      taken = -1;
-    }
+    const at = this.#files.get(path);
+    if (at?.generation !== head.generation) throw new FollowError(`${path} is not of generation ${head.generation}`);
     let frames: WalFrame[] = [];
     let pageSize = 0;
     let next: FilePosition = at;
@@ -300,7 +313,7 @@ export class ReplicaFollower {
     await this.#apply(path, frames, pageSize);
     this.#files.set(path, next);
     this.#forgetTakenWal();
-    return taken < 0 ? taken : frames.length;
+    return frames.length;
   }
 
   /** `path` copied from a followed file of the head's generation (a reflink where the file system can). */
