@@ -376,6 +376,7 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
         (await standbyFollows(node, successor, 300_000)) - promoted.entry.time,
       );
     }
+    lag.failover(faultAt, Date.now());
   }
 
   await sleep(options.warmupMs);
@@ -452,18 +453,34 @@ async function generationInReplica(node: NodeProcess, timeoutMs: number): Promis
   return Date.now();
 }
 
-/** Waits until `standby` follows the generation `primary` replicates; resolves with when. */
+/**
+ * Waits until `standby` follows the generation `primary` replicates in both its followed files,
+ * and has finished the round that made the second (a copy: seconds at 1 GB); resolves with when.
+ */
 async function standbyFollows(standby: NodeProcess, primary: NodeProcess, timeoutMs: number): Promise<number> {
   const readyOf = async (node: NodeProcess) =>
     (await (await fetch(`${node.url}/ready`)).json()) as {
       replication?: { generation?: string | null };
-      reads?: { followed?: { generation?: string } | null };
+      reads?: {
+        followed?: {
+          generation?: string;
+          caughtUpAt?: string | null;
+          files?: Record<string, { generation: string } | null>;
+        } | null;
+      };
     };
+  let heldSince = 0;
   await waitFor(
-    `${standby.name} to follow ${primary.name}'s generation`,
+    `${standby.name} to follow ${primary.name}'s generation in both its files`,
     async () => {
       const generation = (await readyOf(primary)).replication?.generation;
-      return typeof generation === 'string' && (await readyOf(standby)).reads?.followed?.generation === generation;
+      const followed = (await readyOf(standby)).reads?.followed;
+      const holds =
+        typeof generation === 'string' &&
+        followed?.generation === generation &&
+        Object.values(followed.files ?? {}).every((file) => file?.generation === generation);
+      heldSince = holds ? heldSince || Date.now() : 0;
+      return holds && Date.parse(followed?.caughtUpAt ?? '') > heldSince;
     },
     timeoutMs,
   );

@@ -52,7 +52,7 @@ export function formatDrill(result: DrillResult): string {
     `writes: ${writes.started} started, ${writes.acknowledged} acknowledged (${writes.perSecond}/s), ${writes.refused} refused, ${writes.gaveUp} given up`,
     `mutation latency (acknowledged attempt): p50 ${result.mutationLatencyMs.p50} ms, p99 ${result.mutationLatencyMs.p99} ms`,
     `reads: ${reads.ok} of ${reads.total} answered${reads.ok < reads.total ? ` (the others: ${JSON.stringify(reads.failures)})` : ''}; share per node ${formatShares(result.everyNode.readShare)}`,
-    `standby lag (ms, /ready every 250 ms): p50 ${lag.p50} p99 ${lag.p99} max ${lag.max} over ${lag.samples} samples`,
+    `standby lag (ms, /ready every 250 ms): p50 ${lag.p50} p99 ${lag.p99} max ${lag.max} over ${lag.samples} samples; outside failovers (fault → every standby follows the new primary) p50 ${lag.outsideFailovers.p50} p99 ${lag.outsideFailovers.p99} max ${lag.outsideFailovers.max} over ${lag.outsideFailovers.samples}`,
     `read-your-writes: ${ryw.violations} violations in ${ryw.pairs} write-then-read pairs (write through one node, read through nginx at once; ${ryw.skipped} pairs skipped mid-failover: ${JSON.stringify(ryw.skippedBy)})`,
     `RPO: ${rpo.missing.length} acknowledged writes missing from the final database (one sync interval of traffic: ${rpo.syncIntervalOfTraffic} writes)${
       rpo.missing.length

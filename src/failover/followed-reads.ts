@@ -79,7 +79,6 @@ export class FollowedReads {
   async refresh(): Promise<void> {
     const follower = this.followerOf();
     if (!follower) return;
-    const startedAt = Date.now();
     const idle = this.paths[0] === this.#served?.path ? this.paths[1] : this.paths[0];
     await this.sharers?.letGo({ evict: false });
     await follower.catchUp({ onto: idle });
@@ -87,10 +86,10 @@ export class FollowedReads {
     if (!position) return;
     const served = this.#served;
     if (served && sameFilePosition(served.position, position)) {
-      served.freshAt = startedAt;
+      served.freshAt = follower.listedAt;
       return;
     }
-    this.#serve({ path: idle, position, freshAt: startedAt });
+    this.#serve({ path: idle, position, freshAt: follower.listedAt });
   }
 
   /**
@@ -102,11 +101,10 @@ export class FollowedReads {
     // Not served here: a read worker may still read it, until it took the state that says so.
     if (this.#served?.path !== path || !follower) return this.sharers?.letGo({ evict: true });
     const other = this.paths[0] === path ? this.paths[1] : this.paths[0];
-    const startedAt = Date.now();
     await this.sharers?.letGo({ evict: true });
     await follower.catchUp({ onto: other });
     const position = follower.positionOf(other);
-    if (position) this.#serve({ path: other, position, freshAt: startedAt });
+    if (position) this.#serve({ path: other, position, freshAt: follower.listedAt });
     else this.#detach();
     await this.sharers?.letGo({ evict: true });
   }

@@ -9,7 +9,7 @@ const SERVED_SCHEMA = 'followed';
 export interface ServedFile {
   path: string;
   position: FilePosition;
-  /** Epoch ms at which the served data was the replica's newest, as far as a catch-up saw. */
+  /** Epoch ms at which the served data was the replica's newest: when the follower last listed it. */
   freshAt: number;
 }
 

@@ -3,8 +3,8 @@ import Database from 'better-sqlite3';
 
 /**
  * One PRAGMA on a database file, run in a worker thread (src/replication/file-check.ts): a check
- * reads every page (~3 s at 1 GB) and a checkpoint writes a whole WAL; on the main thread either
- * would stop the lease keeper from renewing for that long.
+ * reads every page (~3 s at 1 GB); on the main thread it would stop the lease keeper from
+ * renewing for that long.
  */
 export interface PragmaRequest {
   path: string;

@@ -2,11 +2,11 @@ import { startWorkerBeside } from '../threads.ts';
 import type { PragmaReply, PragmaRequest } from './check-worker.ts';
 
 /**
- * Test seam: RESTORE_CHECK_EXTRA_MS makes every PRAGMA run here (a restore's check, a standby's
- * WAL apply) hold its thread that much longer, so a test can give a small database the times of
- * a large one. Unset in production.
+ * Test seam: RESTORE_CHECK_EXTRA_MS makes every PRAGMA run here (a restore's check) hold its
+ * thread that much longer, and a standby's WAL apply (src/replication/follower.ts) wait that
+ * long, so a test can give a small database the times of a large one. Unset in production.
  */
-function extraMs(): number {
+export function stepExtraMs(): number {
   const value = process.env.RESTORE_CHECK_EXTRA_MS;
   if (value === undefined || value === '') return 0;
   if (!/^\d+$/.test(value)) throw new Error(`RESTORE_CHECK_EXTRA_MS must be a whole number of ms, not "${value}"`);
@@ -14,11 +14,11 @@ function extraMs(): number {
 }
 
 /**
- * Runs `PRAGMA <pragma>` on the file at `path` in a worker thread. The event loop stays free
+ * Runs `PRAGMA <pragma>` on the file at `path` in a worker thread of its own. The event loop stays free
  * meanwhile: the lease keeper renews and HTTP answers while a large file is read or written.
  */
-export function runPragmaOffThread(path: string, pragma: string): Promise<PragmaReply> {
-  const request: PragmaRequest = { path, pragma, extraMs: extraMs() };
+function runPragmaOffThread(path: string, pragma: string): Promise<PragmaReply> {
+  const request: PragmaRequest = { path, pragma, extraMs: stepExtraMs() };
   return new Promise((resolve, reject) => {
     const worker = startWorkerBeside(import.meta.url, 'check-worker', request);
     let reply: PragmaReply | null = null;

@@ -1,17 +1,22 @@
-import { constants, copyFile, rm, writeFile } from 'node:fs/promises';
+import { constants, copyFile, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logger.ts';
-import { runPragmaOffThread } from './file-check.ts';
-import { litestreamStateDirectory, WAL_FRAME_HEADER_BYTES, WAL_HEADER_BYTES, walPageSize } from './on-disk.ts';
+import { stepExtraMs } from './file-check.ts';
+import { litestreamStateDirectory } from './on-disk.ts';
 import { openReplicaStore, type ReplicaStore } from './replica-store.ts';
 import { listGenerations, NoBackupsError, restoreReplica } from './restore.ts';
 import type { ReplicationSettings } from './settings.ts';
+import { syncFile, WalFormatError, type WalFrame, WalFrames, writeFrames } from './wal-frames.ts';
 
 /** Following cannot go on from here: the file is restored from the replica again instead. */
 export class FollowError extends Error {
   override name = 'FollowError';
 }
 
-/** Where a file stands in the replica: the WAL of `generation` applied up to `walBytes` of WAL `index`. */
+/**
+ * Where a file stands in the replica: the WAL of `generation` applied up to `walBytes` of WAL
+ * `index`, always the end of a commit frame (0: the index's frames yet to be applied).
+ */
 export interface FilePosition {
   generation: string;
   index: number;
@@ -22,6 +27,11 @@ export interface FilePosition {
 export interface FollowPosition extends FilePosition {
   /** Segments read from the replica since the follower started. */
   segments: number;
+  /**
+   * WAL frames written into the followed files since the follower started: each file takes a
+   * frame once (the frames of an index it was restored or copied at, once more).
+   */
+  framesWritten: number;
   appliedAt: string | null;
   /** The last catch-up that succeeded, whether or not it found anything new. */
   caughtUpAt: string | null;
@@ -31,18 +41,16 @@ export interface FollowPosition extends FilePosition {
   files: Record<string, FilePosition | null>;
 }
 
-/** One WAL index as read from the replica so far. */
-interface IndexWal {
-  chunks: Buffer[];
-  bytes: number;
-}
-
 /**
  * How often, at most, a follower asks Litestream (a process spawned) which generation is newest
  * while the replica names one it has not seen listed: a new primary's, its first snapshot maybe
  * still uploading (~20 s at 1 GB). Soon after it lands, the follower restores from it.
  */
 const CONFIRM_EVERY_MS = 2_000;
+
+/** A WAL (and its index) left beside a file would be replayed onto what is written in it next. */
+const removeWalBeside = (path: string) =>
+  Promise.all([`${path}-wal`, `${path}-shm`].map((leftover) => rm(leftover, { force: true })));
 
 /** An index's name prefix: every segment name of `index` sorts after it, every earlier one before. */
 const indexPrefix = (index: number) => index.toString(16).padStart(8, '0');
@@ -53,10 +61,12 @@ const indexPrefix = (index: number) => index.toString(16).padStart(8, '0');
  * ships is read straight from the replica once and applied by SQLite itself to each followed
  * file in turn, so a promotion pays for the last few segments instead of a whole restore
  * (docs/operations.md, "Failover and database size"), and a standby serves reads from one file
- * while the other is brought forward (src/failover/followed-reads.ts). A WAL is valid only from
- * its header, so an index is applied again from its start each time it grows: its pages end as
- * its last commit left them. SQLite checks each frame's checksum as it reads the WAL. A file is
- * written only inside catchUp, and nothing may have it open then.
+ * while the other is brought forward (src/failover/followed-reads.ts). Each frame is checked as
+ * it is read (its salts and its checksum, chained from the WAL header on, as SQLite checks a WAL)
+ * and each file then takes only the frames new to it, up to the last commit read: their pages
+ * written in place as a checkpoint writes them, so a round costs what the primary wrote since
+ * the last one, not the whole WAL index again. A file is written only inside catchUp, and
+ * nothing may have it open then (it may hold half a round's pages until catchUp resolves).
  */
 export class ReplicaFollower {
   /** The first followed file: DATABASE_PATH, which a promotion takes over. */
@@ -73,14 +83,16 @@ export class ReplicaFollower {
   /** The replica as read so far: its generation, newest index and that index's length. */
   #head: FilePosition = { generation: '', index: 0, walBytes: 0 };
   /** The WAL of every index some followed file still needs, by index. */
-  #wal = new Map<number, IndexWal>();
+  #wal = new Map<number, WalFrames>();
   #lastSegment: string | null = null;
   /** Each followed file's position; null until it is restored or copied from another. */
   readonly #files = new Map<string, FilePosition | null>();
   #segments = 0;
+  #framesWritten = 0;
   #restores = 0;
   #appliedAt: string | null = null;
   #caughtUpAt: string | null = null;
+  #listedAt = 0;
   #snapshot: string | null = null;
   /** One operation on the files at a time: a catch-up waits for the one before it. */
   #queue: Promise<unknown> = Promise.resolve();
@@ -94,8 +106,9 @@ export class ReplicaFollower {
   }
 
   /**
-   * A follower of `path` (and of `others`, made from it on their first catch-up), restored from
-   * the replica; null when the replica has nothing yet.
+   * A follower of `path`, restored from the replica, and of `others`, copied from it at once: a
+   * copy made by a later round would age the data served meanwhile by its length (seconds at
+   * 1 GB). Null when the replica has nothing yet.
    */
   static async start(
     settings: ReplicationSettings,
@@ -109,6 +122,7 @@ export class ReplicaFollower {
       // generation asks every few seconds.
       if ((await follower.#store.generations()).length === 0) throw new NoBackupsError('the replica is empty');
       await follower.#restore(path);
+      for (const other of others) await follower.#copyFromAnother(other);
       return follower;
     } catch (error) {
       follower.close();
@@ -119,6 +133,14 @@ export class ReplicaFollower {
 
   get generation() {
     return this.#head.generation;
+  }
+
+  /**
+   * When (epoch ms) the replica was last read up to what the files now hold: the listing before
+   * the last segments read, or the start of the last restore.
+   */
+  get listedAt() {
+    return this.#listedAt;
   }
 
   /** The snapshot the files were last restored from (`generation/index`). */
@@ -149,6 +171,7 @@ export class ReplicaFollower {
     return {
       ...this.#head,
       segments: this.#segments,
+      framesWritten: this.#framesWritten,
       appliedAt: this.#appliedAt,
       caughtUpAt: this.#caughtUpAt,
       restores: this.#restores,
@@ -160,14 +183,16 @@ export class ReplicaFollower {
    * Reads what the replica shipped since the last call, then brings `onto` (DATABASE_PATH
    * unless said) to the replica's head: the new WAL applied, or a new restore when a newer
    * generation began (another node took over) or the WAL cannot be followed on. Resolves with
-   * what `onto` took, in segments (-1: restored or copied from another followed file).
-   * `promoting`: asks Litestream at once about any generation not seen listed yet; otherwise
-   * that is asked at most every CONFIRM_EVERY_MS.
+   * what `onto` took, in WAL frames (-1: restored or copied from another followed file).
+   * `promoting`: asks Litestream at once about any generation not seen listed yet (otherwise
+   * asked at most every CONFIRM_EVERY_MS), and puts the file on disk: the rounds before wrote
+   * its pages unsynced, which is safe only while nothing but this follower relies on them.
    */
   catchUp({ promoting = false, onto = this.path } = {}): Promise<number> {
     if (!this.#files.has(onto)) return Promise.reject(new Error(`${onto} is not a followed file`));
     return this.#enqueue(async () => {
       const applied = await this.#catchUp(promoting, onto);
+      if (promoting) await syncFile(onto);
       this.#caughtUpAt = new Date().toISOString();
       return applied;
     });
@@ -186,8 +211,12 @@ export class ReplicaFollower {
       return -1;
     }
     try {
+      // A copy first (seconds at 1 GB), so that the segments listed next are the newest.
+      const copied = this.#files.get(onto)?.generation !== this.#head.generation;
+      if (copied) await this.#copyFromAnother(onto);
       await this.#readNew();
-      return await this.#bringToHead(onto);
+      const taken = await this.#bringToHead(onto);
+      return copied ? -1 : taken;
     } catch (error) {
       if (!(error instanceof FollowError)) throw error;
       this.#logger.warn(
@@ -212,6 +241,7 @@ export class ReplicaFollower {
 
   /** `path` restored from the replica's newest generation: the new head, every other file stale. */
   async #restore(path: string) {
+    const listedAt = Date.now();
     const restored = await restoreReplica(this.#settings, { output: path, force: true, logger: this.#logger });
     // State a Litestream of this node's once kept beside the file describes another file now.
     await rm(litestreamStateDirectory(path), { recursive: true, force: true });
@@ -223,6 +253,7 @@ export class ReplicaFollower {
     this.#lastSegment = null;
     this.#snapshot = restored.snapshot;
     this.#restores += 1;
+    this.#listedAt = listedAt;
     for (const other of this.#files.keys()) this.#files.set(other, null);
     this.#files.set(path, { ...this.#head });
   }
@@ -231,6 +262,7 @@ export class ReplicaFollower {
   async #readNew() {
     const head = this.#head;
     const after = this.#lastSegment ?? indexPrefix(head.index);
+    const listedAt = Date.now();
     const fresh = await this.#store.segmentsAfter(head.generation, after);
     for (const segment of fresh) {
       if (segment.index !== head.index) {
@@ -245,47 +277,56 @@ export class ReplicaFollower {
         throw new FollowError(`WAL segment ${segment.name} does not continue at byte ${head.walBytes}`);
       }
       const bytes = await this.#store.read(head.generation, segment);
-      const wal = this.#wal.get(head.index) ?? { chunks: [], bytes: 0 };
-      wal.chunks.push(bytes);
-      wal.bytes += bytes.length;
+      const wal = this.#wal.get(head.index) ?? new WalFrames();
+      try {
+        wal.append(bytes);
+      } catch (error) {
+        if (!(error instanceof WalFormatError)) throw error;
+        throw new FollowError(`WAL segment ${segment.name}: ${error.message}`);
+      }
       this.#wal.set(head.index, wal);
       head.walBytes += bytes.length;
       this.#lastSegment = segment.name;
     }
     this.#segments += fresh.length;
+    this.#listedAt = listedAt;
   }
 
   /**
-   * `path` at the head: each index it has not taken whole applied from its start, in order. A
-   * file not of the head's generation is first copied from one that is (a reflink where the
-   * file system can).
+   * `path`, of the head's generation, at the head: the committed frames it has not taken yet,
+   * from its position on across the indexes since. Resolves with how many it took.
    */
   async #bringToHead(path: string): Promise<number> {
     const head = this.#head;
-    let at = this.#files.get(path) ?? null;
-    let taken = 0;
-    if (at?.generation !== head.generation) {
-      const source = [...this.#files].find(
-        ([other, position]) => other !== path && position?.generation === head.generation,
-      );
-      if (!source) throw new FollowError(`no followed file holds generation ${head.generation}`);
-      // A WAL left beside an older copy would be replayed onto this one.
-      for (const leftover of [`${path}-wal`, `${path}-shm`]) await rm(leftover, { force: true });
-      await copyFile(source[0], path, constants.COPYFILE_FICLONE);
-      at = { ...(source[1] as FilePosition) };
-      this.#files.set(path, at);
-      taken = -1;
-    }
+    const at = this.#files.get(path);
+    if (at?.generation !== head.generation) throw new FollowError(`${path} is not of generation ${head.generation}`);
+    let frames: WalFrame[] = [];
+    let pageSize = 0;
+    let next: FilePosition = at;
     for (let index = at.index; index <= head.index; index++) {
       const wal = this.#wal.get(index);
-      if (!wal || (index === at.index && wal.bytes === at.walBytes)) continue;
-      await this.#apply(path, index, Buffer.concat(wal.chunks));
-      this.#files.set(path, { generation: head.generation, index, walBytes: wal.bytes });
-      if (taken >= 0) taken += wal.chunks.length;
+      if (!wal) continue;
+      frames = frames.concat(wal.committedFrom(index === at.index ? at.walBytes : 0));
+      pageSize = wal.pageSize;
+      next = { generation: head.generation, index, walBytes: wal.committedBytes };
     }
-    this.#files.set(path, { ...head });
+    await this.#apply(path, frames, pageSize);
+    this.#files.set(path, next);
     this.#forgetTakenWal();
-    return taken;
+    return frames.length;
+  }
+
+  /** `path` copied from a followed file of the head's generation (a reflink where the file system can). */
+  async #copyFromAnother(path: string): Promise<FilePosition> {
+    const source = [...this.#files].find(
+      ([other, position]) => other !== path && position?.generation === this.#head.generation,
+    );
+    if (!source) throw new FollowError(`no followed file holds generation ${this.#head.generation}`);
+    await removeWalBeside(path);
+    await copyFile(source[0], path, constants.COPYFILE_FICLONE);
+    const at = { ...(source[1] as FilePosition) };
+    this.#files.set(path, at);
+    return at;
   }
 
   /** Drops the WAL of indexes every followed file has passed. */
@@ -299,27 +340,19 @@ export class ReplicaFollower {
   }
 
   /**
-   * Has SQLite replay WAL `index` into the file: written as the file's `-wal`, then
-   * checkpointed whole (off the event loop; FULL reports the frames it took, where TRUNCATE
-   * reports the emptied WAL's 0), and removed as the connection closes. Litestream ships whole
-   * transactions only: a frame SQLite refuses (a bad checksum, a commit missing) means damage.
+   * Writes `frames` into `path`, which counts as unmade until they all are: a write that fails
+   * midway leaves a file to be copied again. A `-wal` left beside it (a promotion that did not
+   * complete) would be replayed over these pages by the next opener: it goes first.
    */
-  async #apply(path: string, index: number, wal: Buffer) {
-    const frameBytes = WAL_FRAME_HEADER_BYTES + walPageSize(wal.subarray(0, WAL_HEADER_BYTES));
-    const frames = (wal.length - WAL_HEADER_BYTES) / frameBytes;
-    if (!Number.isInteger(frames)) throw new FollowError(`WAL index ${index} ends inside a frame`);
-    await rm(`${path}-shm`, { force: true });
-    await writeFile(`${path}-wal`, wal);
-    const reply = await runPragmaOffThread(path, 'wal_checkpoint(FULL)');
-    if ('error' in reply) throw new FollowError(`applying WAL index ${index} failed: ${reply.error}`);
-    const [result] = reply.rows as { busy: number; log: number; checkpointed: number }[];
-    if (result?.busy !== 0 || result.checkpointed !== result.log) {
-      throw new FollowError(`WAL index ${index} was not checkpointed whole: ${JSON.stringify(result)}`);
-    }
-    if (result.log !== frames) {
-      throw new FollowError(`WAL index ${index} holds ${frames} frames but only ${result.log} are valid`);
-    }
+  async #apply(path: string, frames: WalFrame[], pageSize: number) {
+    if (frames.length === 0) return;
+    this.#files.set(path, null);
+    await removeWalBeside(path);
+    await writeFrames(path, frames, pageSize);
+    const extraMs = stepExtraMs();
+    if (extraMs > 0) await sleep(extraMs);
+    this.#framesWritten += frames.length;
     this.#appliedAt = new Date().toISOString();
-    this.#logger.debug({ file: path, index, frames: result.log }, 'standby: applied WAL');
+    this.#logger.debug({ file: path, frames: frames.length }, 'standby: applied WAL');
   }
 }

@@ -233,8 +233,8 @@ describe('automatic failover', () => {
 
 /**
  * Promotion on a database whose steps take as long as a multi-GB one's: RESTORE_CHECK_EXTRA_MS
- * holds the thread of every off-loop database step (a check, a WAL apply) that long after the
- * real one (the lease TTL here is 1 s).
+ * makes every off-loop database step (a check's thread, a WAL apply) last that much longer than
+ * the real one (the lease TTL here is 1 s).
  */
 const SLOW_STEPS = { RESTORE_CHECK_EXTRA_MS: '4000' };
 

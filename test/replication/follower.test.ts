@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Db, openDatabase } from '../../src/db/client.ts';
 import { applyMigrations } from '../../src/db/migrate.ts';
 import { ReplicaFollower } from '../../src/replication/follower.ts';
-import { litestreamStateDirectory } from '../../src/replication/on-disk.ts';
+import { litestreamStateDirectory, WAL_FRAME_HEADER_BYTES, WAL_HEADER_BYTES } from '../../src/replication/on-disk.ts';
 import { type Replication, startReplication } from '../../src/replication/primary.ts';
 import { restoreReplica } from '../../src/replication/restore.ts';
 import {
@@ -157,12 +157,35 @@ describe('a follower of a directory replica', () => {
   let replication: Replication | null = null;
   let follower: ReplicaFollower | null = null;
 
-  /** A primary file replicated by a real Litestream, and a follower of it. */
-  async function start() {
+  /** A primary file replicated by a real Litestream, and a follower of it (into a twin too). */
+  async function start({ withTwin = false } = {}) {
     const started = await replicatedPrimary('directory');
     ({ box, primary, replication } = started);
-    follower = await followerOf(started.config, join(box.dir, 'followed.db'));
-    return { follower, primary: started.primary, generations: join(started.config.replicaUrl, 'generations') };
+    const path = join(box.dir, 'followed.db');
+    const twin = join(box.dir, 'twin.db');
+    follower = await eventually(
+      async () => (await ReplicaFollower.start(started.config, logger, path, withTwin ? [twin] : [])) ?? undefined,
+      10_000,
+      'a generation',
+    );
+    return {
+      follower,
+      path,
+      twin,
+      primary: started.primary,
+      generations: join(started.config.replicaUrl, 'generations'),
+    };
+  }
+
+  /** The WAL frames of a generation's segments in the replica, as Litestream shipped them. */
+  function shippedFrames(walDirectory: string) {
+    let frames = 0;
+    for (const name of readdirSync(walDirectory)) {
+      const wal = decompressFrameSync(readFileSync(join(walDirectory, name)));
+      const headerBytes = name.endsWith('_00000000.wal.lz4') ? WAL_HEADER_BYTES : 0;
+      frames += (wal.length - headerBytes) / (WAL_FRAME_HEADER_BYTES + 4096);
+    }
+    return frames;
   }
 
   afterEach(async () => {
@@ -186,6 +209,33 @@ describe('a follower of a directory replica', () => {
     cpSync(first, next, { recursive: true });
     expect(await follower.catchUp({ promoting: true })).toBe(-1);
     expect(follower.generation).toBe('feedfacefeedface');
+  });
+
+  it('writes each shipped frame into each followed file once, however often the WAL index grows', async () => {
+    const { follower, path, twin, primary, generations } = await start({ withTwin: true });
+    const insert = primary.$client.prepare('insert into filler (bytes) values (randomblob(3000))');
+    for (let round = 0; round < 24; round++) {
+      insert.run();
+      // Past Litestream's sync interval: each round finds about one new segment.
+      await sleep(150);
+      await follower.catchUp({ onto: round % 2 === 0 ? path : twin });
+    }
+    await replication?.stop();
+    replication = null;
+    for (const onto of [path, twin]) await follower.catchUp({ onto });
+
+    const shipped = shippedFrames(join(generations, follower.generation, 'wal'));
+    const { framesWritten, index } = follower.describe();
+    // One WAL index throughout: replayed from its start each round, it would be written ~12 times.
+    expect(index).toBe(0);
+    expect(framesWritten).toBeGreaterThan(0);
+    expect(framesWritten).toBeLessThanOrEqual(2 * shipped);
+    for (const file of [path, twin]) {
+      expect(contentOf(file)).toBe(contentOf(settingsOf(box.env).databasePath));
+      const check = new Database(file, { readonly: true });
+      expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
+      check.close();
+    }
   });
 
   it('refuses a damaged segment and restores the file instead', async () => {
