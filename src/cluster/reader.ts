@@ -4,7 +4,7 @@ import type { NodeState } from '../context.ts';
 import { type Db, openDatabase } from '../db/client.ts';
 import type { WritePosition } from '../failover/positions.ts';
 import { AttachedFile, lagOf, type ServedFile, servedHolds } from '../failover/served-file.ts';
-import { answerOnStandby, classify, type StandbyData } from '../failover/standby-reads.ts';
+import { answerOnStandby, classify, followedDataConfig, type StandbyData } from '../failover/standby-reads.ts';
 import { listen } from '../http/server.ts';
 import { type App, createApp } from '../http/yoga.ts';
 import type { Logger } from '../logger.ts';
@@ -84,6 +84,8 @@ export async function runReader(config: Config, logger: Logger): Promise<void> {
   let serving: Serving | null = null;
   const followed = new WorkerFollowedReads();
   const appOn = (db: Db) => createApp({ db, config, logger: log, node: readerNode });
+  const followedAppOn = (db: Db) =>
+    createApp({ db, config: followedDataConfig(config), logger: log, node: readerNode });
   const open = (path: string): Serving => {
     const db = openDatabase(path, { readonly: true, replicating: true });
     return { path, db, app: appOn(db) };
@@ -127,7 +129,7 @@ export async function runReader(config: Config, logger: Logger): Promise<void> {
     if (req.url === HEALTH_PATH) return forwardToWriter(req, res, socketPath);
     if (state.reads === 'primary' && serving) return route(req, res, serving.app, socketPath, config.maxBodyBytes);
     if (state.reads === 'followed' && followed.serving) {
-      const app = followed.app(appOn);
+      const app = followed.app(followedAppOn);
       return void answerOnStandby(req, res, followed, rules, app, (chunks) =>
         forwardToWriter(req, res, socketPath, chunks),
       ).catch(() => res.destroy());

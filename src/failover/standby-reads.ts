@@ -1,7 +1,16 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { isSurelyRead, readUpTo } from '../cluster/forward.ts';
+import type { Config } from '../config.ts';
 import { STREAM_TOKEN_HEADER } from '../http/graphql-sse.ts';
 import { type WritePosition, wantedPosition } from './positions.ts';
+
+/**
+ * The settings of an app that answers from followed data, in every process of a standby: no
+ * response cache, which a mutation on the primary's host cannot invalidate here and whose key
+ * knows no position: it kept answers up to a minute old, past STANDBY_MAX_LAG and a read's own
+ * write.
+ */
+export const followedDataConfig = (config: Config): Config => ({ ...config, responseCache: false });
 
 /** Methods that never write: answered as reads on every node. */
 export const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);

@@ -10,6 +10,7 @@ import { ReplicaFollower } from '../replication/follower.ts';
 import { listGenerations } from '../replication/restore.ts';
 import { FollowedReads } from './followed-reads.ts';
 import { type StandbyView, standbyNode } from './roles.ts';
+import { followedDataConfig } from './standby-reads.ts';
 import { step, type Timings } from './takeover.ts';
 
 /**
@@ -57,7 +58,7 @@ export class Standby {
     this.reads = new FollowedReads(() => this.#follower, followedPaths(config), readWorkersOfHost());
     this.app = createApp({
       db: this.reads.db,
-      config,
+      config: followedDataConfig(config),
       logger,
       node: standbyNode(watch.keeper, { ...watch, reads: () => this.#describeReads() }),
     });

@@ -183,4 +183,22 @@ describe('every node serves', () => {
     expect([refused.response.status, refused.code]).toEqual([503, 'READ_ONLY']);
     expect(refused.response.headers.get('retry-after')).toBe('1');
   });
+  it('answers from the followed data as it is now with RESPONSE_CACHE=on, not from an answer cached before', {
+    timeout: 60_000,
+  }, async () => {
+    const { launch } = cluster({ RESPONSE_CACHE: 'on' });
+    const token = await tokenFor('carol');
+    const primary = await launch('a');
+    const standby = await launch('b', primary.url);
+    await create(primary.url, token, 'first');
+    const subjects = (expected: string[]) => async () =>
+      JSON.stringify(await subjectsOn(standby.url)) === JSON.stringify(expected) ? true : undefined;
+    // Answered (and, with a response cache, cached) by the standby once it follows the write.
+    await eventually(subjects(['first']), 15_000, 'the standby to hold the first write');
+    const second = await create(primary.url, token, 'second');
+    const position = second.response.headers.get(POSITION_HEADER) as string;
+    // A cached answer lived a minute, whatever the standby followed meanwhile.
+    await eventually(subjects(['first', 'second']), 15_000, 'the standby to answer with the second write');
+    expect(await subjectsOn(standby.url, { [POSITION_HEADER]: position })).toEqual(['first', 'second']);
+  });
 });
