@@ -51,7 +51,7 @@ describe('litestream.yml variables', () => {
       REPLICA_S3_URL: '',
       REPLICA_ENDPOINT: '',
       REPLICA_SYNC_INTERVAL: '1s',
-      REPLICA_MONITOR_INTERVAL: '1s',
+      REPLICA_MONITOR_INTERVAL: '250ms',
       REPLICA_SNAPSHOT_INTERVAL: '1h',
       REPLICA_RETENTION: '72h',
       LITESTREAM_METRICS_ADDR: '127.0.0.1:9999',
