@@ -6,11 +6,12 @@ import type { Config } from '../config.ts';
 import { durationMs } from '../duration.ts';
 import { announceListening, listen } from '../http/server.ts';
 import type { Tenure } from '../lease/keeper.ts';
-import { type LeaseLocation, LeaseLostError, type LeaseRecord, leaseTimings } from '../lease/lease.ts';
+import { describeLoss, type LeaseLocation, LeaseLostError, type LeaseRecord, leaseTimings } from '../lease/lease.ts';
 import { ThreadedLeaseKeeper } from '../lease/threaded-keeper.ts';
 import { stopRequested } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
 import type { ReplicaFollower } from '../replication/follower.ts';
+import { fenceAnswer } from './fenced-answer.ts';
 import type { FollowedReads } from './followed-reads.ts';
 import { asClient, NodeForwarding, refuseForged } from './forwarding.ts';
 import { Heartbeat } from './heartbeat.ts';
@@ -198,7 +199,7 @@ export class FencedNode {
     const app = appOf(role);
     if (!app) return readOnly(response, 'starting');
     if (OWN_PATHS.has(pathOf(request))) return app(request, response);
-    if (role.kind === 'primary') return this.#asPrimary(request, response, app, role.primary.positions);
+    if (role.kind === 'primary') return this.#asPrimary(request, response, app, role.primary.positions, role.tenure);
     const standby = standbyOf(role);
     if (role.kind === 'deposed' || !standby) return app(request, response);
     void this.#asStandby(request, response, app, standby.reads, from.kind === 'forwarded').catch(() =>
@@ -207,7 +208,13 @@ export class FencedNode {
   };
 
   /** Writes get their position once they have committed; reads are answered as they come. */
-  #asPrimary(request: IncomingMessage, response: ServerResponse, app: Handler, positions: PrimaryRole['positions']) {
+  #asPrimary(
+    request: IncomingMessage,
+    response: ServerResponse,
+    app: Handler,
+    positions: PrimaryRole['positions'],
+    tenure: Tenure,
+  ) {
     if (SAFE_METHODS.has(request.method ?? 'GET')) return app(request, response);
     void classify(request, this.config.maxBodyBytes)
       .then(async ({ write, complete }) => {
@@ -216,6 +223,10 @@ export class FencedNode {
           // Just promoted: the first writes wait for Litestream's generation, which their answer names.
           await positions.named(POSITION_NAMED_WITHIN_MS);
           positions.stamp(response);
+          fenceAnswer(response, () => {
+            const loss = tenure.whyNotHeld();
+            return loss && describeLoss(loss);
+          });
         }
         app(request, response);
       })
