@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { GraphQLError } from 'graphql';
 
 /** Every `extensions.code` a client may see from this service (docs/api.md, "Errors"). */
@@ -42,6 +43,17 @@ export function httpOf(code: ErrorCode, retryAfterSeconds = RETRY_AFTER_SECONDS[
     status: httpStatusOf[code],
     ...(retryAfterSeconds !== undefined && { headers: { 'Retry-After': String(retryAfterSeconds) } }),
   };
+}
+
+/** A refusal's body where a request is refused on plain HTTP, before GraphQL runs: Yoga's shape. */
+export function refusalBody(code: ErrorCode, message: string): string {
+  return JSON.stringify({ errors: [{ message, extensions: { code } }] });
+}
+
+/** Refuses the whole request on plain HTTP: the status, `Retry-After` and body `code` calls for. */
+export function sendRefusal(res: ServerResponse, code: ErrorCode, message: string): void {
+  const { status, headers } = httpOf(code);
+  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(refusalBody(code, message));
 }
 
 /**

@@ -1,5 +1,5 @@
 import { Agent, type ClientRequest, type IncomingMessage, request, type ServerResponse } from 'node:http';
-import { ErrorCode, httpOf } from '../errors.ts';
+import { ErrorCode, sendRefusal } from '../errors.ts';
 import { CLIENT_ADDRESS_HEADER } from './role.ts';
 
 /** Kept open between requests: a read worker hands over every mutation it receives. */
@@ -119,13 +119,7 @@ function urlParts(url: string) {
 
 /** 503 READ_ONLY + Retry-After without touching GraphQL, so a client (or a balancer) tries again. */
 export function readOnly(res: ServerResponse, reason: string): void {
-  const body = JSON.stringify({
-    errors: [
-      { message: `This node does not accept requests now: ${reason}`, extensions: { code: ErrorCode.READ_ONLY } },
-    ],
-  });
-  const { status, headers } = httpOf(ErrorCode.READ_ONLY);
-  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body);
+  sendRefusal(res, ErrorCode.READ_ONLY, `This node does not accept requests now: ${reason}`);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { type OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { ErrorCode, httpOf } from '../errors.ts';
+import { ErrorCode, httpOf, refusalBody } from '../errors.ts';
 import { POSITION_HEADER } from './positions.ts';
 
 /**
@@ -30,14 +30,10 @@ export function fenceAnswer(res: ServerResponse, whyNotHeld: () => string | null
   res.end = function (this: ServerResponse, ...args: unknown[]) {
     const why = decide(this.statusCode);
     if (why === null) return Reflect.apply(end, this, args);
-    const body = JSON.stringify({
-      errors: [
-        {
-          message: `The write was committed on this node but is not acknowledged: this node's lease was gone when its answer left (${why}). It may not be in the replica the next primary follows; retry with the same idempotencyKey.`,
-          extensions: { code: ErrorCode.NOT_REPLICATED },
-        },
-      ],
-    });
+    const body = refusalBody(
+      ErrorCode.NOT_REPLICATED,
+      `The write was committed on this node but is not acknowledged: this node's lease was gone when its answer left (${why}). It may not be in the replica the next primary follows; retry with the same idempotencyKey.`,
+    );
     const { status, headers } = httpOf(ErrorCode.NOT_REPLICATED);
     // What described the write's answer goes; the prototype's methods skip any wrapper installed
     // before this one (the position stamp): the refusal names no position.

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type ForwardTarget, forwardRequest } from '../cluster/forward.ts';
-import { ErrorCode, httpOf } from '../errors.ts';
+import { ErrorCode, sendRefusal } from '../errors.ts';
 
 /**
  * Between nodes: a standby hands a write (or a read it may not answer) to the lease holder with
@@ -124,6 +124,5 @@ export function asClient(req: IncomingMessage, address: string): void {
 
 /** 403 for a request that claims to come from another node and does not. */
 export function refuseForged(res: ServerResponse, why: string): void {
-  const body = JSON.stringify({ errors: [{ message: `Refused: ${why}`, extensions: { code: ErrorCode.FORBIDDEN } }] });
-  res.writeHead(httpOf(ErrorCode.FORBIDDEN).status, { 'content-type': 'application/json' }).end(body);
+  sendRefusal(res, ErrorCode.FORBIDDEN, `Refused: ${why}`);
 }

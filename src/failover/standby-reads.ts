@@ -1,6 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { isSurelyRead, readUpTo } from '../cluster/forward.ts';
 import type { Config } from '../config.ts';
+import { ErrorCode, sendRefusal } from '../errors.ts';
 import { STREAM_TOKEN_HEADER } from '../http/graphql-sse.ts';
 import { type WritePosition, wantedPosition } from './positions.ts';
 
@@ -100,13 +101,6 @@ export function tooLarge(response: ServerResponse) {
 
 /** A position header that is no position: the client's mistake, refused before anything runs. */
 function badPosition(response: ServerResponse, text: string) {
-  const body = JSON.stringify({
-    errors: [
-      {
-        message: `x-reviews-api-position is not a position this API gave: ${JSON.stringify(text.slice(0, 100))}`,
-        extensions: { code: 'BAD_USER_INPUT' },
-      },
-    ],
-  });
-  response.writeHead(400, { 'content-type': 'application/json' }).end(body);
+  const message = `x-reviews-api-position is not a position this API gave: ${JSON.stringify(text.slice(0, 100))}`;
+  sendRefusal(response, ErrorCode.BAD_USER_INPUT, message);
 }
