@@ -130,7 +130,7 @@ export async function runReader(config: Config, logger: Logger): Promise<void> {
     if (state.reads === 'primary' && serving) return route(req, res, serving.app, socketPath, config.maxBodyBytes);
     if (state.reads === 'followed' && followed.serving) {
       const app = followed.app(followedAppOn);
-      return void answerOnStandby(req, res, followed, rules, app, (chunks) =>
+      return void answerOnStandby(req, res, followed, rules, app.handle, (chunks) =>
         forwardToWriter(req, res, socketPath, chunks),
       ).catch(() => res.destroy());
     }
@@ -152,7 +152,7 @@ export async function runReader(config: Config, logger: Logger): Promise<void> {
 /** Reads here, writes to the writer: by method, and for /graphql by the document. */
 function route(req: IncomingMessage, res: ServerResponse, app: App, socketPath: string, maxBodyBytes: number) {
   classify(req, maxBodyBytes).then(
-    ({ write, chunks }) => (write ? forwardToWriter(req, res, socketPath, chunks) : app(req, res)),
+    ({ write, chunks }) => (write ? forwardToWriter(req, res, socketPath, chunks) : app.handle(req, res)),
     () => res.destroy(),
   );
 }

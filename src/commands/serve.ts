@@ -34,7 +34,7 @@ export async function serve(config: Config, logger: Logger): Promise<void> {
     throw error;
   }
   const app = createApp({ db, config, logger, ...(replication && { node: replication.node }) });
-  const running = await listen(app, config);
+  const running = await listen(app.handle, config);
   announceListening(logger, running);
   logger.info({ signal: await stopRequested() }, 'shutting down');
   await shutDown(running, { db, ...(replication && { replication }) });

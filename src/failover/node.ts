@@ -45,7 +45,7 @@ type Handler = (request: IncomingMessage, response: ServerResponse) => unknown;
 
 /** What the node asks of a standby (src/failover/standby.ts; a fake in unit tests). */
 export interface StandbyRole {
-  readonly app: Handler;
+  readonly app: { handle: Handler };
   readonly reads: Pick<FollowedReads, 'lagMs' | 'waitFor'>;
   readonly follower: ReplicaFollower | null;
   pause(timings: Timings): Promise<void>;
@@ -57,7 +57,7 @@ export interface StandbyRole {
 
 /** What the node asks of a primary (src/failover/primary.ts; a fake in unit tests). */
 export interface PrimaryRole {
-  readonly app: Handler;
+  readonly app: { handle: Handler };
   readonly positions: Pick<PrimaryPositions, 'named' | 'stamp'>;
   stopReplication(): Promise<void>;
   replicateAgain(): Promise<PrimaryRole>;
@@ -540,7 +540,7 @@ export class FencedNode {
 
 /** The app answering for a role: none while starting (or promoting at start, from nothing). */
 function appOf(role: Role): Handler | null {
-  return 'primary' in role ? role.primary.app : (standbyOf(role)?.app ?? null);
+  return 'primary' in role ? role.primary.app.handle : (standbyOf(role)?.app.handle ?? null);
 }
 
 const standbyOf = (role: Role) => ('standby' in role ? role.standby : null);

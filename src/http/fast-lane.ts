@@ -1,37 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DocumentNode, GraphQLSchema, OperationDefinitionNode } from 'graphql';
-import { Counter, type Registry } from 'prom-client';
+import { Counter } from 'prom-client';
 import type { Authentication, Viewer } from '../auth.ts';
-import { answerBody, answerLength, type FastReads } from '../reads/plugin.ts';
-import { bodyLengthRefusal } from './body-limit.ts';
-import type { CorsRule } from './cors.ts';
-import { wasPreflighted } from './csrf.ts';
-import { type HttpCacheRule, NOT_SHARED } from './http-cache.ts';
-import { answerFits, type CostLimit } from './limits.ts';
+import { answerBody, answerLength } from '../reads/plugin.ts';
 import type { MutationLane } from './mutation-lane.ts';
-import type { RequestedDocument } from './persisted-operations.ts';
-import { isRateLimited } from './rate-limit.ts';
-import { noteOperation, REQUEST_ID_HEADER, type RequestFacts, type RequestLog } from './request-log.ts';
+import { noteOperation, REQUEST_ID_HEADER, type RequestFacts } from './request-log.ts';
+import type { LaneChecks, NodeHandler } from './request-rules.ts';
 
 export interface FastLaneOptions {
   schema: GraphQLSchema;
   endpoint: string;
-  maxBodyBytes: number;
-  maxResponseBytes: number;
-  /** The app's own: who a bearer token names, exactly as Yoga's context reads it. */
-  authenticate: (authorization: string | null) => Authentication | Promise<Authentication>;
-  reads: FastReads;
+  /** The request rules' checks (request-rules.ts): what Yoga's plugins ask, asked here too. */
+  checks: LaneChecks;
   /** Known mutations (src/http/mutation-lane.ts). */
   mutations: MutationLane;
-  cost: CostLimit;
-  documentOf: (request: RequestedDocument) => string | null;
-  httpCache: HttpCacheRule;
-  cors: CorsRule;
-  log: RequestLog;
-  registry: Registry;
 }
-
-export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** Request bodies the lane reads: JSON as every GraphQL client posts it; other forms go to Yoga. */
 const JSON_BODIES = new Set(['application/json', 'application/json; charset=utf-8']);
@@ -52,21 +35,23 @@ const PARAMS = new Set(['query', 'operationName', 'variables', 'extensions']);
 /**
  * FAST_READS: a query whose document already ran compiled (src/reads/: Yoga parsed, validated
  * and weighed it once) is answered here, on node:http, without Yoga's per-request machinery:
- * its text is looked up, its variables coerced, its statement run, its JSON written. Every
- * rule Yoga applies per request is asked here through the same function: CSRF (csrf.ts), CORS
- * (cors.ts), the body limit (body-limit.ts), persisted documents and APQ (persisted-operations.ts),
- * the bearer token, the cost limit and its budget, the answer's size (limits.ts), the mutation
- * rate limit (rate-limit.ts), the HTTP cache (http-cache.ts), the request log and metrics
- * (request-log.ts). Whatever the lane is not sure of (another method, path, content type or
- * Accept, a body without Content-Length, an unknown document or extension, an answer that
- * would be an error) goes to `yoga` unchanged, with the body it read.
+ * its text is looked up, its variables coerced, its statement run, its JSON written.
+ *
+ * The contract (docs/request-pipeline.md): the lane answers only a JSON POST to /graphql of a
+ * document it knows, whose answer is a success, and only after asking every rule of
+ * request-rules.ts that has a lane check, through that check (`options.checks`): the request
+ * log and metrics, the token, the body limit, CSRF, cost and its budget, the answer's size,
+ * the rate limit, persisted documents, the HTTP cache, durability, CORS. Everything else goes
+ * to `yoga` unchanged, with the body it read: another method, path, content type or Accept, a
+ * body without Content-Length or past the limit, a refusal, a batch, an unknown document,
+ * member or extension, an answer that would be an error — whatever a Yoga-only rule would see.
  */
 export function fastLane(options: FastLaneOptions) {
-  const { endpoint, maxBodyBytes } = options;
+  const { endpoint, checks } = options;
   const answers = new Counter({
     name: 'reviews_api_fast_lane_total',
     help: 'GraphQL requests the fast lane answered itself, in front of Yoga',
-    registers: [options.registry],
+    registers: [checks.metrics.registry],
   });
 
   /** Sends the answer, or hands the request to Yoga with the body read. */
@@ -76,11 +61,12 @@ export function fastLane(options: FastLaneOptions) {
     noteOperation(facts, answer.operation, answer.operationName, answer.viewer);
     res.writeHead(answer.status, {
       ...answer.headers,
-      ...options.cors.answerHeaders(req.headers.origin),
+      ...checks.corsHeaders.answerHeaders(req.headers.origin),
       'content-type': `${request.mediaType}; charset=utf-8`,
       'content-length': bodyLength(answer.body),
       [REQUEST_ID_HEADER]: facts.id,
-      'cache-control': NOT_SHARED,
+      // Only a GET is ever shared: every answer here is to a POST.
+      'cache-control': checks.httpCache,
     });
     if (typeof answer.body === 'string') res.end(answer.body);
     else {
@@ -89,9 +75,9 @@ export function fastLane(options: FastLaneOptions) {
       for (const piece of answer.body) res.write(piece);
       res.end();
     }
-    options.reads.laneAnswered(answer.operationName, answer.operation);
+    checks.fastReads.laneAnswered(answer.operationName, answer.operation);
     answers.inc();
-    options.log.end(facts, { method: req.method as string, status: answer.status, path: endpoint });
+    checks.requestLog.end(facts, { method: req.method as string, status: answer.status, path: endpoint });
   };
 
   // Unsure: Yoga answers (a read is run again; a write only if nothing committed, see
@@ -123,13 +109,13 @@ export function fastLane(options: FastLaneOptions) {
       contentType === undefined ||
       !JSON_BODIES.has(contentType) ||
       headers['content-length'] === undefined ||
-      bodyLengthRefusal(headers['content-length'], maxBodyBytes) !== null ||
-      !wasPreflighted(contentType, (name) => headers[name] !== undefined)
+      checks.bodyLimit(headers['content-length']) !== null ||
+      !checks.csrf(contentType, (name) => headers[name] !== undefined)
     ) {
       yoga(req, res);
       return;
     }
-    const facts = options.log.begin(headers[REQUEST_ID_HEADER] as string | undefined);
+    const facts = checks.requestLog.begin(headers[REQUEST_ID_HEADER] as string | undefined);
     const request: LaneRequest = { req, res, yoga, mediaType, facts, body: EMPTY };
     // A read worker has read the body to decide it may answer (src/cluster/reader.ts).
     const read = (req as IncomingMessage & { body?: unknown }).body;
@@ -199,36 +185,34 @@ function answered(
   if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return null;
   if (variables !== undefined && variables !== null && (typeof variables !== 'object' || Array.isArray(variables)))
     return null;
-  const text = options.documentOf({ query, extensions });
-  const document = text === null ? undefined : options.reads.known(text);
-  if (text === null || document === undefined) return null;
+  const { checks } = options;
+  const text = checks.persistedDocuments({ query, extensions });
+  const document = text === null ? undefined : checks.fastReads.known(text);
+  if (document === undefined) return null;
   const known: Known = {
     req,
-    text,
     document,
     operationName: operationName ?? undefined,
     variables: (variables ?? {}) as Record<string, unknown>,
     mediaType,
-    authorized: req.headers.authorization !== undefined,
   };
-  const auth = options.authenticate(req.headers.authorization ?? null);
+  const auth = checks.token.authenticate(req.headers.authorization ?? null);
   return auth instanceof Promise ? auth.then((ready) => weighed(options, known, ready)) : weighed(options, known, auth);
 }
 
 /** A request for a document the lane knows, its body read. */
 interface Known {
   req: IncomingMessage;
-  text: string;
   document: DocumentNode;
   operationName: string | undefined;
   variables: Record<string, unknown>;
   mediaType: string;
-  authorized: boolean;
 }
 
 /** Past the cost limit, on its budget (waiting for its turn, as the plugin does, when it is spent). */
 function weighed(options: FastLaneOptions, known: Known, auth: Authentication): Answer | null | Promise<Answer | null> {
-  const { schema, cost } = options;
+  const { schema } = options;
+  const { cost } = options.checks.documentLimits;
   const verdict = cost.verdictFor(schema, known.document, known.operationName, known.variables);
   if (verdict.refusal) return null;
   const turn = cost.budget.take(verdict.cost);
@@ -253,26 +237,17 @@ function executed(
   known: Known,
   auth: Authentication,
 ): Answer | null | Promise<Answer | null> {
+  const { checks } = options;
   const viewer = auth.kind === 'user' ? auth.viewer : null;
   const { operationName } = known;
-  const read = options.reads.answer(options.schema, known.document, operationName, known.variables, viewer);
+  const read = checks.fastReads.answer(options.schema, known.document, operationName, known.variables, viewer);
   if (read === null) {
     const written = options.mutations({ ...known, auth });
     const asAnswer = (answer: Awaited<typeof written>): Answer | null => answer && { ...answer, operationName, viewer };
     return written instanceof Promise ? written.then(asAnswer) : asAnswer(written);
   }
-  if (isRateLimited(read.operation)) return null;
-  const result = { serializedLength: () => answerLength(read.json) };
-  if (!answerFits(result, options.maxResponseBytes)) return null;
-  // A shared answer needs its ETag and 304: Yoga's (useHttpCache) builds those.
-  const shareable = options.httpCache.isShareable({
-    method: 'POST',
-    authorized: known.authorized,
-    status: 200,
-    succeeded: true,
-    query: known.text,
-    contentType: `${known.mediaType}; charset=utf-8`,
-  });
-  if (shareable) return null;
+  // A query is never counted; should one ever be, Yoga counts it.
+  if (checks.rateLimit.counts(read.operation)) return null;
+  if (!checks.documentLimits.answerFits({ serializedLength: () => answerLength(read.json) })) return null;
   return { status: 200, headers: {}, body: answerBody(read.json), operation: read.operation, operationName, viewer };
 }

@@ -11,24 +11,17 @@ import {
 } from 'graphql';
 import { type FetchAPI, processRegularResult } from 'graphql-yoga';
 import type { Authentication } from '../auth.ts';
-import type { Config } from '../config.ts';
 import type { Context } from '../context.ts';
-import { unconfirmedWrites } from '../durability/plugin.ts';
-import type { FastReads } from '../reads/plugin.ts';
-import { answerFits, answerTooLarge } from './limits.ts';
 import { maskError } from './mask-error.ts';
-import type { MutationRateLimit } from './rate-limit.ts';
+import type { LaneChecks } from './request-rules.ts';
 
 export interface MutationLaneOptions {
   schema: GraphQLSchema;
-  reads: FastReads;
-  /** The app's context for a request, as Yoga's context function builds it. */
-  contextOf: (auth: Authentication) => Context;
-  rateLimit: MutationRateLimit | null;
-  durability: Config['durability'];
-  maxResponseBytes: number;
-  /** The error metric, as Yoga's plugin feeds it (src/http/metrics.ts). */
-  countErrors: (operation: OperationDefinitionNode, errors: readonly GraphQLError[]) => void;
+  /**
+   * The request rules' checks (request-rules.ts), as the fast lane holds them: the token's
+   * context, the rate limit, durability, the answer's size and the error metric among them.
+   */
+  checks: LaneChecks;
 }
 
 /** A known mutation request, its body read and its viewer known. */
@@ -53,8 +46,9 @@ export interface Written {
  * A known mutation (one root field whose payload is the row it wrote, src/reads/compile.ts) run
  * without Yoga: the field's own resolver, wrapped by Pothos as Yoga's executor calls it
  * (global ids decoded, input validated, `authScopes` checked), then its payload read back
- * by one statement, then DURABILITY=replicated's wait, each rule asked through the function
- * the plugins use.
+ * by one statement, then DURABILITY=replicated's wait, each rule asked through its check in
+ * request-rules.ts, the function its plugin uses (docs/request-pipeline.md). An error after a
+ * commit is masked by the function Yoga's `maskedErrors` option calls.
  *
  * Never a write twice: a request is handed back to Yoga (null) only while nothing has
  * committed. Before the resolver runs that is plain; once it runs, every write it makes is
@@ -65,13 +59,15 @@ export interface Written {
  * already. What fails after a commit is answered here, never run again.
  */
 export function mutationLane(options: MutationLaneOptions) {
-  const { schema, reads, rateLimit } = options;
+  const { schema, checks } = options;
+  const reads = checks.fastReads;
+  const rateLimit = checks.rateLimit.limit;
   const mutationType = schema.getMutationType();
   const fetchAPI = { Response: YogaShapedResponse } as unknown as FetchAPI;
 
   /** Yoga's answer to an execution result (its status, headers and JSON), counted as Yoga counts it. */
   const asYoga = (result: ExecutionResult, mediaType: string, operation: OperationDefinitionNode): Written => {
-    if (result.errors) options.countErrors(operation, result.errors);
+    if (result.errors) checks.metrics.countErrors(operation, result.errors);
     const { body, init } = processRegularResult(result, fetchAPI, mediaType) as unknown as YogaShapedResponse;
     // Its media type is the lane's to write, as for every answer.
     const { 'Content-Type': _mediaType, ...headers } = init.headers;
@@ -83,7 +79,7 @@ export function mutationLane(options: MutationLaneOptions) {
     const planned = reads.write(schema, document, operationName, request.variables);
     // Unsigned, read-only: Yoga refuses them before anything runs, with its own bytes.
     if (!planned || !mutationType || auth.kind !== 'user') return null;
-    const context = options.contextOf(auth);
+    const context = checks.token.contextOf(auth);
     if (context.node.whyReadOnly() !== null) return null;
     const { def, nodes, key } = planned.field;
     let args: Record<string, unknown>;
@@ -137,13 +133,11 @@ export function mutationLane(options: MutationLaneOptions) {
       const json = typeof rowId === 'number' ? planned.readBack(rowId, auth.viewer) : null;
       // Committed, and no payload to show for it (the row deleted since): Yoga's answer to a failure.
       if (json === null) return afterCommit(new Error('the written row could not be read back'));
-      if (options.durability === 'replicated') {
-        const unconfirmed = await unconfirmedWrites(ctx.node);
-        if (unconfirmed) return asYoga({ data: null, errors: [unconfirmed] }, request.mediaType, operation);
-      }
+      const unconfirmed = await checks.durability(ctx.node);
+      if (unconfirmed) return asYoga({ data: null, errors: [unconfirmed] }, request.mediaType, operation);
       const body = `{"data":${json}}`;
-      if (!answerFits({ serializedLength: () => Buffer.byteLength(body) }, options.maxResponseBytes)) {
-        return asYoga({ errors: [answerTooLarge(options.maxResponseBytes)] }, request.mediaType, operation);
+      if (!checks.documentLimits.answerFits({ serializedLength: () => Buffer.byteLength(body) })) {
+        return asYoga({ errors: [checks.documentLimits.tooLarge()] }, request.mediaType, operation);
       }
       return { status: 200, headers: {}, body, operation };
     };

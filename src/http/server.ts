@@ -71,7 +71,7 @@ export function announceListening(logger: Logger, running: RunningServer, fields
   logger.info({ url: `${running.url}/graphql`, ...fields }, LISTENING);
 }
 
-/** `app`: an App, or a listener that hands each request to the App of the moment (failover). */
+/** `app`: an App's `handle`, or a listener that hands each request to the App of the moment (failover). */
 export async function listen(
   app: RequestListener,
   { port, host, trustedProxies = [] }: { port: number; host: string; trustedProxies?: readonly string[] },

@@ -25,7 +25,7 @@ export async function serve(
     ...(options.node && { node: options.node }),
     ...(options.logger && { logger: options.logger }),
   });
-  const running = await listen(app, { port: 0, host: '127.0.0.1' });
+  const running = await listen(app.handle, { port: 0, host: '127.0.0.1' });
   return {
     origin: running.url,
     close: async () => {

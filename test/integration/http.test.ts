@@ -11,7 +11,7 @@ import { runCli, type Served, startServe } from '../support/process.ts';
 describe('over a real socket', () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await listen(createTestApp().app, { port: 0, host: '127.0.0.1' });
+    server = await listen(createTestApp().app.handle, { port: 0, host: '127.0.0.1' });
   });
   afterAll(() => server.close());
 

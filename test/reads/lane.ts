@@ -57,7 +57,7 @@ export async function servedWithLane(db: Db, overrides: Partial<Config> = {}, { 
   });
   const logger = pino({ level: 'debug' }, lines);
   const app = createApp({ db, config: { ...testConfig, fastReads: true, ...overrides }, logger, node });
-  const running = await listen(app, { port: 0, host: '127.0.0.1' });
+  const running = await listen(app.handle, { port: 0, host: '127.0.0.1' });
   const url = `${running.url}/graphql`;
 
   const init = ({ body, token, headers = {} }: LaneRequest): RequestInit => ({

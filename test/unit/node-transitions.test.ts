@@ -138,7 +138,7 @@ type Event = string;
 function fakeStandby(events: Event[], index: number): StandbyRole {
   const name = `standby ${index}`;
   return {
-    app: () => events.push(`${name} answered`),
+    app: { handle: () => events.push(`${name} answered`) },
     reads: { lagMs: () => 0, waitFor: async () => true },
     follower: null,
     pause: async () => void events.push(`${name} paused`),
@@ -156,7 +156,7 @@ function fakePrimary(
   replicating: Promise<void> = Promise.resolve(),
 ): PrimaryRole {
   return {
-    app: () => events.push(`${name} answered`),
+    app: { handle: () => events.push(`${name} answered`) },
     positions: { named: async () => {}, stamp: () => {} },
     stopReplication: async () => {
       events.push(`${name} stopped replicating`);
