@@ -1,4 +1,4 @@
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type YogaServerInstance, type YogaServerOptions } from 'graphql-yoga';
 import { reportApp } from '../cluster/writer-state.ts';
 import { type Context, standalonePrimary } from '../context.ts';
 import { schema } from '../schema/index.ts';
@@ -58,9 +58,14 @@ export function createApp(options: AppOptions): App {
   return { handle: (req, res) => lane(req, res, toYoga), fetch: yoga.fetch };
 }
 
-/** Yoga over the rules' plugins, with its own options (those a rule does not replace). */
-export function yogaOf(rules: RequestRules, { config, logger }: AppOptions) {
-  return createYoga<Record<string, unknown>, Context>({
+/** Yoga over the rules' plugins, and those alone. */
+export function yogaOf(rules: RequestRules, options: AppOptions) {
+  return createYoga<Record<string, unknown>, Context>({ ...yogaOptions(options), plugins: yogaPlugins(rules) });
+}
+
+/** Yoga's own options: those no request rule replaces. */
+export function yogaOptions({ config, logger }: AppOptions) {
+  return {
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
     healthCheckEndpoint: '/health',
@@ -83,6 +88,5 @@ export function yogaOf(rules: RequestRules, { config, logger }: AppOptions) {
     // Served from the package: Yoga's default page loads its scripts from a CDN. Imported on the
     // first page only: the bundle costs about 80 MB of resident memory, and production serves none.
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
-    plugins: yogaPlugins(rules),
-  });
+  } satisfies YogaServerOptions<Record<string, unknown>, Context>;
 }
