@@ -23,7 +23,7 @@ const PREFLIGHTED_METHODS = new Set(['PUT', 'DELETE']);
  * header: the reservation's token counts, as any header a cross-site page cannot set without a
  * preflight), and MAX_BODY_BYTES (a body must say its length). Parsing, validation, the limits,
  * the rate limits and the subscription limits run as for /graphql: the handler executes through
- * Yoga's plugins. Off with TRUSTED_DOCUMENTS=on (createApp): the handler reads query text only.
+ * Yoga's plugins. Off with TRUSTED_DOCUMENTS=on (request-rules.ts): the handler reads query text only.
  */
 export function graphqlSsePlugins(maxBodyBytes: number): Plugin[] {
   const rules: Plugin = {

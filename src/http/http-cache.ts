@@ -36,7 +36,8 @@ export interface CacheFacts extends Answered {
 
 /**
  * The rule: an anonymous GET query whose answer is the same for everyone (no per-viewer field,
- * no Authorization header, no errors) may be shared. Asked by useHttpCache and the fast lane.
+ * no Authorization header, no errors) may be shared. Asked by useHttpCache; the lanes take only
+ * POSTs, whose answers are never shared (NOT_SHARED, request-rules.ts).
  */
 export function httpCacheRule(config: HttpCacheConfig) {
   const perViewer = new Map<string, boolean>();

@@ -133,7 +133,9 @@ export function mutationLane(options: MutationLaneOptions) {
       const json = typeof rowId === 'number' ? planned.readBack(rowId, auth.viewer) : null;
       // Committed, and no payload to show for it (the row deleted since): Yoga's answer to a failure.
       if (json === null) return afterCommit(new Error('the written row could not be read back'));
-      const unconfirmed = await checks.durability(ctx.node);
+      // DURABILITY=local: nothing to wait for, and no turn waited.
+      const waited = checks.durability(ctx.node);
+      const unconfirmed = waited && (await waited);
       if (unconfirmed) return asYoga({ data: null, errors: [unconfirmed] }, request.mediaType, operation);
       const body = `{"data":${json}}`;
       if (!checks.documentLimits.answerFits({ serializedLength: () => Buffer.byteLength(body) })) {

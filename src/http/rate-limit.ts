@@ -60,7 +60,7 @@ export function mutationRateLimit(config: RateLimitConfig, clientAddress: Client
     async onExecute({ args, setResultAndStopExecution }) {
       const operation = getOperationAST(args.document, args.operationName);
       if (!operation || !isRateLimited(operation)) return;
-      // Yoga's context, with ours (createApp) and Node's server context (`req`) merged in.
+      // Yoga's context, with ours (the token rule, request-rules.ts) and Node's server context (`req`) merged in.
       const context: Partial<Pick<Context, 'viewer'>> & { request: Request; req?: IncomingMessage } = args.contextValue;
       if (context.req && counted.has(context.req)) return;
       const refused = await consume(context.req, context.viewer, args.document, operation);

@@ -115,16 +115,17 @@ export function requestRules({ db, config, node = standalonePrimary, logger }: A
       { authenticate, contextOf },
     ),
     corsPreflight: yogaOnly([usePreflight(cors)], 'an OPTIONS request: the lanes take only POST'),
-    // Yoga's own body limit is off (createApp): this one costs a fraction of it.
+    // Yoga's own body limit is off (yogaOptions in yoga.ts): this one costs a fraction of it.
     bodyLimit: applies([useBodyLimit(maxBodyBytes)], (length: string | undefined) =>
       bodyLengthRefusal(length, maxBodyBytes),
     ),
     batches: yogaOnly([useNonEmptyBatches()], 'a batch: the lanes hand a JSON array to Yoga'),
     metrics: applies(metrics.plugins, { registry: metrics.registry, countErrors: metrics.countErrors }),
     csrf: applies([useCsrfPrevention()], wasPreflighted),
-    // Parsing-time limits (aliases, tokens, depth, …) hold for the lanes' documents already:
-    // the lanes know only documents that passed them in Yoga. Cost and answer size depend on
-    // the request, so the lanes ask those again.
+    // The validation-time limits (aliases, tokens, depth, introspection in production, …) hold
+    // for the lanes' documents already: the lanes know only documents that passed them in Yoga.
+    // Cost and answer size depend on the request, so the lanes ask those again. The time limit
+    // never applies there: a compiled statement or a write runs in one synchronous call.
     documentLimits: applies(queryLimitPlugins(config, cost), {
       cost,
       answerFits: (result: object) => answerFits(result, maxResponseBytes),
