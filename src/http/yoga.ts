@@ -17,8 +17,6 @@ import {
   yogaPlugins,
 } from './request-rules.ts';
 
-export type { AppOptions } from './request-rules.ts';
-
 /**
  * The service's HTTP surface, one object with two ways in. `handle` is Node's (req, res)
  * handler, as node:http, the read worker, the writer's socket and the failover node call it:
@@ -29,7 +27,7 @@ export interface App {
   readonly fetch: YogaServerInstance<Record<string, unknown>, Context>['fetch'];
 }
 
-export const GRAPHQL_ENDPOINT = '/graphql';
+const GRAPHQL_ENDPOINT = '/graphql';
 /** Parsed documents (and parse errors) kept by text: Yoga's count, and at most this many bytes. */
 const PARSED_DOCUMENTS = 1024;
 const PARSED_DOCUMENT_BYTES = 32 * 1024 * 1024;
