@@ -197,7 +197,7 @@ describe('every node serves', () => {
     const token = await tokenFor('carol');
     const primary = await launch('a');
     const standby = await launch('b', primary.url);
-    await create(primary.url, token, 'first');
+    expect((await create(primary.url, token, 'first')).code).toBeNull();
     const subjects = (expected: string[]) => async () =>
       JSON.stringify(await subjectsOn(standby.url)) === JSON.stringify(expected) ? true : undefined;
     // Answered (and, with a response cache, cached) by the standby once it follows the write.
