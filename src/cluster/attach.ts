@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type RequestListener } from 'node:http';
 import { Registry } from 'prom-client';
-import type { ClientAddressOf } from '../http/client-address.ts';
+import type { ClientAddressOf } from '../client-address.ts';
 import { servedForHost } from './host-http.ts';
 import { tellSupervisor } from './ipc.ts';
 import { CLIENT_ADDRESS_HEADER, processRole, writerSocket } from './role.ts';

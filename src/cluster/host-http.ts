@@ -1,6 +1,6 @@
 import { type IncomingMessage, type RequestListener, request, type ServerResponse } from 'node:http';
 import { Registry } from 'prom-client';
-import { type ClientAddressOf, isLoopback } from '../http/client-address.ts';
+import { type ClientAddressOf, isLoopback } from '../client-address.ts';
 import { METRICS_PATH } from '../http/metrics.ts';
 import { askSupervisor, onSupervisor, tellSupervisor } from './ipc.ts';
 import type { ProcessInfo } from './messages.ts';

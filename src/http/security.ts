@@ -1,6 +1,6 @@
 import type { Plugin } from 'graphql-yoga';
+import { clientAddressOf } from '../client-address.ts';
 import type { Config } from '../config.ts';
-import { clientAddressOf } from './client-address.ts';
 import { useCsrfPrevention } from './csrf.ts';
 import { type CostLimit, type LimitConfig, queryLimitPlugins } from './limits.ts';
 import { type MutationRateLimit, mutationRateLimit, type RateLimitConfig } from './rate-limit.ts';

@@ -1,9 +1,9 @@
 import { once } from 'node:events';
 import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { clientAddressOf } from '../client-address.ts';
 import { attachToHost } from '../cluster/attach.ts';
 import type { Logger } from '../logger.ts';
-import { clientAddressOf } from './client-address.ts';
 import { LISTENING } from './listening.ts';
 
 /** How long in-flight requests get to finish on shutdown before their sockets are cut. */

@@ -1,9 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
+import type { ClientAddressOf } from '../client-address.ts';
 import { seatsAcrossHost } from '../cluster/shared-seats.ts';
 import type { Config } from '../config.ts';
 import { ErrorCode, refusal } from '../errors.ts';
-import type { ClientAddressOf } from './client-address.ts';
 import { type Seats, SubscriptionSeats } from './subscription-seats.ts';
 
 export type SubscriptionLimitConfig = Pick<

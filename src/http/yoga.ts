@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import { type Context, type NodeState, standalonePrimary } from '../context.ts';
 import { type Db, statementLoggerOf } from '../db/client.ts';
 import { pendingMigrations } from '../db/migrate.ts';
+import { documentTextCache } from '../document-cache.ts';
 import { useDurableMutations } from '../durability/plugin.ts';
 import type { Logger } from '../logger.ts';
 import { createReviewEvents } from '../pubsub.ts';
@@ -16,7 +17,6 @@ import { schema } from '../schema/index.ts';
 import { MAX_BATCH_OPERATIONS, useNonEmptyBatches } from './batching.ts';
 import { useBodyLimit } from './body-limit.ts';
 import { corsRule, useCorsHeaders, usePreflight } from './cors.ts';
-import { documentTextCache } from './document-cache.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
 import { fastLane, type NodeHandler } from './fast-lane.ts';
 import { graphqlSsePlugins } from './graphql-sse.ts';
@@ -99,7 +99,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     maxRequestBodySize: false,
     // Each operation of a batch weighed, rate limited and size limited as if sent alone.
     batching: { limit: MAX_BATCH_OPERATIONS },
-    // Bounded by bytes too, and long documents not kept (src/http/document-cache.ts).
+    // Bounded by bytes too, and long documents not kept (src/document-cache.ts).
     parserAndValidationCache: {
       documentCache: documentTextCache(PARSED_DOCUMENTS, PARSED_DOCUMENT_BYTES),
       errorCache: documentTextCache(PARSED_DOCUMENTS, PARSED_DOCUMENT_BYTES),
