@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readOnly } from '../cluster/forward.ts';
 import type { Config } from '../config.ts';
 import { durationMs } from '../duration.ts';
+import { readOnly } from '../http/forward.ts';
 import { announceListening, listen } from '../http/server.ts';
 import type { Tenure } from '../lease/keeper.ts';
 import { describeLoss, type LeaseLocation, LeaseLostError, type LeaseRecord, leaseTimings } from '../lease/lease.ts';
