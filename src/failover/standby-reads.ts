@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { isSurelyRead, readUpTo } from '../cluster/forward.ts';
 import type { Config } from '../config.ts';
 import { ErrorCode, sendRefusal } from '../errors.ts';
+import { isSurelyRead, readUpTo } from '../http/forward.ts';
 import { STREAM_TOKEN_HEADER } from '../http/graphql-sse.ts';
 import { type WritePosition, wantedPosition } from './positions.ts';
 

@@ -1,6 +1,7 @@
 import type { Plugin } from 'graphql-yoga';
+import { clientAddressOf } from '../client-address.ts';
 import type { Config } from '../config.ts';
-import { clientAddressOf } from './client-address.ts';
+import type { Seats } from '../host/host.ts';
 import { useCsrfPrevention } from './csrf.ts';
 import { type CostLimit, type LimitConfig, queryLimitPlugins } from './limits.ts';
 import { type MutationRateLimit, mutationRateLimit, type RateLimitConfig } from './rate-limit.ts';
@@ -20,13 +21,14 @@ export function securityPlugins(
   config: SecurityConfig,
   cost: CostLimit,
   rateLimit: MutationRateLimit | null,
+  seats: Seats,
 ): Plugin[] {
   return [
     useCsrfPrevention(),
     ...queryLimitPlugins(config, cost),
     ...(rateLimit ? [rateLimit.plugin] : []),
     // Live streams held open per address and in all (429 beyond), and ended when idle.
-    useSubscriptionLimits(config, clientAddressOf(config.trustedProxies)),
+    useSubscriptionLimits(config, clientAddressOf(config.trustedProxies), seats),
   ];
 }
 

@@ -2,12 +2,14 @@ import { type IncomingMessage, ServerResponse } from 'node:http';
 import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
 import { createYoga, useReadinessCheck } from 'graphql-yoga';
 import { type Authentication, signingKey, tokenAuthenticator } from '../auth.ts';
-import { reportApp } from '../cluster/writer-state.ts';
 import type { Config } from '../config.ts';
 import { type Context, type NodeState, standalonePrimary } from '../context.ts';
 import { type Db, statementLoggerOf } from '../db/client.ts';
 import { pendingMigrations } from '../db/migrate.ts';
+import { documentTextCache } from '../document-cache.ts';
 import { useDurableMutations } from '../durability/plugin.ts';
+import type { Host } from '../host/host.ts';
+import { singleProcess } from '../host/single-process.ts';
 import type { Logger } from '../logger.ts';
 import { createReviewEvents } from '../pubsub.ts';
 import { useFastReads } from '../reads/plugin.ts';
@@ -16,7 +18,6 @@ import { schema } from '../schema/index.ts';
 import { MAX_BATCH_OPERATIONS, useNonEmptyBatches } from './batching.ts';
 import { useBodyLimit } from './body-limit.ts';
 import { corsRule, useCorsHeaders, usePreflight } from './cors.ts';
-import { documentTextCache } from './document-cache.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
 import { fastLane, type NodeHandler } from './fast-lane.ts';
 import { graphqlSsePlugins } from './graphql-sse.ts';
@@ -50,6 +51,8 @@ export interface AppOptions {
     HttpCacheConfig;
   node?: NodeState;
   logger?: Logger;
+  /** The host this process runs in (src/host/host.ts); a lone process unless its start-up said otherwise. */
+  host?: Host;
 }
 
 export type App = ReturnType<typeof createApp>;
@@ -65,11 +68,11 @@ const PARSED_DOCUMENT_BYTES = 32 * 1024 * 1024;
  * reaches it over node:http goes through the fast lane first (src/http/fast-lane.ts): the
  * rules below that apply per request are built once here and shared by both.
  */
-export function createApp({ db, config, node = standalonePrimary, logger }: AppOptions) {
+export function createApp({ db, config, node = standalonePrimary, logger, host = singleProcess }: AppOptions) {
   const key = signingKey(config.jwtSecret);
   const authenticateRequest = tokenAuthenticator(key, { maxLifetimeSeconds: config.jwtMaxLifetimeSeconds });
-  const events = createReviewEvents();
-  const metrics = createMetrics(node);
+  const events = createReviewEvents(host.reviewEvents());
+  const metrics = createMetrics(node, host);
   const log = requestLog(logger, metrics.observeRequest);
   const cost = costLimit(config.maxCost);
   const persisted = persistedOperations(config);
@@ -80,7 +83,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     ? useFastReads({ db, sqlLogger: statementLoggerOf(db), registry: metrics.registry, logger })
     : null;
   // WORKERS > 1: the writer's read workers follow the file and the state of its newest app.
-  reportApp(db, node);
+  host.appServed(db, node);
   const contextOf = (auth: Authentication): Context => ({
     db,
     auth,
@@ -99,7 +102,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
     maxRequestBodySize: false,
     // Each operation of a batch weighed, rate limited and size limited as if sent alone.
     batching: { limit: MAX_BATCH_OPERATIONS },
-    // Bounded by bytes too, and long documents not kept (src/http/document-cache.ts).
+    // Bounded by bytes too, and long documents not kept (src/document-cache.ts).
     parserAndValidationCache: {
       documentCache: documentTextCache(PARSED_DOCUMENTS, PARSED_DOCUMENT_BYTES),
       errorCache: documentTextCache(PARSED_DOCUMENTS, PARSED_DOCUMENT_BYTES),
@@ -118,7 +121,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       useBodyLimit(config.maxBodyBytes),
       useNonEmptyBatches(),
       ...metrics.plugins,
-      ...securityPlugins(config, cost, rateLimit),
+      ...securityPlugins(config, cost, rateLimit, host.subscriptionSeats(config)),
       // @defer and @stream, answered in parts over multipart/mixed or SSE by ordinary execution.
       useDeferStream(),
       // graphql-sse's protocol on /graphql/stream; its handler reads the query text itself.
@@ -131,7 +134,7 @@ export function createApp({ db, config, node = standalonePrimary, logger }: AppO
       // runs the compiled statement (of the document the cache rewrote with its id fields).
       ...(reads ? [reads] : []),
       // After the limits: an answer is cached only once its document has passed them.
-      ...responseCachePlugins(config, authenticateRequest),
+      ...responseCachePlugins(config, authenticateRequest, host),
       useHttpCache(config, httpCache),
       // DURABILITY=replicated: a mutation is answered once the replica has it (or NOT_REPLICATED).
       useDurableMutations(config),

@@ -19,7 +19,7 @@ import type { Viewer } from '../auth.ts';
 import { BoundedCache } from '../bounded-cache.ts';
 import type { Context } from '../context.ts';
 import type { Db } from '../db/client.ts';
-import { MAX_REMEMBERED_DOCUMENT_LENGTH } from '../http/document-cache.ts';
+import { MAX_REMEMBERED_DOCUMENT_LENGTH } from '../document-cache.ts';
 import type { Logger } from '../logger.ts';
 import { type CompiledRead, compileOperation, type RootWrite, type RunState, Unsupported } from './compile.ts';
 import { NotCompilable, registerReadFunctions } from './sql-functions.ts';
