@@ -42,12 +42,11 @@ import {
   type ArgFilter,
   type Direction,
   type Ordering,
-  READ_SPEC,
-  type ReadSpec,
   type RowsSpec,
+  readSpecOf,
   sqlWhere,
   type WrittenEdgeSpec,
-} from './read-spec.ts';
+} from '../schema/read-spec.ts';
 import { NotCompilable } from './sql-functions.ts';
 
 /**
@@ -126,10 +125,6 @@ function jsonObject(entries: [string, SQL][]): SQL {
     entries.map(([key, value]) => sql`${text(key)}, ${value}`),
     sql`, `,
   )})`;
-}
-
-function specOf(field: GraphQLField<unknown, unknown>): ReadSpec | undefined {
-  return (field.extensions as Record<string, unknown> | undefined)?.[READ_SPEC] as ReadSpec | undefined;
 }
 
 function pothosOptions(owner: { extensions?: unknown }): Record<string, unknown> {
@@ -233,7 +228,7 @@ interface Source {
 /**
  * Compiles one query operation into one SQLite statement whose single column is the response's
  * `data` as JSON text. Field meanings come from the Pothos-built schema: exposed columns,
- * plugin-drizzle relations and node ids, the read specs of src/reads/read-spec.ts, and the
+ * plugin-drizzle relations and node ids, the read specs of src/schema/read-spec.ts, and the
  * tables behind them in `defineRelations`. Anything else throws Unsupported.
  */
 export function compileOperation(
@@ -325,7 +320,7 @@ class Compiler {
     const entries = [...members].map(([memberKey, memberNodes]): [string, SQL] => {
       if (memberNodes[0]?.name.value === '__typename') return [memberKey, text(payload.name)];
       const { def: member } = this.fieldOf(payload, memberNodes);
-      const spec = specOf(member);
+      const spec = readSpecOf(member);
       if ((spec?.kind !== 'written' && spec?.kind !== 'writtenEdge') || member.args.length) {
         throw new Unsupported(`${payload.name}.${member.name}`);
       }
@@ -407,7 +402,7 @@ class Compiler {
   private rootField(queryType: GraphQLObjectType, nodes: readonly FieldNode[]): SQL {
     if (nodes[0]?.name.value === '__typename') return text(queryType.name);
     const { node, def } = this.fieldOf(queryType, nodes);
-    const spec = specOf(def);
+    const spec = readSpecOf(def);
     const named = getNamedType(def.type);
     if (isInterfaceType(named) && named.name === 'Node') return this.nodeField(def, node, nodes, named);
     if (spec?.kind === 'aggregate') return this.aggregate(def, node, nodes, spec);
@@ -617,7 +612,7 @@ class Compiler {
     if (nodes[0]?.name.value === '__typename') return text(type.name);
     const { node, def } = this.fieldOf(type, nodes);
     const extensions = (def.extensions ?? {}) as Record<string, unknown>;
-    const spec = specOf(def);
+    const spec = readSpecOf(def);
     const table = relationsOf(tableName);
     if (def.name === 'id' && type.getInterfaces().some((i) => i.name === 'Node') && !def.args.length) {
       const key = primaryKey(table.table as SQLiteTable);

@@ -1,7 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { comments, reviews } from '../db/schema.ts';
 import { orNotFound } from '../errors.ts';
-import { type RowsSpec, readSpec, relationalWhere } from '../reads/read-spec.ts';
 import { addComment, deleteComment, updateComment } from '../services/comments.ts';
 import { runWrite } from '../services/write.ts';
 import { builder } from './builder.ts';
@@ -9,6 +8,7 @@ import { sharedConnection } from './connections.ts';
 import { cacheTouches, restRoute } from './extensions.ts';
 import { rowId } from './ids.ts';
 import { deletedPayload, writtenEdge } from './payloads.ts';
+import { type RowsSpec, readSpec, relationalWhere } from './read-spec.ts';
 import { Review } from './review.ts';
 import {
   EXPECTED_VERSION_DESCRIPTION,
