@@ -151,7 +151,7 @@ function commentPayload(name: string, description: string) {
       comment: t.drizzleField({
         type: 'comments',
         description: 'The comment as it is now, `version` included.',
-        // The fast lane reads it back by the same id, in one statement (src/reads/compile.ts).
+        // The fast lane reads it back by the same id, in one statement (src/reads/mutation-payloads.ts).
         extensions: readSpec({ kind: 'written', table: 'comments' }),
         resolve: async (query, parent, _args, ctx) =>
           orNotFound(await ctx.db.query.comments.findFirst(query({ where: { id: parent.rowId } })), 'Comment'),

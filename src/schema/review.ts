@@ -222,7 +222,7 @@ function reviewPayload(name: string, description: string) {
       review: t.drizzleField({
         type: 'reviews',
         description: 'The review as it is now, `version` included.',
-        // The fast lane reads it back by the same id, in one statement (src/reads/compile.ts).
+        // The fast lane reads it back by the same id, in one statement (src/reads/mutation-payloads.ts).
         extensions: readSpec({ kind: 'written', table: 'reviews' }),
         resolve: async (query, parent, _args, ctx) =>
           orNotFound(await ctx.db.query.reviews.findFirst(query({ where: { id: parent.rowId } })), 'Review'),
