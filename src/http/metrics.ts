@@ -4,6 +4,7 @@ import type { Plugin } from 'graphql-yoga';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { shareRegistryWithHost } from '../cluster/shared-metrics.ts';
 import type { NodeState } from '../context.ts';
+import { ErrorCode } from '../errors.ts';
 import { REST_ROUTES } from './rest.ts';
 
 export const METRICS_PATH = '/metrics';
@@ -103,7 +104,9 @@ export function createMetrics(node: NodeState) {
           operationName: operationLabel(operationName ?? 'Anonymous'),
           phase: errorPhase,
           // The code Yoga gives these errors only once it answers.
-          code: errorCode(error) ?? (errorPhase === 'parse' ? 'GRAPHQL_PARSE_FAILED' : 'GRAPHQL_VALIDATION_FAILED'),
+          code:
+            errorCode(error) ??
+            (errorPhase === 'parse' ? ErrorCode.GRAPHQL_PARSE_FAILED : ErrorCode.GRAPHQL_VALIDATION_FAILED),
         }),
       }),
     },
