@@ -3,6 +3,7 @@ import { isSurelyRead, readUpTo } from '../cluster/forward.ts';
 import type { Config } from '../config.ts';
 import { ErrorCode, sendRefusal } from '../errors.ts';
 import { STREAM_TOKEN_HEADER } from '../http/graphql-sse.ts';
+import { GRAPHQL_PATH } from '../http/routes.ts';
 import { type WritePosition, wantedPosition } from './positions.ts';
 
 /**
@@ -73,7 +74,8 @@ export async function classify(
 ): Promise<{ write: boolean; chunks: Buffer[]; complete: boolean }> {
   const method = request.method ?? 'GET';
   if (SAFE_METHODS.has(method)) return { write: false, chunks: [], complete: true };
-  if (method !== 'POST' || !pathOf(request).startsWith('/graphql')) return { write: true, chunks: [], complete: true };
+  if (method !== 'POST' || !pathOf(request).startsWith(GRAPHQL_PATH))
+    return { write: true, chunks: [], complete: true };
   const { chunks, complete } = await readUpTo(request, maxBodyBytes);
   const body = Buffer.concat(chunks);
   // Yoga's Node adapter (and the fast lane) take a body already read from `req.body`.

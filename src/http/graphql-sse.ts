@@ -3,9 +3,7 @@ import type { Plugin } from 'graphql-yoga';
 import { ErrorCode, refusalResponse } from '../errors.ts';
 import { type BodyRefusal, bodyLengthRefusal } from './body-limit.ts';
 import { wasPreflighted } from './csrf.ts';
-
-/** Where graphql-sse clients connect (its protocol's path, beside /graphql). */
-export const GRAPHQL_SSE_ENDPOINT = '/graphql/stream';
+import { GRAPHQL_SSE_PATH } from './routes.ts';
 
 /** The header naming a single-connection reservation, which graphql-sse's client sends. */
 export const STREAM_TOKEN_HEADER = 'x-graphql-event-stream-token';
@@ -14,7 +12,7 @@ export const STREAM_TOKEN_HEADER = 'x-graphql-event-stream-token';
 const PREFLIGHTED_METHODS = new Set(['PUT', 'DELETE']);
 
 /**
- * The GraphQL over Server-Sent Events protocol (graphql-sse) on GRAPHQL_SSE_ENDPOINT, both its
+ * The GraphQL over Server-Sent Events protocol (graphql-sse) on GRAPHQL_SSE_PATH, both its
  * modes: distinct connections, and a single connection (a `PUT` reserves a stream, `GET` opens
  * it, each operation is a `POST` under the reservation's token, `DELETE` stops one). Its handler
  * reads requests itself, around Yoga's request parsing, so the rules of that stage are asked
@@ -27,7 +25,7 @@ const PREFLIGHTED_METHODS = new Set(['PUT', 'DELETE']);
 export function graphqlSsePlugins(maxBodyBytes: number): Plugin[] {
   const rules: Plugin = {
     onRequest({ request, url, endResponse }) {
-      if (url.pathname !== GRAPHQL_SSE_ENDPOINT) return;
+      if (url.pathname !== GRAPHQL_SSE_PATH) return;
       // Answered here as /graphql answers them: this stage's errors would be 500s.
       const refuse = ({ code, message }: BodyRefusal) => endResponse(refusalResponse(code, message));
       const has = (header: string) => request.headers.has(header);
@@ -44,7 +42,7 @@ export function graphqlSsePlugins(maxBodyBytes: number): Plugin[] {
       if (refused) refuse(refused);
     },
   };
-  return [rules, useGraphQLSSE({ endpoint: GRAPHQL_SSE_ENDPOINT })];
+  return [rules, useGraphQLSSE({ endpoint: GRAPHQL_SSE_PATH })];
 }
 
 const LENGTH_REQUIRED: BodyRefusal = { code: ErrorCode.LENGTH_REQUIRED, message: 'A body needs a Content-Length here' };

@@ -6,8 +6,7 @@ import { shareRegistryWithHost } from '../cluster/shared-metrics.ts';
 import type { NodeState } from '../context.ts';
 import { ErrorCode } from '../errors.ts';
 import { REST_ROUTES } from './rest.ts';
-
-export const METRICS_PATH = '/metrics';
+import { METRICS_PATH } from './routes.ts';
 
 /** Strings longer than this (error reasons, paths) stay out of labels: they would not aggregate. */
 const MAX_LABEL_VALUE = 64;

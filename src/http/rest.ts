@@ -9,10 +9,8 @@ import { schema } from '../schema/index.ts';
 import { bodyLengthRefusal, readAtMost, TOO_LARGE } from './body-limit.ts';
 import { withoutSuggestions } from './input-errors.ts';
 import { restDocument } from './openapi.ts';
-import { REST_DOCS_PATH, serveRestDocs } from './rest-docs.ts';
-
-export const REST_BASE = '/api';
-export const OPENAPI_PATH = `${REST_BASE}/openapi.json`;
+import { serveRestDocs } from './rest-docs.ts';
+import { GRAPHQL_PATH, OPENAPI_PATH, REST_BASE, REST_DOCS_PATH } from './routes.ts';
 
 type SofaErrorHandler = NonNullable<Parameters<typeof useSofa>[0]['errorHandler']>;
 
@@ -85,7 +83,7 @@ export function useRest({ maxBodyBytes, authenticate }: RestOptions): Plugin {
       info: {
         title: 'Reviews API',
         version: '1',
-        description: 'REST over the GraphQL schema (`/graphql`). Writing needs `Authorization: Bearer <token>`.',
+        description: `REST over the GraphQL schema (\`${GRAPHQL_PATH}\`). Writing needs \`Authorization: Bearer <token>\`.`,
       },
     },
     // fets' own page loads Swagger UI from a CDN; ours is served from the package.
