@@ -81,10 +81,18 @@ export function refusalHead(code: ErrorCode): { status: number; headers: Record<
   return { status, headers: { 'content-type': REFUSAL_CONTENT_TYPE, ...headers } };
 }
 
-/** Refuses the whole request on plain HTTP: the status, `Retry-After` and body `code` calls for. */
-export function sendRefusal(res: ServerResponse, code: ErrorCode, message: string): void {
+/**
+ * Refuses the whole request on plain HTTP: the status, `Retry-After` and body `code` calls for;
+ * `more` headers where the connection needs them (`connection: close` past an unread body).
+ */
+export function sendRefusal(
+  res: ServerResponse,
+  code: ErrorCode,
+  message: string,
+  more?: Record<string, string>,
+): void {
   const { status, headers } = refusalHead(code);
-  res.writeHead(status, headers).end(refusalBody(code, message));
+  res.writeHead(status, { ...headers, ...more }).end(refusalBody(code, message));
 }
 
 /**

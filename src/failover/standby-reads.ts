@@ -2,6 +2,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import { isSurelyRead, readUpTo } from '../cluster/forward.ts';
 import type { Config } from '../config.ts';
 import { ErrorCode, sendRefusal } from '../errors.ts';
+import { TOO_LARGE } from '../http/body-limit.ts';
 import { STREAM_TOKEN_HEADER } from '../http/graphql-sse.ts';
 import { GRAPHQL_PATH } from '../http/routes.ts';
 import { type WritePosition, wantedPosition } from './positions.ts';
@@ -98,7 +99,7 @@ function subscribes(request: IncomingMessage, chunks: Buffer[]): boolean {
 
 /** A body past MAX_BODY_BYTES, found while deciding whether it writes. */
 export function tooLarge(response: ServerResponse) {
-  response.writeHead(413, { 'content-type': 'text/plain', connection: 'close' }).end('request body too large\n');
+  sendRefusal(response, TOO_LARGE.code, TOO_LARGE.message, { connection: 'close' });
 }
 
 /** A position header that is no position: the client's mistake, refused before anything runs. */
