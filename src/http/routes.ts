@@ -1,7 +1,7 @@
 /**
  * Every path this service answers on, in one place: the GraphQL endpoints, the probes, the
  * metrics and the REST routes' prefix. deploy/haproxy.cfg checks READY_PATH, spelled again (it
- * cannot import this).
+ * cannot import this; test/unit/routes.test.ts holds them together).
  */
 export const GRAPHQL_PATH = '/graphql';
 /** graphql-sse's protocol, beside GRAPHQL_PATH. */
