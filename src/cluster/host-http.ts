@@ -1,11 +1,10 @@
 import { type IncomingMessage, type RequestListener, request, type ServerResponse } from 'node:http';
 import { Registry } from 'prom-client';
 import { type ClientAddressOf, isLoopback } from '../client-address.ts';
-import { METRICS_PATH } from '../http/metrics.ts';
+import { METRICS_PATH, READY_PATH } from '../http/routes.ts';
 import type { SupervisorChannel } from './ipc.ts';
 import type { ProcessInfo } from './messages.ts';
 
-const READY_PATH = '/ready';
 /** Bounds the writer's /ready answer as a load balancer's probe would. */
 const READY_TIMEOUT_MS = 2000;
 

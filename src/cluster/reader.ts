@@ -6,6 +6,7 @@ import type { WritePosition } from '../failover/positions.ts';
 import { AttachedFile, lagOf, servedHolds } from '../failover/served-file.ts';
 import { answerOnStandby, classify, followedDataConfig, type StandbyData } from '../failover/standby-reads.ts';
 import type { ServedFile } from '../host/host.ts';
+import { HEALTH_PATH } from '../http/routes.ts';
 import { listen } from '../http/server.ts';
 import { type App, createApp } from '../http/yoga.ts';
 import type { Logger } from '../logger.ts';
@@ -15,8 +16,6 @@ import type { HostState } from './messages.ts';
 
 /** After a takeover changes the file, requests still reading the old one get this long. */
 const OLD_FILE_GRACE_MS = 10_000;
-
-const HEALTH_PATH = '/health';
 
 /** A read worker never writes: its file is opened read-only, and it hands every write on. */
 const readerNode: NodeState = {

@@ -5,6 +5,7 @@ import type { Config } from '../config.ts';
 import { durationMs } from '../duration.ts';
 import type { Host } from '../host/host.ts';
 import { readOnly } from '../http/forward.ts';
+import { HEALTH_PATH, METRICS_PATH, READY_PATH } from '../http/routes.ts';
 import { announceListening, listen } from '../http/server.ts';
 import type { Tenure } from '../lease/keeper.ts';
 import { describeLoss, type LeaseLocation, LeaseLostError, type LeaseRecord, leaseTimings } from '../lease/lease.ts';
@@ -42,7 +43,7 @@ const REPLICA_CHECK_EVERY_MS = 10_000;
  */
 const POSITION_NAMED_WITHIN_MS = 2000;
 /** Answered by every node itself, whatever it is: a balancer's probes, the operator's figures. */
-const OWN_PATHS = new Set(['/health', '/ready', '/metrics']);
+const OWN_PATHS = new Set([HEALTH_PATH, READY_PATH, METRICS_PATH]);
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => unknown;
 

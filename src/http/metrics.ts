@@ -3,10 +3,10 @@ import { getOperationAST, type OperationDefinitionNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { NodeState } from '../context.ts';
+import { ErrorCode } from '../errors.ts';
 import type { Host } from '../host/host.ts';
 import { REST_ROUTES } from './rest.ts';
-
-export const METRICS_PATH = '/metrics';
+import { METRICS_PATH } from './routes.ts';
 
 /** Strings longer than this (error reasons, paths) stay out of labels: they would not aggregate. */
 const MAX_LABEL_VALUE = 64;
@@ -103,7 +103,9 @@ export function createMetrics(node: NodeState, host: Host) {
           operationName: operationLabel(operationName ?? 'Anonymous'),
           phase: errorPhase,
           // The code Yoga gives these errors only once it answers.
-          code: errorCode(error) ?? (errorPhase === 'parse' ? 'GRAPHQL_PARSE_FAILED' : 'GRAPHQL_VALIDATION_FAILED'),
+          code:
+            errorCode(error) ??
+            (errorPhase === 'parse' ? ErrorCode.GRAPHQL_PARSE_FAILED : ErrorCode.GRAPHQL_VALIDATION_FAILED),
         }),
       }),
     },

@@ -6,6 +6,7 @@ import type { Host } from '../host/host.ts';
 import { singleProcess } from '../host/single-process.ts';
 import type { Logger } from '../logger.ts';
 import { LISTENING } from './listening.ts';
+import { GRAPHQL_PATH } from './routes.ts';
 
 /** How long in-flight requests get to finish on shutdown before their sockets are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -69,7 +70,7 @@ export interface RunningServer {
 
 /** The `listening` log line, with the GraphQL URL: what tests, the drill and operators wait for. */
 export function announceListening(logger: Logger, running: RunningServer, fields: Record<string, unknown> = {}) {
-  logger.info({ url: `${running.url}/graphql`, ...fields }, LISTENING);
+  logger.info({ url: `${running.url}${GRAPHQL_PATH}`, ...fields }, LISTENING);
 }
 
 /**

@@ -30,6 +30,7 @@ import { persistedOperations } from './persisted-operations.ts';
 import { requestLog, useRequestLog, withFailuresAnswered } from './request-log.ts';
 import { responseCachePlugins } from './response-cache.ts';
 import { useRest } from './rest.ts';
+import { GRAPHQL_PATH, HEALTH_PATH, READY_PATH } from './routes.ts';
 import { rateLimitOf, type SecurityConfig, securityPlugins } from './security.ts';
 
 export interface AppOptions {
@@ -57,7 +58,6 @@ export interface AppOptions {
 
 export type App = ReturnType<typeof createApp>;
 
-const GRAPHQL_ENDPOINT = '/graphql';
 /** Parsed documents (and parse errors) kept by text: Yoga's count, and at most this many bytes. */
 const PARSED_DOCUMENTS = 1024;
 const PARSED_DOCUMENT_BYTES = 32 * 1024 * 1024;
@@ -93,8 +93,8 @@ export function createApp({ db, config, node = standalonePrimary, logger, host =
   });
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
-    graphqlEndpoint: GRAPHQL_ENDPOINT,
-    healthCheckEndpoint: '/health',
+    graphqlEndpoint: GRAPHQL_PATH,
+    healthCheckEndpoint: HEALTH_PATH,
     landingPage: false,
     // Yoga's own lets every origin in with credentials: the two below ask CORS_ORIGINS.
     cors: false,
@@ -139,7 +139,7 @@ export function createApp({ db, config, node = standalonePrimary, logger, host =
       // DURABILITY=replicated: a mutation is answered once the replica has it (or NOT_REPLICATED).
       useDurableMutations(config),
       useReadinessCheck({
-        endpoint: '/ready',
+        endpoint: READY_PATH,
         check: () => readiness(db, node),
       }),
       withFailuresAnswered(useRest({ maxBodyBytes: config.maxBodyBytes, authenticate: authenticateRequest }), logger),
@@ -150,7 +150,7 @@ export function createApp({ db, config, node = standalonePrimary, logger, host =
   if (!reads || config.responseCache) return yoga;
   const lane = fastLane({
     schema,
-    endpoint: GRAPHQL_ENDPOINT,
+    endpoint: GRAPHQL_PATH,
     maxBodyBytes: config.maxBodyBytes,
     maxResponseBytes: config.maxResponseBytes,
     authenticate: authenticateRequest,
