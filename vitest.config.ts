@@ -21,8 +21,11 @@ const E2E = [
   'test/ecosystem/web-example.test.ts',
   'test/ecosystem/web-example-nodes.test.ts',
 ];
-/** Under test/unit/ but it builds in a tree of its own: a process, so not a unit test. */
-const UNIT_EXCEPTIONS = ['test/unit/launcher.test.ts'];
+/**
+ * Under test/unit/ but they run a process, so not unit tests: the launcher builds in a tree of
+ * its own; the follower's restores run the Litestream binary (no server, still a process).
+ */
+const UNIT_EXCEPTIONS = ['test/unit/launcher.test.ts', 'test/unit/follower.test.ts'];
 
 export default defineConfig({
   resolve: {
@@ -46,7 +49,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/unit/!(launcher).test.ts', ...E2E],
+          exclude: ['test/unit/!(launcher|follower).test.ts', ...E2E],
         },
       },
       { extends: true, test: { name: 'e2e', include: E2E } },

@@ -15,7 +15,7 @@ import { runBench } from './run.ts';
 import { SCENARIO_NAMES } from './scenarios.ts';
 import type { ServerKind } from './servers.ts';
 
-const SERVERS: ServerKind[] = ['limit', 'service', 'service+ordinary', 'service+cache', 'apollo'];
+const SERVERS: ServerKind[] = ['limit', 'limit+statement', 'service', 'service+ordinary', 'service+cache', 'apollo'];
 
 function list<T extends string>(allowed: readonly T[]) {
   return (text: string): T[] => {

@@ -1,5 +1,12 @@
 import CliTable from 'cli-table3';
-import { type BenchResult, isLimit, REPLICATED_LIMIT, REPLICATED_SERVICE } from './run.ts';
+import {
+  type BenchResult,
+  isLimit,
+  limitRowsBeside,
+  REPLICATED_LIMIT,
+  REPLICATED_SERVICE,
+  type ThroughputRow,
+} from './run.ts';
 
 /** Plain tables: the same bytes on a terminal and in a CI log. */
 const table = (head: string[]) => new CliTable({ head, style: { head: [], border: [] } });
@@ -40,6 +47,15 @@ export function formatReport(result: BenchResult): string {
     ]);
   }
   const lines = [throughput.toString()];
+  // Where the limit has two forms, say which the ratios were taken to.
+  for (const row of result.throughput.filter((r) => r.server.startsWith('limit+statement'))) {
+    const forms = limitRowsBeside(result.throughput, row);
+    if (forms.length < 2) continue;
+    const fastest = (by: (r: ThroughputRow) => number) => forms.reduce((a, b) => (by(b) < by(a) ? b : a)).server;
+    lines.push(
+      `${row.scenario} · ${row.server} · ${row.connections} conn: ratios to ${fastest((r) => -r.rps)} in req/s, to ${fastest((r) => r.cpuMsPerRequest)} in CPU time (the faster form of the limit in each)`,
+    );
+  }
   const failures = result.throughput.filter((row) => row.failures > 0);
   for (const row of failures)
     lines.push(`! ${row.scenario} · ${row.server} · ${row.connections}: ${row.failures} failed requests`);

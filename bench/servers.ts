@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type ServerProcess, startServerProcess } from '../harness/server-process.ts';
 
 /** The servers a run compares, each a process of its own over the same database file. */
-export type ServerKind = 'service' | 'service+cache' | 'service+ordinary' | 'limit' | 'apollo';
+export type ServerKind = 'service' | 'service+cache' | 'service+ordinary' | 'limit' | 'limit+statement' | 'apollo';
 
 export interface ServerOptions {
   databasePath: string;
@@ -20,6 +20,8 @@ const ENTRIES: Record<ServerKind, string[]> = {
   // FAST_READS=off: every query through GraphQL execution, the compiled path's fallback.
   'service+ordinary': ['bin/reviews-api.js', 'serve'],
   limit: ['--import', 'tsx', join('bench', 'servers', 'limit.ts')],
+  // LIMIT_PAGE=statement: the page query in one statement; the other scenarios are the limit's.
+  'limit+statement': ['--import', 'tsx', join('bench', 'servers', 'limit.ts')],
   apollo: ['--import', 'tsx', join('bench', 'servers', 'apollo.ts')],
 };
 
@@ -34,6 +36,7 @@ export async function startServer(kind: ServerKind, options: ServerOptions): Pro
     FAST_READS: kind === 'service+ordinary' ? 'off' : 'on',
     LOG_LEVEL: 'info',
     WORKERS: '1',
+    ...(kind === 'limit+statement' && { LIMIT_PAGE: 'statement' }),
     ...options.env,
   };
   const flags = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
@@ -45,7 +48,7 @@ export async function startServer(kind: ServerKind, options: ServerOptions): Pro
     forceAfterMs: 15_000,
   });
   const workers = Number(env.WORKERS);
-  if (kind !== 'limit' && kind !== 'apollo' && workers > 1) await untilEveryReaderServes(server, workers - 1);
+  if (kind.startsWith('service') && workers > 1) await untilEveryReaderServes(server, workers - 1);
   return server;
 }
 

@@ -38,6 +38,12 @@ const program = new Command('drill')
   .option('--workers <n>', 'WORKERS on every node (1: a single process each)', integer(1), 1)
   .option('--writers <n>', 'concurrent writers (createReview / addComment with idempotencyKey)', integer(1), 6)
   .option('--readers <n>', 'concurrent readers', integer(0), 2)
+  .option(
+    '--ryw-clients <n>',
+    'read-your-writes clients (write through a node, read back through nginx)',
+    integer(0),
+    4,
+  )
   .option('--warmup-ms <ms>', 'load before each fault', integer(0), 3000)
   .option('--heartbeat-interval-ms <ms>', 'HEARTBEAT_INTERVAL_MS for both nodes', integer(50), 500)
   .option('--heartbeat-misses <n>', 'HEARTBEAT_MISSES for both nodes', integer(1), 3)
@@ -89,6 +95,7 @@ const program = new Command('drill')
         writers: flags.writers,
         workers: flags.workers,
         readers: flags.readers,
+        rywClients: flags.rywClients,
         warmupMs: flags.warmupMs,
         heartbeatIntervalMs: flags.heartbeatIntervalMs,
         heartbeatMisses: flags.heartbeatMisses,

@@ -25,6 +25,8 @@ export interface DrillOptions {
   replica: 's3' | 'directory';
   writers: number;
   readers: number;
+  /** Read-your-writes clients (drill/every-node.ts). */
+  rywClients: number;
   /** Load before each fault, so there are writes in flight when it strikes. */
   warmupMs: number;
   heartbeatIntervalMs: number;
@@ -257,7 +259,7 @@ async function drill(options: DrillOptions, log: (line: string) => void, cleanup
     maxPairs: 100_000,
     maxMs: options.maxDurationMs,
   });
-  readYourWrites.start();
+  readYourWrites.start(options.rywClients);
   cleanup.add(() => readYourWrites.stop());
 
   const cycles: CycleResult[] = [];

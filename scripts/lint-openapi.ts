@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/client.ts';
 import { applyMigrations } from '../src/db/migrate.ts';
-import { OPENAPI_PATH } from '../src/http/rest.ts';
+import { OPENAPI_PATH } from '../src/http/routes.ts';
 import { createApp } from '../src/http/yoga.ts';
 
 const loaded = loadConfig({ NODE_ENV: 'test', REPLICATION: 'off' });

@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { MAX_TOKEN_LIFETIME_SECONDS } from './auth.ts';
+import { isAddressOrRange } from './client-address.ts';
 import { DURATION, durationMs } from './duration.ts';
-import { isAddressOrRange } from './http/client-address.ts';
-import { type CorsOrigins, isOrigin } from './http/origins.ts';
+import { type CorsOrigins, isOrigin } from './origins.ts';
 import { isS3Url } from './replica-url.ts';
 
 /** The development-only signing key: refused when NODE_ENV=production. */
@@ -76,7 +76,7 @@ const envSchema = z
     MAX_SUBSCRIPTIONS_PER_ADDRESS: positiveInt(1).default(10),
     SUBSCRIPTION_IDLE_MS: positiveInt(1000).default(300_000),
     // The load balancers in front (addresses or CIDR ranges): behind one, a client's address is
-    // read from X-Forwarded-For (src/http/client-address.ts).
+    // read from X-Forwarded-For (src/client-address.ts).
     TRUSTED_PROXIES: commaSeparated
       .default([])
       .refine((entries) => entries.every(isAddressOrRange), 'a comma-separated list of addresses or CIDR ranges'),

@@ -28,7 +28,7 @@ program
     // Loaded by the commands that serve: the GraphQL stack takes ~1.7 s to load, which
     // `restore` (on the recovery path) and the other small commands do not need.
     const logger = createLogger(config);
-    await runOnHost(config, logger, async () => (await import('./commands/serve.ts')).serve(config, logger));
+    await runOnHost(config, logger, async (host) => (await import('./commands/serve.ts')).serve(config, logger, host));
   });
 
 program
@@ -38,8 +38,8 @@ program
   .action(async (options: { primary: string }) => {
     const config = configOrExit();
     const logger = createLogger(config);
-    await runOnHost(config, logger, async () =>
-      (await import('./commands/standby.ts')).standby(config, logger, options.primary),
+    await runOnHost(config, logger, async (host) =>
+      (await import('./commands/standby.ts')).standby(config, logger, options.primary, host),
     );
   });
 

@@ -1,6 +1,5 @@
 import { setMaxListeners } from 'node:events';
 import { createPubSub } from 'graphql-yoga';
-import { hostEventTarget } from './cluster/shared-events.ts';
 
 /**
  * What the subscriptions hear, published by the mutations once their transaction has
@@ -10,9 +9,8 @@ import { hostEventTarget } from './cluster/shared-events.ts';
  */
 export type ReviewEvents = ReturnType<typeof createReviewEvents>;
 
-export function createReviewEvents() {
-  // WORKERS > 1: an event reaches the subscribers of every process of the host.
-  const eventTarget = hostEventTarget() ?? new EventTarget();
+/** `eventTarget`: the host's (src/host/host.ts), through which an event reaches every process of it. */
+export function createReviewEvents(eventTarget: EventTarget = new EventTarget()) {
   // Listeners are bounded by MAX_SUBSCRIPTIONS (src/http/subscription-limits.ts); Node's warning
   // at 11 listeners of one topic would only fill the log.
   setMaxListeners(0, eventTarget);

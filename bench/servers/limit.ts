@@ -4,6 +4,7 @@
  * {"msg":"listening","url"} line as `reviews-api serve`. WORKERS > 1: as many processes under
  * node:cluster on one port, each with its own connection (bench/servers/limit-cluster.ts).
  * REPLICATION=on (one process): the service's own Litestream beside it, for the same cost.
+ * LIMIT_PAGE=statement: the page query as one statement (bench/limit/handlers.ts), not one per review.
  */
 import cluster from 'node:cluster';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -31,9 +32,10 @@ const db = openDatabase(databasePath, { replicating });
 const config = replicating ? configOf(process.env) : null;
 const replication = config ? await startReplication(config, createLogger(config)) : null;
 const handlers = limitHandlers(db.$client);
+const page = process.env.LIMIT_PAGE === 'statement' ? handlers.pageInOneStatement : handlers.page;
 const key = await signingKey(jwtSecret);
 
-function send(res: ServerResponse, status: number, body: string) {
+function send(res: ServerResponse, status: number, body: string | Buffer) {
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
@@ -41,13 +43,13 @@ function send(res: ServerResponse, status: number, body: string) {
   res.end(body);
 }
 
-async function answer(req: IncomingMessage): Promise<[number, string]> {
+async function answer(req: IncomingMessage): Promise<[number, string | Buffer]> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   const { operationName, variables } = JSON.parse(Buffer.concat(chunks).toString()) as GraphQLBody;
   switch (operationName) {
     case 'Page':
-      return [200, handlers.page(Number(variables.first))];
+      return [200, page(Number(variables.first))];
     case 'Review':
       return [200, handlers.review(rowIdOf(String(variables.id)))];
     case 'Summary':

@@ -1,12 +1,10 @@
 import { type IncomingMessage, type RequestListener, request, type ServerResponse } from 'node:http';
 import { Registry } from 'prom-client';
-import { type ClientAddressOf, isLoopback } from '../http/client-address.ts';
-import { METRICS_PATH } from '../http/metrics.ts';
-import { askSupervisor, onSupervisor, tellSupervisor } from './ipc.ts';
+import { type ClientAddressOf, isLoopback } from '../client-address.ts';
+import { METRICS_PATH, READY_PATH } from '../http/routes.ts';
+import type { SupervisorChannel } from './ipc.ts';
 import type { ProcessInfo } from './messages.ts';
-import { writerSocket } from './role.ts';
 
-const READY_PATH = '/ready';
 /** Bounds the writer's /ready answer as a load balancer's probe would. */
 const READY_TIMEOUT_MS = 2000;
 
@@ -18,31 +16,43 @@ const READY_TIMEOUT_MS = 2000;
  * process) is the operators': /ready lists it only to a client on this machine (loopback, as
  * `clientAddress` tells it behind TRUSTED_PROXIES), never to anyone a load balancer forwards.
  */
-export function servedForHost(handler: RequestListener, clientAddress: ClientAddressOf): RequestListener {
+export function servedForHost(
+  handler: RequestListener,
+  clientAddress: ClientAddressOf,
+  channel: SupervisorChannel,
+  writerSocket: string,
+): RequestListener {
   let served = 0;
-  onSupervisor('cluster:stats?', ({ id }) => tellSupervisor({ type: 'cluster:stats', id, requestsServed: served }));
+  channel.on('cluster:stats?', ({ id }) => channel.tell({ type: 'cluster:stats', id, requestsServed: served }));
   return (req, res) => {
     served += 1;
     const path = req.url?.split('?')[0];
-    if (req.method === 'GET' && path === METRICS_PATH) return void hostMetrics(res);
-    if (req.method === 'GET' && path === READY_PATH) return void hostReadiness(res, isLoopback(clientAddress(req)));
+    if (req.method === 'GET' && path === METRICS_PATH) return void hostMetrics(res, channel);
+    if (req.method === 'GET' && path === READY_PATH) {
+      return void hostReadiness(res, channel, writerSocket, isLoopback(clientAddress(req)));
+    }
     handler(req, res);
   };
 }
 
-async function hostMetrics(res: ServerResponse) {
+async function hostMetrics(res: ServerResponse, channel: SupervisorChannel) {
   try {
-    const text = await askSupervisor('metrics');
+    const text = await channel.ask('metrics');
     res.writeHead(200, { 'content-type': Registry.PROMETHEUS_CONTENT_TYPE }).end(text);
   } catch (error) {
     res.writeHead(503, { 'content-type': 'text/plain' }).end(`metrics unavailable: ${(error as Error).message}\n`);
   }
 }
 
-async function hostReadiness(res: ServerResponse, toOperator: boolean) {
+async function hostReadiness(
+  res: ServerResponse,
+  channel: SupervisorChannel,
+  writerSocket: string,
+  toOperator: boolean,
+) {
   const [writer, processes] = await Promise.all([
-    writersReadiness(),
-    askSupervisor('processes').catch(() => null as ProcessInfo[] | null),
+    writersReadiness(writerSocket),
+    channel.ask('processes').catch(() => null as ProcessInfo[] | null),
   ]);
   const writerListed = processes?.some((entry) => entry.role === 'writer') ?? false;
   const ready = writer.status === 200 && writerListed;
@@ -51,10 +61,10 @@ async function hostReadiness(res: ServerResponse, toOperator: boolean) {
 }
 
 /** The writer's own /ready, asked over its socket; "gone" when it does not answer. */
-function writersReadiness(): Promise<{ status: number; body: Record<string, unknown> }> {
+function writersReadiness(writerSocket: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const gone = (why: string) => ({ status: 503, body: { status: 'not ready', writer: `gone: ${why}` } });
   return new Promise((resolve) => {
-    const asked = request({ socketPath: writerSocket(), path: READY_PATH, timeout: READY_TIMEOUT_MS }, (answer) => {
+    const asked = request({ socketPath: writerSocket, path: READY_PATH, timeout: READY_TIMEOUT_MS }, (answer) => {
       readAll(answer).then(
         (text) => {
           try {

@@ -1,4 +1,4 @@
-import type { ServedFile } from '../failover/served-file.ts';
+import type { ServedFile } from '../host/host.ts';
 
 /** What the processes of one host tell each other over node:cluster's IPC channel. */
 

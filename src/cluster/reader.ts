@@ -3,20 +3,19 @@ import type { Config } from '../config.ts';
 import type { NodeState } from '../context.ts';
 import { type Db, openDatabase } from '../db/client.ts';
 import type { WritePosition } from '../failover/positions.ts';
-import { AttachedFile, lagOf, type ServedFile, servedHolds } from '../failover/served-file.ts';
+import { AttachedFile, lagOf, servedHolds } from '../failover/served-file.ts';
 import { answerOnStandby, classify, followedDataConfig, type StandbyData } from '../failover/standby-reads.ts';
+import type { ServedFile } from '../host/host.ts';
+import { HEALTH_PATH } from '../http/routes.ts';
 import { listen } from '../http/server.ts';
 import { type App, createApp } from '../http/yoga.ts';
 import type { Logger } from '../logger.ts';
+import type { ClusterHost } from './cluster-host.ts';
 import { forwardToWriter, toWriter } from './forward.ts';
-import { onSupervisor, tellSupervisor } from './ipc.ts';
 import type { HostState } from './messages.ts';
-import { writerSocket } from './role.ts';
 
 /** After a takeover changes the file, requests still reading the old one get this long. */
 const OLD_FILE_GRACE_MS = 10_000;
-
-const HEALTH_PATH = '/health';
 
 /** A read worker never writes: its file is opened read-only, and it hands every write on. */
 const readerNode: NodeState = {
@@ -77,15 +76,15 @@ class WorkerFollowedReads implements StandbyData {
  * supervisor each host state it took once it reads nothing but what that state names: a
  * followed file is written again only once every read worker let go of it.
  */
-export async function runReader(config: Config, logger: Logger): Promise<void> {
+export async function runReader(config: Config, logger: Logger, host: ClusterHost): Promise<void> {
   const log = logger.child({ role: 'reader' });
-  const socketPath = writerSocket();
+  const socketPath = host.writerSocket;
   let state: HostState = { reads: 'writer' };
   let serving: Serving | null = null;
   const followed = new WorkerFollowedReads();
-  const appOn = (db: Db) => createApp({ db, config, logger: log, node: readerNode });
+  const appOn = (db: Db) => createApp({ db, config, logger: log, node: readerNode, host });
   const followedAppOn = (db: Db) =>
-    createApp({ db, config: followedDataConfig(config), logger: log, node: readerNode });
+    createApp({ db, config: followedDataConfig(config), logger: log, node: readerNode, host });
   const open = (path: string): Serving => {
     const db = openDatabase(path, { readonly: true, replicating: true });
     return { path, db, app: appOn(db) };
@@ -112,7 +111,7 @@ export async function runReader(config: Config, logger: Logger): Promise<void> {
     }
     state = next;
   };
-  onSupervisor('cluster:host-state', ({ state: next, turn }) => {
+  host.channel.on('cluster:host-state', ({ state: next, turn }) => {
     try {
       take(next);
     } catch (error) {
@@ -120,7 +119,7 @@ export async function runReader(config: Config, logger: Logger): Promise<void> {
       log.error({ error: (error as Error).message, state: next }, 'read worker cannot take the host state');
       return;
     }
-    tellSupervisor({ type: 'cluster:turn-taken', turn });
+    host.channel.tell({ type: 'cluster:turn-taken', turn });
   });
   const rules = { maxBodyBytes: config.maxBodyBytes, maxLagMs: config.standbyMaxLagMs, positionWaitMs: 0 };
   const handler: RequestListener = (req, res) => {
@@ -136,8 +135,8 @@ export async function runReader(config: Config, logger: Logger): Promise<void> {
     }
     forwardToWriter(req, res, socketPath);
   };
-  const running = await listen(handler, config);
-  tellSupervisor({ type: 'cluster:reader-up' });
+  const running = await listen(handler, config, { onHost: host });
+  host.channel.tell({ type: 'cluster:reader-up' });
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);

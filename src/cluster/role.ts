@@ -13,7 +13,7 @@ export const SOCKET_VARIABLE = 'REVIEWS_API_WRITER_SOCKET';
 /** The header a read worker sends over the socket with its client's address (rate limits). */
 export const CLIENT_ADDRESS_HEADER = 'x-reviews-api-client-address';
 
-/** This process's role on a host of several, or null when it serves alone (WORKERS=1). */
+/** This worker's role on a host of several, as its supervisor set it (src/cluster/host.ts alone asks). */
 export function processRole(): ProcessRole | null {
   if (!cluster.isWorker) return null;
   const role = process.env[ROLE_VARIABLE];

@@ -1,16 +1,13 @@
 import type { Cache } from '@graphql-yoga/plugin-response-cache';
-import { onSupervisor, tellSupervisor } from './ipc.ts';
+import type { SupervisorChannel } from './ipc.ts';
 import type { InvalidateMessage } from './messages.ts';
-import { processRole } from './role.ts';
 
 /**
  * RESPONSE_CACHE=on on a host of several processes: each has its own cache, and a write (on
  * the writer) must drop the entries it touched from all of them, not from the writer's alone.
- * Returns the cache itself when this process serves alone.
  */
-export function invalidatedAcrossHost(cache: Cache): Cache {
-  if (!processRole()) return cache;
-  onSupervisor('cluster:invalidate', ({ entities }) => void cache.invalidate(entities));
+export function invalidatedAcrossHost(cache: Cache, channel: SupervisorChannel): Cache {
+  channel.on('cluster:invalidate', ({ entities }) => void cache.invalidate(entities));
   return {
     get: (key) => cache.get(key),
     set: (...args) => cache.set(...args),
@@ -19,7 +16,7 @@ export function invalidatedAcrossHost(cache: Cache): Cache {
         typename,
         ...(id !== undefined && { id }),
       }));
-      tellSupervisor({ type: 'cluster:invalidate', entities: list });
+      channel.tell({ type: 'cluster:invalidate', entities: list });
       return cache.invalidate(list);
     },
   };

@@ -1,6 +1,5 @@
-import { onSupervisor, tellSupervisor } from './ipc.ts';
+import type { SupervisorChannel } from './ipc.ts';
 import type { HostEvent } from './messages.ts';
-import { processRole } from './role.ts';
 import { batchPerTurn } from './turn-batch.ts';
 
 /**
@@ -9,12 +8,13 @@ import { batchPerTurn } from './turn-batch.ts';
  * the supervisor, which hands them to the others, the events of one turn in one message;
  * what arrives is dispatched here only.
  */
-class HostEventTarget extends EventTarget {
-  readonly #send = batchPerTurn<HostEvent>((events) => tellSupervisor({ type: 'cluster:events', events }));
+export class HostEventTarget extends EventTarget {
+  readonly #send: (event: HostEvent) => void;
 
-  constructor() {
+  constructor(channel: SupervisorChannel) {
     super();
-    onSupervisor('cluster:events', ({ events }) => {
+    this.#send = batchPerTurn<HostEvent>((events) => channel.tell({ type: 'cluster:events', events }));
+    channel.on('cluster:events', ({ events }) => {
       for (const { name, detail } of events) super.dispatchEvent(new CustomEvent(name, { detail }));
     });
   }
@@ -23,13 +23,4 @@ class HostEventTarget extends EventTarget {
     this.#send({ name: event.type, detail: (event as CustomEvent).detail });
     return super.dispatchEvent(event);
   }
-}
-
-let shared: HostEventTarget | undefined;
-
-/** For createPubSub: undefined when this process serves alone (its own EventTarget will do). */
-export function hostEventTarget(): EventTarget | undefined {
-  if (!processRole()) return undefined;
-  shared ??= new HostEventTarget();
-  return shared;
 }

@@ -1,18 +1,17 @@
-import { type Seats, SubscriptionSeats } from '../http/subscription-seats.ts';
-import { askSupervisor, tellSupervisor } from './ipc.ts';
-import { processRole } from './role.ts';
+import type { Seats } from '../host/host.ts';
+import { SubscriptionSeats } from '../host/subscription-seats.ts';
+import type { SupervisorChannel } from './ipc.ts';
 
 /**
- * A process's places for subscriptions: `own` when it serves alone; in a host of several, the
- * host's, kept by the supervisor (one address may hold MAX_SUBSCRIPTIONS_PER_ADDRESS streams
- * on the whole host, whichever processes its connections reached). A place the supervisor does
- * not grant in time is refused: the bound holds while it is busy.
+ * A process's places for subscriptions on a host of several: the host's, kept by the supervisor
+ * (one address may hold MAX_SUBSCRIPTIONS_PER_ADDRESS streams on the whole host, whichever
+ * processes its connections reached). A place the supervisor does not grant in time is
+ * refused: the bound holds while it is busy.
  */
-export function seatsAcrossHost(own: Seats): Seats {
-  if (!processRole()) return own;
+export function seatsAcrossHost(channel: SupervisorChannel): Seats {
   return {
-    take: (address) => askSupervisor('seat', address).catch(() => false),
-    give: (address) => tellSupervisor({ type: 'cluster:seat-free', address }),
+    take: (address) => channel.ask('seat', address).catch(() => false),
+    give: (address) => channel.tell({ type: 'cluster:seat-free', address }),
   };
 }
 

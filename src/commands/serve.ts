@@ -2,6 +2,7 @@ import type { Config } from '../config.ts';
 import { openDatabase } from '../db/client.ts';
 import { applyMigrations } from '../db/migrate.ts';
 import { runFencedNode } from '../failover/node.ts';
+import type { Host } from '../host/host.ts';
 import { announceListening, listen } from '../http/server.ts';
 import { createApp } from '../http/yoga.ts';
 import { shutDown, stopRequested } from '../lifecycle.ts';
@@ -16,13 +17,13 @@ import { fencingLease } from './standby.ts';
  * does. Shutdown goes in order: HTTP (requests in flight finish), the database, then Litestream,
  * which ships the last WAL frames before it exits.
  */
-export async function serve(config: Config, logger: Logger): Promise<void> {
+export async function serve(config: Config, logger: Logger, host: Host): Promise<void> {
   if (config.durability === 'replicated' && !config.replication) {
     throw new Error('DURABILITY=replicated needs REPLICATION=on: without Litestream no write reaches a replica');
   }
   // Fenced by a lease (docs/operations.md, "High availability"): primary if the lease is free, else a standby.
   const lease = fencingLease(config);
-  if (lease) return runFencedNode(config, logger, lease, {});
+  if (lease) return runFencedNode(config, logger, lease, { host });
   if (config.replication) await restoreIfMissing(config, logger);
   const db = openDatabase(config.databasePath, { replicating: config.replication });
   let replication: Replication | undefined;
@@ -33,8 +34,8 @@ export async function serve(config: Config, logger: Logger): Promise<void> {
     db.$client.close();
     throw error;
   }
-  const app = createApp({ db, config, logger, ...(replication && { node: replication.node }) });
-  const running = await listen(app.handle, config);
+  const app = createApp({ db, config, logger, host, ...(replication && { node: replication.node }) });
+  const running = await listen(app.handle, config, { onHost: host });
   announceListening(logger, running);
   logger.info({ signal: await stopRequested() }, 'shutting down');
   await shutDown(running, { db, ...(replication && { replication }) });

@@ -1,5 +1,6 @@
 import type { Config } from '../config.ts';
 import { runFencedNode } from '../failover/node.ts';
+import type { Host } from '../host/host.ts';
 import { type LeaseLocation, leaseLocation } from '../lease/lease.ts';
 import type { Logger } from '../logger.ts';
 
@@ -12,7 +13,7 @@ export function fencingLease(config: Config): LeaseLocation | null {
 }
 
 /** `reviews-api standby --primary URL`: stands by for the primary at URL, promotes when it is gone. */
-export async function standby(config: Config, logger: Logger, primaryUrl: string): Promise<void> {
+export async function standby(config: Config, logger: Logger, primaryUrl: string, host: Host): Promise<void> {
   const location = fencingLease(config);
   if (!location) {
     throw new Error(
@@ -21,5 +22,5 @@ export async function standby(config: Config, logger: Logger, primaryUrl: string
         : 'standby needs REPLICATION=on: it restores from the replica and replicates when promoted',
     );
   }
-  await runFencedNode(config, logger, location, { primaryUrl: primaryUrl.replace(/\/+$/, '') });
+  await runFencedNode(config, logger, location, { primaryUrl: primaryUrl.replace(/\/+$/, ''), host });
 }

@@ -9,7 +9,7 @@ import { ErrorCode, refusal } from '../errors.ts';
  * mutation operation that wrote something is answered only once the node confirms its writes
  * are in the replica. Its transactions are synchronous, so they have all committed when
  * execution returns; the node marks the WAL then and waits (group commit:
- * src/durability/replica-barrier.ts). A wait that ends without confirmation replaces the
+ * src/replication/replica-barrier.ts). A wait that ends without confirmation replaces the
  * answer with NOT_REPLICATED (HTTP 503): committed here, maybe not in the replica. Never a
  * silent success.
  */

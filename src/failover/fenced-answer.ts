@@ -1,5 +1,5 @@
-import { type OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { ErrorCode, httpOf, refusalBody } from '../errors.ts';
+import { ServerResponse } from 'node:http';
+import { ErrorCode, refusalBody, refusalHead } from '../errors.ts';
 import { POSITION_HEADER } from './positions.ts';
 
 /**
@@ -34,14 +34,13 @@ export function fenceAnswer(res: ServerResponse, whyNotHeld: () => string | null
       ErrorCode.NOT_REPLICATED,
       `The write was committed on this node but is not acknowledged: this node's lease was gone when its answer left (${why}). It may not be in the replica the next primary follows; retry with the same idempotencyKey.`,
     );
-    const { status, headers } = httpOf(ErrorCode.NOT_REPLICATED);
+    const { status, headers } = refusalHead(ErrorCode.NOT_REPLICATED);
     // What described the write's answer goes; the prototype's methods skip any wrapper installed
     // before this one (the position stamp): the refusal names no position.
     for (const name of ['content-length', 'content-encoding', 'etag', 'set-cookie', POSITION_HEADER]) {
       this.removeHeader(name);
     }
-    const head: OutgoingHttpHeaders = { 'content-type': 'application/json', ...headers };
-    Reflect.apply(ServerResponse.prototype.writeHead, this, [status, head]);
+    Reflect.apply(ServerResponse.prototype.writeHead, this, [status, headers]);
     return Reflect.apply(ServerResponse.prototype.end, this, [body]) as ServerResponse;
   } as ServerResponse['end'];
 }

@@ -1,23 +1,8 @@
 import type { Db } from '../db/client.ts';
+import type { FileSharers, ServedFile } from '../host/host.ts';
 import type { FilePosition, ReplicaFollower } from '../replication/follower.ts';
 import type { WritePosition } from './positions.ts';
-import { AttachedFile, lagOf, type ServedFile, servedHolds } from './served-file.ts';
-
-/**
- * The other processes of a host that read the served file too: its read workers
- * (src/cluster/writer-state.ts). A followed file is written only once none of them has it
- * attached any more.
- */
-export interface FileSharers {
-  /** The served file changed (another one, or none): the others are told. */
-  served(reads: FollowedReads): void;
-  /**
-   * Resolves once every other process reads the file served now (or none), so that the file
-   * not served may be written; rejects when one did not say so within a bound. `evict`: one
-   * that did not is stopped instead (a promotion must go on; its process is started again).
-   */
-  letGo(options: { evict: boolean }): Promise<void>;
-}
+import { AttachedFile, lagOf, servedHolds } from './served-file.ts';
 
 interface Waiter {
   wanted: WritePosition;

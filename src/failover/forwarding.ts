@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { type ForwardTarget, forwardRequest } from '../cluster/forward.ts';
 import { ErrorCode, sendRefusal } from '../errors.ts';
+import { type ForwardTarget, forwardRequest } from '../http/forward.ts';
 
 /**
  * Between nodes: a standby hands a write (or a read it may not answer) to the lease holder with
@@ -103,7 +103,7 @@ export class NodeForwarding {
     for (const upstream of waiting ?? []) upstream.destroy(new Error(`the lease left ${url}`));
   }
 
-  /** The lease holder as a target of the one forwarding mechanism (src/cluster/forward.ts). */
+  /** The lease holder as a target of the one forwarding mechanism (src/http/forward.ts). */
   #nodeAt(url: string): ForwardTarget {
     return {
       name: `the primary at ${url}`,

@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readOnly } from '../cluster/forward.ts';
 import type { Config } from '../config.ts';
 import { durationMs } from '../duration.ts';
+import type { Host } from '../host/host.ts';
+import { readOnly } from '../http/forward.ts';
+import { HEALTH_PATH, METRICS_PATH, READY_PATH } from '../http/routes.ts';
 import { announceListening, listen } from '../http/server.ts';
 import type { Tenure } from '../lease/keeper.ts';
 import { describeLoss, type LeaseLocation, LeaseLostError, type LeaseRecord, leaseTimings } from '../lease/lease.ts';
@@ -26,6 +28,8 @@ import type { CatchUp, Timings } from './takeover.ts';
 export interface FencedNodeOptions {
   /** `standby --primary URL`. Absent for `serve`, which watches whoever holds the lease. */
   primaryUrl?: string;
+  /** The host this process runs in, as its start-up chose it (src/cluster/host.ts). */
+  host: Host;
 }
 
 /** While the primary is missing but its lease still runs, how often to try for the lease. */
@@ -39,7 +43,7 @@ const REPLICA_CHECK_EVERY_MS = 10_000;
  */
 const POSITION_NAMED_WITHIN_MS = 2000;
 /** Answered by every node itself, whatever it is: a balancer's probes, the operator's figures. */
-const OWN_PATHS = new Set(['/health', '/ready', '/metrics']);
+const OWN_PATHS = new Set([HEALTH_PATH, READY_PATH, METRICS_PATH]);
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => unknown;
 
@@ -100,10 +104,10 @@ export async function runFencedNode(
   config: Config,
   logger: Logger,
   location: LeaseLocation,
-  { primaryUrl }: FencedNodeOptions,
+  { primaryUrl, host }: FencedNodeOptions,
 ): Promise<void> {
-  const running = await listen((request, response) => node.handle(request, response), config);
-  const node = new FencedNode(config, logger, processParts(config, logger, location), {
+  const running = await listen((request, response) => node.handle(request, response), config, { onHost: host });
+  const node = new FencedNode(config, logger, processParts(config, logger, location, host), {
     url: running.url,
     primaryUrl: primaryUrl ?? null,
   });
@@ -126,11 +130,12 @@ export async function runFencedNode(
 }
 
 /** The parts of a node in production: a keeper on its own thread, Litestream, SQLite files. */
-function processParts(config: Config, logger: Logger, location: LeaseLocation): NodeParts {
+function processParts(config: Config, logger: Logger, location: LeaseLocation, host: Host): NodeParts {
   return {
     tenure: (url) => new ThreadedLeaseKeeper({ location, timings: leaseTimings(config), logger, url }),
-    standBy: (watch) => Standby.start(config, logger, watch),
-    takeOver: (tenure, catchUp, timings, view) => Primary.takeOver(config, logger, tenure, catchUp, timings, view),
+    standBy: (watch) => Standby.start(config, logger, watch, host),
+    takeOver: (tenure, catchUp, timings, view) =>
+      Primary.takeOver(config, logger, tenure, catchUp, timings, view, host),
   };
 }
 

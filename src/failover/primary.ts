@@ -1,4 +1,5 @@
 import type { Config } from '../config.ts';
+import type { Host } from '../host/host.ts';
 import { type App, createApp } from '../http/yoga.ts';
 import type { Tenure } from '../lease/keeper.ts';
 import { closeServing } from '../lifecycle.ts';
@@ -32,11 +33,13 @@ export class Primary {
     private readonly serving: Takeover,
     private readonly tenure: Tenure,
     private readonly view: PrimaryView,
+    private readonly host: Host,
   ) {
     this.app = createApp({
       db: serving.db,
       config,
       logger,
+      host,
       node: fencedPrimary(tenure, serving.replication.node, view.isDeposed, view.promotions),
     });
     this.positions = new PrimaryPositions(config.databasePath);
@@ -53,10 +56,16 @@ export class Primary {
     catchUp: CatchUp,
     timings: Timings,
     view: PrimaryView,
+    host: Host,
   ): Promise<Primary> {
     const serving = await takeOver(config, logger, () => tenure.whyNotHeld(), catchUp, timings);
     try {
-      return await step(timings, logger, 'serve as primary', () => new Primary(config, logger, serving, tenure, view));
+      return await step(
+        timings,
+        logger,
+        'serve as primary',
+        () => new Primary(config, logger, serving, tenure, view, host),
+      );
     } catch (error) {
       await closeServing(serving, { shipFirst: false });
       throw error;
@@ -71,7 +80,14 @@ export class Primary {
   /** The lease taken up again: the same database replicated again, by a new Litestream. */
   async replicateAgain(): Promise<Primary> {
     const replication = await startReplication(this.config, this.logger);
-    return new Primary(this.config, this.logger, { db: this.serving.db, replication }, this.tenure, this.view);
+    return new Primary(
+      this.config,
+      this.logger,
+      { db: this.serving.db, replication },
+      this.tenure,
+      this.view,
+      this.host,
+    );
   }
 
   /** The database closed, then Litestream stopped: after shipping its last frames if `shipFirst` (a planned stop). */

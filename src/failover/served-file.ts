@@ -1,17 +1,10 @@
 import { type Db, openDatabase } from '../db/client.ts';
+import type { ServedFile } from '../host/host.ts';
 import type { FilePosition } from '../replication/follower.ts';
 import { holds, type WritePosition } from './positions.ts';
 
 /** The schema name the served file is attached under: unqualified table names resolve to it. */
 const SERVED_SCHEMA = 'followed';
-
-/** A followed file as a standby serves it: which, how far it is, and since when that is fresh. */
-export interface ServedFile {
-  path: string;
-  position: FilePosition;
-  /** Epoch ms at which the served data was the replica's newest: when the follower last listed it. */
-  freshAt: number;
-}
 
 /**
  * A connection that reads one file at a time: an empty in-memory database, `query_only`, with

@@ -1,8 +1,10 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { isSurelyRead, readUpTo } from '../cluster/forward.ts';
 import type { Config } from '../config.ts';
 import { ErrorCode, sendRefusal } from '../errors.ts';
+import { TOO_LARGE } from '../http/body-limit.ts';
+import { isSurelyRead, readUpTo } from '../http/forward.ts';
 import { STREAM_TOKEN_HEADER } from '../http/graphql-sse.ts';
+import { GRAPHQL_PATH } from '../http/routes.ts';
 import { type WritePosition, wantedPosition } from './positions.ts';
 
 /**
@@ -73,7 +75,8 @@ export async function classify(
 ): Promise<{ write: boolean; chunks: Buffer[]; complete: boolean }> {
   const method = request.method ?? 'GET';
   if (SAFE_METHODS.has(method)) return { write: false, chunks: [], complete: true };
-  if (method !== 'POST' || !pathOf(request).startsWith('/graphql')) return { write: true, chunks: [], complete: true };
+  if (method !== 'POST' || !pathOf(request).startsWith(GRAPHQL_PATH))
+    return { write: true, chunks: [], complete: true };
   const { chunks, complete } = await readUpTo(request, maxBodyBytes);
   const body = Buffer.concat(chunks);
   // Yoga's Node adapter (and the fast lane) take a body already read from `req.body`.
@@ -96,7 +99,7 @@ function subscribes(request: IncomingMessage, chunks: Buffer[]): boolean {
 
 /** A body past MAX_BODY_BYTES, found while deciding whether it writes. */
 export function tooLarge(response: ServerResponse) {
-  response.writeHead(413, { 'content-type': 'text/plain', connection: 'close' }).end('request body too large\n');
+  sendRefusal(response, TOO_LARGE.code, TOO_LARGE.message, { connection: 'close' });
 }
 
 /** A position header that is no position: the client's mistake, refused before anything runs. */

@@ -1,8 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readWorkersOfHost } from '../cluster/writer-state.ts';
 import type { Config } from '../config.ts';
 import { durationMs } from '../duration.ts';
+import type { Host } from '../host/host.ts';
 import { type App, createApp } from '../http/yoga.ts';
 import type { Tenure } from '../lease/keeper.ts';
 import type { Logger } from '../logger.ts';
@@ -54,12 +54,14 @@ export class Standby {
     private readonly config: Config,
     private readonly logger: Logger,
     watch: StandbyWatch,
+    host: Host,
   ) {
-    this.reads = new FollowedReads(() => this.#follower, followedPaths(config), readWorkersOfHost());
+    this.reads = new FollowedReads(() => this.#follower, followedPaths(config), host.fileSharers);
     this.app = createApp({
       db: this.reads.db,
       config: followedDataConfig(config),
       logger,
+      host,
       node: standbyNode(watch.keeper, { ...watch, reads: () => this.#describeReads() }),
     });
   }
@@ -70,8 +72,8 @@ export class Standby {
    * restorable yet (a first snapshot still uploading) is tried again by the rounds of
    * following; meanwhile every request goes to the primary.
    */
-  static async start(config: Config, logger: Logger, watch: StandbyWatch): Promise<Standby> {
-    const standby = new Standby(config, logger, watch);
+  static async start(config: Config, logger: Logger, watch: StandbyWatch, host: Host): Promise<Standby> {
+    const standby = new Standby(config, logger, watch, host);
     const [databasePath, ...others] = followedPaths(config);
     standby.#follower = await step({}, logger, 'restore the followed database', () =>
       ReplicaFollower.start(config, logger, databasePath, others).catch((error: Error) => {

@@ -1,4 +1,5 @@
-import { createGraphQLError, type Plugin } from 'graphql-yoga';
+import type { Plugin } from 'graphql-yoga';
+import { ErrorCode, refusal } from '../errors.ts';
 
 /**
  * The operations one batched request may carry (Apollo's BatchHttpLink, graphql-request's
@@ -13,9 +14,7 @@ export function useNonEmptyBatches(): Plugin {
     onRequestParse: () => ({
       onRequestParseDone({ requestParserResult }) {
         if (!Array.isArray(requestParserResult) || requestParserResult.length > 0) return;
-        throw createGraphQLError('A batch needs at least one operation', {
-          extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
-        });
+        throw refusal(ErrorCode.BAD_REQUEST, 'A batch needs at least one operation');
       },
     }),
   };

@@ -1,5 +1,5 @@
-import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { ErrorCode, refusal } from '../errors.ts';
 
 /** Only a single non-negative integer is a Content-Length; anything else is a smuggling attempt. */
 const CONTENT_LENGTH = /^\d+$/;
@@ -53,18 +53,13 @@ export async function readAtMost(request: Request, limit: number): Promise<Uint8
   return bytes;
 }
 
-/** Why a request's body may not be read, as /graphql and the REST routes answer it. */
+/** Why a request's body may not be read, as /graphql and the REST routes answer it (its status is its code's). */
 export interface BodyRefusal {
-  status: 400 | 413;
-  code: string;
+  code: ErrorCode;
   message: string;
 }
 
-export const TOO_LARGE: BodyRefusal = {
-  status: 413,
-  code: 'REQUEST_ENTITY_TOO_LARGE',
-  message: 'Request body too large',
-};
+export const TOO_LARGE: BodyRefusal = { code: ErrorCode.REQUEST_ENTITY_TOO_LARGE, message: 'Request body too large' };
 
 /**
  * MAX_BODY_BYTES from the headers alone: a Content-Length that is not one, or that says more
@@ -74,10 +69,10 @@ export const TOO_LARGE: BodyRefusal = {
 export function bodyLengthRefusal(length: string | null | undefined, limit: number): BodyRefusal | null {
   if (length === null || length === undefined) return null;
   if (!CONTENT_LENGTH.test(length))
-    return { status: 400, code: 'BAD_REQUEST', message: 'Content-Length header is invalid.' };
+    return { code: ErrorCode.BAD_REQUEST, message: 'Content-Length header is invalid.' };
   return Number(length) > limit ? TOO_LARGE : null;
 }
 
-function requestError({ status, code, message }: BodyRefusal) {
-  return new GraphQLError(message, { extensions: { code, http: { status } } });
+function requestError({ code, message }: BodyRefusal) {
+  return refusal(code, message);
 }

@@ -1,7 +1,7 @@
 import type { Plugin } from 'graphql-yoga';
+import { type CorsOrigins, isLoopback } from '../origins.ts';
 import { CSRF_HEADERS } from './csrf.ts';
 import { STREAM_TOKEN_HEADER } from './graphql-sse.ts';
-import { type CorsOrigins, isLoopback } from './origins.ts';
 import { REQUEST_ID_HEADER } from './request-log.ts';
 
 /** Read-your-writes: the position a mutation's answer gives and a later read may send back. */

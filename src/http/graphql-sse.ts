@@ -1,12 +1,9 @@
 import { useGraphQLSSE } from '@graphql-yoga/plugin-graphql-sse';
-import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { ErrorCode, refusal } from '../errors.ts';
-import { bodyLengthRefusal } from './body-limit.ts';
+import { ErrorCode, refusalResponse } from '../errors.ts';
+import { type BodyRefusal, bodyLengthRefusal } from './body-limit.ts';
 import { wasPreflighted } from './csrf.ts';
-
-/** Where graphql-sse clients connect (its protocol's path, beside /graphql). */
-export const GRAPHQL_SSE_ENDPOINT = '/graphql/stream';
+import { GRAPHQL_SSE_PATH } from './routes.ts';
 
 /** The header naming a single-connection reservation, which graphql-sse's client sends. */
 export const STREAM_TOKEN_HEADER = 'x-graphql-event-stream-token';
@@ -15,7 +12,7 @@ export const STREAM_TOKEN_HEADER = 'x-graphql-event-stream-token';
 const PREFLIGHTED_METHODS = new Set(['PUT', 'DELETE']);
 
 /**
- * The GraphQL over Server-Sent Events protocol (graphql-sse) on GRAPHQL_SSE_ENDPOINT, both its
+ * The GraphQL over Server-Sent Events protocol (graphql-sse) on GRAPHQL_SSE_PATH, both its
  * modes: distinct connections, and a single connection (a `PUT` reserves a stream, `GET` opens
  * it, each operation is a `POST` under the reservation's token, `DELETE` stops one). Its handler
  * reads requests itself, around Yoga's request parsing, so the rules of that stage are asked
@@ -27,33 +24,25 @@ const PREFLIGHTED_METHODS = new Set(['PUT', 'DELETE']);
  */
 export function graphqlSsePlugins(maxBodyBytes: number): Plugin[] {
   const rules: Plugin = {
-    onRequest({ request, url, endResponse, fetchAPI }) {
-      if (url.pathname !== GRAPHQL_SSE_ENDPOINT) return;
+    onRequest({ request, url, endResponse }) {
+      if (url.pathname !== GRAPHQL_SSE_PATH) return;
       // Answered here as /graphql answers them: this stage's errors would be 500s.
-      const refuse = (error: GraphQLError) => {
-        const { http } = error.extensions as { http?: { status?: number; headers?: Record<string, string> } };
-        const headers = { 'content-type': 'application/json; charset=utf-8', ...http?.headers };
-        endResponse(new fetchAPI.Response(JSON.stringify({ errors: [error] }), { status: http?.status, headers }));
-      };
+      const refuse = ({ code, message }: BodyRefusal) => endResponse(refusalResponse(code, message));
       const has = (header: string) => request.headers.has(header);
       if (
         !PREFLIGHTED_METHODS.has(request.method) &&
         !wasPreflighted(request.headers.get('content-type'), has) &&
         !has(STREAM_TOKEN_HEADER)
       ) {
-        return refuse(refusal(ErrorCode.CSRF_HEADER_REQUIRED, 'Required CSRF header(s) not present'));
+        return refuse({ code: ErrorCode.CSRF_HEADER_REQUIRED, message: 'Required CSRF header(s) not present' });
       }
       if (request.method !== 'POST') return;
       const length = request.headers.get('content-length');
       const refused = length === null ? LENGTH_REQUIRED : bodyLengthRefusal(length, maxBodyBytes);
-      if (refused) {
-        refuse(
-          new GraphQLError(refused.message, { extensions: { code: refused.code, http: { status: refused.status } } }),
-        );
-      }
+      if (refused) refuse(refused);
     },
   };
-  return [rules, useGraphQLSSE({ endpoint: GRAPHQL_SSE_ENDPOINT })];
+  return [rules, useGraphQLSSE({ endpoint: GRAPHQL_SSE_PATH })];
 }
 
-const LENGTH_REQUIRED = { status: 411, code: 'LENGTH_REQUIRED', message: 'A body needs a Content-Length here' };
+const LENGTH_REQUIRED: BodyRefusal = { code: ErrorCode.LENGTH_REQUIRED, message: 'A body needs a Content-Length here' };

@@ -1,6 +1,6 @@
 import { type ExecutionResult, GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { ErrorCode } from '../errors.ts';
+import { ErrorCode, refusalExtensions } from '../errors.ts';
 
 /** graphql-js appends its suggestions to a message; in production they name hidden things. */
 const SUGGESTION = /\s*Did you mean [^?]*\?/g;
@@ -33,7 +33,7 @@ export function useInputErrors({ production }: { production: boolean }): Plugin 
           path: error.path,
           originalError: error.originalError,
           extensions: coded
-            ? { ...error.extensions, code: ErrorCode.BAD_USER_INPUT, http: { status: 400 } }
+            ? { ...error.extensions, ...refusalExtensions(ErrorCode.BAD_USER_INPUT) }
             : error.extensions,
         });
       }),

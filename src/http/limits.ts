@@ -4,23 +4,18 @@ import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspect
 import {
   type DocumentNode,
   type ExecutionResult,
-  GraphQLError,
+  type GraphQLError,
   type GraphQLSchema,
   getOperationAST,
   type OperationDefinitionNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
-import { ErrorCode } from '../errors.ts';
+import { ErrorCode, refusal, refusalExtensions } from '../errors.ts';
 import { cursorProblem } from '../schema/cursors.ts';
 import { type CostVerdict, operationCost } from './cost.ts';
 import { useDepthLimit } from './depth.ts';
 import { useInputErrors } from './input-errors.ts';
-
-/** The `extensions.code` of a document refused by an abuse limit, before it runs. */
-export const QUERY_LIMIT_CODE = 'QUERY_TOO_COMPLEX';
-/** The `extensions.code` of a query that ran past REQUEST_TIMEOUT_MS. */
-export const TIMEOUT_CODE = 'TIMEOUT';
 
 export type LimitConfig = Pick<
   Config,
@@ -75,7 +70,7 @@ export function queryLimitPlugins(limits: LimitConfig, cost: CostLimit = costLim
 
 /** Armor's errors carry no code or status; clients branch on codes, so each refusal gets both. */
 function tagAsLimitError(error: GraphQLError) {
-  Object.assign(error.extensions, { code: QUERY_LIMIT_CODE, http: { status: 400 } });
+  Object.assign(error.extensions, refusalExtensions(ErrorCode.QUERY_TOO_COMPLEX));
 }
 
 /**
@@ -220,13 +215,11 @@ const SUBSCRIPTION_COST_SHARE = 100;
 function refusalOf(verdict: CostVerdict, limit: number): GraphQLError | undefined {
   if ('badInput' in verdict) return badInput(verdict.badInput);
   if (verdict.cost <= limit) return undefined;
-  return new GraphQLError(`Cost limit of ${limit} exceeded, found ${verdict.cost}`, {
-    extensions: { code: QUERY_LIMIT_CODE, http: { status: 400 } },
-  });
+  return refusal(ErrorCode.QUERY_TOO_COMPLEX, `Cost limit of ${limit} exceeded, found ${verdict.cost}`);
 }
 
 function badInput(message: string) {
-  return new GraphQLError(message, { extensions: { code: ErrorCode.BAD_USER_INPUT, http: { status: 400 } } });
+  return refusal(ErrorCode.BAD_USER_INPUT, message);
 }
 
 /**
@@ -295,9 +288,7 @@ async function* partsWithin(parts: AsyncIterable<unknown>, maxBytes: number): As
 
 /** The refusal of an answer past MAX_RESPONSE_BYTES (the fast lane's too). */
 export function answerTooLarge(maxBytes: number) {
-  return new GraphQLError(`The answer would be larger than ${maxBytes} bytes; ask for fewer rows`, {
-    extensions: { code: QUERY_LIMIT_CODE, http: { status: 400 } },
-  });
+  return refusal(ErrorCode.QUERY_TOO_COMPLEX, `The answer would be larger than ${maxBytes} bytes; ask for fewer rows`);
 }
 
 /**
@@ -358,7 +349,5 @@ function useQueryTimeout(ms: number): Plugin {
 }
 
 function timeoutError(ms: number) {
-  return new GraphQLError(`The query did not finish within ${ms} ms`, {
-    extensions: { code: TIMEOUT_CODE, http: { status: 503 } },
-  });
+  return refusal(ErrorCode.TIMEOUT, `The query did not finish within ${ms} ms`);
 }

@@ -2,11 +2,11 @@ import { createCounter, usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { getOperationAST, type OperationDefinitionNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { shareRegistryWithHost } from '../cluster/shared-metrics.ts';
 import type { NodeState } from '../context.ts';
+import { ErrorCode } from '../errors.ts';
+import type { Host } from '../host/host.ts';
 import { REST_ROUTES } from './rest.ts';
-
-export const METRICS_PATH = '/metrics';
+import { METRICS_PATH } from './routes.ts';
 
 /** Strings longer than this (error reasons, paths) stay out of labels: they would not aggregate. */
 const MAX_LABEL_VALUE = 64;
@@ -57,11 +57,11 @@ export interface FinishedRequest {
  * routes included (as SOFA's operations, e.g. `reviews_query`). Each app has its own registry,
  * so a takeover's new app and the tests' many apps never register a metric twice.
  */
-export function createMetrics(node: NodeState) {
+export function createMetrics(node: NodeState, host: Host) {
   const registry = new Registry();
   const operationLabel = operationLabels(['Anonymous', ...restOperationNames()]);
   // WORKERS > 1: /metrics is one scrape for the host, summed over its processes.
-  shareRegistryWithHost(registry);
+  host.shareMetrics(registry);
   collectDefaultMetrics({ register: registry });
   registerNodeGauges(registry, node);
   const requests = new Histogram({
@@ -103,7 +103,9 @@ export function createMetrics(node: NodeState) {
           operationName: operationLabel(operationName ?? 'Anonymous'),
           phase: errorPhase,
           // The code Yoga gives these errors only once it answers.
-          code: errorCode(error) ?? (errorPhase === 'parse' ? 'GRAPHQL_PARSE_FAILED' : 'GRAPHQL_VALIDATION_FAILED'),
+          code:
+            errorCode(error) ??
+            (errorPhase === 'parse' ? ErrorCode.GRAPHQL_PARSE_FAILED : ErrorCode.GRAPHQL_VALIDATION_FAILED),
         }),
       }),
     },

@@ -10,7 +10,7 @@ import {
   isObjectType,
   isScalarType,
 } from 'graphql';
-import { ErrorCode } from '../errors.ts';
+import { ErrorCode, httpOf } from '../errors.ts';
 import type { RestRoute } from '../schema/extensions.ts';
 
 /** The parts of an OpenAPI 3.1 document this module touches. */
@@ -63,7 +63,7 @@ const ERRORS_SCHEMA: SchemaObject = {
             properties: {
               code: {
                 type: 'string',
-                description: `${Object.keys(ErrorCode).join(', ')}, or a code of the GraphQL server or its limits (QUERY_TOO_COMPLEX, …).`,
+                description: `${Object.keys(ErrorCode).join(', ')}, or a code of Yoga's own (INTERNAL_SERVER_ERROR, …).`,
               },
             },
           },
@@ -97,40 +97,45 @@ const RETRY_AFTER = {
 function refusalsOf(kind: string, route: RestRoute, takesInput: boolean) {
   const namesRow = route.path.includes(':');
   const refusals: Record<string, { description: string; retry?: true }> = {};
+  /** Under the status of `code` (src/errors.ts) unless HTTP names it better, with its Retry-After. */
+  const refuse = (code: ErrorCode, description: string, status = httpOf(code).status) => {
+    refusals[String(status)] = { description, ...(httpOf(code).headers && { retry: true }) };
+  };
+  const { BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CONFLICT, BAD_REQUEST } = ErrorCode;
   if (takesInput) {
-    refusals['400'] = {
-      description:
-        kind === 'Mutation'
-          ? 'BAD_USER_INPUT: a value that does not coerce or is out of its limits, or a malformed id; BAD_REQUEST: a body that is not a JSON object.'
-          : 'BAD_USER_INPUT: a value that does not coerce or is out of its limits, or a malformed id or cursor.',
-    };
-  }
-  refusals['401'] = {
-    description:
+    refuse(
+      BAD_USER_INPUT,
       kind === 'Mutation'
-        ? 'UNAUTHENTICATED: no bearer token, or one that is invalid or expired.'
-        : 'UNAUTHENTICATED: a bearer token was sent, but it is invalid or expired (reading needs none).',
-  };
-  if (kind === 'Mutation') {
-    if (route.method !== 'POST') refusals['403'] = { description: "FORBIDDEN: someone else's review or comment." };
+        ? `${BAD_USER_INPUT}: a value that does not coerce or is out of its limits, or a malformed id; ${BAD_REQUEST}: a body that is not a JSON object.`
+        : `${BAD_USER_INPUT}: a value that does not coerce or is out of its limits, or a malformed id or cursor.`,
+    );
   }
-  if (namesRow) refusals['404'] = { description: 'NOT_FOUND: nothing has the id in the path.' };
+  refuse(
+    UNAUTHENTICATED,
+    kind === 'Mutation'
+      ? `${UNAUTHENTICATED}: no bearer token, or one that is invalid or expired.`
+      : `${UNAUTHENTICATED}: a bearer token was sent, but it is invalid or expired (reading needs none).`,
+  );
   if (kind === 'Mutation') {
-    refusals['409'] = {
-      description:
-        'CONFLICT: a stale `expectedVersion`, a second review of a subject, or an `idempotencyKey` used for another request.',
-    };
-    refusals['413'] = {
-      description: 'REQUEST_ENTITY_TOO_LARGE: the body is larger than the server takes (MAX_BODY_BYTES).',
-    };
-    refusals['415'] = { description: 'BAD_REQUEST: the body is not `application/json`.' };
-    refusals['429'] = { description: 'RATE_LIMITED: too many writes; try again after `Retry-After`.', retry: true };
+    if (route.method !== 'POST') refuse(FORBIDDEN, `${FORBIDDEN}: someone else's review or comment.`);
   }
-  refusals['503'] = {
-    description:
-      'READ_ONLY or NOT_REPLICATED: this node cannot answer now (a standby, a lost lease, the replica behind); try again after `Retry-After`.',
-    retry: true,
-  };
+  if (namesRow) refuse(NOT_FOUND, `${NOT_FOUND}: nothing has the id in the path.`);
+  if (kind === 'Mutation') {
+    refuse(
+      CONFLICT,
+      `${CONFLICT}: a stale \`expectedVersion\`, a second review of a subject, or an \`idempotencyKey\` used for another request.`,
+    );
+    refuse(
+      ErrorCode.REQUEST_ENTITY_TOO_LARGE,
+      `${ErrorCode.REQUEST_ENTITY_TOO_LARGE}: the body is larger than the server takes (MAX_BODY_BYTES).`,
+    );
+    refuse(BAD_REQUEST, `${BAD_REQUEST}: the body is not \`application/json\`.`, 415);
+    refuse(ErrorCode.RATE_LIMITED, `${ErrorCode.RATE_LIMITED}: too many writes; try again after \`Retry-After\`.`);
+  }
+  refuse(
+    ErrorCode.READ_ONLY,
+    `${ErrorCode.READ_ONLY} or ${ErrorCode.NOT_REPLICATED}: this node cannot answer now (a standby, a lost lease, the replica behind); try again after \`Retry-After\`.`,
+  );
   return refusals;
 }
 

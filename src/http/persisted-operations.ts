@@ -5,6 +5,7 @@ import { type APQStore, createInMemoryAPQStore, useAPQ } from '@graphql-yoga/plu
 import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
 import type { Plugin } from 'graphql-yoga';
 import type { Config } from '../config.ts';
+import { ErrorCode, refusalExtensions } from '../errors.ts';
 
 /** What `npm run client:persisted` writes from examples/client (gql.tada's persisted output). */
 export const DEFAULT_MANIFEST = fileURLToPath(
@@ -55,7 +56,7 @@ export function persistedOperations(config: Pick<Config, 'trustedDocuments' | 't
   }
   const manifest = readManifest(config.trustedDocumentsManifest ?? DEFAULT_MANIFEST);
   // 400 rather than 200: the document did not run, and a plain fetch client should see that.
-  const refusal = (message: string, code: string) => ({ message, extensions: { code, http: { status: 400 } } });
+  const refusal = (message: string, code: ErrorCode) => ({ message, extensions: refusalExtensions(code) });
   return {
     plugins: [
       usePersistedOperations({
@@ -63,15 +64,15 @@ export function persistedOperations(config: Pick<Config, 'trustedDocuments' | 't
         customErrors: {
           notFound: refusal(
             'PersistedQueryNotFound: this server runs only its trusted documents',
-            'PERSISTED_QUERY_NOT_IN_LIST',
+            ErrorCode.PERSISTED_QUERY_NOT_IN_LIST,
           ),
           keyNotFound: refusal(
             'PersistedQueryKeyNotFound: send extensions.persistedQuery.sha256Hash',
-            'PERSISTED_QUERY_ID_REQUIRED',
+            ErrorCode.PERSISTED_QUERY_ID_REQUIRED,
           ),
           persistedQueryOnly: refusal(
             'PersistedQueryOnly: send the id of a trusted document, not a query',
-            'CANNOT_SEND_PQ_ID_AND_BODY',
+            ErrorCode.CANNOT_SEND_PQ_ID_AND_BODY,
           ),
         },
       }),

@@ -9,10 +9,10 @@ import {
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { ClientAddressOf } from '../client-address.ts';
 import type { Config } from '../config.ts';
 import type { Context } from '../context.ts';
 import { ErrorCode, refusal } from '../errors.ts';
-import type { ClientAddressOf } from './client-address.ts';
 
 export type RateLimitConfig = Pick<Config, 'rateLimit' | 'rateLimitUserPerMinute' | 'rateLimitIpPerMinute'>;
 

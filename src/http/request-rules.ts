@@ -2,18 +2,20 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
 import { useExtendContext, useReadinessCheck, type YogaServerOptions } from 'graphql-yoga';
 import { type Authentication, signingKey, tokenAuthenticator } from '../auth.ts';
+import { clientAddressOf } from '../client-address.ts';
 import type { Config } from '../config.ts';
 import { type Context, type NodeState, standalonePrimary } from '../context.ts';
 import { type Db, statementLoggerOf } from '../db/client.ts';
 import { pendingMigrations } from '../db/migrate.ts';
 import { unconfirmedWrites, useDurableMutations } from '../durability/plugin.ts';
+import type { Host } from '../host/host.ts';
+import { singleProcess } from '../host/single-process.ts';
 import type { Logger } from '../logger.ts';
 import { createReviewEvents } from '../pubsub.ts';
 import { useFastReads } from '../reads/plugin.ts';
 import { useCursorScopes } from '../schema/cursors.ts';
 import { useNonEmptyBatches } from './batching.ts';
 import { bodyLengthRefusal, useBodyLimit } from './body-limit.ts';
-import { clientAddressOf } from './client-address.ts';
 import { corsRule, useCorsHeaders, usePreflight } from './cors.ts';
 import { useCsrfPrevention, wasPreflighted } from './csrf.ts';
 import { graphqlSsePlugins } from './graphql-sse.ts';
@@ -25,6 +27,7 @@ import { isRateLimited } from './rate-limit.ts';
 import { requestLog, useRequestLog, withFailuresAnswered } from './request-log.ts';
 import { responseCachePlugins } from './response-cache.ts';
 import { useRest } from './rest.ts';
+import { READY_PATH } from './routes.ts';
 import { rateLimitOf, type SecurityConfig } from './security.ts';
 import { useSubscriptionLimits } from './subscription-limits.ts';
 
@@ -47,6 +50,8 @@ export interface AppOptions {
     HttpCacheConfig;
   node?: NodeState;
   logger?: Logger;
+  /** The host this process runs in (src/host/host.ts); a lone process unless its start-up said otherwise. */
+  host?: Host;
 }
 
 /** A Node request handler: node:http's listener, the read worker's, the failover node's. */
@@ -79,10 +84,10 @@ const yogaOnly = (plugins: YogaPlugin[], why: string): YogaOnlyRule => ({ plugin
  * why only Yoga needs it (the lanes hand every such request to Yoga). Yoga's plugin list is
  * `yogaPlugins(rules)`, the lanes' checks `laneChecks(rules)`: a rule is added here or nowhere.
  */
-export function requestRules({ db, config, node = standalonePrimary, logger }: AppOptions) {
+export function requestRules({ db, config, node = standalonePrimary, logger, host = singleProcess }: AppOptions) {
   const key = signingKey(config.jwtSecret);
   const authenticate = tokenAuthenticator(key, { maxLifetimeSeconds: config.jwtMaxLifetimeSeconds });
-  const events = createReviewEvents();
+  const events = createReviewEvents(host.reviewEvents());
   const contextOf = (auth: Authentication): Context => ({
     db,
     auth,
@@ -90,7 +95,7 @@ export function requestRules({ db, config, node = standalonePrimary, logger }: A
     node,
     events,
   });
-  const metrics = createMetrics(node);
+  const metrics = createMetrics(node, host);
   const log = requestLog(logger, metrics.observeRequest);
   const cost = costLimit(config.maxCost);
   const persisted = persistedOperations(config);
@@ -133,7 +138,7 @@ export function requestRules({ db, config, node = standalonePrimary, logger }: A
     }),
     rateLimit: applies(rateLimit ? [rateLimit.plugin] : [], { counts: isRateLimited, limit: rateLimit }),
     subscriptionLimits: yogaOnly(
-      [useSubscriptionLimits(config, clientAddressOf(config.trustedProxies))],
+      [useSubscriptionLimits(config, clientAddressOf(config.trustedProxies), host.subscriptionSeats(config))],
       'a subscription: the lanes never plan one, and SSE or multipart Accept goes to Yoga',
     ),
     // @defer and @stream, answered in parts over multipart/mixed or SSE by ordinary execution.
@@ -158,7 +163,7 @@ export function requestRules({ db, config, node = standalonePrimary, logger }: A
     fastReads: applies(reads ? [reads] : [], reads),
     // After the limits: an answer is cached only once its document has passed them.
     responseCache: yogaOnly(
-      responseCachePlugins(config, authenticate),
+      responseCachePlugins(config, authenticate, host),
       'RESPONSE_CACHE=on turns the lanes off: its hits and keys live in Yoga',
     ),
     // Only an anonymous GET is shared; the lanes take only POST, whose every answer is private.
@@ -168,7 +173,7 @@ export function requestRules({ db, config, node = standalonePrimary, logger }: A
       config.durability === 'replicated' ? unconfirmedWrites(writer) : null,
     ),
     readiness: yogaOnly(
-      [useReadinessCheck({ endpoint: '/ready', check: () => readiness(db, node) })],
+      [useReadinessCheck({ endpoint: READY_PATH, check: () => readiness(db, node) })],
       'on /ready: the lanes take only /graphql',
     ),
     rest: yogaOnly(

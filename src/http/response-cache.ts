@@ -2,8 +2,8 @@ import { createInMemoryCache, hashSHA256, useResponseCache } from '@graphql-yoga
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Authentication } from '../auth.ts';
-import { invalidatedAcrossHost } from '../cluster/shared-cache.ts';
 import type { Config } from '../config.ts';
+import type { Host } from '../host/host.ts';
 import { cacheTouchesOf } from '../schema/extensions.ts';
 
 /**
@@ -39,10 +39,11 @@ const MAX_ENTRIES = 10_000;
 export function responseCachePlugins(
   config: Pick<Config, 'responseCache'>,
   authenticate: (authorization: string | null) => Authentication | Promise<Authentication>,
+  host: Host,
 ): Plugin[] {
   if (!config.responseCache) return [];
   // WORKERS > 1: a write drops what it touched from every process's cache.
-  const cache = invalidatedAcrossHost(createInMemoryCache({ max: MAX_ENTRIES }));
+  const cache = host.responseCache(createInMemoryCache({ max: MAX_ENTRIES }));
   return [
     useResponseCache({
       cache,

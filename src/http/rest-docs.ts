@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { OPENAPI_PATH, REST_DOCS_PATH } from './routes.ts';
 
-/** The browsable REST reference: Swagger UI over /api/openapi.json. */
-export const REST_DOCS_PATH = '/api/docs';
+// The browsable REST reference at REST_DOCS_PATH: Swagger UI over OPENAPI_PATH.
 
 const swaggerUiDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 
@@ -31,7 +31,7 @@ const PAGE = `<!doctype html>
 
 // A file, not an inline script, so a Content-Security-Policy of 'self' still lets it run.
 // validatorUrl null: Swagger UI would otherwise send the document to a public validator.
-const INIT = `window.ui = SwaggerUIBundle({ url: '/api/openapi.json', dom_id: '#swagger-ui', validatorUrl: null, tryItOutEnabled: true });
+const INIT = `window.ui = SwaggerUIBundle({ url: '${OPENAPI_PATH}', dom_id: '#swagger-ui', validatorUrl: null, tryItOutEnabled: true });
 `;
 
 const cache = new Map<string, Promise<string>>();

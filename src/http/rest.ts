@@ -3,16 +3,14 @@ import { useSofa } from '@graphql-yoga/plugin-sofa';
 import { GraphQLError, GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Authentication } from '../auth.ts';
-import { ErrorCode, httpStatusOf } from '../errors.ts';
+import { ErrorCode, httpOf, isErrorCode, refusalResponse } from '../errors.ts';
 import { type RestRoute, restRoutesOf } from '../schema/extensions.ts';
 import { schema } from '../schema/index.ts';
 import { bodyLengthRefusal, readAtMost, TOO_LARGE } from './body-limit.ts';
 import { withoutSuggestions } from './input-errors.ts';
 import { restDocument } from './openapi.ts';
-import { REST_DOCS_PATH, serveRestDocs } from './rest-docs.ts';
-
-export const REST_BASE = '/api';
-export const OPENAPI_PATH = `${REST_BASE}/openapi.json`;
+import { serveRestDocs } from './rest-docs.ts';
+import { GRAPHQL_PATH, OPENAPI_PATH, REST_BASE, REST_DOCS_PATH } from './routes.ts';
 
 type SofaErrorHandler = NonNullable<Parameters<typeof useSofa>[0]['errorHandler']>;
 
@@ -85,7 +83,7 @@ export function useRest({ maxBodyBytes, authenticate }: RestOptions): Plugin {
       info: {
         title: 'Reviews API',
         version: '1',
-        description: 'REST over the GraphQL schema (`/graphql`). Writing needs `Authorization: Bearer <token>`.',
+        description: `REST over the GraphQL schema (\`${GRAPHQL_PATH}\`). Writing needs \`Authorization: Bearer <token>\`.`,
       },
     },
     // fets' own page loads Swagger UI from a CDN; ours is served from the package.
@@ -111,7 +109,7 @@ export function useRest({ maxBodyBytes, authenticate }: RestOptions): Plugin {
       const viaSofa = async (sofaRequest: Request) => {
         let response: Response | undefined;
         await sofa.onRequest?.({ ...payload, request: sofaRequest, endResponse: (res) => (response = res) });
-        return response ?? errorResponse(404, 'No such route', ErrorCode.NOT_FOUND);
+        return response ?? refusalResponse(ErrorCode.NOT_FOUND, 'No such route');
       };
       if (url.pathname === OPENAPI_PATH && request.method === 'GET') {
         document ??= viaSofa(request).then(async (res) =>
@@ -125,12 +123,12 @@ export function useRest({ maxBodyBytes, authenticate }: RestOptions): Plugin {
         .map((m) => ({ ...m, params: m.match(url.pathname) }))
         .find((m) => m.params !== null);
       if (!matched?.params) {
-        endResponse(errorResponse(404, `No route ${request.method} ${url.pathname}`, ErrorCode.NOT_FOUND));
+        endResponse(refusalResponse(ErrorCode.NOT_FOUND, `No route ${request.method} ${url.pathname}`));
         return;
       }
       const auth = await authenticate(request.headers.get('authorization'));
       if (auth.kind === 'invalid') {
-        endResponse(errorResponse(401, `Not signed in: ${auth.reason}`, ErrorCode.UNAUTHENTICATED));
+        endResponse(refusalResponse(ErrorCode.UNAUTHENTICATED, `Not signed in: ${auth.reason}`));
         return;
       }
       if (matched.field.startsWith('Query.')) {
@@ -175,22 +173,22 @@ function pathMatcher({ path }: RestRoute) {
 /** A mutation's `input`: the JSON body (optional for DELETE) with the path parameters over it. */
 async function mutationInput(request: Request, params: Record<string, string>, maxBodyBytes: number) {
   const refused = bodyLengthRefusal(request.headers.get('content-length'), maxBodyBytes);
-  if (refused) return errorResponse(refused.status, refused.message, refused.code);
+  if (refused) return refusalResponse(refused.code, refused.message);
   const bytes = await readAtMost(request, maxBodyBytes);
-  if (!bytes) return errorResponse(TOO_LARGE.status, TOO_LARGE.message, TOO_LARGE.code);
+  if (!bytes) return refusalResponse(TOO_LARGE.code, TOO_LARGE.message);
   const text = new TextDecoder().decode(bytes);
   if (!text) return { ...params };
   if (!request.headers.get('content-type')?.startsWith('application/json')) {
-    return errorResponse(415, 'Send the body as application/json', BAD_REQUEST);
+    return refusalResponse(ErrorCode.BAD_REQUEST, 'Send the body as application/json', 415);
   }
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
-    return errorResponse(400, 'The body is not valid JSON', BAD_REQUEST);
+    return refusalResponse(ErrorCode.BAD_REQUEST, 'The body is not valid JSON');
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    return errorResponse(400, 'The body must be a JSON object', BAD_REQUEST);
+    return refusalResponse(ErrorCode.BAD_REQUEST, 'The body must be a JSON object');
   }
   return { ...body, ...params };
 }
@@ -199,16 +197,8 @@ async function mutationInput(request: Request, params: Record<string, string>, m
 async function notFoundIfNull(response: Response, namesResource: boolean): Promise<Response> {
   if (!namesResource || response.status !== 200) return response;
   const text = await response.text();
-  if (text === 'null') return errorResponse(404, 'Not found', ErrorCode.NOT_FOUND);
+  if (text === 'null') return refusalResponse(ErrorCode.NOT_FOUND, 'Not found');
   return new Response(text, { status: response.status, headers: response.headers });
-}
-
-/** Yoga's code for a request it cannot read (a body that is not JSON, …), used for REST's alike. */
-const BAD_REQUEST = 'BAD_REQUEST';
-
-/** A refusal of REST's own, in the one error shape, with its code as every refusal has one. */
-function errorResponse(status: number, message: string, code: string): Response {
-  return Response.json({ errors: [{ message, extensions: { code } }] }, { status });
 }
 
 /**
@@ -238,8 +228,8 @@ interface HttpExtension {
 }
 
 function statusOfCode(code: unknown, duringExecution: boolean): number {
-  if (typeof code === 'string' && code in httpStatusOf) return httpStatusOf[code as ErrorCode];
-  // Yoga's and the abuse limits' own codes (GRAPHQL_VALIDATION_FAILED, …) are refusals.
+  if (isErrorCode(code)) return httpOf(code).status;
+  // Yoga's plugins' own codes (PERSISTED_QUERY_NOT_FOUND, …) are refusals too.
   if (typeof code === 'string') return 400;
   return duringExecution ? 500 : 400;
 }

@@ -1,5 +1,5 @@
+import { clientAddressOf } from '../client-address.ts';
 import type { Config } from '../config.ts';
-import { clientAddressOf } from './client-address.ts';
 import type { LimitConfig } from './limits.ts';
 import { type MutationRateLimit, mutationRateLimit, type RateLimitConfig } from './rate-limit.ts';
 import type { SubscriptionLimitConfig } from './subscription-limits.ts';

@@ -1,10 +1,12 @@
 import { once } from 'node:events';
 import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { attachToHost } from '../cluster/attach.ts';
+import { clientAddressOf } from '../client-address.ts';
+import type { Host } from '../host/host.ts';
+import { singleProcess } from '../host/single-process.ts';
 import type { Logger } from '../logger.ts';
-import { clientAddressOf } from './client-address.ts';
 import { LISTENING } from './listening.ts';
+import { GRAPHQL_PATH } from './routes.ts';
 
 /** How long in-flight requests get to finish on shutdown before their sockets are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -68,18 +70,21 @@ export interface RunningServer {
 
 /** The `listening` log line, with the GraphQL URL: what tests, the drill and operators wait for. */
 export function announceListening(logger: Logger, running: RunningServer, fields: Record<string, unknown> = {}) {
-  logger.info({ url: `${running.url}/graphql`, ...fields }, LISTENING);
+  logger.info({ url: `${running.url}${GRAPHQL_PATH}`, ...fields }, LISTENING);
 }
 
-/** `app`: an App's `handle`, or a listener that hands each request to the App of the moment (failover). */
+/**
+ * `app`: an App's `handle`, or a listener that hands each request to the App of the moment
+ * (failover). `onHost`: the host this process runs in (WORKERS > 1: host-wide /metrics and
+ * /ready, and the writer's socket for its read workers).
+ */
 export async function listen(
   app: RequestListener,
   { port, host, trustedProxies = [] }: { port: number; host: string; trustedProxies?: readonly string[] },
-  timeouts: ClientTimeouts = CLIENT_TIMEOUTS,
+  { timeouts = CLIENT_TIMEOUTS, onHost = singleProcess }: { timeouts?: ClientTimeouts; onHost?: Host } = {},
 ) {
-  // WORKERS > 1: host-wide /metrics and /ready, and the writer's socket for its read workers.
-  const onHost = await attachToHost(app, clientAddressOf(trustedProxies));
-  const handler = onHost?.handler ?? app;
+  const attached = await onHost.attach(app, clientAddressOf(trustedProxies));
+  const { handler } = attached;
   const server = createServer(
     {
       headersTimeout: timeouts.headersTimeoutMs,
@@ -101,7 +106,7 @@ export async function listen(
       const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       server.close(() => {
         clearTimeout(force);
-        void (onHost?.close() ?? Promise.resolve()).then(resolve);
+        void attached.close().then(resolve);
       });
       // Keep-alive sockets with no request in flight would hold close() open.
       server.closeIdleConnections();

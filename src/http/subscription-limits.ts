@@ -1,10 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
-import { seatsAcrossHost } from '../cluster/shared-seats.ts';
+import type { ClientAddressOf } from '../client-address.ts';
 import type { Config } from '../config.ts';
 import { ErrorCode, refusal } from '../errors.ts';
-import type { ClientAddressOf } from './client-address.ts';
-import { type Seats, SubscriptionSeats } from './subscription-seats.ts';
+import type { Seats } from '../host/host.ts';
 
 export type SubscriptionLimitConfig = Pick<
   Config,
@@ -27,7 +26,8 @@ const RETRY_AFTER_SECONDS = 30;
 export function useSubscriptionLimits(
   limits: SubscriptionLimitConfig,
   clientAddress: ClientAddressOf,
-  seats: Seats = seatsAcrossHost(new SubscriptionSeats(limits.maxSubscriptions, limits.maxSubscriptionsPerAddress)),
+  /** The host's (src/host/host.ts): with WORKERS > 1 the supervisor keeps the counts. */
+  seats: Seats,
 ): Plugin {
   return {
     async onSubscribe({ args, setResultAndStopExecution }) {

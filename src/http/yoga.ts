@@ -1,9 +1,9 @@
 import { createYoga, type YogaServerInstance, type YogaServerOptions } from 'graphql-yoga';
-import { reportApp } from '../cluster/writer-state.ts';
 import { type Context, standalonePrimary } from '../context.ts';
+import { documentTextCache } from '../document-cache.ts';
+import { singleProcess } from '../host/single-process.ts';
 import { schema } from '../schema/index.ts';
 import { MAX_BATCH_OPERATIONS } from './batching.ts';
-import { documentTextCache } from './document-cache.ts';
 import { GRAPHIQL_DEFAULT_DOCUMENT } from './examples.ts';
 import { fastLane } from './fast-lane.ts';
 import { maskError } from './mask-error.ts';
@@ -16,6 +16,7 @@ import {
   requestRules,
   yogaPlugins,
 } from './request-rules.ts';
+import { GRAPHQL_PATH, HEALTH_PATH } from './routes.ts';
 
 /**
  * The service's HTTP surface, one object with two ways in. `handle` is Node's (req, res)
@@ -27,7 +28,6 @@ export interface App {
   readonly fetch: YogaServerInstance<Record<string, unknown>, Context>['fetch'];
 }
 
-const GRAPHQL_ENDPOINT = '/graphql';
 /** Parsed documents (and parse errors) kept by text: Yoga's count, and at most this many bytes. */
 const PARSED_DOCUMENTS = 1024;
 const PARSED_DOCUMENT_BYTES = 32 * 1024 * 1024;
@@ -39,17 +39,17 @@ const PARSED_DOCUMENT_BYTES = 32 * 1024 * 1024;
  * lanes (fast-lane.ts, mutation-lane.ts) ask the same rules' checks (docs/request-pipeline.md).
  */
 export function createApp(options: AppOptions): App {
-  const { db, node = standalonePrimary } = options;
+  const { db, node = standalonePrimary, host = singleProcess } = options;
   const rules = requestRules(options);
   // WORKERS > 1: the writer's read workers follow the file and the state of its newest app.
-  reportApp(db, node);
+  host.appServed(db, node);
   const yoga = yogaOf(rules, options);
   const toYoga: NodeHandler = (req, res) => void yoga(req, res);
   const checks = laneChecks(rules, options.config);
   if (!checks) return { handle: toYoga, fetch: yoga.fetch };
   const lane = fastLane({
     schema,
-    endpoint: GRAPHQL_ENDPOINT,
+    endpoint: GRAPHQL_PATH,
     checks,
     mutations: mutationLane({ schema, checks }),
   });
@@ -65,8 +65,8 @@ export function yogaOf(rules: RequestRules, options: AppOptions) {
 export function yogaOptions({ config, logger }: AppOptions) {
   return {
     schema,
-    graphqlEndpoint: GRAPHQL_ENDPOINT,
-    healthCheckEndpoint: '/health',
+    graphqlEndpoint: GRAPHQL_PATH,
+    healthCheckEndpoint: HEALTH_PATH,
     landingPage: false,
     // Yoga's own lets every origin in with credentials: the rules' corsPreflight and corsHeaders ask CORS_ORIGINS.
     cors: false,
@@ -74,7 +74,7 @@ export function yogaOptions({ config, logger }: AppOptions) {
     maxRequestBodySize: false,
     // Each operation of a batch weighed, rate limited and size limited as if sent alone.
     batching: { limit: MAX_BATCH_OPERATIONS },
-    // Bounded by bytes too, and long documents not kept (src/http/document-cache.ts).
+    // Bounded by bytes too, and long documents not kept (src/document-cache.ts).
     parserAndValidationCache: {
       documentCache: documentTextCache(PARSED_DOCUMENTS, PARSED_DOCUMENT_BYTES),
       errorCache: documentTextCache(PARSED_DOCUMENTS, PARSED_DOCUMENT_BYTES),

@@ -4,7 +4,6 @@ import {
   type DocumentNode,
   type FragmentDefinitionNode,
   type GraphQLSchema,
-  getArgumentValues,
   getNamedType,
   getOperationAST,
   getVariableValues,
@@ -19,10 +18,12 @@ import type { Viewer } from '../auth.ts';
 import { BoundedCache } from '../bounded-cache.ts';
 import type { Context } from '../context.ts';
 import type { Db } from '../db/client.ts';
-import { MAX_REMEMBERED_DOCUMENT_LENGTH } from '../http/document-cache.ts';
+import { MAX_REMEMBERED_DOCUMENT_LENGTH } from '../document-cache.ts';
 import type { Logger } from '../logger.ts';
-import { type CompiledRead, compileOperation, type RootWrite, type RunState, Unsupported } from './compile.ts';
-import { NotCompilable, registerReadFunctions } from './sql-functions.ts';
+import { boundValues, type CompiledRead, compileOperation } from './compile.ts';
+import { NotCompilable, Unsupported } from './fallback.ts';
+import type { RootWrite } from './plan.ts';
+import { registerReadFunctions } from './sql-functions.ts';
 
 /** Plans kept: more distinct documents than a real client set sends, few enough to stay small. */
 const MAX_PLANS = 1000;
@@ -174,13 +175,7 @@ export function useFastReads(options: FastReadsOptions): FastReads {
     writtenId: number | null = null,
   ): Buffer | null => {
     try {
-      const state: RunState = {
-        args: plan.read.argumentFields.map(({ def, node }) => getArgumentValues(def, node, variables)),
-        viewerId: viewer?.id ?? null,
-        writtenId,
-      };
-      for (const check of plan.read.checks) check(state);
-      const params = plan.read.params.map((param) => param(state));
+      const params = boundValues(plan.read, variables, viewer?.id ?? null, writtenId);
       options.sqlLogger?.logQuery(plan.read.sql, params);
       return plan.statement.get(params) as Buffer;
     } catch (error) {

@@ -1,6 +1,7 @@
-import { encodeGlobalID } from '@pothos/plugin-relay';
 import type { Database } from 'better-sqlite3';
 import { cursorAt } from '../schema/cursors.ts';
+import { NotCompilable } from './fallback.ts';
+import { globalId } from './schema-adapter.ts';
 
 /**
  * The few values a compiled statement formats in JavaScript, because their exact text is
@@ -10,14 +11,11 @@ import { cursorAt } from '../schema/cursors.ts';
  */
 const registered = new WeakSet<Database>();
 
-/** Thrown inside a statement when its answer would be an error: the ordinary path reports it. */
-export class NotCompilable extends Error {}
-
 export function registerReadFunctions(sqlite: Database): void {
   if (registered.has(sqlite)) return;
   registered.add(sqlite);
   const pure = { deterministic: true } as const;
-  sqlite.function('gql_id', pure, (typename: unknown, id: unknown) => encodeGlobalID(String(typename), String(id)));
+  sqlite.function('gql_id', pure, (typename: unknown, id: unknown) => globalId(String(typename), String(id)));
   // A cursor: its scope (what it pages), then plugin-drizzle's chunk of the order's values.
   sqlite.function('gql_cursor', { ...pure, varargs: true }, (scope: unknown, ...values: unknown[]) =>
     cursorAt(String(scope), values),

@@ -1,12 +1,12 @@
 import type { Config } from '../config.ts';
 import type { NodeState } from '../context.ts';
-import { ReplicaBarrier } from '../durability/replica-barrier.ts';
 import { durationMs } from '../duration.ts';
 import { orphanGraceMs } from '../lease/lease.ts';
 import type { Logger } from '../logger.ts';
 import { LitestreamSupervisor } from './litestream.ts';
 import { ReplicationMonitor } from './monitor.ts';
 import { litestreamGeneration } from './on-disk.ts';
+import { ReplicaBarrier } from './replica-barrier.ts';
 import {
   describeReplica,
   LITESTREAM_CONFIG_PATH,

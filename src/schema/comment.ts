@@ -1,7 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { comments, reviews } from '../db/schema.ts';
 import { orNotFound } from '../errors.ts';
-import { type RowsSpec, readSpec, relationalWhere } from '../reads/read-spec.ts';
 import { addComment, deleteComment, updateComment } from '../services/comments.ts';
 import { runWrite } from '../services/write.ts';
 import { builder } from './builder.ts';
@@ -9,6 +8,7 @@ import { sharedConnection } from './connections.ts';
 import { cacheTouches, restRoute } from './extensions.ts';
 import { rowId } from './ids.ts';
 import { deletedPayload, writtenEdge } from './payloads.ts';
+import { type RowsSpec, readSpec, relationalWhere } from './read-spec.ts';
 import { Review } from './review.ts';
 import {
   EXPECTED_VERSION_DESCRIPTION,
@@ -151,7 +151,7 @@ function commentPayload(name: string, description: string) {
       comment: t.drizzleField({
         type: 'comments',
         description: 'The comment as it is now, `version` included.',
-        // The fast lane reads it back by the same id, in one statement (src/reads/compile.ts).
+        // The fast lane reads it back by the same id, in one statement (src/reads/mutation-payloads.ts).
         extensions: readSpec({ kind: 'written', table: 'comments' }),
         resolve: async (query, parent, _args, ctx) =>
           orNotFound(await ctx.db.query.comments.findFirst(query({ where: { id: parent.rowId } })), 'Comment'),

@@ -16,7 +16,7 @@ import {
   visitWithTypeInfo,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { type Ordering, READ_SPEC, type ReadSpec } from '../reads/read-spec.ts';
+import { type Ordering, readSpecOf } from './read-spec.ts';
 
 /**
  * A connection cursor says what it pages: the node type and the order (`Review(createdAt desc, id
@@ -25,7 +25,7 @@ import { type Ordering, READ_SPEC, type ReadSpec } from '../reads/read-spec.ts';
  * instead of being read as a position in rows it does not describe (it used to return page 1).
  * plugin-drizzle writes and reads its own part only: the ordinary path adds the scope to what it
  * hands out (scopedCursors) and takes it off what it is given (useCursorScopes); the compiled
- * path (src/reads/compile.ts) writes and reads the whole.
+ * path (src/reads/connections.ts) writes and reads the whole.
  */
 const SCOPE_END = '|';
 
@@ -68,7 +68,7 @@ export function nodeTypeOf(type: GraphQLOutputType): string | undefined {
 
 /** The scope of the cursors a connection field pages with these arguments; undefined for other fields. */
 function connectionScope(def: GraphQLField<unknown, unknown>, args: object): string | undefined {
-  const spec = (def.extensions as Record<string, unknown> | undefined)?.[READ_SPEC] as ReadSpec | undefined;
+  const spec = readSpecOf(def);
   const order =
     spec?.kind === 'relatedConnection' ? spec.order : spec?.kind === 'rows' ? spec.order?.(args) : undefined;
   const nodeType = nodeTypeOf(def.type);

@@ -1,6 +1,6 @@
-import type { Ordering } from '../reads/read-spec.ts';
 import { builder } from './builder.ts';
 import { cursorAt, cursorScope } from './cursors.ts';
+import type { Ordering } from './read-spec.ts';
 
 /** A delete's payload: the global id of the row that is gone. */
 export function deletedPayload(name: string, typename: string) {

@@ -2,7 +2,6 @@ import { type SQLWrapper, sql } from 'drizzle-orm';
 import { stableSql } from '../db/relational-query-cache.ts';
 import { comments, reviews } from '../db/schema.ts';
 import { orNotFound } from '../errors.ts';
-import { boundWhere, type RowsSpec, readSpec, relationalWhere } from '../reads/read-spec.ts';
 import { createReview, deleteReview, updateReview } from '../services/reviews.ts';
 import { runWrite } from '../services/write.ts';
 import { builder } from './builder.ts';
@@ -10,6 +9,7 @@ import { sharedConnection } from './connections.ts';
 import { cacheTouches, restRoute } from './extensions.ts';
 import { rowId, userId } from './ids.ts';
 import { deletedPayload, writtenEdge } from './payloads.ts';
+import { boundWhere, type RowsSpec, readSpec, relationalWhere } from './read-spec.ts';
 import {
   EXPECTED_VERSION_DESCRIPTION,
   IDEMPOTENCY_KEY_DESCRIPTION,
@@ -222,7 +222,7 @@ function reviewPayload(name: string, description: string) {
       review: t.drizzleField({
         type: 'reviews',
         description: 'The review as it is now, `version` included.',
-        // The fast lane reads it back by the same id, in one statement (src/reads/compile.ts).
+        // The fast lane reads it back by the same id, in one statement (src/reads/mutation-payloads.ts).
         extensions: readSpec({ kind: 'written', table: 'reviews' }),
         resolve: async (query, parent, _args, ctx) =>
           orNotFound(await ctx.db.query.reviews.findFirst(query({ where: { id: parent.rowId } })), 'Review'),

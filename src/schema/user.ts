@@ -1,6 +1,6 @@
-import { type RowsSpec, readSpec } from '../reads/read-spec.ts';
 import { builder } from './builder.ts';
 import { restRoute } from './extensions.ts';
+import { type RowsSpec, readSpec } from './read-spec.ts';
 import { ReviewConnection } from './review.ts';
 
 /** A user's own reviews, newest first, the primary key breaking ties. */

@@ -13,7 +13,6 @@ import {
   s3ForThisFile,
   sandbox,
   settingsOf,
-  shareS3CredentialsWithThisProcess,
   stopAll,
   tokenFor,
 } from '../replication/support.ts';
@@ -25,8 +24,7 @@ import { litestreamFigures, replicaWalSegments, StallingRelay } from './support.
  * replicating to a directory or to the fauxqs S3 emulator, over loopback HTTP.
  */
 
-const s3 = s3ForThisFile();
-shareS3CredentialsWithThisProcess();
+const s3 = s3ForThisFile({ restoresInThisProcess: true });
 
 let box: Sandbox | undefined;
 let served: Served | undefined;

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, createClient } from 'graphql-sse';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GRAPHQL_SSE_ENDPOINT, STREAM_TOKEN_HEADER } from '../../src/http/graphql-sse.ts';
+import { STREAM_TOKEN_HEADER } from '../../src/http/graphql-sse.ts';
+import { GRAPHQL_SSE_PATH } from '../../src/http/routes.ts';
 import { aliceToken, recordingFetch, reviewOver, type Served, serve } from './served.ts';
 
 const ADD = `mutation($input: AddCommentInput!) { addComment(input: $input) { comment { id body } } }`;
@@ -36,7 +37,7 @@ describe('graphql-sse, its client as its documentation sets it up, over a real s
   let reviewId: string;
   beforeAll(async () => {
     served = await serve();
-    url = `${served.origin}${GRAPHQL_SSE_ENDPOINT}`;
+    url = `${served.origin}${GRAPHQL_SSE_PATH}`;
     token = await aliceToken();
     reviewId = await reviewOver(served.origin, token, { subject: 'kettle', rating: 4, title: 'Quick', body: 'Boils.' });
   });

@@ -4,9 +4,15 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { copySeeded, parseSize, seededDatabase } from '../../drill/seeded-database.ts';
 import type { ServerProcess } from '../../harness/server-process.ts';
-import { createReview, type ReplicaKind, type Sandbox, sandbox, tokenFor } from '../replication/support.ts';
+import {
+  createReview,
+  type ReplicaKind,
+  type Sandbox,
+  s3ForThisFile,
+  sandbox,
+  tokenFor,
+} from '../replication/support.ts';
 import { spawnCollecting, startServe } from '../support/process.ts';
-import { type S3Emulator, startS3Emulator } from '../support/s3-emulator.ts';
 
 /**
  * A primary started the way an operator starts one on a large database keeps its lease: on a
@@ -26,17 +32,15 @@ const SNAPSHOT_INTERVAL = SIZE < 100e6 ? '2s' : '10s';
 /** The first snapshot of a generation, then this many periodic ones. */
 const PERIODIC_SNAPSHOTS = 5;
 const LEASE_LOST = 'lease lost: writes refused from now on';
+const s3 = REPLICA === 's3' ? s3ForThisFile() : undefined;
 
 let box: Sandbox | undefined;
 let served: ServerProcess | undefined;
-let s3: S3Emulator | undefined;
 
 afterEach(async () => {
   await served?.stop('SIGKILL');
   served = undefined;
   box?.cleanup();
-  await s3?.stop();
-  s3 = undefined;
 });
 
 /** Snapshots Litestream wrote for the database at `databasePath`, by its own log. */
@@ -78,7 +82,6 @@ describe(`a primary on a ${Math.round(SIZE / 1e6)} MB database, replicated to a 
     timeout: 30 * 60_000,
   }, async () => {
     const seeded = seededDatabase(SIZE);
-    if (REPLICA === 's3') s3 = await startS3Emulator();
     box = sandbox(REPLICA, s3, { REPLICA_SNAPSHOT_INTERVAL: SNAPSHOT_INTERVAL });
     const primaryPath = join(box.dir, 'primary', 'reviews.db');
     // Written just now, as an import or a copy leaves it: its pages are the kernel's to write back.

@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,6 +68,42 @@ describe('the load balancer configurations in deploy/', () => {
       streams.abort();
       await nginx.stop();
       await app.close();
+      rmSync(site, { recursive: true, force: true });
+    }
+  });
+
+  itWithNginx('nginx gives every node the same share of requests, however long each holds them', async () => {
+    // A standby holds some requests while it waits (for the primary, for its follower): a
+    // balancer counting requests in flight would send the nodes that wait nothing.
+    const served = [0, 0, 0];
+    const nodes: Server[] = served.map((_, i) =>
+      createServer((_request, response) => {
+        served[i] = (served[i] ?? 0) + 1;
+        setTimeout(() => response.writeHead(200, { 'cache-control': 'no-store' }).end('{}'), i === 0 ? 150 : 0);
+      }),
+    );
+    await Promise.all(nodes.map((node) => new Promise<void>((done) => node.listen(0, '127.0.0.1', done))));
+    const site = mkdtempSync(join(tmpdir(), 'reviews-nginx-share-'));
+    const nginx = await startNginx(site, {
+      nodes: nodes.map((node) => `127.0.0.1:${(node.address() as AddressInfo).port}`),
+      listen: `127.0.0.1:${await freePort()}`,
+    });
+    try {
+      const client = async () => {
+        for (let i = 0; i < 10; i++) {
+          const response = await fetch(`${nginx.url}/graphql?query={reviews{totalCount}}`, {
+            headers: { authorization: 'Bearer not-cached' },
+          });
+          expect(response.status).toBe(200);
+        }
+      };
+      await Promise.all(Array.from({ length: 6 }, client));
+      // 20 each in turn; nginx may send one again after a kept-alive connection closed under it.
+      for (const count of served) expect(count).toBeGreaterThanOrEqual(19);
+    } finally {
+      await nginx.stop();
+      for (const node of nodes) node.closeAllConnections();
+      await Promise.all(nodes.map((node) => new Promise((done) => node.close(done))));
       rmSync(site, { recursive: true, force: true });
     }
   });

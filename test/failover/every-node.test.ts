@@ -1,6 +1,6 @@
-import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
 import { type NodeProcess, startNodeIn } from '../../drill/node-process.ts';
 import { FORWARD_SIGNATURE_HEADER, FORWARDED_FOR_HEADER } from '../../src/failover/forwarding.ts';
 import { POSITION_COOKIE, POSITION_HEADER } from '../../src/failover/positions.ts';
@@ -34,6 +34,13 @@ function cluster(extra: Record<string, string> = {}) {
     ...extra,
   });
   sandboxes.push(box);
+  // A failure here is a timing story across processes: their own words tell it.
+  onTestFailed(() => {
+    for (const log of readdirSync(box.dir).filter((name) => name.endsWith('.log'))) {
+      const lines = readFileSync(join(box.dir, log), 'utf8').trimEnd().split('\n').slice(-60);
+      console.error(`--- ${log} (last ${lines.length} lines)\n${lines.join('\n')}`);
+    }
+  });
   box.env.LEASE_URL = `file:${join(box.dir, 'lease')}`;
   return {
     box,
@@ -190,7 +197,7 @@ describe('every node serves', () => {
     const token = await tokenFor('carol');
     const primary = await launch('a');
     const standby = await launch('b', primary.url);
-    await create(primary.url, token, 'first');
+    expect((await create(primary.url, token, 'first')).code).toBeNull();
     const subjects = (expected: string[]) => async () =>
       JSON.stringify(await subjectsOn(standby.url)) === JSON.stringify(expected) ? true : undefined;
     // Answered (and, with a response cache, cached) by the standby once it follows the write.

@@ -19,13 +19,11 @@ import {
   s3ForThisFile,
   sandbox,
   settingsOf,
-  shareS3CredentialsWithThisProcess,
   stopAll,
   tokenFor,
 } from './support.ts';
 
-const s3 = s3ForThisFile();
-shareS3CredentialsWithThisProcess();
+const s3 = s3ForThisFile({ restoresInThisProcess: true });
 
 const SYNC_INTERVAL_MS = 1000;
 const BURST_MS = 3000;

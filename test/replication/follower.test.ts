@@ -12,15 +12,7 @@ import { ReplicaFollower } from '../../src/replication/follower.ts';
 import { litestreamStateDirectory, WAL_FRAME_HEADER_BYTES, WAL_HEADER_BYTES } from '../../src/replication/on-disk.ts';
 import { type Replication, startReplication } from '../../src/replication/primary.ts';
 import { restoreReplica } from '../../src/replication/restore.ts';
-import {
-  eventually,
-  type ReplicaKind,
-  type Sandbox,
-  s3ForThisFile,
-  sandbox,
-  settingsOf,
-  shareS3CredentialsWithThisProcess,
-} from './support.ts';
+import { eventually, type ReplicaKind, type Sandbox, s3ForThisFile, sandbox, settingsOf } from './support.ts';
 
 /**
  * A standby's follower against a real Litestream 0.3.13 replicating a real primary file to a
@@ -28,8 +20,7 @@ import {
  * `litestream restore` gives, across WAL indexes, generations and damage.
  */
 
-const s3 = s3ForThisFile();
-shareS3CredentialsWithThisProcess();
+const s3 = s3ForThisFile({ restoresInThisProcess: true });
 
 const logger = pino({ level: 'silent' });
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');

@@ -9,6 +9,7 @@ import { applyMigrations } from '../../src/db/migrate.ts';
 import { createApp } from '../../src/http/yoga.ts';
 import { type Replication, startReplication } from '../../src/replication/primary.ts';
 import { runCli, type Served, startServe } from '../support/process.ts';
+import { lacks } from '../support/system-programs.ts';
 import {
   createReview,
   eventually,
@@ -153,7 +154,7 @@ describe('serving under Litestream', () => {
     PROCESS_TEST_TIMEOUT_MS,
   );
 
-  it.skipIf(!existsSync('/usr/bin/setpriv'))(
+  it.skipIf(lacks('setpriv', 'the test of Litestream stopping with its killed server'))(
     'takes Litestream down with it when the server is killed, after Litestream ships the last writes',
     async () => {
       // As above, the writes reach the replica only through Litestream's final sync: it must

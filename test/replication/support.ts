@@ -18,10 +18,13 @@ export const PROCESS_TEST_TIMEOUT_MS = 180_000;
 
 /**
  * The S3 emulator of this test file (test/support/s3-emulator.ts): started before its tests,
- * stopped after them. Usable once the file's tests run.
+ * stopped after them. Usable once the file's tests run. `restoresInThisProcess`: the file calls
+ * restoreReplica (or a follower) in this process, whose Litestream reads its S3 credentials from
+ * this process's environment, not from a sandbox's.
  */
-export function s3ForThisFile(): S3Emulator {
+export function s3ForThisFile({ restoresInThisProcess = false } = {}): S3Emulator {
   let running: S3Emulator | undefined;
+  if (restoresInThisProcess) Object.assign(process.env, S3_CREDENTIALS);
   beforeAll(async () => {
     running = await startS3Emulator();
   });
@@ -39,14 +42,6 @@ export function s3ForThisFile(): S3Emulator {
     },
     stop: () => started().stop(),
   };
-}
-
-/**
- * For tests that call restoreReplica in this process: the Litestream it runs reads its S3
- * credentials from this process's environment, not from a sandbox's.
- */
-export function shareS3CredentialsWithThisProcess(): void {
-  Object.assign(process.env, S3_CREDENTIALS);
 }
 
 /** The configuration a sandbox's environment loads to, as `serve` and `restore` would load it. */

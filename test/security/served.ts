@@ -18,7 +18,7 @@ export async function serveApp(
   const db = openDatabase(databasePath);
   applyMigrations(db);
   const app = createApp({ db, config: { ...testConfig, rateLimit: true, ...overrides }, logger });
-  const running = await listen(app.handle, { port: 0, host: '127.0.0.1' }, timeouts);
+  const running = await listen(app.handle, { port: 0, host: '127.0.0.1' }, { ...(timeouts && { timeouts }) });
   const close = async () => {
     await running.close();
     db.$client.close();

@@ -8,22 +8,30 @@ const INSTALL = {
   nginx: 'apt-get install -y nginx',
   haproxy: 'apt-get install -y haproxy',
   lz4: 'apt-get install -y lz4',
+  setpriv: 'apt-get install -y util-linux',
 } as const;
 export type SystemProgram = keyof typeof INSTALL;
+
+/** Programs the code runs by an absolute path (src/replication/litestream.ts): only there counts. */
+const AT: Partial<Record<SystemProgram, string>> = { setpriv: '/usr/bin/setpriv' };
 
 /** Set to 1 (as .ci/run does), a missing program fails its tests instead of skipping them. */
 export const REQUIRE_SYSTEM_PROGRAMS = 'REQUIRE_SYSTEM_PROGRAMS';
 /** Where the skips of this run are listed, one JSON line each (set by the global setup). */
 export const SKIPPED_PROGRAMS_FILE = 'REVIEWS_API_SKIPPED_PROGRAMS_FILE';
 
-function onPath(program: string): boolean {
-  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
-    try {
-      return statSync(join(dir, program)).isFile();
-    } catch {
-      return false;
-    }
-  });
+const isFile = (path: string) => {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+};
+
+function installed(program: SystemProgram): boolean {
+  const at = AT[program];
+  if (at) return isFile(at);
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => isFile(join(dir, program)));
 }
 
 /**
@@ -32,7 +40,7 @@ function onPath(program: string): boolean {
  * Under REQUIRE_SYSTEM_PROGRAMS=1 a missing program throws instead, failing the test file.
  */
 export function lacks(program: SystemProgram, tests: string): boolean {
-  if (onPath(program)) return false;
+  if (installed(program)) return false;
   const why = `${program} is not installed (${INSTALL[program]})`;
   if (process.env[REQUIRE_SYSTEM_PROGRAMS] === '1') {
     throw new Error(`${why}, which ${tests} need: ${REQUIRE_SYSTEM_PROGRAMS}=1 makes that a failure, not a skip`);

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { clientAddressOf, isAddressOrRange } from '../../src/http/client-address.ts';
+import { clientAddressOf, isAddressOrRange } from '../../src/client-address.ts';
 
 const request = (peer: string, forwardedFor?: string | string[]) =>
   ({ socket: { remoteAddress: peer }, headers: { 'x-forwarded-for': forwardedFor } }) as unknown as IncomingMessage;

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 
 /**
- * What the compiled reads (src/reads/compile.ts) rely on in the SQLite that better-sqlite3
+ * What the compiled reads (src/reads/json-text.ts) rely on in the SQLite that better-sqlite3
  * bundles: JSON text stays JSON to the function it reaches through a scalar subquery, but not
  * through a column of a subquery in FROM, unless json() marks it again. An upgrade that changes
  * either would quote objects as strings, or make the json() the compiler adds unnecessary.

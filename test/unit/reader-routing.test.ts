@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isSurelyRead } from '../../src/cluster/forward.ts';
 import { batchPerTurn } from '../../src/cluster/turn-batch.ts';
+import { isSurelyRead } from '../../src/http/forward.ts';
 
 const body = (params: unknown) => Buffer.from(typeof params === 'string' ? params : JSON.stringify(params));
 

@@ -1,12 +1,13 @@
 import { and, type Column, eq, gte, type SQL, type SQLWrapper } from 'drizzle-orm';
 
 /**
- * What a root query field reads, as data both paths use: the field's resolver builds its
- * relational query from it, and the document compiler (src/reads/compile.ts) builds the same
- * rows into its one statement. A field without one is answered by its resolver only, and a
- * document selecting it runs the ordinary way.
+ * What a field reads, as data both paths use: the field's resolver builds its relational query
+ * from it, and the document compiler (src/reads/) builds the same rows into its one statement.
+ * Declared here, beside the schema, so the compiler depends on the schema and never the other
+ * way. A root field without one is answered by its resolver only, and a document selecting it
+ * runs the ordinary way.
  */
-export const READ_SPEC = 'reviewsApiRead';
+const READ_SPEC = 'reviewsApiRead';
 
 export type Direction = 'asc' | 'desc';
 export type Ordering = Readonly<Record<string, Direction>>;
@@ -79,6 +80,11 @@ export type ReadSpec = RowsSpec | AggregateSpec | RelatedConnectionSpec | ExtraS
 /** The field extensions that carry a spec: `extensions: readSpec({...})`. */
 export function readSpec(spec: ReadSpec): Record<string, unknown> {
   return { [READ_SPEC]: spec };
+}
+
+/** A field's spec, as `readSpec` left it in its extensions; undefined for a field without one. */
+export function readSpecOf(field: { extensions?: unknown }): ReadSpec | undefined {
+  return (field.extensions as Record<string, unknown> | undefined)?.[READ_SPEC] as ReadSpec | undefined;
 }
 
 function decoded(filter: ArgFilter, value: unknown): unknown {

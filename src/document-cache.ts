@@ -1,4 +1,4 @@
-import { BoundedCache } from '../bounded-cache.ts';
+import { BoundedCache } from './bounded-cache.ts';
 
 /**
  * Longer documents are never remembered, by any cache keyed on a document's text: parsed,

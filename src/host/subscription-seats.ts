@@ -29,9 +29,3 @@ export class SubscriptionSeats {
     else this.byAddress.delete(address);
   }
 }
-
-/** Where a process takes its places: its own counts, or the host's (src/cluster/shared-seats.ts). */
-export interface Seats {
-  take(address: string): boolean | Promise<boolean>;
-  give(address: string): void;
-}

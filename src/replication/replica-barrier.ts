@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.ts';
-import { readLitestreamMetrics, type WalPosition } from '../replication/metrics.ts';
-import { ShadowWalIndexes } from '../replication/shadow-wal.ts';
-import { type WalEnd, WalReader } from '../replication/wal.ts';
+import { readLitestreamMetrics, type WalPosition } from './metrics.ts';
+import { ShadowWalIndexes } from './shadow-wal.ts';
+import { type WalEnd, WalReader } from './wal.ts';
 
 /** What a write waits for: the end of the committed WAL right after it, in the generation of that moment. */
 export interface CommitMark extends WalEnd {
