@@ -1,4 +1,4 @@
-import type { ProcessInfo, Question, ToSupervisor, ToWorker } from './messages.ts';
+import type { Invalidated, ProcessInfo, Question, ToSupervisor, ToWorker } from './messages.ts';
 import { isClusterMessage } from './messages.ts';
 
 /** How long a worker waits for the supervisor to answer (metrics, the process table, a turn taken). */
@@ -58,6 +58,11 @@ export class SupervisorChannel {
     const answer = await this.#ask(question === 'seat' ? { question, address } : { question });
     if (question === 'seat') return answer.granted === true;
     return (question === 'metrics' ? answer.metrics : answer.processes) ?? [];
+  }
+
+  /** The writer's: true once every other live process dropped `entities` from its cache. */
+  async invalidated(entities: Invalidated): Promise<boolean> {
+    return (await this.#ask({ question: 'invalidate', entities })).granted === true;
   }
 
   /**

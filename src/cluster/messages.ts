@@ -48,9 +48,16 @@ export interface EventsMessage {
 }
 
 /** RESPONSE_CACHE=on: entities a write invalidated, to drop from every process's cache. */
+export type Invalidated = { typename: string; id?: string | number }[];
+
+/**
+ * Supervisor → each other worker: drop `entities`, then say so (`cluster:invalidated` with
+ * `id`), so that the write's answer leaves only once no process can answer from before it.
+ */
 export interface InvalidateMessage {
   type: 'cluster:invalidate';
-  entities: { typename: string; id?: string | number }[];
+  id: number;
+  entities: Invalidated;
 }
 
 /**
@@ -61,13 +68,15 @@ export type Question =
   | { question: 'metrics' }
   | { question: 'processes' }
   | { question: 'seat'; address: string }
+  /** The writer: drop `entities` from every other process's cache, answered once they did. */
+  | { question: 'invalidate'; entities: Invalidated }
   /** The writer: have every live read worker take `turn` (`evict`: or be stopped)? */
   | { question: 'turn-taken'; turn: number; evict: boolean };
 
 /** Worker → supervisor. */
 export type ToSupervisor =
   | EventsMessage
-  | InvalidateMessage
+  | { type: 'cluster:invalidated'; id: number }
   | { type: 'cluster:writer-up' }
   | { type: 'cluster:reader-up' }
   | HostStateMessage
@@ -86,7 +95,7 @@ export type ToWorker =
       id: number;
       metrics?: string;
       processes?: ProcessInfo[];
-      /** A seat, or a turn every live read worker took. */
+      /** A seat, a turn every live read worker took, or an invalidation every other process made. */
       granted?: boolean;
       error?: string;
     }

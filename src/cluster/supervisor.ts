@@ -9,6 +9,7 @@ import type { Logger } from '../logger.ts';
 import { hostMetricsCollector } from './host-metrics.ts';
 import {
   type HostStateMessage,
+  type Invalidated,
   isClusterMessage,
   type ProcessInfo,
   type ToSupervisor,
@@ -20,6 +21,8 @@ import { hostSeats } from './shared-seats.ts';
 
 /** How long a process may take to say how many requests it served, for /ready. */
 const STATS_TIMEOUT_MS = 1000;
+/** How long a write's answer waits for another process to drop what it touched from its cache. */
+const INVALIDATE_TIMEOUT_MS = 1000;
 /** Before a crashed read worker is forked again: a worker failing at start does not spin. */
 const RESTART_DELAY_MS = 250;
 
@@ -63,8 +66,9 @@ export async function superviseHost(config: Config, logger: Logger): Promise<num
   const writerGone = new Promise<number>((resolve) => {
     writerExit = resolve;
   });
-  const statsWaiters = new Map<number, (served: number) => void>();
-  let nextStatsId = 0;
+  /** Questions sent to one worker, by id: its reply, or null once it did not answer in time. */
+  const replies = new Map<number, (reply: number | null) => void>();
+  let nextReplyId = 0;
 
   const send = (worker: Worker, message: ToWorker) => {
     if (worker.isConnected()) worker.send(message);
@@ -99,20 +103,27 @@ export async function superviseHost(config: Config, logger: Logger): Promise<num
     return true;
   };
 
-  const requestsServed = (member: Member) =>
+  const askWorker = (member: Member, message: (id: number) => ToWorker, withinMs: number) =>
     new Promise<number | null>((resolve) => {
-      const id = nextStatsId++;
-      const timer = setTimeout(() => {
-        statsWaiters.delete(id);
-        resolve(null);
-      }, STATS_TIMEOUT_MS);
-      statsWaiters.set(id, (served) => {
+      const id = nextReplyId++;
+      const done = (reply: number | null) => {
         clearTimeout(timer);
-        statsWaiters.delete(id);
-        resolve(served);
-      });
-      send(member.worker, { type: 'cluster:stats?', id });
+        replies.delete(id);
+        resolve(reply);
+      };
+      const timer = setTimeout(() => done(null), withinMs);
+      replies.set(id, done);
+      send(member.worker, message(id));
     });
+  const requestsServed = (member: Member) =>
+    askWorker(member, (id) => ({ type: 'cluster:stats?', id }), STATS_TIMEOUT_MS);
+  /** Whether every process but the writer dropped `entities` from its response cache in time. */
+  const invalidated = async (writer: Worker, entities: Invalidated) => {
+    const asked = others(writer).map((member) =>
+      askWorker(member, (id) => ({ type: 'cluster:invalidate', id, entities }), INVALIDATE_TIMEOUT_MS),
+    );
+    return (await Promise.all(asked)).every((reply) => reply !== null);
+  };
   const processTable = async (): Promise<ProcessInfo[]> => {
     const workers = await Promise.all(
       [...members.values()].map(async (member) => ({
@@ -130,8 +141,10 @@ export async function superviseHost(config: Config, logger: Logger): Promise<num
     const typed = message as ToSupervisor;
     switch (typed.type) {
       case 'cluster:events':
-      case 'cluster:invalidate':
         for (const member of others(worker)) send(member.worker, typed);
+        return;
+      case 'cluster:invalidated':
+        replies.get(typed.id)?.(0);
         return;
       case 'cluster:host-state':
         hostState = typed;
@@ -149,7 +162,7 @@ export async function superviseHost(config: Config, logger: Logger): Promise<num
         for (let i = 1; i < config.workers; i++) fork('reader');
         return;
       case 'cluster:stats':
-        statsWaiters.get(typed.id)?.(typed.requestsServed);
+        replies.get(typed.id)?.(typed.requestsServed);
         return;
       case 'cluster:seat-free':
         seats.give(worker.id, typed.address);
@@ -157,6 +170,12 @@ export async function superviseHost(config: Config, logger: Logger): Promise<num
       case 'cluster:ask': {
         if (typed.question === 'seat') {
           send(worker, { type: 'cluster:answer', id: typed.id, granted: seats.take(worker.id, typed.address) });
+          return;
+        }
+        if (typed.question === 'invalidate') {
+          void invalidated(worker, typed.entities).then((granted) =>
+            send(worker, { type: 'cluster:answer', id: typed.id, granted }),
+          );
           return;
         }
         if (typed.question === 'turn-taken') {

@@ -44,6 +44,8 @@ export function responseCachePlugins(
   if (!config.responseCache) return [];
   // WORKERS > 1: a write drops what it touched from every process's cache.
   const cache = host.responseCache(createInMemoryCache({ max: MAX_ENTRIES }));
+  /** By request: its mutations' invalidations, until they are done everywhere. */
+  const invalidating = new WeakMap<Request, Promise<unknown>>();
   return [
     useResponseCache({
       cache,
@@ -58,14 +60,22 @@ export function responseCachePlugins(
       onExecute({ args }) {
         const { schema } = args;
         if (getOperationAST(args.document, args.operationName)?.operation !== 'mutation') return;
+        const { request } = args.contextValue as { request?: Request };
         return {
           onExecuteDone({ result }) {
             if (!('data' in result) || !result.data) return;
             const written = Object.keys(result.data).filter((field) => result.data?.[field] != null);
             const types = new Set(written.flatMap((field) => cacheTouchesOf(schema, field) ?? EVERYTHING));
-            if (types.size) cache.invalidate([...types].map((typename) => ({ typename })));
+            if (!types.size) return;
+            const dropped = Promise.resolve(cache.invalidate([...types].map((typename) => ({ typename }))));
+            if (request) invalidating.set(request, Promise.all([invalidating.get(request), dropped]));
           },
         };
+      },
+      // The answer waits until the write is out of every cache of the host (WORKERS > 1: the
+      // other processes' too), so the client's next read cannot find what it changed as before.
+      async onResultProcess({ request }) {
+        await invalidating.get(request);
       },
     },
   ];

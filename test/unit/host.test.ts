@@ -106,13 +106,24 @@ describe('a process of a host of several (its messages to and from the superviso
     const cache = host.responseCache(own);
     await cache.set('q1', { data: {} }, [{ typename: 'Review', id: 1 }], 60_000);
     await cache.set('q2', { data: {} }, [{ typename: 'Comment', id: 7 }], 60_000);
-    await cache.invalidate([{ typename: 'Review' }]);
+    let done = false;
+    const invalidating = Promise.resolve(cache.invalidate([{ typename: 'Review' }])).then(() => {
+      done = true;
+    });
     expect(await own.get('q1')).toBeNull();
     expect(await own.get('q2')).toEqual({ data: {} });
-    expect(port.sent).toEqual([{ type: 'cluster:invalidate', entities: [{ typename: 'Review' }] }]);
-    port.deliver({ type: 'cluster:invalidate', entities: [{ typename: 'Comment', id: 7 }] });
+    expect(port.sent).toEqual([
+      expect.objectContaining({ type: 'cluster:ask', question: 'invalidate', entities: [{ typename: 'Review' }] }),
+    ]);
+    // Done only once the supervisor says every other process dropped it too.
+    await nextTurn();
+    expect(done).toBe(false);
+    port.answer({ granted: true });
+    await invalidating;
+    port.deliver({ type: 'cluster:invalidate', id: 4, entities: [{ typename: 'Comment', id: 7 }] });
     await nextTurn();
     expect(await own.get('q2')).toBeNull();
+    expect(port.sent.at(-1)).toEqual({ type: 'cluster:invalidated', id: 4 });
   });
 
   it('takes a subscription place only when the supervisor grants it, and refuses when it does not', async () => {
