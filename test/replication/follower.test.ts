@@ -12,7 +12,15 @@ import { ReplicaFollower } from '../../src/replication/follower.ts';
 import { litestreamStateDirectory, WAL_FRAME_HEADER_BYTES, WAL_HEADER_BYTES } from '../../src/replication/on-disk.ts';
 import { type Replication, startReplication } from '../../src/replication/primary.ts';
 import { restoreReplica } from '../../src/replication/restore.ts';
-import { eventually, type ReplicaKind, type Sandbox, s3ForThisFile, sandbox, settingsOf } from './support.ts';
+import {
+  contentOf,
+  eventually,
+  type ReplicaKind,
+  type Sandbox,
+  s3ForThisFile,
+  sandbox,
+  settingsOf,
+} from './support.ts';
 
 /**
  * A standby's follower against a real Litestream 0.3.13 replicating a real primary file to a
@@ -24,17 +32,6 @@ const s3 = s3ForThisFile({ restoresInThisProcess: true });
 
 const logger = pino({ level: 'silent' });
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-
-/** Every row of every table, in order: what a reader of the file would see. */
-function contentOf(path: string): string {
-  const db = new Database(path, { readonly: true });
-  try {
-    const tables = db.prepare("select name from sqlite_master where type = 'table' order by name").pluck().all();
-    return JSON.stringify(tables.map((name) => db.prepare(`select * from "${name}" order by rowid`).raw().all()));
-  } finally {
-    db.close();
-  }
-}
 
 /** A primary file in a fresh sandbox, replicated by a real Litestream every 100 ms. */
 async function replicatedPrimary(kind: ReplicaKind) {

@@ -195,3 +195,14 @@ export async function stopAll(served: Served | undefined, litestreamPid?: number
     }
   }
 }
+
+/** Every row of every table, in order: what a reader of the file would see. */
+export function contentOf(path: string): string {
+  const db = new Database(path, { readonly: true });
+  try {
+    const tables = db.prepare("select name from sqlite_master where type = 'table' order by name").pluck().all();
+    return JSON.stringify(tables.map((name) => db.prepare(`select * from "${name}" order by rowid`).raw().all()));
+  } finally {
+    db.close();
+  }
+}

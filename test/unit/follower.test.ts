@@ -10,7 +10,6 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { compressFrameSync } from 'lz4-napi';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,7 +17,7 @@ import { type Db, openDatabase } from '../../src/db/client.ts';
 import { applyMigrations } from '../../src/db/migrate.ts';
 import { ReplicaFollower } from '../../src/replication/follower.ts';
 import { WAL_FRAME_HEADER_BYTES } from '../../src/replication/on-disk.ts';
-import { JWT_SECRET, settingsOf } from '../replication/support.ts';
+import { contentOf, JWT_SECRET, settingsOf } from '../replication/support.ts';
 
 /**
  * The follower's decisions, one at a time, on a directory replica laid out as Litestream 0.3.13
@@ -37,17 +36,6 @@ const logger = pino(
 const PAGE_SIZE = 4096;
 const FRAME_BYTES = WAL_FRAME_HEADER_BYTES + PAGE_SIZE;
 const hex = (n: number) => n.toString(16).padStart(8, '0');
-
-/** Every row of every table, in order: what a reader of the file would see. */
-function contentOf(path: string): string {
-  const db = new Database(path, { readonly: true });
-  try {
-    const tables = db.prepare("select name from sqlite_master where type = 'table' order by name").pluck().all();
-    return JSON.stringify(tables.map((name) => db.prepare(`select * from "${name}" order by rowid`).raw().all()));
-  } finally {
-    db.close();
-  }
-}
 
 /** A primary that never checkpoints by itself, and a replica the test ships its WAL into. */
 class Shipping {
