@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { decodeBase64, decodeCursorChunk } from '@pothos/core';
+import { decodeCursorChunk } from '@pothos/core';
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import {
   type FieldNode,
@@ -13,6 +13,7 @@ import {
   isInterfaceType,
   type SelectionSetNode,
 } from 'graphql';
+import { exactBase64Text } from '../schema/ids.ts';
 
 /**
  * All the compiled reads know of how Pothos and graphql-js work inside: the extensions Pothos'
@@ -116,13 +117,8 @@ export function globalId(typename: string, id: string): string {
  * other spellings of the same bytes; a type name is a GraphQL name; an id holds no `:`).
  */
 export function globalIdParts(value: string): { typename: string; id: string } | null {
-  let decoded: string;
-  try {
-    decoded = decodeBase64(value);
-  } catch {
-    return null;
-  }
-  if (Buffer.from(decoded).toString('base64') !== value) return null;
+  const decoded = exactBase64Text(value);
+  if (decoded === null) return null;
   const colon = decoded.indexOf(':');
   const typename = decoded.slice(0, colon);
   const id = decoded.slice(colon + 1);

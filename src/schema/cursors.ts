@@ -16,6 +16,7 @@ import {
   visitWithTypeInfo,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { exactBase64Text } from './ids.ts';
 import { type Ordering, readSpecOf } from './read-spec.ts';
 
 /**
@@ -43,14 +44,8 @@ export function cursorAt(scope: string, values: readonly unknown[]): string {
 
 /** A cursor's scope and plugin-drizzle's part of it (decoded: `DC:…`); null if it is not one this service writes. */
 export function readCursor(cursor: string): { scope: string; position: string } | null {
-  let decoded: string;
-  try {
-    decoded = decodeBase64(cursor);
-  } catch {
-    return null;
-  }
-  // Exactly what this service writes: base64 has other spellings of the same bytes.
-  if (encodeBase64(decoded) !== cursor) return null;
+  const decoded = exactBase64Text(cursor);
+  if (decoded === null) return null;
   const end = decoded.indexOf(SCOPE_END);
   if (end < 1) return null;
   return { scope: decoded.slice(0, end), position: decoded.slice(end + 1) };
